@@ -1,0 +1,90 @@
+"""The compression seam: what every codec offers and what compressing an image returns.
+
+Codecs (Pillow's classical formats, the learned `mscae` codec, ...) register in
+`compression.registry`; the rest of the portal only calls `compression.services.compress_image`
+and `Codec.decode`, so a new codec needs no change elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from PIL import Image
+
+
+class CodecError(ValueError):
+    """A codec could not encode or decode; the message is safe to show a user."""
+
+
+class Codec:
+    """One image format with a quality knob.
+
+    `quality_range` is the knob's closed interval (higher = better quality, bigger file);
+    lossless-only codecs have `quality_range = None`.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    media_type: ClassVar[str]
+    extension: ClassVar[str]
+    supports_alpha: ClassVar[bool] = False
+    lossless: ClassVar[bool] = False  # True: every encoding is exact
+    quality_range: ClassVar[tuple[float, float] | None] = (1, 100)
+    default_quality: ClassVar[float | None] = 75
+    # Smallest step of the quality knob that changes the output (1 for integer knobs); the
+    # selector's bisection stops at this resolution.
+    quality_step: ClassVar[float] = 1
+    # Extra encoder settings the selector tries as separate candidates (e.g. JPEG chroma
+    # subsampling); each dict is passed to `encode` as keyword arguments. `({},)`: just one.
+    variants: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+    # Name of this codec's exact (lossless) sibling, used when a lossless target names a lossy codec.
+    lossless_variant: ClassVar[str | None] = None
+
+    def encode(self, image: Image.Image, *, quality: float | None = None, fast: bool = False) -> bytes:
+        """Encode an RGB (or, when `supports_alpha`, RGBA) image.
+
+        `fast=True` asks for quick encoder settings (used while searching); the chosen
+        parameters are encoded once more with `fast=False`. Codecs with `variants` also accept
+        those keyword arguments.
+        """
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Image.Image:
+        raise NotImplementedError
+
+    def display_bytes(self, data: bytes) -> tuple[bytes, str, str]:
+        """Bytes a browser can show: (data, media_type, extension). Browsers show our
+        classical formats as they are; codecs browsers do not know override this (PNG)."""
+        return data, self.media_type, self.extension
+
+
+@dataclass
+class Candidate:
+    """One encoding tried while choosing a codec."""
+
+    codec: str
+    params: dict[str, Any]
+    size: int
+    psnr: float | None
+    msssim: float | None
+    seconds: float
+    meets_target: bool | None = None
+
+
+@dataclass
+class CompressionResult:
+    codec: str
+    params: dict[str, Any]
+    data: bytes
+    media_type: str
+    extension: str
+    size: int
+    width: int
+    height: int
+    psnr: float | None  # None for lossless (infinite)
+    ssim: float | None
+    msssim: float | None
+    bpp: float
+    seconds: float
+    candidates: list[Candidate] = field(default_factory=list)
+    reason: str = ""

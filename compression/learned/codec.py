@@ -1,0 +1,222 @@
+"""The learned codec as the portal and the CLI use it: load weights once per process, encode a
+photo to an `.msc` file, decode any `.msc` file (or refuse it cleanly), and rate control.
+
+Quality is 0–100 like the classical codecs; it maps linearly onto the model's continuous knob
+0 … K−1 (K trained levels, interpolated in between).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from compression.base import Codec, CodecError
+
+from . import bitstream
+
+_lock = threading.Lock()
+_loaded: dict[tuple[str, str], "LoadedModel"] = {}
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: object  # MSCAE
+    digest: bytes
+
+    @property
+    def num_levels(self) -> int:
+        return self.model.num_levels
+
+    def knob(self, quality: float) -> float:
+        return float(np.clip(quality, 0, 100)) / 100.0 * (self.num_levels - 1)
+
+
+def weights_digest(model) -> bytes:
+    h = hashlib.sha256()
+    for w in model.weights:
+        h.update(np.ascontiguousarray(np.asarray(w.numpy() if hasattr(w, "numpy") else w, np.float32)).tobytes())
+    return h.digest()[: bitstream.DIGEST_BYTES]
+
+
+def default_weights_path(name: str) -> Path:
+    from django.conf import settings
+
+    return Path(settings.CODEC_WEIGHTS_DIR) / f"{name}.weights.h5"
+
+
+def wrap_model(name: str, model) -> LoadedModel:
+    """Adopt an in-memory model (tests, training) as a codec model: tables and digest."""
+    model.build_tables()
+    return LoadedModel(name, model, weights_digest(model))
+
+
+def load_model(name: str = "mscae", weights_path: str | Path | None = None) -> LoadedModel:
+    """Build the model and load its weights once per process (thread-safe)."""
+    path = Path(weights_path) if weights_path else default_weights_path(name)
+    key = (name, str(path))
+    with _lock:
+        if key not in _loaded:
+            if not path.exists():
+                raise CodecError(f"Weights for learned model {name!r} not found at {str(path)!r}")
+            from .models import build_model
+            from .zoo import model_config
+
+            config = model_config(name)
+            model = build_model(config["N"], config["M"], config["lambdas"])
+            model.load_weights(path)
+            _loaded[key] = wrap_model(name, model)
+        return _loaded[key]
+
+
+def _to_array(image) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        if image.mode in ("RGBA", "LA") or "transparency" in image.info:
+            raise CodecError("The learned codec stores RGB only; this image has an alpha channel")
+        image = image.convert("RGB")
+        return np.asarray(image, dtype=np.uint8)
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise CodecError(f"expected an RGB uint8 image, got array {arr.shape} {arr.dtype}")
+    return arr
+
+
+def encode(loaded: LoadedModel, image, quality: float) -> bytes:
+    from .models import pad
+
+    arr = _to_array(image)
+    h, w = arr.shape[:2]
+    knob = loaded.knob(quality)
+    compressed = loaded.model.compress(pad(arr), knob)
+    y_string, z_string = compressed.strings
+    header = bitstream.Header(loaded.name, loaded.digest, knob, h, w)
+    return bitstream.pack(header, z_string, y_string)
+
+
+def read_header(data: bytes) -> bitstream.Header:
+    return bitstream.unpack(data)[0]
+
+
+def decode(data: bytes, loaded: LoadedModel | None = None) -> np.ndarray:
+    """Any bytes -> (H, W, 3) uint8, or BitstreamError with a clear message."""
+    from .entropy_models import EntropyCoderError
+    from .models import DOWNSAMPLING
+
+    header, z_string, y_string = bitstream.unpack(data)
+    if loaded is None:
+        from .zoo import MODELS
+
+        if header.model not in MODELS:
+            raise bitstream.BitstreamError(
+                f"file was made by learned model {header.model!r}, which this server does not have"
+            )
+        try:
+            loaded = load_model(header.model)
+        except CodecError as exc:
+            raise bitstream.BitstreamError(str(exc)) from exc
+    if header.model != loaded.name or header.digest != loaded.digest:
+        raise bitstream.BitstreamError(
+            f"file was made by model {header.model!r} (weights {header.digest.hex()[:12]}), "
+            f"but the decoder has {loaded.name!r} (weights {loaded.digest.hex()[:12]})"
+        )
+    if not 0 <= header.quality <= loaded.num_levels - 1:
+        raise bitstream.BitstreamError(f"quality {header.quality:g} is outside this model's levels")
+    shape = (-(-header.height // DOWNSAMPLING), -(-header.width // DOWNSAMPLING))
+    try:
+        out = loaded.model.decompress((y_string, z_string), shape, header.quality)
+    except EntropyCoderError as exc:
+        raise bitstream.BitstreamError(str(exc)) from exc
+    return out[: header.height, : header.width]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def encode_to_target(loaded: LoadedModel, image, *, target_bpp: float | None = None,
+                     target_psnr: float | None = None, iterations: int = 8) -> tuple[bytes, float]:
+    """Bisection over the quality knob (size and PSNR grow with it).
+
+    target_bpp: the highest quality whose file is at most that many bits per pixel.
+    target_psnr: the lowest quality whose decoded PSNR reaches the target.
+    Returns (file, quality); if no quality meets the target, the closest end of the range.
+    """
+    if (target_bpp is None) == (target_psnr is None):
+        raise ValueError("give exactly one of target_bpp or target_psnr")
+    arr = _to_array(image)
+    pixels = arr.shape[0] * arr.shape[1]
+    lo, hi = 0.0, 100.0
+    best = None
+
+    def meets(q):
+        data = encode(loaded, arr, q)
+        if target_bpp is not None:
+            return len(data) * 8 / pixels <= target_bpp, data
+        return psnr(decode(data, loaded), arr) >= target_psnr, data
+
+    # size/PSNR rise with q: for bpp we keep the highest passing q, for PSNR the lowest.
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        ok, data = meets(mid)
+        if ok:
+            best = (data, mid)
+        if (target_bpp is not None) == ok:
+            lo = mid
+        else:
+            hi = mid
+    if best is None:
+        q = 0.0 if target_bpp is not None else 100.0
+        best = (encode(loaded, arr, q), q)
+    return best
+
+
+class LearnedCodec(Codec):
+    name = "mscae"
+    label = "MSCAE (learned)"
+    media_type = "application/x-mscae"
+    extension = "msc"
+    supports_alpha = False
+    lossless = False
+    quality_range = (0, 100)
+    default_quality = 50
+
+    def __init__(self, loaded: LoadedModel | None = None, weights_path: str | Path | None = None):
+        self._loaded = loaded
+        self._weights_path = weights_path
+
+    @property
+    def loaded(self) -> LoadedModel:
+        if self._loaded is None:
+            self._loaded = load_model("mscae", self._weights_path)
+        return self._loaded
+
+    def encode(self, image, *, quality=None, fast=False) -> bytes:
+        return encode(self.loaded, image, self.default_quality if quality is None else quality)
+
+    def decode(self, data: bytes) -> Image.Image:
+        try:
+            return Image.fromarray(decode(data, self.loaded), "RGB")
+        except bitstream.BitstreamError as exc:
+            raise CodecError(f"Cannot decode MSCAE file: {exc}") from exc
+
+    def display_bytes(self, data: bytes) -> tuple[bytes, str, str]:
+        buf = io.BytesIO()
+        self.decode(data).save(buf, format="PNG")
+        return buf.getvalue(), "image/png", "png"
+
+
+def register_learned_codec() -> bool:
+    """Register `mscae` when its shipped weights are present (checked without importing
+    TensorFlow; the model itself loads on first use)."""
+    from compression.registry import register
+
+    if not default_weights_path("mscae").exists():
+        return False
+    register(LearnedCodec())
+    return True

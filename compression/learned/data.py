@@ -1,0 +1,108 @@
+"""Training data: CIFAR-10 (the paper's set, in its standard `cifar-10-batches-py` layout) and
+folders of photos read as random crops. Kodak is evaluation-only and never read here."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import keras
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def load_cifar10(root: str | Path, *, include_test: bool = False) -> np.ndarray:
+    """Read `data_batch_1..5` (and `test_batch`) pickles -> (N, 32, 32, 3) uint8."""
+    root = Path(root)
+    names = sorted(p.name for p in root.glob("data_batch_*"))
+    if include_test and (root / "test_batch").exists():
+        names.append("test_batch")
+    if not names:
+        raise FileNotFoundError(f"No CIFAR-10 batches (data_batch_*) found in {str(root)!r}")
+    arrays = []
+    for name in names:
+        with open(root / name, "rb") as fh:
+            batch = pickle.load(fh, encoding="bytes")
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        if data.ndim != 2 or data.shape[1] != 3072:
+            raise ValueError(f"{name}: expected rows of 3072 bytes, got shape {data.shape}")
+        # Rows are channel-major: 1024 red, 1024 green, 1024 blue values.
+        arrays.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return np.concatenate(arrays)
+
+
+def load_folder(paths, *, exclude_kodak: bool = True) -> list[np.ndarray]:
+    images = []
+    for folder in paths:
+        folder = Path(folder)
+        if exclude_kodak and "kodak" in folder.as_posix().lower():
+            raise ValueError(f"{str(folder)!r} looks like the Kodak set, which is for evaluation only")
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                with Image.open(path) as im:
+                    images.append(np.asarray(im.convert("RGB")))
+    if not images:
+        raise FileNotFoundError(f"No images found in {[str(p) for p in paths]}")
+    return images
+
+
+def split(items, *, val_fraction: float = 0.1, seed: int = 0):
+    """The paper's 90/10 split, deterministic."""
+    order = np.random.default_rng(seed).permutation(len(items))
+    n_val = max(1, int(round(len(items) * val_fraction)))
+    pick = lambda idx: [items[i] for i in idx] if isinstance(items, list) else items[idx]  # noqa: E731
+    return pick(order[n_val:]), pick(order[:n_val])
+
+
+class CropDataset(keras.utils.PyDataset):
+    """Random crops at a random scale (0.5–1.0 hides BSDS's JPEG blocks), random flips, and a
+    random quality level per sample. Each batch is a dict {"image", "level"}."""
+
+    def __init__(self, images, *, crop: int, batch_size: int, steps: int, num_levels: int,
+                 scale=(0.5, 1.0), seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.images, self.crop, self.batch_size = images, crop, batch_size
+        self.steps, self.num_levels, self.scale, self.seed = steps, num_levels, scale, seed
+        self.epoch = 0
+
+    def __len__(self):
+        return self.steps
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+    def _crop(self, rng, image):
+        h, w = image.shape[:2]
+        s = rng.uniform(*self.scale)
+        side = int(round(self.crop / s))
+        side = min(side, h, w)
+        top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        patch = image[top : top + side, left : left + side]
+        if side != self.crop:
+            patch = np.asarray(Image.fromarray(patch).resize((self.crop, self.crop), Image.BICUBIC))
+        if rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        return patch
+
+    def __getitem__(self, idx):
+        rng = np.random.default_rng([self.seed, self.epoch, idx])
+        picks = rng.integers(0, len(self.images), self.batch_size)
+        batch = np.stack([self._crop(rng, self.images[i]) for i in picks]).astype(np.float32) / 255.0
+        levels = rng.integers(0, self.num_levels, self.batch_size).astype(np.int32)
+        return {"image": batch, "level": levels}
+
+
+def validation_batches(images, *, crop: int, num_levels: int, batch_size: int = 8, limit: int = 48):
+    """Deterministic centre crops; sample i is evaluated at level i mod K, so every level counts."""
+    crops = []
+    for image in images[:limit]:
+        h, w = image.shape[:2]
+        side = min(crop, h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        crops.append(image[top : top + side, left : left + side])
+    side = min(c.shape[0] for c in crops)
+    x = np.stack([c[:side, :side] for c in crops]).astype(np.float32) / 255.0
+    levels = (np.arange(len(x)) % num_levels).astype(np.int32)
+    return {"image": x, "level": levels}

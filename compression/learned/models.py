@@ -1,0 +1,249 @@
+"""MSCAE: a multi-stage convolutional autoencoder with a mean-scale hyperprior and adaptive
+quantisation.
+
+References: J. Ballé, D. Minnen, S. Singh, S. J. Hwang, N. Johnston, "Variational image
+compression with a scale hyperprior", ICLR 2018; D. Minnen, J. Ballé, G. Toderici, "Joint
+autoregressive and hierarchical priors for learned image compression", NeurIPS 2018 (the
+mean-scale hyperprior, without the autoregressive context); Z. Cui et al., "Asymmetric gained
+deep image compression with continuous rate adaptation", CVPR 2021 (the gain units).
+
+Data flow (N, M channels; each stage of g_a halves the resolution, so y is x/16, z is x/64)::
+
+           ┌─────┐  y  ┌────────┐ y·g_q ┌─────┐  z   ┌───┐ ẑ  ┌──────────────────┐
+      x ──►│ g_a │────►│ × gain │──┬───►│ h_a │─────►│ Q │──►─│ EntropyBottleneck│──► bits(ẑ)
+           └─────┘     └────────┘  │    └─────┘      └───┘  │ └──────────────────┘
+                                   │                        ▼
+                                   │                     ┌─────┐
+                                   │                     │ h_s │──► μ, σ
+                                   │                     └─────┘
+                                   ▼                        │
+                                 ┌───┐ ŷ = μ + round(y−μ) ┌─────────────────────┐
+                                 │ Q │───────────────────►│ GaussianConditional │──► bits(ŷ)
+                                 └───┘                    └─────────────────────┘
+                                   │ ŷ
+                                   ▼
+                              ┌──────────┐       ┌─────┐
+                              │ × igain  │──────►│ g_s │──► x̂
+                              └──────────┘       └─────┘
+
+Adaptive quantisation: one model serves K quality levels. Level k has a per-channel gain g_k
+(applied before quantisation: larger gain = finer steps = more bits) and an inverse gain
+applied before synthesis; all levels are trained jointly, each sample drawing a level and its
+own rate–distortion trade-off λ_k. Between levels the gains are interpolated geometrically,
+which gives a continuous quality knob.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+import keras
+from keras import layers, ops
+
+from .entropy_models import EntropyBottleneck, GaussianConditional, gaussian_likelihood
+from .layers import GDN
+
+# Rate–distortion trade-offs of the K levels (loss = bpp + λ · 255² · MSE), the values used by
+# CompressAI's MSE-optimised models, which span ~0.1–1 bpp on Kodak.
+DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+DOWNSAMPLING = 64  # g_a (16) × h_a (4): images are padded to a multiple of this
+
+
+def _conv(filters, kernel, stride=1, activation=None, name=None):
+    return layers.Conv2D(filters, kernel, strides=stride, padding="same", activation=activation, name=name)
+
+
+def _deconv(filters, kernel, stride=2, activation=None, name=None):
+    return layers.Conv2DTranspose(
+        filters, kernel, strides=stride, padding="same", activation=activation, name=name
+    )
+
+
+@dataclass
+class Compressed:
+    strings: tuple[bytes, bytes]  # (y string, z string)
+    shape: tuple[int, int]  # latent spatial shape of z
+    estimated_bits: float
+
+
+@keras.saving.register_keras_serializable(package="mscae")
+class MSCAE(keras.Model):
+    def __init__(self, N: int = 128, M: int = 192, lambdas=DEFAULT_LAMBDAS, **kwargs):
+        super().__init__(**kwargs)
+        self.N, self.M = int(N), int(M)
+        self.lambdas = tuple(float(v) for v in lambdas)
+        self.num_levels = len(self.lambdas)
+
+        self.g_a = keras.Sequential(
+            [
+                _conv(N, 5, 2, name="g_a0"), GDN(name="gdn0"),
+                _conv(N, 5, 2, name="g_a1"), GDN(name="gdn1"),
+                _conv(N, 5, 2, name="g_a2"), GDN(name="gdn2"),
+                _conv(M, 5, 2, name="g_a3"),
+            ],
+            name="g_a",
+        )
+        self.g_s = keras.Sequential(
+            [
+                _deconv(N, 5, name="g_s0"), GDN(inverse=True, name="igdn0"),
+                _deconv(N, 5, name="g_s1"), GDN(inverse=True, name="igdn1"),
+                _deconv(N, 5, name="g_s2"), GDN(inverse=True, name="igdn2"),
+                _deconv(3, 5, name="g_s3"),
+            ],
+            name="g_s",
+        )
+        self.h_a = keras.Sequential(
+            [
+                _conv(N, 3, 1, "leaky_relu", name="h_a0"),
+                _conv(N, 5, 2, "leaky_relu", name="h_a1"),
+                _conv(N, 5, 2, name="h_a2"),
+            ],
+            name="h_a",
+        )
+        self.h_s = keras.Sequential(
+            [
+                _deconv(M, 5, activation="leaky_relu", name="h_s0"),
+                _deconv(M * 3 // 2, 5, activation="leaky_relu", name="h_s1"),
+                _conv(2 * M, 3, 1, name="h_s2"),
+            ],
+            name="h_s",
+        )
+        self.entropy_bottleneck = EntropyBottleneck(N, name="entropy_bottleneck")
+        # Gains live in the log domain (always positive; geometric interpolation is linear
+        # there). Start the levels spread around 1 so they differ from the first step.
+        spread = np.linspace(-1.0, 1.0, self.num_levels)[:, None] * np.ones((1, M))
+        self.log_gain = self.add_weight(
+            name="log_gain", shape=(self.num_levels, M), initializer=keras.initializers.Constant(spread)
+        )
+        self.log_igain = self.add_weight(
+            name="log_igain", shape=(self.num_levels, M), initializer=keras.initializers.Constant(-spread)
+        )
+        self.seed_generator = keras.random.SeedGenerator(20181)
+        self.bpp_tracker = keras.metrics.Mean(name="bpp")
+        self.psnr_tracker = keras.metrics.Mean(name="psnr")
+
+    def get_config(self):
+        return {"N": self.N, "M": self.M, "lambdas": self.lambdas, "name": self.name}
+
+    # --- gains --------------------------------------------------------------------------------
+    def _level_gains(self, level):
+        """level: int tensor (B,) -> gain, igain of shape (B, 1, 1, M)."""
+        gain = ops.exp(ops.take(self.log_gain, level, axis=0))
+        igain = ops.exp(ops.take(self.log_igain, level, axis=0))
+        return ops.expand_dims(ops.expand_dims(gain, 1), 1), ops.expand_dims(ops.expand_dims(igain, 1), 1)
+
+    def gains_for_quality(self, quality: float) -> tuple[np.ndarray, np.ndarray]:
+        """Continuous knob in [0, K−1] -> per-channel (gain, inverse gain), numpy."""
+        q = float(np.clip(quality, 0, self.num_levels - 1))
+        lo = int(math.floor(q))
+        hi = min(lo + 1, self.num_levels - 1)
+        t = q - lo
+        log_gain = ops.convert_to_numpy(self.log_gain)
+        log_igain = ops.convert_to_numpy(self.log_igain)
+        gain = np.exp((1 - t) * log_gain[lo] + t * log_gain[hi])
+        igain = np.exp((1 - t) * log_igain[lo] + t * log_igain[hi])
+        return gain.astype(np.float32), igain.astype(np.float32)
+
+    # --- training graph -----------------------------------------------------------------------
+    def _split_params(self, params):
+        means, scales_raw = ops.split(params, 2, axis=-1)
+        return means, ops.softplus(scales_raw) + 0.11
+
+    def call(self, inputs, training=False):
+        x = inputs["image"]
+        level = ops.cast(inputs["level"], "int32")
+        gain, igain = self._level_gains(level)
+
+        y = self.g_a(x) * gain
+        z = self.h_a(y)
+        if training:
+            z_hat = z + keras.random.uniform(ops.shape(z), -0.5, 0.5, seed=self.seed_generator)
+        else:
+            z_hat = ops.round(z)
+        z_lik = self.entropy_bottleneck(z_hat)
+        means, scales = self._split_params(self.h_s(z_hat))
+
+        # Rate from noisy latents (a differentiable proxy for rounding); distortion from
+        # really rounded latents with a straight-through gradient, which the decoder will see.
+        if training:
+            y_rate = y + keras.random.uniform(ops.shape(y), -0.5, 0.5, seed=self.seed_generator)
+        else:
+            y_rate = means + ops.round(y - means)
+        y_lik = gaussian_likelihood(y_rate - means, scales)
+        residual = y - means
+        y_hat = means + residual + ops.stop_gradient(ops.round(residual) - residual)
+        x_hat = self.g_s(y_hat * igain)
+
+        shape = ops.shape(x)
+        num_pixels = ops.cast(shape[1] * shape[2], "float32")
+        bits = -(ops.sum(ops.log(y_lik), axis=(1, 2, 3)) + ops.sum(ops.log(z_lik), axis=(1, 2, 3))) / math.log(2)
+        bpp = bits / num_pixels
+        mse = ops.mean(ops.square(x - x_hat), axis=(1, 2, 3))
+        lam = ops.take(ops.convert_to_tensor(self.lambdas, dtype="float32"), level)
+        return {"x_hat": x_hat, "bpp": bpp, "mse": mse, "rd": bpp + lam * (255.0**2) * mse}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        self.bpp_tracker.update_state(y_pred["bpp"])
+        clipped = ops.clip(ops.stop_gradient(ops.clip(y_pred["x_hat"], 0.0, 1.0)), 0.0, 1.0)
+        mse8 = ops.mean(ops.square(clipped - x["image"]), axis=(1, 2, 3))
+        self.psnr_tracker.update_state(-10.0 * ops.log(ops.maximum(mse8, 1e-10)) / math.log(10.0))
+        return ops.mean(y_pred["rd"])
+
+    # --- coding -------------------------------------------------------------------------------
+    def build_tables(self):
+        self.entropy_bottleneck.build_tables()
+
+    def compress(self, image: np.ndarray, quality: float) -> Compressed:
+        """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `pad`)."""
+        gain, _ = self.gains_for_quality(quality)
+        x = image[None].astype(np.float32) / 255.0
+        y = ops.convert_to_numpy(self.g_a(x, training=False))[0] * gain
+        z = ops.convert_to_numpy(self.h_a(y[None], training=False))[0]
+        z_int = self.entropy_bottleneck.to_symbols(z)
+        z_string = self.entropy_bottleneck.compress(z_int)
+        means, scales = self._hyper_synthesis(z_int)
+        symbols = GaussianConditional.to_symbols(y, means)
+        y_string = GaussianConditional.compress(symbols, scales)
+        z_lik = ops.convert_to_numpy(self.entropy_bottleneck(z_int[None].astype(np.float32)))
+        est = GaussianConditional.estimate_bits(symbols, scales) - float(np.log2(z_lik).sum())
+        return Compressed((y_string, z_string), z_int.shape[:2], est)
+
+    def decompress(self, strings: tuple[bytes, bytes], shape: tuple[int, int], quality: float) -> np.ndarray:
+        """-> (H, W, 3) uint8 of the padded size."""
+        y_string, z_string = strings
+        _, igain = self.gains_for_quality(quality)
+        z_int = self.entropy_bottleneck.decompress(z_string, tuple(shape))
+        means, scales = self._hyper_synthesis(z_int)
+        symbols = GaussianConditional.decompress(y_string, scales)
+        y_hat = (symbols.astype(np.float32) + means) * igain
+        x_hat = ops.convert_to_numpy(self.g_s(y_hat[None], training=False))[0]
+        return np.clip(np.rint(x_hat * 255.0), 0, 255).astype(np.uint8)
+
+    def latents(self, image: np.ndarray, quality: float) -> np.ndarray:
+        """The quantised latent symbols the encoder codes (for tests and analysis)."""
+        gain, _ = self.gains_for_quality(quality)
+        y = ops.convert_to_numpy(self.g_a(image[None].astype(np.float32) / 255.0, training=False))[0] * gain
+        z_int = self.entropy_bottleneck.to_symbols(ops.convert_to_numpy(self.h_a(y[None], training=False))[0])
+        means, _ = self._hyper_synthesis(z_int)
+        return GaussianConditional.to_symbols(y, means)
+
+    def _hyper_synthesis(self, z_int: np.ndarray):
+        params = self.h_s(z_int[None].astype(np.float32), training=False)
+        means, scales = self._split_params(params)
+        return ops.convert_to_numpy(means)[0], ops.convert_to_numpy(scales)[0]
+
+
+def pad(image: np.ndarray, multiple: int = DOWNSAMPLING) -> np.ndarray:
+    """Pad by edge replication (cheaper to code than zeros) to a multiple of `multiple`."""
+    h, w = image.shape[:2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge") if (ph or pw) else image
+
+
+def build_model(N: int, M: int, lambdas=DEFAULT_LAMBDAS) -> MSCAE:
+    model = MSCAE(N=N, M=M, lambdas=lambdas)
+    dummy = {"image": np.zeros((1, DOWNSAMPLING, DOWNSAMPLING, 3), np.float32), "level": np.zeros((1,), np.int32)}
+    model(dummy)  # create every variable, so weights can be loaded
+    return model

@@ -1,0 +1,56 @@
+"""python manage.py train_codec [--data DIR ...] [--cifar DIR] [--run-dir DIR] [--export]"""
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "bsds500"
+
+
+class Command(BaseCommand):
+    help = "Train (or resume training) the learned codec. Never on Kodak: it is the evaluation set."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--model", default="mscae", help="model name from compression.learned.zoo")
+        parser.add_argument("--data", nargs="*", default=None,
+                            help="training image folders (default: ../shared/data/bsds500/{train,val})")
+        parser.add_argument("--val-data", nargs="*", default=None,
+                            help="validation folders (default: ../shared/data/bsds500/test)")
+        parser.add_argument("--cifar", default=None, help="a cifar-10-batches-py folder (90/10 split)")
+        parser.add_argument("--run-dir", default="runs/mscae", help="checkpoints and log; resumes if present")
+        parser.add_argument("--init-weights", default=None, help="start from these weights (new run only)")
+        parser.add_argument("--epochs", type=int, default=1000)
+        parser.add_argument("--steps-per-epoch", type=int, default=100)
+        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--crop", type=int, default=128)
+        parser.add_argument("--lr", type=float, default=3e-4)
+        parser.add_argument("--time-limit", type=float, default=None, help="minutes, then stop cleanly")
+        parser.add_argument("--export", action="store_true",
+                            help="copy the best weights to the shipped path (CODEC_WEIGHTS_DIR/<model>.weights.h5)")
+        parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+
+    def handle(self, *args, **opts):
+        from compression.learned.training import train
+
+        folders, val_folders = opts["data"], opts["val_data"]
+        if not opts["cifar"] and folders is None:
+            if not DEFAULT_DATA.exists():
+                raise CommandError(f"No --data given and {DEFAULT_DATA} does not exist")
+            folders = [str(DEFAULT_DATA / "train"), str(DEFAULT_DATA / "val")]
+            val_folders = val_folders if val_folders is not None else [str(DEFAULT_DATA / "test")]
+        for folder in [*(folders or []), *(val_folders or []), *([opts["cifar"]] if opts["cifar"] else [])]:
+            if not Path(folder).is_dir():
+                raise CommandError(f"Data folder {folder!r} does not exist")
+        export = str(Path(settings.CODEC_WEIGHTS_DIR) / f"{opts['model']}.weights.h5") if opts["export"] else None
+        try:
+            state = train(
+                model_name=opts["model"], run_dir=opts["run_dir"], cifar=opts["cifar"],
+                folders=folders or [], val_folders=val_folders or [], epochs=opts["epochs"],
+                steps_per_epoch=opts["steps_per_epoch"], batch_size=opts["batch_size"], crop=opts["crop"],
+                learning_rate=opts["lr"], init_weights=opts["init_weights"],
+                time_limit_s=opts["time_limit"] * 60 if opts["time_limit"] else None,
+                export_to=export, verbose=2 if opts["quiet"] else 1, log=self.stdout.write,
+            )
+        except (ValueError, FileNotFoundError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"Done: epoch {state.get('epoch')}, best val loss {state.get('best_val')}")

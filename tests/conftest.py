@@ -1,0 +1,53 @@
+"""Shared fixtures: every test gets its own blob directory and small images it makes itself."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Fast hashing in tests; production keeps Argon2 first.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return tmp_path / "media"
+
+
+def make_photo(width=48, height=32, seed=0, mode="RGB") -> Image.Image:
+    """A smooth, photo-like test image (gradients + noise), deterministic per seed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    channels = [
+        128 + 100 * np.sin(xx / (5 + seed % 3) + c) * np.cos(yy / 7 + c) + rng.normal(0, 6, (height, width))
+        for c in range(3)
+    ]
+    arr = np.clip(np.stack(channels, -1), 0, 255).astype(np.uint8)
+    image = Image.fromarray(arr, "RGB")
+    if mode == "RGBA":
+        alpha = np.clip(xx * 255 / max(width - 1, 1), 0, 255).astype(np.uint8)
+        image.putalpha(Image.fromarray(alpha, "L"))
+    return image
+
+
+def image_bytes(image: Image.Image, fmt="PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def photo():
+    return make_photo()
+
+
+@pytest.fixture
+def png_bytes():
+    return image_bytes(make_photo())

@@ -1,0 +1,187 @@
+"""The learned codec with a tiny, untrained model: bitstream exactness, robustness, rate control."""
+import pickle
+
+import numpy as np
+import pytest
+
+from compression.learned import bitstream
+from compression.learned import codec as learned
+from compression.learned.entropy_models import GaussianConditional
+from compression.learned.models import DOWNSAMPLING, build_model, pad
+from compression.learned.zoo import model_config
+
+from .conftest import make_photo
+
+
+def tiny(seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    cfg = model_config("mscae-tiny")
+    return learned.wrap_model("mscae-tiny", build_model(cfg["N"], cfg["M"], cfg["lambdas"]))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny()
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.asarray(make_photo(96, 80, seed=3))
+
+
+def test_decoder_reproduces_exactly_the_quantised_latents(model, image):
+    data = learned.encode(model, image, 60)
+    header, z_string, y_string = bitstream.unpack(data)
+    padded = pad(image)
+    z_shape = (padded.shape[0] // DOWNSAMPLING, padded.shape[1] // DOWNSAMPLING)
+    z_int = model.model.entropy_bottleneck.decompress(z_string, z_shape)
+    _, scales = model.model._hyper_synthesis(z_int)
+    decoded_symbols = GaussianConditional.decompress(y_string, scales)
+    np.testing.assert_array_equal(decoded_symbols, model.model.latents(padded, model.knob(60)))
+    assert np.abs(decoded_symbols).max() > 0  # the test would be vacuous on all-zero latents
+
+
+def test_decoded_image_has_the_original_size_and_is_deterministic(model, image):
+    data = learned.encode(model, image, 40)
+    first, second = learned.decode(data, model), learned.decode(data, model)
+    assert first.shape == image.shape and first.dtype == np.uint8
+    np.testing.assert_array_equal(first, second)
+
+
+def test_real_size_is_within_a_few_percent_of_the_model_estimate(model):
+    padded = pad(np.asarray(make_photo(320, 256, seed=5)))
+    compressed = model.model.compress(padded, model.knob(100))
+    real_bits = 8 * sum(len(s) for s in compressed.strings)
+    assert abs(real_bits - compressed.estimated_bits) / compressed.estimated_bits < 0.03
+
+
+def test_files_still_decode_after_saving_and_reloading_the_weights(model, image, tmp_path):
+    data = learned.encode(model, image, 70)
+    path = tmp_path / "tiny.weights.h5"
+    model.model.save_weights(path)
+    cfg = model_config("mscae-tiny")
+    fresh = build_model(cfg["N"], cfg["M"], cfg["lambdas"])
+    fresh.load_weights(path)
+    reloaded = learned.wrap_model("mscae-tiny", fresh)
+    assert reloaded.digest == model.digest
+    np.testing.assert_array_equal(learned.decode(data, reloaded), learned.decode(data, model))
+
+
+def test_a_file_from_other_weights_is_refused_with_a_clear_message(model, image):
+    other = tiny(seed=1)
+    data = learned.encode(other, image, 50)
+    with pytest.raises(bitstream.BitstreamError, match="weights"):
+        learned.decode(data, model)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: b"",
+        lambda d: d[:5],
+        lambda d: d[:-4],
+        lambda d: d + b"\0\0\0\0",
+        lambda d: b"PNG\x89" + d[4:],
+        lambda d: d[:40] + bytes([d[40] ^ 0x10]) + d[41:],
+        lambda d: d[:-9] + bytes([d[-9] ^ 0x01]) + d[-8:],
+        lambda d: d[:4] + b"\x09" + d[5:],
+    ],
+    ids=["empty", "header-cut", "body-cut", "extra-bytes", "bad-magic", "header-bit", "payload-bit", "version"],
+)
+def test_corrupted_files_are_refused_cleanly(model, image, mutate):
+    data = learned.encode(model, image, 50)
+    with pytest.raises(bitstream.BitstreamError):
+        learned.decode(mutate(data), model)
+
+
+def test_arbitrary_payloads_with_a_valid_container_never_crash(model):
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        z = rng.integers(0, 256, 4 * int(rng.integers(0, 8)), dtype=np.uint8).tobytes()
+        y = rng.integers(0, 256, 4 * int(rng.integers(0, 64)), dtype=np.uint8).tobytes()
+        header = bitstream.Header("mscae-tiny", model.digest, 2.0, 40, 70)
+        try:
+            out = learned.decode(bitstream.pack(header, z, y), model)
+        except bitstream.BitstreamError:
+            continue
+        assert out.shape == (40, 70, 3)
+
+
+def test_headers_claiming_absurd_sizes_are_refused(model):
+    header = bitstream.Header("mscae-tiny", model.digest, 1.0, 100_000, 100_000)
+    with pytest.raises(bitstream.BitstreamError, match="out of range"):
+        learned.decode(bitstream.pack(header, b"", b""), model)
+
+
+def test_quality_knob_is_monotone_in_size(model, image):
+    sizes = [len(learned.encode(model, image, q)) for q in (0, 20, 40, 60, 80, 100)]
+    assert sizes == sorted(sizes)
+    assert sizes[-1] > sizes[0]
+
+
+def test_rate_control_hits_its_bpp_target_within_5_percent(model):
+    photo = np.asarray(make_photo(128, 128, seed=7))
+    pixels = photo.shape[0] * photo.shape[1]
+    low = len(learned.encode(model, photo, 0)) * 8 / pixels
+    high = len(learned.encode(model, photo, 100)) * 8 / pixels
+    target = low + 0.6 * (high - low)
+    data, quality = learned.encode_to_target(model, photo, target_bpp=target, iterations=10)
+    achieved = len(data) * 8 / pixels
+    assert achieved <= target
+    assert abs(achieved - target) / target <= 0.05
+
+
+def test_rate_control_reaches_a_psnr_target(model):
+    photo = np.asarray(make_photo(64, 64, seed=8))
+    best = learned.psnr(photo, learned.decode(learned.encode(model, photo, 100), model))
+    target = best - 0.5
+    data, _ = learned.encode_to_target(model, photo, target_psnr=target)
+    assert learned.psnr(photo, learned.decode(data, model)) >= target
+
+
+def test_images_with_alpha_are_refused_by_the_learned_codec(model):
+    codec = learned.LearnedCodec(loaded=model)
+    with pytest.raises(ValueError, match="alpha"):
+        codec.encode(make_photo(32, 32, mode="RGBA"), quality=50)
+
+
+def test_cifar_loader_reads_the_standard_pickle_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    expected = []
+    for b in (1, 2):
+        data = rng.integers(0, 256, (3, 3072), dtype=np.uint8)
+        expected.append(data)
+        with open(tmp_path / f"data_batch_{b}", "wb") as fh:
+            pickle.dump({b"data": data, b"labels": [0, 1, 2]}, fh)
+    from compression.learned.data import load_cifar10
+
+    images = load_cifar10(tmp_path)
+    assert images.shape == (6, 32, 32, 3) and images.dtype == np.uint8
+    first = expected[0][0]
+    # Rows are 1024 red values, then green, then blue, each row-major over 32×32.
+    assert images[0, 0, 0].tolist() == [first[0], first[1024], first[2048]]
+    assert images[0, 1, 2, 1] == first[1024 + 32 + 2]
+    assert images[3, 31, 31, 2] == expected[1][0][3071]
+
+
+def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
+    from PIL import Image
+
+    from compression.learned.training import train
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(4):
+        make_photo(80, 72, seed=i).save(folder / f"{i}.png")
+    kwargs = dict(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(folder)],
+                  steps_per_epoch=2, batch_size=2, crop=64, verbose=0, log=lambda *_: None)
+    train(epochs=1, **kwargs)
+    state = train(epochs=2, **kwargs)
+    assert state["epoch"] == 2
+    lines = (tmp_path / "run" / "log.csv").read_text().strip().splitlines()
+    assert lines[0].split(",")[:4] == ["epoch", "bpp", "learning_rate", "loss"] and "psnr" in lines[0]
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1"]
+    assert (tmp_path / "run" / "best.weights.h5").exists()
+    assert Image.open(folder / "0.png").size == (80, 72)
