@@ -8,6 +8,7 @@ Layout (big-endian)::
     5       1     n = length of the model name
     6       n     model name, ASCII (e.g. "mscae")
     6+n     16    digest of the model's weights (first 16 bytes of SHA-256)
+    ...     8     digest of the coded symbols (first 8 bytes of SHA-256 of z then y symbols)
     ...     4     quality knob, float32 (0 … K−1: the level, with interpolation)
             4     image height, 4 image width, 1 channels (3)
             4     length of the hyper-latent string z, 4 length of the latent string y
@@ -16,7 +17,10 @@ Layout (big-endian)::
 
 The digest ties a file to the exact weights that made it: decoding with other weights would
 silently produce garbage, so it is refused with a message naming both models. The CRC turns a
-damaged file into a clean error instead of a garbage picture.
+damaged file into a clean error instead of a garbage picture. The symbol digest lets the decoder
+prove it recovered exactly the symbols the encoder wrote: if the hyperprior's scales were
+computed even slightly differently on another machine, the range decoder would desynchronise,
+and that must be an error, not a picture.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 MAGIC = b"MSCA"
 VERSION = 1
 DIGEST_BYTES = 16
+SYMBOLS_DIGEST_BYTES = 8
 MAX_DIMENSION = 1 << 16
 MAX_PIXELS = 50_000_000
 
@@ -39,6 +44,7 @@ class BitstreamError(ValueError):
 class Header:
     model: str
     digest: bytes
+    symbols_digest: bytes
     quality: float
     height: int
     width: int
@@ -49,11 +55,14 @@ def pack(header: Header, z_string: bytes, y_string: bytes) -> bytes:
     name = header.model.encode("ascii")
     if len(header.digest) != DIGEST_BYTES:
         raise ValueError("weights digest must be 16 bytes")
+    if len(header.symbols_digest) != SYMBOLS_DIGEST_BYTES:
+        raise ValueError("symbols digest must be 8 bytes")
     head = (
         MAGIC
         + struct.pack(">BB", VERSION, len(name))
         + name
         + header.digest
+        + header.symbols_digest
         + struct.pack(">fIIBII", header.quality, header.height, header.width, header.channels,
                       len(z_string), len(y_string))
     )
@@ -72,7 +81,7 @@ def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
         raise BitstreamError(f"unsupported MSCAE format version {version} (this build reads {VERSION})")
     pos = 6
     fixed = struct.calcsize(">fIIBII")
-    if len(data) < pos + name_len + DIGEST_BYTES + fixed + 4:
+    if len(data) < pos + name_len + DIGEST_BYTES + SYMBOLS_DIGEST_BYTES + fixed + 4:
         raise BitstreamError("file is truncated (header incomplete)")
     try:
         model = data[pos : pos + name_len].decode("ascii")
@@ -81,6 +90,8 @@ def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
     pos += name_len
     digest = data[pos : pos + DIGEST_BYTES]
     pos += DIGEST_BYTES
+    symbols_digest = data[pos : pos + SYMBOLS_DIGEST_BYTES]
+    pos += SYMBOLS_DIGEST_BYTES
     quality, height, width, channels, z_len, y_len = struct.unpack_from(">fIIBII", data, pos)
     pos += fixed
     (crc,) = struct.unpack_from(">I", data, pos)
@@ -101,4 +112,15 @@ def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
     z_string, y_string = data[pos : pos + z_len], data[pos + z_len :]
     if zlib.crc32(y_string, zlib.crc32(z_string, zlib.crc32(data[:head_end]))) != crc:
         raise BitstreamError("checksum mismatch: the file is corrupted")
-    return Header(model, digest, float(quality), height, width, channels), z_string, y_string
+    return Header(model, digest, symbols_digest, float(quality), height, width, channels), z_string, y_string
+
+
+def symbols_digest(z_symbols, y_symbols) -> bytes:
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for arr in (z_symbols, y_symbols):
+        h.update(np.ascontiguousarray(arr, dtype="<i4").tobytes())
+    return h.digest()[:SYMBOLS_DIGEST_BYTES]

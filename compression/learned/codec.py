@@ -94,7 +94,7 @@ def encode(loaded: LoadedModel, image, quality: float) -> bytes:
     knob = loaded.knob(quality)
     compressed = loaded.model.compress(pad(arr), knob)
     y_string, z_string = compressed.strings
-    header = bitstream.Header(loaded.name, loaded.digest, knob, h, w)
+    header = bitstream.Header(loaded.name, loaded.digest, bitstream.symbols_digest(*compressed.symbols), knob, h, w)
     return bitstream.pack(header, z_string, y_string)
 
 
@@ -127,8 +127,15 @@ def decode(data: bytes, loaded: LoadedModel | None = None) -> np.ndarray:
     if not 0 <= header.quality <= loaded.num_levels - 1:
         raise bitstream.BitstreamError(f"quality {header.quality:g} is outside this model's levels")
     shape = (-(-header.height // DOWNSAMPLING), -(-header.width // DOWNSAMPLING))
+    def check(z_symbols, y_symbols):
+        if bitstream.symbols_digest(z_symbols, y_symbols) != header.symbols_digest:
+            raise bitstream.BitstreamError(
+                "decoded symbols differ from the encoded ones (the file is damaged, or this machine "
+                "computes the model differently from the encoder)"
+            )
+
     try:
-        out = loaded.model.decompress((y_string, z_string), shape, header.quality)
+        out = loaded.model.decompress((y_string, z_string), shape, header.quality, check=check)
     except EntropyCoderError as exc:
         raise bitstream.BitstreamError(str(exc)) from exc
     return out[: header.height, : header.width]

@@ -66,6 +66,7 @@ class Compressed:
     strings: tuple[bytes, bytes]  # (y string, z string)
     shape: tuple[int, int]  # latent spatial shape of z
     estimated_bits: float
+    symbols: tuple[np.ndarray, np.ndarray]  # (z, y) integers, as the decoder must recover them
 
 
 @keras.saving.register_keras_serializable(package="mscae")
@@ -208,15 +209,19 @@ class MSCAE(keras.Model):
         y_string = GaussianConditional.compress(symbols, scales)
         z_lik = ops.convert_to_numpy(self.entropy_bottleneck(z_int[None].astype(np.float32)))
         est = GaussianConditional.estimate_bits(symbols, scales) - float(np.log2(z_lik).sum())
-        return Compressed((y_string, z_string), z_int.shape[:2], est)
+        return Compressed((y_string, z_string), z_int.shape[:2], est, (z_int, symbols))
 
-    def decompress(self, strings: tuple[bytes, bytes], shape: tuple[int, int], quality: float) -> np.ndarray:
-        """-> (H, W, 3) uint8 of the padded size."""
+    def decompress(self, strings: tuple[bytes, bytes], shape: tuple[int, int], quality: float,
+                   check=None) -> np.ndarray:
+        """-> (H, W, 3) uint8 of the padded size. `check(z_symbols, y_symbols)` may veto the
+        decoded symbols (by raising) before the synthesis transform runs."""
         y_string, z_string = strings
         _, igain = self.gains_for_quality(quality)
         z_int = self.entropy_bottleneck.decompress(z_string, tuple(shape))
         means, scales = self._hyper_synthesis(z_int)
         symbols = GaussianConditional.decompress(y_string, scales)
+        if check is not None:
+            check(z_int, symbols)
         y_hat = (symbols.astype(np.float32) + means) * igain
         x_hat = ops.convert_to_numpy(self.g_s(y_hat[None], training=False))[0]
         return np.clip(np.rint(x_hat * 255.0), 0, 255).astype(np.uint8)
