@@ -11,7 +11,7 @@ safe local defaults so that `make run` works on a fresh clone:
   AWS_STORAGE_BUCKET_NAME (+ the usual AWS_* variables)  store blobs on S3 via django-storages
   UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS   upload limits (default 25 MB, 50 MP)
   AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES   login lockout
-  RETRIEVE_FAILURE_LIMIT, RETRIEVE_COOLOFF_MINUTES   wrong-key lockout on the vault
+  RETRIEVE_FAILURE_LIMIT, RETRIEVE_USER_FAILURE_LIMIT, RETRIEVE_COOLOFF_MINUTES   wrong-key lockout
   CELERY_BROKER_URL   run deferred tasks on a broker (default: eager, in-process)
 """
 import os
@@ -190,6 +190,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 
 RETRIEVE_FAILURE_LIMIT = env_int("RETRIEVE_FAILURE_LIMIT", 5)
+# Wrong keys across all of one user's records (a guesser spreading attempts over records).
+RETRIEVE_USER_FAILURE_LIMIT = env_int("RETRIEVE_USER_FAILURE_LIMIT", 3 * RETRIEVE_FAILURE_LIMIT)
 RETRIEVE_COOLOFF = timedelta(minutes=env_int("RETRIEVE_COOLOFF_MINUTES", 15))
 
 REST_FRAMEWORK = {

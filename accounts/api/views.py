@@ -1,0 +1,76 @@
+"""Token issuing for API clients: POST /api/v1/auth/token/ with username and password."""
+from datetime import timedelta
+
+from axes.helpers import get_cool_off
+from django.contrib.auth import authenticate, user_logged_in
+from django.views.decorators.debug import sensitive_post_parameters
+from django.utils.decorators import method_decorator
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.serializers import AuthErrorSerializer, IssuedTokenSerializer, ObtainTokenSerializer
+from accounts.services import create_api_token
+
+API_TOKEN_NAME = "api"
+
+
+def _lockout_detail(request) -> str:
+    cool_off = get_cool_off(request)
+    if isinstance(cool_off, timedelta) and cool_off.total_seconds() > 0:
+        minutes = max(1, round(cool_off.total_seconds() / 60))
+        return (
+            "Too many failed login attempts: this account is locked for this address. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+    return "Too many failed login attempts: this account is locked. Ask an administrator to unlock it."
+
+
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+class ObtainTokenView(APIView):
+    # No session authentication means no CSRF: the credentials are in the body, not a cookie.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="auth_token_create",
+        summary="Obtain an API token",
+        description=(
+            "Exchange a username and password for a new personal API token. Each call creates a "
+            "new token (named \"api\"), visible and revocable on the profile page. Repeated "
+            "failures lock the account for this address (429)."
+        ),
+        request=ObtainTokenSerializer,
+        responses={
+            200: IssuedTokenSerializer,
+            400: AuthErrorSerializer,
+            429: AuthErrorSerializer,
+        },
+        examples=[OpenApiExample("Credentials", value={"username": "alice", "password": "…"}, request_only=True)],
+        tags=["auth"],
+    )
+    def post(self, request):
+        serializer = ObtainTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        # authenticate() with the request, so django-axes counts failures and enforces lockouts.
+        # The DRF request is passed on purpose: axes flags the lockout on it, and we answer JSON
+        # here instead of AxesMiddleware replacing the response with the HTML lockout page.
+        user = authenticate(
+            request=request,
+            username=serializer.validated_data["username"],
+            password=serializer.validated_data["password"],
+        )
+        if getattr(request, "axes_locked_out", False):
+            return Response({"detail": _lockout_detail(request)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        if user is None:
+            return Response(
+                {"detail": "Unable to log in with the provided username and password."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        # A token grant is a login: this resets axes' failure count, updates last_login and
+        # writes the LOGIN audit event, exactly as the browser login does.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        _, plaintext = create_api_token(user=user, name=API_TOKEN_NAME, request=request)
+        return Response({"token": plaintext}, status=status.HTTP_200_OK, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,50 @@
+"""The portal's append-only security log. Every app records its events through `record_event`."""
+import ipaddress
+
+from django.db import transaction
+
+from accounts.models import AuditEvent
+
+_DETAIL_MAX = AuditEvent._meta.get_field("detail").max_length
+_NAME_MAX = AuditEvent._meta.get_field("record_name").max_length
+
+
+def client_ip(request) -> str | None:
+    """The peer address Django saw. Proxy headers are not trusted here: they are client-controlled
+    unless a deployment strips them, and a forged IP in an audit trail is worse than none."""
+    if request is None:
+        return None
+    raw = (request.META.get("REMOTE_ADDR") or "").strip()
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
+def _request_user(request):
+    user = getattr(request, "user", None) if request is not None else None
+    return user if user is not None and user.is_authenticated else None
+
+
+def record_event(*, action, request=None, user=None, record=None, detail="") -> AuditEvent:
+    """Append one event. `record` is anything with `.pk` and `.name` (an image record), or None.
+
+    Callers must never pass key material in `detail`: the log is readable by every admin.
+    """
+    if user is None:
+        user = _request_user(request)
+    if user is not None and not user.is_authenticated:
+        user = None
+    event = AuditEvent(
+        action=AuditEvent.Action(action),
+        actor=user,
+        actor_username=user.get_username() if user is not None else "",
+        record_id=getattr(record, "pk", None) if record is not None else None,
+        record_name=str(getattr(record, "name", "") or "")[:_NAME_MAX] if record is not None else "",
+        ip=client_ip(request),
+        detail=str(detail or "")[:_DETAIL_MAX],
+    )
+    event.full_clean()
+    with transaction.atomic():
+        event.save()
+    return event

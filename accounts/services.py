@@ -1,0 +1,62 @@
+"""Business logic for accounts: API tokens."""
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.audit import record_event
+from accounts.models import ApiToken, AuditEvent
+from accounts.tokens import PREFIX_LENGTH, generate_token, token_digest
+
+
+def _actor(*, request, user):
+    # The person acting: the logged-in requester (e.g. an admin revoking someone's token) when
+    # there is one, else the token owner.
+    requester = getattr(request, "user", None) if request is not None else None
+    return requester if requester is not None and requester.is_authenticated else user
+
+
+@transaction.atomic
+def create_api_token(*, user, name: str, request=None) -> tuple[ApiToken, str]:
+    """Create a token for `user` and return it with its plaintext, which is never stored:
+    the caller shows it once and then it is gone."""
+    plaintext = generate_token()
+    token = ApiToken(
+        user=user,
+        name=(name or "").strip(),
+        prefix=plaintext[:PREFIX_LENGTH],
+        digest=token_digest(plaintext),
+    )
+    token.full_clean()
+    token.save()
+    record_event(
+        action=AuditEvent.Action.TOKEN_CREATED,
+        request=request,
+        user=_actor(request=request, user=user),
+        detail=f'API token "{token.name}" (id {token.pk}) created for user "{user.get_username()}".',
+    )
+    return token, plaintext
+
+
+@transaction.atomic
+def revoke_api_token(*, user, token_id, request=None) -> None:
+    """Delete one of `user`'s tokens. Another user's token id is indistinguishable from a
+    missing one (404), so ids cannot be probed."""
+    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    if token is None:
+        raise Http404("No such API token.")
+    detail = f'API token "{token.name}" (id {token.pk}) of user "{user.get_username()}" revoked.'
+    token.delete()
+    record_event(
+        action=AuditEvent.Action.TOKEN_REVOKED,
+        request=request,
+        user=_actor(request=request, user=user),
+        detail=detail,
+    )
+
+
+def touch_api_token(*, token: ApiToken) -> None:
+    """Record use, at most once a minute per token, so busy clients don't write on every call."""
+    now = timezone.now()
+    if token.last_used is None or (now - token.last_used).total_seconds() >= 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+        token.last_used = now
