@@ -1,0 +1,58 @@
+/* The portal's only script: a copy button for the retrieval key and the compare slider.
+   Everything works without it; it only reveals the elements marked .js-only. */
+(function () {
+  "use strict";
+
+  document.querySelectorAll(".js-only[hidden]").forEach(function (el) {
+    el.hidden = false;
+  });
+
+  document.querySelectorAll("[data-copy-target]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var source = document.getElementById(button.getAttribute("data-copy-target"));
+      if (!source) return;
+      var text = source.textContent.trim();
+      var done = function (ok) {
+        var label = button.textContent;
+        button.textContent = ok ? "Copied" : "Select and copy manually";
+        setTimeout(function () { button.textContent = label; }, 2000);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+      } else {
+        // Plain-HTTP development servers have no clipboard API; fall back to a selection copy.
+        var range = document.createRange();
+        range.selectNodeContents(source);
+        var selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        var ok = false;
+        try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+        done(ok);
+      }
+    });
+  });
+
+  document.querySelectorAll(".compare").forEach(function (compare) {
+    var frame = compare.querySelector(".compare-frame");
+    var range = compare.querySelector(".compare-range");
+    if (!frame || !range) return;
+    var set = function (value) {
+      frame.style.setProperty("--pos", value + "%");
+    };
+    range.addEventListener("input", function () { set(range.value); });
+    // Dragging on the picture itself moves the divider too.
+    var dragging = false;
+    var fromPointer = function (event) {
+      var box = frame.getBoundingClientRect();
+      var pct = Math.max(0, Math.min(100, ((event.clientX - box.left) / box.width) * 100));
+      range.value = pct;
+      set(pct);
+    };
+    frame.addEventListener("pointerdown", function (e) { dragging = true; frame.setPointerCapture(e.pointerId); fromPointer(e); });
+    frame.addEventListener("pointermove", function (e) { if (dragging) fromPointer(e); });
+    frame.addEventListener("pointerup", function () { dragging = false; });
+    frame.addEventListener("pointercancel", function () { dragging = false; });
+    set(range.value);
+  });
+})();

@@ -1,0 +1,265 @@
+"""The images API: /api/v1/images/ with token and session authentication."""
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from accounts.models import AuditEvent
+from tests.conftest import image_bytes, make_photo
+from vault import crypto
+from vault.models import ImageRecord
+from vault.testing import KEY_RE, bad_uploads, files_under
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "a-Long-enough-passw0rd"
+IMAGES = "/api/v1/images/"
+
+
+def make_user(name):
+    return get_user_model().objects.create_user(name, password=PASSWORD)
+
+
+def token_client(username) -> APIClient:
+    client = APIClient()
+    response = client.post("/api/v1/auth/token/", {"username": username, "password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    return client
+
+
+@pytest.fixture
+def alice():
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob():
+    return make_user("bob")
+
+
+@pytest.fixture
+def api(alice):
+    return token_client("alice")
+
+
+def upload(client, data=None, name="photo.png", **fields):
+    data = image_bytes(make_photo()) if data is None else data
+    payload = {"file": SimpleUploadedFile(name, data, content_type="application/octet-stream"), **fields}
+    return client.post(IMAGES, payload, format="multipart")
+
+
+def retrieve(client, pk, key, variant="original"):
+    return client.post(f"{IMAGES}{pk}/retrieve/", {"key": key, "variant": variant}, format="json")
+
+
+def wrong_key():
+    return crypto.format_retrieval_key(crypto.new_retrieval_key())
+
+
+def test_create_returns_201_with_the_key_once_and_the_compression_metadata(api):
+    response = upload(api, codec="png")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert KEY_RE.fullmatch(body["key"])
+    assert body["codec"] == "png"
+    assert body["original_size"] == len(image_bytes(make_photo()))
+    assert body["compressed_size"] > 0
+    assert "psnr" in body and "candidates" in body and "reason" in body
+    assert body["width"] == 48 and body["height"] == 32
+    assert response["Cache-Control"] == "no-store"
+    for secret_field in ("wrapped_key", "wrap_salt", "key_hash"):
+        assert secret_field not in body
+    # Only the create response carries the key.
+    detail = api.get(f"{IMAGES}{body['id']}/").json()
+    assert "key" not in detail
+    assert body["key"] not in json.dumps(api.get(IMAGES).json())
+
+
+def test_create_with_auto_codec_target_and_explicit_quality(api):
+    response = upload(api, codec="auto", target="psnr:30")
+    assert response.status_code == 201, response.content
+    assert response.json()["candidates"]
+    response = upload(api, codec="jpeg", quality="55")
+    assert response.status_code == 201, response.content
+    assert response.json()["codec"] == "jpeg"
+
+
+def test_retrieve_returns_the_exact_original_and_the_compressed_bytes_as_attachments(api):
+    original = image_bytes(make_photo(seed=2), "JPEG", quality=95)
+    created = upload(api, original, name="beach day.jpg", codec="webp", quality="70").json()
+
+    response = retrieve(api, created["id"], created["key"], "original")
+    assert response.status_code == 200
+    assert response.content == original
+    assert response["Content-Type"] == "image/jpeg"
+    assert response["Content-Disposition"].startswith("attachment")
+    assert 'filename="beach day.jpg"' in response["Content-Disposition"]
+
+    response = retrieve(api, created["id"], created["key"], "compressed")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/webp"
+    assert response.content[8:12] == b"WEBP" and len(response.content) == created["compressed_size"]
+    assert 'filename="beach day.webp"' in response["Content-Disposition"]
+
+
+def test_retrieve_ignores_an_image_accept_header(api):
+    created = upload(api).json()
+    response = api.post(
+        f"{IMAGES}{created['id']}/retrieve/",
+        {"key": created["key"], "variant": "original"},
+        format="json",
+        HTTP_ACCEPT="image/png",
+    )
+    assert response.status_code == 200
+    assert response.content == image_bytes(make_photo())
+    refused = api.post(
+        f"{IMAGES}{created['id']}/retrieve/", {"key": wrong_key()}, format="json", HTTP_ACCEPT="image/png"
+    )
+    assert refused.status_code == 403 and refused["Content-Type"] == "application/json"
+
+
+def test_wrong_key_is_403_with_a_generic_json_detail(api):
+    created = upload(api).json()
+    response = retrieve(api, created["id"], wrong_key())
+    assert response.status_code == 403
+    assert response.json()["detail"] == "That key does not open this image."
+
+
+def test_missing_blob_gives_the_same_403_as_a_wrong_key(api, _isolated_storage):
+    created = upload(api).json()
+    record = ImageRecord.objects.get(pk=created["id"])
+    (_isolated_storage / record.original_blob).unlink()
+    wrong = retrieve(api, created["id"], wrong_key())
+    missing = retrieve(api, created["id"], created["key"])
+    assert missing.status_code == wrong.status_code == 403
+    assert missing.json() == wrong.json()
+
+
+@pytest.mark.parametrize(
+    "payload, needle",
+    [({"key": "abc", "variant": "original"}, "not a retrieval key"), ({"variant": "original"}, "key"),
+     ({"key": "AAAA", "variant": "thumbnail"}, "thumbnail")],
+)
+def test_malformed_retrieve_requests_are_400_with_detail(api, payload, needle):
+    created = upload(api).json()
+    response = api.post(f"{IMAGES}{created['id']}/retrieve/", payload, format="json")
+    assert response.status_code == 400
+    assert needle in response.json()["detail"]
+
+
+def test_repeated_wrong_keys_give_429_with_retry_after_and_audit_events(api, settings):
+    settings.RETRIEVE_FAILURE_LIMIT = 3
+    settings.RETRIEVE_COOLOFF = timedelta(minutes=5)
+    created = upload(api).json()
+    statuses = [retrieve(api, created["id"], wrong_key()).status_code for _ in range(3)]
+    assert statuses == [403, 403, 403]
+    locked = retrieve(api, created["id"], created["key"])
+    assert locked.status_code == 429
+    assert 0 < int(locked["Retry-After"]) <= 300
+    assert "Too many wrong keys" in locked.json()["detail"]
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, record_id=created["id"]).count() == 4
+
+
+def test_list_is_paginated_and_shows_only_your_images(api, bob):
+    mine = [upload(api).json()["id"] for _ in range(2)]
+    theirs = upload(token_client("bob")).json()["id"]
+    body = api.get(IMAGES).json()
+    ids = [item["id"] for item in body["results"]]
+    assert sorted(ids) == sorted(mine) and theirs not in ids
+    assert body["count"] == 2
+
+
+def test_another_users_image_is_404_for_detail_retrieve_and_delete(api, bob, _isolated_storage):
+    created = upload(api).json()
+    intruder = token_client("bob")
+    assert intruder.get(f"{IMAGES}{created['id']}/").status_code == 404
+    assert retrieve(intruder, created["id"], created["key"]).status_code == 404
+    assert intruder.delete(f"{IMAGES}{created['id']}/").status_code == 404
+    assert created["id"] not in [i["id"] for i in intruder.get(IMAGES).json()["results"]]
+    assert ImageRecord.objects.filter(pk=created["id"]).exists()
+    assert len(files_under(_isolated_storage)) == 2
+    # An id that never existed looks exactly the same.
+    assert intruder.get(f"{IMAGES}999999/").json() == intruder.get(f"{IMAGES}{created['id']}/").json()
+
+
+def test_delete_removes_the_record_and_its_blobs(api, _isolated_storage, django_capture_on_commit_callbacks):
+    created = upload(api).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.delete(f"{IMAGES}{created['id']}/")
+    assert response.status_code == 204
+    assert api.get(f"{IMAGES}{created['id']}/").status_code == 404
+    assert files_under(_isolated_storage) == []
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.DELETE, record_id=created["id"]).exists()
+
+
+def test_requests_without_credentials_or_with_a_bad_token_are_refused(alice):
+    anonymous = APIClient()
+    assert anonymous.get(IMAGES).status_code == 401
+    assert upload(anonymous).status_code == 401
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert forged.get(IMAGES).status_code == 401
+    assert not ImageRecord.objects.exists()
+
+
+def test_session_posts_need_a_csrf_token(alice):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(alice)
+    assert client.get(IMAGES).status_code == 200  # safe methods need no token
+    response = upload(client)
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert not ImageRecord.objects.exists()
+
+
+def test_token_posts_need_no_csrf_token(alice):
+    client = token_client("alice")
+    client.enforce_csrf_checks = True
+    assert upload(client).status_code == 201
+
+
+@pytest.mark.parametrize("kind", ["non-image", "truncated-png", "truncated-jpeg", "zero-bytes", "bomb", "disallowed-format"])
+def test_bad_uploads_are_400_with_detail_and_leave_nothing(api, kind, _isolated_storage):
+    response = upload(api, bad_uploads(make_photo())[kind], name=f"{kind}.png")
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"]
+    assert not ImageRecord.objects.exists()
+    assert files_under(_isolated_storage) == []
+
+
+def test_oversize_upload_is_400(api, settings, _isolated_storage):
+    settings.UPLOAD_MAX_BYTES = 2000
+    response = upload(api, image_bytes(make_photo(80, 80)))
+    assert response.status_code == 400
+    assert re.search(r"too large|limit", response.json()["detail"])
+    assert not ImageRecord.objects.exists() and files_under(_isolated_storage) == []
+
+
+@pytest.mark.parametrize(
+    "fields, needle",
+    [({"codec": "bogus"}, "bogus"), ({"target": "psnr:nope"}, "nope"), ({"codec": "jpeg", "quality": "900"}, "900")],
+)
+def test_bad_options_are_400_quoting_the_value(api, fields, needle):
+    response = upload(api, **fields)
+    assert response.status_code == 400
+    assert needle in response.json()["detail"]
+    assert not ImageRecord.objects.exists()
+
+
+def test_missing_file_is_400(api):
+    response = api.post(IMAGES, {"codec": "png"}, format="multipart")
+    assert response.status_code == 400
+    assert "file" in response.json()["detail"]
+
+
+def test_schema_generates_without_warnings(tmp_path):
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    schema = out.read_text()
+    assert "/api/v1/images/{id}/retrieve/" in schema
+    assert "format: binary" in schema

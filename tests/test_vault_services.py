@@ -1,0 +1,386 @@
+"""vault.services: storing, retrieving and deleting encrypted images, end to end with storage."""
+import hashlib
+from datetime import timedelta
+
+import pytest
+from tests.conftest import image_bytes, make_photo
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from vault import crypto, services
+from vault.models import ImageRecord, UserRetrievalGuard
+from vault.testing import bad_uploads, files_under, key_needles, scan_database
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice():
+    return get_user_model().objects.create_user("alice", password="correct horse battery")
+
+
+def store(owner, data=None, **kw):
+    data = image_bytes(make_photo()) if data is None else data
+    kw.setdefault("codec", "png")
+    kw.setdefault("filename", "photo.png")
+    return services.store_image(owner=owner, uploaded_file_or_bytes=data, target=kw.pop("target", None), quality=kw.pop("quality", None), **kw)
+
+
+def other_key(key: str) -> str:
+    return crypto.format_retrieval_key(crypto.new_retrieval_key()) if key else key
+
+
+def test_store_then_retrieve_gives_back_the_exact_upload_and_the_codec_bytes(alice, _isolated_storage):
+    upload = image_bytes(make_photo(seed=3), "JPEG", quality=93)
+    record, key = store(alice, upload, codec="webp", quality=60, filename="holiday.jpg")
+
+    assert services.retrieve_image(record=record, key=key, variant="original") == upload
+    compressed = services.retrieve_image(record=record, key=key, variant="compressed")
+    assert compressed[:4] == b"RIFF" and compressed[8:12] == b"WEBP"
+    assert len(compressed) == record.compressed_size
+    assert record.original_size == len(upload)
+    assert record.sha256_original == hashlib.sha256(upload).hexdigest()
+    assert record.original_format == "JPEG" and record.original_media_type == "image/jpeg"
+    assert record.codec == "webp" and record.compressed_media_type == "image/webp"
+    assert (record.width, record.height) == (48, 32)
+    assert record.name == "holiday.jpg"
+    assert record.total_seconds >= record.encode_seconds > 0
+
+
+def test_blobs_on_storage_are_ciphertext_with_recorded_sha256(alice, _isolated_storage):
+    upload = image_bytes(make_photo())
+    record, _ = store(alice, upload)
+    files = files_under(_isolated_storage)
+    assert len(files) == 2
+    for variant in ("original", "compressed"):
+        with default_storage.open(getattr(record, f"{variant}_blob"), "rb") as fh:
+            blob = fh.read()
+        assert blob[0] == crypto.CONTAINER_VERSION
+        assert hashlib.sha256(blob).hexdigest() == getattr(record, f"sha256_{variant}_blob")
+    original_blob = (_isolated_storage / record.original_blob).read_bytes()
+    assert upload not in original_blob and b"IHDR" not in original_blob
+
+
+def test_each_record_gets_its_own_data_key_salt_and_key(alice):
+    a, key_a = store(alice)
+    b, key_b = store(alice)
+    assert key_a != key_b
+    assert bytes(a.wrap_salt) != bytes(b.wrap_salt)
+    assert bytes(a.wrapped_key) != bytes(b.wrapped_key)
+    with pytest.raises(services.RetrievalRefused):
+        services.retrieve_image(record=a, key=key_b, variant="original")
+
+
+def test_lossless_target_stores_null_psnr_not_infinity(alice):
+    record, key = store(alice, codec="png", target="lossless")
+    record.refresh_from_db()
+    assert record.psnr is None
+    assert all(c["psnr"] is None or c["psnr"] < float("inf") for c in record.candidates)
+
+
+def test_auto_codec_records_candidates_and_reason(alice):
+    record, _ = store(alice, codec="auto", target="balanced")
+    record.refresh_from_db()
+    assert record.candidates and {"codec", "size", "params"} <= set(record.candidates[0])
+    assert record.reason
+    assert record.codec in {c["codec"] for c in record.candidates}
+
+
+def test_the_database_never_contains_the_key_or_the_data_key(alice, monkeypatch):
+    data_keys = []
+    real_new_data_key = crypto.new_data_key
+
+    def spying_new_data_key():
+        data_keys.append(real_new_data_key())
+        return data_keys[-1]
+
+    monkeypatch.setattr(crypto, "new_data_key", spying_new_data_key)
+    record, key = store(alice, codec="png")
+    secret = crypto.parse_retrieval_key(key)
+    # Retrieval exercises the wrong-key and success paths, which write counters and audit rows.
+    with pytest.raises(services.RetrievalRefused):
+        services.retrieve_image(record=record, key=other_key(key), variant="original")
+    services.retrieve_image(record=record, key=key, variant="original")
+
+    assert len(data_keys) == 1
+    texts, raw = key_needles(key, secret, extra_secrets=tuple(data_keys))
+    assert scan_database(texts, raw) == []
+    # The scan itself can find things: the wrapped key is in the database, so it must be found.
+    assert scan_database([bytes(record.wrapped_key).hex()], [bytes(record.wrapped_key)])
+
+
+def test_wrong_key_is_refused_with_the_generic_message_and_audited(alice):
+    record, key = store(alice)
+    with pytest.raises(services.RetrievalRefused) as info:
+        services.retrieve_image(record=record, key=other_key(key), variant="original")
+    assert str(info.value) == services.GENERIC_REFUSAL
+    event = AuditEvent.objects.get(action=AuditEvent.Action.RETRIEVE_REFUSED)
+    assert event.record_id == record.pk and event.actor == alice
+    assert key not in event.detail and key.replace("-", "") not in event.detail
+    record.refresh_from_db()
+    assert record.failed_attempts == 1
+
+
+def test_malformed_key_is_a_validation_error_and_not_counted(alice):
+    record, _ = store(alice)
+    with pytest.raises(ValidationError, match="not a retrieval key"):
+        services.retrieve_image(record=record, key="not-a-key", variant="original")
+    record.refresh_from_db()
+    assert record.failed_attempts == 0
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED).exists()
+
+
+def test_unknown_variant_is_rejected(alice):
+    record, key = store(alice)
+    with pytest.raises(ValidationError, match="thumbnail"):
+        services.retrieve_image(record=record, key=key, variant="thumbnail")
+
+
+def _refusal_message(record, key, variant="original"):
+    with pytest.raises(services.RetrievalRefused) as info:
+        services.retrieve_image(record=record, key=key, variant=variant)
+    return str(info.value)
+
+
+def test_tampered_blob_is_refused_like_a_wrong_key(alice, _isolated_storage):
+    record, key = store(alice)
+    wrong_key_message = _refusal_message(record, other_key(key))
+    path = _isolated_storage / record.compressed_blob
+    blob = bytearray(path.read_bytes())
+    blob[20] ^= 0x01
+    path.write_bytes(bytes(blob))
+    assert _refusal_message(record, key, "compressed") == wrong_key_message
+    # The untouched variant still opens.
+    assert services.retrieve_image(record=record, key=key, variant="original")
+
+
+def test_tampered_blob_with_matching_sha256_is_still_refused_by_gcm(alice, _isolated_storage):
+    record, key = store(alice)
+    path = _isolated_storage / record.original_blob
+    blob = bytearray(path.read_bytes())
+    blob[-1] ^= 0x80  # the GCM tag
+    path.write_bytes(bytes(blob))
+    ImageRecord.objects.filter(pk=record.pk).update(sha256_original_blob=hashlib.sha256(bytes(blob)).hexdigest())
+    record.refresh_from_db()
+    assert _refusal_message(record, key) == services.GENERIC_REFUSAL
+
+
+def test_missing_blob_is_refused_like_a_wrong_key(alice, _isolated_storage):
+    record, key = store(alice)
+    (_isolated_storage / record.original_blob).unlink()
+    assert _refusal_message(record, key) == services.GENERIC_REFUSAL
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, detail__contains="missing").exists()
+
+
+def test_blobs_swapped_between_variants_are_refused_even_with_their_hashes(alice):
+    record, key = store(alice)
+    ImageRecord.objects.filter(pk=record.pk).update(
+        original_blob=record.compressed_blob,
+        compressed_blob=record.original_blob,
+        sha256_original_blob=record.sha256_compressed_blob,
+        sha256_compressed_blob=record.sha256_original_blob,
+    )
+    record.refresh_from_db()
+    assert _refusal_message(record, key, "original") == services.GENERIC_REFUSAL
+    assert _refusal_message(record, key, "compressed") == services.GENERIC_REFUSAL
+
+
+def test_blob_moved_to_another_record_is_refused_even_with_the_same_data_key(alice, monkeypatch):
+    # Same data key for both records isolates the associated data: only the record id differs.
+    fixed = crypto.new_data_key()
+    monkeypatch.setattr(crypto, "new_data_key", lambda: fixed)
+    a, key_a = store(alice)
+    b, _ = store(alice)
+    ImageRecord.objects.filter(pk=a.pk).update(original_blob=b.original_blob, sha256_original_blob=b.sha256_original_blob)
+    a.refresh_from_db()
+    assert _refusal_message(a, key_a) == services.GENERIC_REFUSAL
+
+
+def test_wrong_keys_lock_the_record_then_429_semantics_until_cooloff(alice, settings):
+    settings.RETRIEVE_FAILURE_LIMIT = 3
+    settings.RETRIEVE_COOLOFF = timedelta(minutes=10)
+    record, key = store(alice)
+    for _ in range(3):
+        with pytest.raises(services.RetrievalRefused):
+            services.retrieve_image(record=record, key=other_key(key), variant="original")
+    # Locked: even the right key is refused now, with a retry-after.
+    with pytest.raises(services.RetrievalLocked) as info:
+        services.retrieve_image(record=record, key=key, variant="original")
+    assert 9 * 60 < info.value.retry_after <= 10 * 60
+    refused = AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, record_id=record.pk)
+    assert refused.count() == 4
+    assert refused.filter(detail__contains="locked").count() == 1
+    lockout = AuditEvent.objects.get(action=AuditEvent.Action.LOCKOUT)
+    assert lockout.record_id == record.pk and "this image" in lockout.detail
+
+    # After the cool-off the right key works and clears the record's counter.
+    ImageRecord.objects.filter(pk=record.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
+    UserRetrievalGuard.objects.filter(user=alice).update(locked_until=None)
+    assert services.retrieve_image(record=record, key=key, variant="original")
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_OK, record_id=record.pk).count() == 1
+
+
+def test_wrong_keys_spread_over_records_lock_the_user(alice, settings):
+    settings.RETRIEVE_FAILURE_LIMIT = 10
+    settings.RETRIEVE_USER_FAILURE_LIMIT = 4
+    a, key_a = store(alice)
+    b, key_b = store(alice)
+    for record, key in ((a, key_a), (b, key_b), (a, key_a), (b, key_b)):
+        with pytest.raises(services.RetrievalRefused):
+            services.retrieve_image(record=record, key=other_key(key), variant="original")
+    for record, key in ((a, key_a), (b, key_b)):
+        with pytest.raises(services.RetrievalLocked):
+            services.retrieve_image(record=record, key=key, variant="original")
+    assert "all of the user's images" in AuditEvent.objects.get(action=AuditEvent.Action.LOCKOUT).detail
+
+
+def test_old_failures_are_forgotten_after_the_cooloff_window(alice, settings):
+    settings.RETRIEVE_FAILURE_LIMIT = 2
+    record, key = store(alice)
+    with pytest.raises(services.RetrievalRefused):
+        services.retrieve_image(record=record, key=other_key(key), variant="original")
+    long_ago = timezone.now() - settings.RETRIEVE_COOLOFF - timedelta(minutes=1)
+    ImageRecord.objects.filter(pk=record.pk).update(last_failed_at=long_ago)
+    UserRetrievalGuard.objects.filter(user=alice).update(last_failed_at=long_ago)
+    record.refresh_from_db()
+    with pytest.raises(services.RetrievalRefused):
+        services.retrieve_image(record=record, key=other_key(key), variant="original")
+    assert services.retrieve_image(record=record, key=key, variant="original")
+
+
+@pytest.mark.parametrize("kind", ["non-image", "truncated-png", "truncated-jpeg", "zero-bytes", "bomb", "disallowed-format"])
+def test_bad_uploads_raise_validation_error_and_leave_nothing(alice, _isolated_storage, kind):
+    data = bad_uploads(make_photo())[kind]
+    with pytest.raises(ValidationError) as info:
+        store(alice, data, filename=f"{kind}.bin")
+    assert " ".join(info.value.messages)
+    assert not ImageRecord.objects.exists()
+    assert files_under(_isolated_storage) == []
+
+
+def test_oversize_upload_is_refused_before_decoding(alice, settings, _isolated_storage):
+    settings.UPLOAD_MAX_BYTES = 1000
+    data = image_bytes(make_photo(64, 64))
+    assert len(data) > 1000
+    with pytest.raises(ValidationError, match="too large|limit"):
+        store(alice, data)
+    assert not ImageRecord.objects.exists() and files_under(_isolated_storage) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [({"codec": "gif89"}, "gif89"), ({"target": "psnr:abc"}, "abc"), ({"codec": "jpeg", "quality": 400}, "400")],
+)
+def test_bad_codec_target_or_quality_is_a_validation_error_quoting_the_value(alice, kwargs, needle, _isolated_storage):
+    with pytest.raises(ValidationError) as info:
+        store(alice, **kwargs)
+    assert needle in " ".join(info.value.messages)
+    assert not ImageRecord.objects.exists() and files_under(_isolated_storage) == []
+
+
+def test_storage_failure_on_the_second_blob_leaves_no_row_and_no_file(alice, monkeypatch, _isolated_storage):
+    real_save = FileSystemStorage.save
+    calls = []
+
+    def flaky_save(self, name, content, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_save(self, name, content, *args, **kwargs)
+
+    monkeypatch.setattr(FileSystemStorage, "save", flaky_save)
+    with pytest.raises(OSError, match="disk full"):
+        store(alice)
+    assert len(calls) == 2
+    assert not ImageRecord.objects.exists()
+    assert files_under(_isolated_storage) == []
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.UPLOAD).exists()
+
+
+def test_database_failure_after_the_blobs_are_written_leaves_no_file(alice, monkeypatch, _isolated_storage):
+    def failing_audit(**kwargs):
+        assert len(files_under(_isolated_storage)) == 2  # both blobs really were written
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "record_event", failing_audit)
+    with pytest.raises(RuntimeError, match="went away"):
+        store(alice)
+    assert not ImageRecord.objects.exists()
+    assert files_under(_isolated_storage) == []
+
+
+def test_upload_is_audited_without_key_material(alice):
+    record, key = store(alice)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.UPLOAD)
+    assert event.record_id == record.pk and event.actor == alice
+    assert key.replace("-", "") not in event.detail.replace("-", "")
+
+
+def test_delete_removes_row_and_blobs_after_commit_and_is_audited(alice, _isolated_storage, django_capture_on_commit_callbacks):
+    record, _ = store(alice)
+    pk = record.pk
+    assert len(files_under(_isolated_storage)) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_image(record=record)
+    assert not ImageRecord.objects.exists()
+    assert files_under(_isolated_storage) == []
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.DELETE, record_id=pk, actor=alice).exists()
+
+
+def test_delete_keeps_blobs_when_the_transaction_rolls_back(alice, _isolated_storage, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    record, _ = store(alice)
+    pk = record.pk
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError):
+            with transaction.atomic():
+                services.delete_image(record=record)
+                raise RuntimeError("something later in the request failed")
+    assert callbacks == []
+    assert ImageRecord.objects.filter(pk=pk).exists()
+    assert len(files_under(_isolated_storage)) == 2
+
+
+def test_sweep_removes_only_blobs_without_a_row(alice, _isolated_storage):
+    record, _ = store(alice)
+    orphan = default_storage.save("vault/999/original-deadbeef.sealed", ContentFile(b"x" * 40))
+    removed = services.sweep_orphan_blobs(older_than=timedelta(0))
+    assert removed == [orphan]
+    remaining = {p.relative_to(_isolated_storage).as_posix() for p in files_under(_isolated_storage)}
+    assert remaining == {record.original_blob, record.compressed_blob}
+
+
+def test_filenames_are_sanitised():
+    assert services.sanitize_filename("../../etc/passwd") == "passwd"
+    assert services.sanitize_filename("C:\\Users\\me\\photo 1.png") == "photo 1.png"
+    assert services.sanitize_filename("bad\x00name\n.png") == "badname.png"
+    assert services.sanitize_filename("") == "image"
+    assert len(services.sanitize_filename("a" * 400 + ".jpeg")) <= 150
+    assert services.sanitize_filename("a" * 400 + ".jpeg").endswith(".jpeg")
+
+
+def test_sweep_command_dry_run_lists_but_keeps_orphans(alice, _isolated_storage):
+    from io import BytesIO, StringIO
+
+    from django.core.management import call_command
+
+    orphan = default_storage.save("vault/12345/compressed-cafe.sealed", BytesIO(b"y" * 40))
+    out = StringIO()
+    call_command("vault_sweep", "--older-than-minutes", "0", "--dry-run", stdout=out)
+    assert f"would delete {orphan}" in out.getvalue()
+    assert default_storage.exists(orphan)
+    call_command("vault_sweep", "--older-than-minutes", "0", stdout=StringIO())
+    assert not default_storage.exists(orphan)
+
+
+def test_sweep_spares_young_orphans_that_may_still_be_committing(alice, _isolated_storage):
+    from io import BytesIO
+
+    young = default_storage.save("vault/777/original-beef.sealed", BytesIO(b"z" * 40))
+    assert services.sweep_orphan_blobs(older_than=timedelta(hours=1)) == []
+    assert default_storage.exists(young)

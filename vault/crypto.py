@@ -1,0 +1,217 @@
+"""The vault's cryptography: per-image data keys, sealed blobs and user-held retrieval keys.
+
+Design (see also the README's vault section):
+
+* Every image gets a fresh random 256-bit **data key**. The original and the compressed bytes are
+  each sealed with AES-256-GCM under it, each with its own fresh random 96-bit nonce.
+* A **sealed blob** is a small versioned container::
+
+      version (1 byte, 0x01) || nonce (12 bytes) || ciphertext || GCM tag (16 bytes)
+
+  Its associated data binds the container version, the record id (8 bytes, big-endian) and the variant
+  (``original`` / ``compressed``), so a blob copied to another record or swapped with the other
+  variant fails authentication instead of decrypting as the wrong image.
+* The user's **retrieval key** is a separate random 256-bit secret, shown once. It is written as
+  52 base32 characters (RFC 4648 alphabet A-Z, 2-7, no padding) in 13 groups of four joined with
+  dashes, e.g. ``ABCD-EFGH-...-WXY2``: case-insensitive, no look-alike 0/1/8/9 digits, easy to read
+  aloud or retype; spaces, dashes and case are ignored when parsing.
+* The data key is stored only **wrapped** (RFC 3394 AES key wrap, which carries its own integrity
+  check) under a wrapping key derived from the retrieval key with HKDF-SHA256, a random per-record
+  salt and an ``info`` that binds the record id.
+* A hash of the retrieval key made with Django's password hasher (Argon2 first in production) lets
+  the server reject wrong keys before unwrapping anything.
+
+Hashes: SHA-256 throughout. MD5 is never used for security: MD5 collisions can be produced in
+seconds on a laptop, so an MD5 "integrity" check would let an attacker substitute a different blob
+with the same digest. (The test settings use Django's MD5 password hasher purely for speed.)
+
+Every failure to open anything (wrong key, flipped bit, swapped or missing blob) raises the single
+`SealError` so that callers cannot accidentally tell an attacker which check failed.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+from django.contrib.auth.hashers import check_password, make_password
+
+CONTAINER_VERSION = 1
+KEY_BYTES = 32  # AES-256 and the retrieval secret: 256 bits each
+NONCE_BYTES = 12  # 96 bits: GCM's native nonce size
+TAG_BYTES = 16
+SALT_BYTES = 32
+VARIANTS = ("original", "compressed")
+
+_HEADER_BYTES = 1 + NONCE_BYTES
+_KEY_CHARS = 52  # ceil(256 / 5) base32 characters
+_KEY_GROUP = 4
+_KEY_RE = re.compile(r"^[A-Z2-7]{52}$")
+
+
+class SealError(Exception):
+    """A sealed blob or wrapped key could not be opened.
+
+    Deliberately one type with one message for every cause (wrong key, tampering, wrong
+    record/variant, missing blob): distinguishing them would tell an attacker which guess was
+    closer.
+    """
+
+    def __init__(self, message: str = "The key does not open this image.") -> None:
+        super().__init__(message)
+
+
+class MalformedKey(ValueError):
+    """Text that cannot be a retrieval key at all (wrong length or characters)."""
+
+
+def new_data_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def _record_bytes(record_id: int) -> bytes:
+    # Fixed width (8 bytes, big-endian) so the encoding of the associated data is unambiguous.
+    if isinstance(record_id, bool) or not isinstance(record_id, int) or not 0 < record_id < 2**63:
+        raise ValueError(f"Record ids are positive integers, not {record_id!r}.")
+    return record_id.to_bytes(8, "big")
+
+
+def _associated_data(version: int, record_id, variant: str) -> bytes:
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}.")
+    # Fixed-width fields first, the variant last: the encoding is unambiguous without separators
+    # doing any work, so no two (version, record, variant) triples share associated data.
+    return b"imagevault-blob" + bytes([version]) + _record_bytes(record_id) + variant.encode("ascii")
+
+
+def seal(plaintext: bytes, *, key: bytes, record_id, variant: str) -> bytes:
+    """Encrypt and authenticate `plaintext` for one record and variant."""
+    if len(key) != KEY_BYTES:
+        raise ValueError("Data keys are 256 bits.")
+    # A fresh random nonce for every seal. Reusing a nonce under one GCM key leaks the XOR of the
+    # two plaintexts and lets an attacker recover the authentication subkey and forge tags, i.e.
+    # it breaks both confidentiality and authenticity. Each key seals only two blobs, so random
+    # 96-bit nonces are far below the birthday bound (the NIST limit is 2**32 per key).
+    nonce = os.urandom(NONCE_BYTES)
+    aad = _associated_data(CONTAINER_VERSION, record_id, variant)
+    ciphertext = AESGCM(key).encrypt(nonce, plaintext, aad)
+    return bytes([CONTAINER_VERSION]) + nonce + ciphertext
+
+
+def open_sealed(blob: bytes | None, *, key: bytes, record_id, variant: str) -> bytes:
+    """Decrypt a blob made by `seal`; any mismatch raises `SealError`."""
+    if blob is None or len(blob) < _HEADER_BYTES + TAG_BYTES or len(key) != KEY_BYTES:
+        raise SealError()
+    version = blob[0]
+    if version != CONTAINER_VERSION:
+        raise SealError()
+    nonce = blob[1:_HEADER_BYTES]
+    try:
+        aad = _associated_data(version, record_id, variant)
+        return AESGCM(key).decrypt(nonce, blob[_HEADER_BYTES:], aad)
+    except (InvalidTag, ValueError) as exc:
+        raise SealError() from exc
+
+
+# --- retrieval keys -----------------------------------------------------------------------
+
+
+def new_retrieval_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def format_retrieval_key(secret: bytes) -> str:
+    """The form a person sees: 13 dash-separated groups of four base32 characters."""
+    text = base64.b32encode(secret).decode("ascii").rstrip("=")
+    return "-".join(text[i : i + _KEY_GROUP] for i in range(0, len(text), _KEY_GROUP))
+
+
+def parse_retrieval_key(text: str) -> bytes:
+    """Accept the key as shown, ignoring case, spaces and dashes; raise `MalformedKey` otherwise."""
+    if not isinstance(text, str):
+        raise MalformedKey("A retrieval key is text.")
+    compact = re.sub(r"[\s\-]", "", text).upper()
+    if not _KEY_RE.match(compact):
+        raise MalformedKey(
+            f"That is not a retrieval key: expected {_KEY_CHARS} letters A-Z and digits 2-7 "
+            f"(dashes and spaces are ignored), got {len(compact)} characters."
+        )
+    try:
+        secret = base64.b32decode(compact + "====")
+    except binascii.Error as exc:  # pragma: no cover - the regex already guarantees the alphabet
+        raise MalformedKey("That is not a retrieval key.") from exc
+    # 52 characters carry 260 bits; the last 4 must be zero in a key we produced.
+    if format_retrieval_key(secret).replace("-", "") != compact:
+        raise MalformedKey("That is not a retrieval key: its last character is not possible.")
+    return secret
+
+
+def canonical_key_text(secret: bytes) -> str:
+    return format_retrieval_key(secret).replace("-", "")
+
+
+def hash_retrieval_key(secret: bytes) -> str:
+    """A Django password hash of the key, so wrong keys are rejected before any unwrapping."""
+    return make_password(canonical_key_text(secret))
+
+
+def check_retrieval_key(secret: bytes, encoded: str, setter=None) -> bool:
+    return check_password(canonical_key_text(secret), encoded, setter=setter)
+
+
+def new_wrap_salt() -> bytes:
+    return os.urandom(SALT_BYTES)
+
+
+def _wrapping_key(secret: bytes, *, salt: bytes, record_id) -> bytes:
+    # HKDF rather than the raw secret: domain-separates the wrapping key from the hashed form
+    # of the same secret, and the per-record salt and record-bound info make every record's
+    # wrapping key distinct even if a key were ever reused.
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=KEY_BYTES,
+        salt=salt,
+        info=b"imagevault-wrap-v1" + _record_bytes(record_id),
+    ).derive(secret)
+
+
+def wrap_data_key(data_key: bytes, *, secret: bytes, salt: bytes, record_id) -> bytes:
+    return aes_key_wrap(_wrapping_key(secret, salt=salt, record_id=record_id), data_key)
+
+
+def unwrap_data_key(wrapped: bytes, *, secret: bytes, salt: bytes, record_id) -> bytes:
+    try:
+        return aes_key_unwrap(_wrapping_key(secret, salt=bytes(salt), record_id=record_id), bytes(wrapped))
+    except (InvalidUnwrap, ValueError) as exc:
+        raise SealError() from exc
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """What a new record stores (wrapped key, salt, hash) and what the user alone receives."""
+
+    data_key: bytes
+    retrieval_key: str
+    wrapped_key: bytes
+    wrap_salt: bytes
+    key_hash: str
+
+
+def new_key_material(*, record_id) -> KeyMaterial:
+    data_key = new_data_key()
+    secret = new_retrieval_key()
+    salt = new_wrap_salt()
+    return KeyMaterial(
+        data_key=data_key,
+        retrieval_key=format_retrieval_key(secret),
+        wrapped_key=wrap_data_key(data_key, secret=secret, salt=salt, record_id=record_id),
+        wrap_salt=salt,
+        key_hash=hash_retrieval_key(secret),
+    )

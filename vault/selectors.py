@@ -1,0 +1,22 @@
+"""Reads for the vault. Every lookup is scoped to the requesting user: another user's record is
+indistinguishable from one that does not exist (404), so ids reveal nothing."""
+from django.http import Http404
+
+from vault.models import ImageRecord
+
+
+def images_for(user):
+    if user is None or not user.is_authenticated:
+        return ImageRecord.objects.none()
+    return ImageRecord.objects.filter(owner=user).order_by("-created", "-id")
+
+
+def get_image_for(user, pk) -> ImageRecord:
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("No such image.") from None
+    record = images_for(user).filter(pk=pk).first()
+    if record is None:
+        raise Http404("No such image.")
+    return record
