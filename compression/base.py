@@ -39,6 +39,17 @@ class Codec:
     variants: ClassVar[tuple[dict[str, Any], ...]] = ({},)
     # Name of this codec's exact (lossless) sibling, used when a lossless target names a lossy codec.
     lossless_variant: ClassVar[str | None] = None
+    # Typical (PSNR dB, quality) pairs, ascending, where the search starts for a PSNR target; a
+    # good start saves encodes, a poor one only costs them (the search never depends on it).
+    psnr_hints: ClassVar[tuple[tuple[float, float], ...]] = ()
+    # False keeps a codec out of `codec="auto"` (it can still be named explicitly), e.g. a codec
+    # too slow to encode ~5 times per upload.
+    auto_candidate: ClassVar[bool] = True
+    # Order in which the selector starts searches (higher first). Codecs that usually give the
+    # smallest files go first, so their results let weaker candidates stop early.
+    search_priority: ClassVar[int] = 0
+    # True when `fast=True` already is the best setting, so the selector skips the final re-encode.
+    fast_is_final: ClassVar[bool] = False
 
     def encode(self, image: Image.Image, *, quality: float | None = None, fast: bool = False) -> bytes:
         """Encode an RGB (or, when `supports_alpha`, RGBA) image.

@@ -1,0 +1,231 @@
+"""Decoding untrusted uploads into a clean, fully loaded Pillow image.
+
+Every failure — whatever Pillow, libjpeg, libpng or zlib raise — becomes `InvalidImage`, whose
+message is safe to show the uploader and quotes the offending value. The order of checks matters:
+byte size first (cheap), then the *declared* dimensions from the header (before any pixel is
+decoded, so a 100 000 × 100 000 PNG of a few kilobytes never allocates gigabytes), then a full
+decode with truncated files refused, then orientation and colour normalisation.
+"""
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+# Pillow format ids accepted for upload. Everything else (PSD, ICO, PPM, EPS, PDF, SVG, ...) is
+# refused: each extra parser is attack surface and the portal has no use for them.
+ALLOWED_FORMATS: dict[str, str] = {
+    "JPEG": "JPEG",
+    "PNG": "PNG",
+    "WEBP": "WebP",
+    "AVIF": "AVIF",
+    "GIF": "GIF",
+    "BMP": "BMP",
+    "TIFF": "TIFF",
+}
+ALLOWED_LABEL = ", ".join(ALLOWED_FORMATS.values())
+
+
+class InvalidImage(ValueError):
+    """The upload is not an image we accept; the message is safe to show the user."""
+
+
+@dataclass
+class DecodedUpload:
+    image: Image.Image  # fully loaded; mode "RGB", or "RGBA" when the alpha channel is used
+    format: str  # Pillow's format id, e.g. "PNG", "JPEG", "WEBP"
+    width: int
+    height: int
+    has_alpha: bool
+    source_mode: str = ""  # the mode as stored in the file, e.g. "P", "CMYK", "I;16"
+
+
+def _setting(name: str, fallback: int) -> int:
+    try:
+        from django.conf import settings
+
+        return int(getattr(settings, name, fallback))
+    except Exception:  # Django not configured (scripts, notebooks): use the documented default
+        return fallback
+
+
+def _human_bytes(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n} bytes"
+
+
+def _sniff_format(data: bytes) -> str | None:
+    """Name the format of a file we refuse, for a helpful message. Opens the header only."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as probe:
+                return probe.format
+    except Exception:
+        pass
+    head = data[:64].lstrip()
+    for magic, name in (
+        (b"%PDF", "PDF"),
+        (b"<svg", "SVG"),
+        (b"<?xml", "XML/SVG"),
+        (b"PK\x03\x04", "ZIP"),
+    ):
+        if head.startswith(magic):
+            return name
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
+        return "HEIC"
+    return None
+
+
+def _to_8bit_gray(image: Image.Image) -> Image.Image:
+    # 16-bit and float greyscale: Pillow's own convert("L") clips instead of scaling, which
+    # would turn most 16-bit images white.
+    arr = np.asarray(image)
+    if image.mode == "F":
+        arr = arr.astype(np.float64)
+        finite = np.isfinite(arr)
+        arr = np.where(finite, arr, 0.0)
+        scale = 255.0 if arr.size and arr.max() <= 1.0 else 1.0
+        out = np.clip(np.rint(arr * scale), 0, 255)
+    else:
+        arr = arr.astype(np.int64)
+        out = np.clip(np.rint(arr / 257.0), 0, 255) if arr.size and arr.max() > 255 else np.clip(arr, 0, 255)
+    return Image.fromarray(out.astype(np.uint8), "L")
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile so every codec sees sRGB pixels (encoders drop profiles)."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK", "L"):
+        return image
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        dst = ImageCms.createProfile("sRGB")
+        out_mode = "RGBA" if image.mode == "RGBA" else "RGB"
+        converted = ImageCms.profileToProfile(image, src, dst, outputMode=out_mode)
+        return converted if converted is not None else image
+    except Exception:
+        # A broken or unusual profile is not worth refusing the photo over: keep the raw values.
+        return image
+
+
+def _normalise_mode(image: Image.Image) -> tuple[Image.Image, bool]:
+    """RGB, or RGBA when the image really uses transparency."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        image = _to_8bit_gray(image)
+        mode = "L"
+    if mode == "P" or mode == "PA":
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    elif mode in ("LA", "La", "RGBa", "RGBA"):
+        image = image.convert("RGBA")
+    elif mode == "CMYK":
+        image = _to_srgb(image)
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+    elif mode in ("1", "L"):
+        if "transparency" in image.info:
+            image = image.convert("RGBA")
+        else:
+            image = _to_srgb(image.convert("L")).convert("RGB")
+    elif mode != "RGB":
+        # YCbCr, LAB, HSV, ... and RGB with a tRNS colour key.
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    elif image.has_transparency_data:
+        image = image.convert("RGBA")
+
+    if image.mode == "RGB":
+        image = _to_srgb(image)
+    elif image.mode == "RGBA":
+        image = _to_srgb(image)
+        alpha_min, _alpha_max = image.getchannel("A").getextrema()
+        if alpha_min == 255:
+            # Fully opaque alpha carries no information; dropping it lets every codec compete.
+            image = image.convert("RGB")
+    return image, image.mode == "RGBA"
+
+
+def load_upload(
+    data: bytes,
+    *,
+    filename: str = "",
+    max_bytes: int | None = None,
+    max_pixels: int | None = None,
+) -> DecodedUpload:
+    """Decode an uploaded file or raise `InvalidImage` with a message for the uploader."""
+    if max_bytes is None:
+        max_bytes = _setting("UPLOAD_MAX_BYTES", 25 * 1024 * 1024)
+    if max_pixels is None:
+        max_pixels = _setting("UPLOAD_MAX_PIXELS", 50_000_000)
+    label = f"'{filename}'" if filename else "The file"
+
+    if data is None or len(data) == 0:
+        raise InvalidImage(f"{label} is empty (0 bytes); please choose an image file.")
+    if len(data) > max_bytes:
+        raise InvalidImage(
+            f"{label} is {_human_bytes(len(data))}; the upload limit is {_human_bytes(max_bytes)}."
+        )
+
+    # Truncated files must fail rather than come back half grey.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        with warnings.catch_warnings():
+            # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; a warning is a refusal here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            try:
+                image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+            except UnidentifiedImageError:
+                found = _sniff_format(data)
+                if found:
+                    where = f" in '{filename}'" if filename else ""
+                    raise InvalidImage(
+                        f"Unsupported image format '{found}'{where}; allowed: {ALLOWED_LABEL}."
+                    ) from None
+                raise InvalidImage(
+                    f"{label} is not an image we can read; allowed formats: {ALLOWED_LABEL}."
+                ) from None
+
+            fmt = image.format or "?"
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise InvalidImage(f"{label} declares an empty size {width}×{height}.")
+            if width * height > max_pixels:
+                raise InvalidImage(
+                    f"{label} declares {width}×{height} pixels ({width * height / 1e6:.1f} MP); "
+                    f"the limit is {max_pixels / 1e6:g} MP."
+                )
+            source_mode = image.mode
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)  # animations: the first frame is the picture we keep
+            image.load()
+            if fmt == "PNG" and b"IEND" not in data[-4096:]:
+                # Pillow stops after the last IDAT; a PNG cut after its pixel data still lacks IEND.
+                raise InvalidImage(f"{label} is truncated (the PNG has no end chunk).")
+            image = ImageOps.exif_transpose(image) or image
+            image, has_alpha = _normalise_mode(image)
+            image.load()
+    except InvalidImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f" ({int(found.group(1)) / 1e6:,.1f} MP)" if found else ""
+        raise InvalidImage(
+            f"{label} declares more pixels{declared} than we accept; the limit is {max_pixels / 1e6:g} MP."
+        ) from None
+    except MemoryError:
+        raise InvalidImage(f"{label} is too large to decode.") from None
+    except Exception as exc:  # OSError (truncated), SyntaxError (bad header), zlib errors, ...
+        reason = "truncated or corrupt" if "truncat" in str(exc).lower() else "corrupt or unreadable"
+        raise InvalidImage(f"{label} is {reason}; could not decode the image data.") from None
+
+    width, height = image.size
+    return DecodedUpload(
+        image=image, format=fmt, width=width, height=height, has_alpha=has_alpha, source_mode=source_mode
+    )
