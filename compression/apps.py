@@ -6,7 +6,10 @@ class CompressionConfig(AppConfig):
     verbose_name = "Compression"
 
     def ready(self):
-        # Classical codecs are registered up front so form choices and the API list are complete.
+        # Classical codecs are registered up front so form choices and the API list are complete;
+        # the learned codec joins them when its weights are installed (TensorFlow loads lazily).
+        from .learned.codec import register_learned_codec
         from .registry import available_codecs
 
         available_codecs()
+        register_learned_codec()

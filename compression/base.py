@@ -16,6 +16,15 @@ class CodecError(ValueError):
     """A codec could not encode or decode; the message is safe to show a user."""
 
 
+class DecodeCheckError(CodecError):
+    """A codec could not decode its own fresh output (e.g. the learned codec's symbol check
+    failed). The selector falls back to other codecs rather than store such a file."""
+
+    def __init__(self, codec: str, message: str):
+        super().__init__(message)
+        self.codec = codec
+
+
 class Codec:
     """One image format with a quality knob.
 

@@ -35,6 +35,7 @@ RGBA image, row-major, 8 bits per channel; `params["decoded_mode"]` says which).
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import threading
@@ -47,9 +48,11 @@ import numpy as np
 from PIL import Image
 
 from . import metrics
-from .base import Candidate, Codec, CodecError, CompressionResult
+from .base import Candidate, Codec, CodecError, CompressionResult, DecodeCheckError
 from .registry import available_codecs, get_codec
 from .targets import Target, parse_target
+
+logger = logging.getLogger(__name__)
 
 MAX_STEPS = 7  # encodes per lossy candidate: bisection alone pins an integer quality in 0..100
 FIRST_STEP = 10  # quality steps between the first two encodes of a search
@@ -547,6 +550,28 @@ def compress_image(
     codec: str = "auto",
     target: str | Target | None = None,
     quality: float | None = None,
+    exclude: tuple[str, ...] = (),
+) -> CompressionResult:
+    """Compress `image`; see `_compress_image`. If the chosen codec cannot decode its own output
+    (`DecodeCheckError`), that file is never stored: the search runs again without that codec
+    (`exclude`), the event is logged, and `reason` and `params["fallback_from"]` say so."""
+    try:
+        return _compress_image(image=image, codec=codec, target=target, quality=quality, exclude=exclude)
+    except DecodeCheckError as exc:
+        logger.warning("%s output failed its decode check (%s); falling back to other codecs", exc.codec, exc)
+        result = compress_image(image=image, codec="auto", target=target, exclude=(*exclude, exc.codec))
+        result.reason = f"{exc.codec} output failed its decode check, so it was not used; {result.reason}"
+        result.params["fallback_from"] = exc.codec
+        return result
+
+
+def _compress_image(
+    *,
+    image: Image.Image,
+    codec: str,
+    target: str | Target | None,
+    quality: float | None,
+    exclude: tuple[str, ...],
 ) -> CompressionResult:
     """Compress `image` (RGB, or RGBA to keep transparency).
 
@@ -573,6 +598,7 @@ def compress_image(
             c
             for c in available_codecs()
             if getattr(c, "auto_candidate", True)
+            and c.name not in exclude
             and (c.supports_alpha or not has_alpha)
             and (c.lossless or not tgt.lossless)
         ]
@@ -624,6 +650,8 @@ def compress_image(
             try:
                 return searcher.search(*task)
             except CodecError as exc:
+                if isinstance(exc, DecodeCheckError):
+                    logger.warning("%s output failed its decode check during the search: %s", exc.codec, exc)
                 if len(tasks) == 1:
                     raise
                 # One codec failing on an odd image must not fail the upload: the others compete.

@@ -220,7 +220,8 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
 CELERY_TASK_EAGER_PROPAGATES = True
 
-# Learned codec weights ship in the repo; a deployment may point elsewhere.
+# Learned codec weights ship in the repo; a deployment may point elsewhere or switch it off.
+LEARNED_CODEC_ENABLED = env_bool("LEARNED_CODEC_ENABLED", True)
 CODEC_WEIGHTS_DIR = Path(os.environ.get("CODEC_WEIGHTS_DIR", BASE_DIR / "compression" / "weights"))
 
 LOGGING = {

@@ -21,6 +21,24 @@ def _isolated_storage(settings, tmp_path):
     return tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _without_shipped_learned_codec():
+    """The shipped learned model takes seconds to load and run; tests that want a learned codec
+    register a tiny one themselves (see tests/test_learned_portal.py)."""
+    from compression import registry
+    from compression.base import CodecError
+
+    try:
+        shipped = registry.get_codec("mscae")
+    except CodecError:
+        shipped = None
+    registry.unregister("mscae")
+    yield
+    registry.unregister("mscae")
+    if shipped is not None:
+        registry.register(shipped)
+
+
 def make_photo(width=48, height=32, seed=0, mode="RGB") -> Image.Image:
     """A smooth, photo-like test image (gradients + noise), deterministic per seed."""
     rng = np.random.default_rng(seed)

@@ -160,6 +160,10 @@ def unlock(request, pk):
         "key": key,
         "original_src": _data_uri(original_shown, original_type),
         "compressed_src": _data_uri(compressed_shown, compressed_type),
+        # Browsers cannot open every codec's file (.msc): offer what the page shows as a PNG too.
+        "compressed_png_name": (
+            f"{record.stem}.{record.codec}.png" if compressed_type != record.compressed_media_type else None
+        ),
     }
     return render(request, "vault/compare.html", context)
 
@@ -184,6 +188,24 @@ def download(request, pk):
     except ValidationError as exc:
         return _unlock_error(request, record, unlock_form, _error_text(exc), status=400)
     return attachment_response(record, variant, data)
+
+
+def decoded_png(record, data: bytes) -> bytes:
+    """The compressed version as a PNG, for codecs no browser or image viewer reads (.msc)."""
+    from compression.registry import get_codec
+
+    buf = io.BytesIO()
+    get_codec(record.codec).decode(data).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def decoded_png_response(record, data: bytes) -> HttpResponse:
+    png = decoded_png(record, data)
+    response = HttpResponse(png, content_type="image/png")
+    response["Content-Disposition"] = content_disposition_header(True, f"{record.stem}.{record.codec}.png")
+    response["Content-Length"] = str(len(png))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def attachment_response(record, variant: str, data: bytes) -> HttpResponse:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from compression.base import Codec, CodecError
+from compression.base import Codec, CodecError, DecodeCheckError
 
 from . import bitstream
 
@@ -192,6 +192,7 @@ class LearnedCodec(Codec):
     lossless = False
     quality_range = (0, 100)
     default_quality = 50
+    fast_is_final = True  # one encoder setting: nothing to re-encode after the search
 
     def __init__(self, loaded: LoadedModel | None = None, weights_path: str | Path | None = None):
         self._loaded = loaded
@@ -204,13 +205,20 @@ class LearnedCodec(Codec):
         return self._loaded
 
     def encode(self, image, *, quality=None, fast=False) -> bytes:
-        return encode(self.loaded, image, self.default_quality if quality is None else quality)
+        quality = self.default_quality if quality is None else quality
+        try:
+            quality = float(quality)
+        except (TypeError, ValueError):
+            raise CodecError(f"Quality {quality!r} is not a number; mscae takes 0–100.") from None
+        if not 0 <= quality <= 100:
+            raise CodecError(f"Quality {quality!r} is out of range for mscae; use 0–100.")
+        return encode(self.loaded, image, quality)
 
     def decode(self, data: bytes) -> Image.Image:
         try:
             return Image.fromarray(decode(data, self.loaded), "RGB")
         except bitstream.BitstreamError as exc:
-            raise CodecError(f"Cannot decode MSCAE file: {exc}") from exc
+            raise DecodeCheckError(self.name, f"Cannot decode MSCAE file: {exc}") from exc
 
     def display_bytes(self, data: bytes) -> tuple[bytes, str, str]:
         buf = io.BytesIO()
@@ -220,10 +228,12 @@ class LearnedCodec(Codec):
 
 def register_learned_codec() -> bool:
     """Register `mscae` when its shipped weights are present (checked without importing
-    TensorFlow; the model itself loads on first use)."""
+    TensorFlow; the model itself loads on first use) and LEARNED_CODEC_ENABLED is on."""
+    from django.conf import settings
+
     from compression.registry import register
 
-    if not default_weights_path("mscae").exists():
+    if not getattr(settings, "LEARNED_CODEC_ENABLED", True) or not default_weights_path("mscae").exists():
         return False
     register(LearnedCodec())
     return True

@@ -98,7 +98,10 @@ class ImageRetrieveSerializer(serializers.Serializer):
         trim_whitespace=True, max_length=200, help_text="The retrieval key shown when the image was stored."
     )
     variant = serializers.ChoiceField(
-        choices=list(VARIANTS),
+        choices=[*VARIANTS, "decoded"],
         default="original",
-        help_text="original: the uploaded bytes exactly; compressed: the stored codec bytes.",
+        help_text=(
+            "original: the uploaded bytes exactly; compressed: the stored codec bytes (e.g. a .msc "
+            "file for the learned codec); decoded: the compressed version decoded to PNG."
+        ),
     )

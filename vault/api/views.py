@@ -20,7 +20,7 @@ from vault.api.serializers import (
     ImageRetrieveSerializer,
 )
 from vault.selectors import get_image_for, images_for
-from vault.views import attachment_response
+from vault.views import attachment_response, decoded_png_response
 
 NOT_FOUND = OpenApiResponse(ApiErrorSerializer, description="No such image among yours.")
 ERROR = OpenApiResponse(ApiErrorSerializer, description="Invalid request; `detail` says why.")
@@ -98,7 +98,8 @@ class ImageRecordViewSet(
         summary="Decrypt and download an image",
         description=(
             "Returns the raw bytes with the image's Content-Type and `Content-Disposition: attachment`. "
-            "`original` is the upload byte for byte; `compressed` is the stored codec output. A wrong key, "
+            "`original` is the upload byte for byte; `compressed` is the stored codec output; `decoded` is "
+            "the compressed version decoded to PNG (what the learned codec's .msc file looks like). A wrong key, "
             "a tampered blob and a missing blob all give the same 403; repeated wrong keys lock retrieval "
             "(429 with Retry-After)."
         ),
@@ -134,7 +135,8 @@ class ImageRecordViewSet(
         variant = body.validated_data["variant"]
         try:
             data = services.retrieve_image(
-                record=record, key=body.validated_data["key"], variant=variant, request=request
+                record=record, key=body.validated_data["key"],
+                variant="compressed" if variant == "decoded" else variant, request=request,
             )
         except services.RetrievalLocked as exc:
             raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
@@ -142,4 +144,6 @@ class ImageRecordViewSet(
             raise PermissionDenied(detail=str(exc)) from None
         except DjangoValidationError as exc:
             raise _as_drf_validation_error(exc) from None
+        if variant == "decoded":
+            return decoded_png_response(record, data)
         return attachment_response(record, variant, data)
