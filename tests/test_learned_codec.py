@@ -1,4 +1,5 @@
 """The learned codec with a tiny, untrained model: bitstream exactness, robustness, rate control."""
+import json
 import pickle
 
 import numpy as np
@@ -185,10 +186,19 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
     kwargs = dict(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(folder)],
                   steps_per_epoch=2, batch_size=2, crop=64, verbose=0, log=lambda *_: None)
     train(epochs=1, **kwargs)
-    state = train(epochs=2, **kwargs)
+    shipped = tmp_path / "weights" / "mscae-tiny.weights.h5"
+    state = train(epochs=2, export_to=str(shipped), **kwargs)
     assert state["epoch"] == 2
     lines = (tmp_path / "run" / "log.csv").read_text().strip().splitlines()
     assert lines[0].split(",")[:4] == ["epoch", "bpp", "learning_rate", "loss"] and "psnr" in lines[0]
     assert [line.split(",")[0] for line in lines[1:]] == ["0", "1"]
     assert (tmp_path / "run" / "best.weights.h5").exists()
     assert Image.open(folder / "0.png").size == (80, 72)
+
+    # The export ships the best weights with their calibration, which the codec reads.
+    sidecar = json.loads(shipped.with_suffix("").with_suffix(".json").read_text())
+    assert sidecar["model"] == "mscae-tiny" and sidecar["epochs"] == state["best_epoch"]
+    qualities = [q for _, q in sidecar["psnr_hints"]]
+    assert qualities == [0, 20, 40, 60, 80, 100]
+    codec = learned.LearnedCodec(weights_path=shipped)
+    assert codec.psnr_hints == tuple(tuple(p) for p in sidecar["psnr_hints"])

@@ -6,6 +6,7 @@ Quality is 0–100 like the classical codecs; it maps linearly onto the model's 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import threading
@@ -197,6 +198,21 @@ class LearnedCodec(Codec):
     def __init__(self, loaded: LoadedModel | None = None, weights_path: str | Path | None = None):
         self._loaded = loaded
         self._weights_path = weights_path
+
+    @functools.cached_property
+    def psnr_hints(self) -> tuple[tuple[float, float], ...]:
+        """(PSNR, quality) on validation photos, written beside the weights by `train_codec
+        --export`; the selector starts its search there."""
+        import json
+
+        if self._loaded is not None and self._weights_path is None:
+            return ()  # an in-memory model: the shipped model's calibration does not apply
+        path = Path(self._weights_path) if self._weights_path else default_weights_path("mscae")
+        sidecar = path.with_suffix("").with_suffix(".json")
+        try:
+            return tuple(tuple(p) for p in json.loads(sidecar.read_text())["psnr_hints"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return ()
 
     @property
     def loaded(self) -> LoadedModel:

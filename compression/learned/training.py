@@ -138,7 +138,38 @@ def train(
         verbose=verbose,
     )
     if export_to and (run_dir / "best.weights.h5").exists():
-        Path(export_to).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run_dir / "best.weights.h5", export_to)
+        export(run_dir=run_dir, dest=Path(export_to), model_name=model_name, val_images=val_images, state=state)
         log(f"Exported best weights (epoch {state.get('best_epoch')}) to {export_to}")
     return state
+
+
+def calibrate(loaded, images, *, levels=None) -> list[tuple[float, float]]:
+    """Mean PSNR at each trained level on validation photos -> [(PSNR dB, quality 0–100)], the
+    selector's starting points for a PSNR target (never measured on the evaluation set)."""
+    from . import codec as learned
+
+    levels = levels or loaded.num_levels
+    qualities = [100 * k / (levels - 1) for k in range(levels)]
+    hints = []
+    for q in qualities:
+        values = [learned.psnr(im, learned.decode(learned.encode(loaded, im, q), loaded)) for im in images]
+        hints.append((round(float(np.mean(values)), 2), round(q, 2)))
+    return hints
+
+
+def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dict, calibration_images: int = 16):
+    """Copy the best weights to the shipped path, with a sidecar JSON describing them."""
+    from . import codec as learned
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / "best.weights.h5", dest)
+    loaded = learned.load_model(model_name, dest)
+    sidecar = {
+        "model": model_name,
+        "weights_digest": loaded.digest.hex(),
+        "epochs": state.get("best_epoch"),
+        "best_val_loss": state.get("best_val"),
+        "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "psnr_hints": calibrate(loaded, [np.asarray(im) for im in val_images[:calibration_images]]),
+    }
+    dest.with_suffix("").with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
