@@ -14,7 +14,7 @@ from accounts.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
 from vault import crypto
 from vault.models import ImageRecord
-from vault.testing import KEY_RE, bad_uploads, files_under, key_needles, scan_database
+from .vault_helpers import KEY_RE, bad_uploads, files_under, key_needles, scan_database
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-Long-enough-passw0rd"

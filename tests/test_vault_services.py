@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from vault import crypto, services
 from vault.models import ImageRecord, UserRetrievalGuard
-from vault.testing import bad_uploads, files_under, key_needles, scan_database
+from .vault_helpers import bad_uploads, files_under, key_needles, scan_database
 
 pytestmark = pytest.mark.django_db
 
