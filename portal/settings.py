@@ -219,6 +219,9 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
 CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BEAT_SCHEDULE = {
+    "vault-sweep-orphan-blobs": {"task": "vault.sweep_orphan_blobs", "schedule": 3600.0},
+}
 
 # Learned codec weights ship in the repo; a deployment may point elsewhere or switch it off.
 LEARNED_CODEC_ENABLED = env_bool("LEARNED_CODEC_ENABLED", True)

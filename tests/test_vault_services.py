@@ -355,6 +355,17 @@ def test_sweep_removes_only_blobs_without_a_row(alice, _isolated_storage):
     assert remaining == {record.original_blob, record.compressed_blob}
 
 
+def test_the_celery_sweep_task_removes_orphans_and_is_scheduled(alice, _isolated_storage, settings):
+    from vault.tasks import sweep_orphan_blobs
+
+    record, _ = store(alice)
+    default_storage.save("vault/998/original-cafe.sealed", ContentFile(b"x" * 40))
+    assert sweep_orphan_blobs.delay(older_than_minutes=0).get() == 1  # eager without a broker
+    assert len(files_under(_isolated_storage)) == 2
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert sweep_orphan_blobs.name in scheduled
+
+
 def test_filenames_are_sanitised():
     assert services.sanitize_filename("../../etc/passwd") == "passwd"
     assert services.sanitize_filename("C:\\Users\\me\\photo 1.png") == "photo 1.png"
