@@ -1,0 +1,163 @@
+"""Rate–distortion plots (matplotlib, Agg/SVG backends only: no display, no external resources).
+
+SVGs keep text as <text> elements (`svg.fonttype = none`): a third of the size of outlined
+glyphs, and the browser's sans-serif renders them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: the server and CI have no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+STYLES = {
+    "mscae": dict(color="#d62728", marker="o", lw=2.2),
+    "jpeg": dict(color="#1f77b4", marker="s"),
+    "webp": dict(color="#2ca02c", marker="^"),
+    "avif": dict(color="#9467bd", marker="D"),
+    "pca": dict(color="#8c564b", marker="v"),
+    "kmeans": dict(color="#e377c2", marker="P"),
+    "png": dict(color="#7f7f7f", marker="*"),
+    "webp-lossless": dict(color="#bcbd22", marker="X"),
+}
+LABELS = {"mscae": "MSCAE (ours)", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF", "pca": "PCA",
+          "kmeans": "K-Means", "png": "PNG (lossless)", "webp-lossless": "WebP lossless"}
+METRICS = {"psnr": ("PSNR (dB, RGB)", "psnr"), "msssim": ("MS-SSIM (dB: −10·log10(1−MS-SSIM))", "msssim_db")}
+_counter = itertools.count()
+
+
+def _rc():
+    # A fresh hash salt per figure: two inline SVGs on one page must not share element ids.
+    return {"svg.fonttype": "none", "svg.hashsalt": f"rd{next(_counter)}", "font.size": 9}
+
+
+def _style(codec: str) -> dict:
+    return STYLES.get(codec, dict(marker="o"))
+
+
+def rd_figure(summary: list[dict], metric: str = "psnr", title: str = ""):
+    """Mean RD curves, one line per codec; lossless codecs as a dashed vertical line at their bpp."""
+    ylabel, key = METRICS[metric]
+    with plt.rc_context(_rc()):
+        fig, ax = plt.subplots(figsize=(7, 4.6))
+        by_codec: dict[str, list[dict]] = {}
+        for p in summary:
+            by_codec.setdefault(p["codec"], []).append(p)
+        for codec, points in by_codec.items():
+            style = _style(codec)
+            lossy = sorted((p["bpp"], p[key]) for p in points if p.get(key) is not None and not p.get("lossless"))
+            if lossy:
+                xs, ys = zip(*lossy)
+                ax.plot(xs, ys, label=LABELS.get(codec, codec), ms=5, **{"lw": 1.5, **style})
+            elif points and points[0].get("bpp"):
+                ax.axvline(points[0]["bpp"], ls="--", color=style.get("color", "grey"), lw=1,
+                           label=f"{LABELS.get(codec, codec)}: {points[0]['bpp']:.2f} bpp")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (real file size, log scale)")
+        ax.set_ylabel(ylabel)
+        if title:
+            ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def save_rd_plots(summary: list[dict], out_dir: str | Path, *, title: str = "") -> list[str]:
+    """rd_psnr.{png,svg} and rd_msssim.{png,svg} in out_dir; returns the file names."""
+    out_dir = Path(out_dir)
+    names = []
+    for metric in METRICS:
+        fig = rd_figure(summary, metric, title=title)
+        with plt.rc_context(_rc()):
+            for ext in ("svg", "png"):
+                name = f"rd_{metric}.{ext}"
+                fig.savefig(out_dir / name, format=ext, dpi=110, metadata={"Date": None} if ext == "svg" else None)
+                names.append(name)
+        plt.close(fig)
+    return names
+
+
+def _as_dict(candidate) -> dict:
+    if dataclasses.is_dataclass(candidate) and not isinstance(candidate, type):
+        return dataclasses.asdict(candidate)
+    return dict(candidate)
+
+
+def candidates_svg(candidates, width: int, height: int, *, chosen: dict | None = None,
+                   metric: str = "psnr") -> str:
+    """A small inline SVG of one image's candidates: quality (PSNR, or MS-SSIM with
+    metric="msssim") against bpp = size·8/(width·height), one colour per codec; hollow markers
+    missed the target, a ring marks `chosen` (a dict with codec and params). Lossless candidates
+    (PSNR None) sit on a "lossless" line above the rest. Returns "" when there is nothing to
+    plot. The string starts at <svg> (no XML prolog), ready for `|safe` in a template."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}×{height}")
+    items = [_as_dict(c) for c in candidates or []]
+    items = [c for c in items if c.get("size")]
+    if not items:
+        return ""
+    key = "psnr" if metric == "psnr" else "msssim"
+    pixels = width * height
+    finite = [c[key] for c in items if c.get(key) is not None and math.isfinite(c[key])]
+    top = (max(finite) if finite else (50.0 if key == "psnr" else 1.0))
+    lossless_y = top + (2.0 if key == "psnr" else 0.01)
+    with plt.rc_context(_rc()):
+        fig, ax = plt.subplots(figsize=(5.2, 3.2))
+        from matplotlib.lines import Line2D
+
+        handles, seen, any_missed, xs = [], set(), False, []
+        for c in items:
+            value = c.get(key)
+            lossless = value is None or not math.isfinite(value)
+            if lossless and key == "msssim" and c.get("psnr") is not None:
+                continue  # lossy candidate without an MS-SSIM: nothing to plot
+            y = lossless_y if lossless else value
+            x = c["size"] * 8.0 / pixels
+            xs.append(x)
+            style = _style(c["codec"])
+            colour = style.get("color", "#333333")
+            marker = style.get("marker", "o")
+            missed = c.get("meets_target") is False
+            any_missed = any_missed or missed
+            ax.scatter([x], [y], marker=marker, s=36, facecolors="none" if missed else colour,
+                       edgecolors=colour, linewidths=1.2, zorder=3)
+            if c["codec"] not in seen:
+                seen.add(c["codec"])
+                handles.append(Line2D([], [], ls="", marker=marker, color=colour,
+                                      label=LABELS.get(c["codec"], c["codec"])))
+            if chosen and c["codec"] == chosen.get("codec") and c.get("params") == chosen.get("params"):
+                ax.scatter([x], [y], marker="o", s=180, facecolors="none", edgecolors="black",
+                           linewidths=1.5, zorder=4)
+                if "chosen" not in seen:
+                    seen.add("chosen")
+                    handles.append(Line2D([], [], ls="", marker="o", ms=11, mfc="none", color="black", label="chosen"))
+        if any_missed:
+            handles.append(Line2D([], [], ls="", marker="o", mfc="none", color="#555555", label="missed target"))
+        if xs and max(xs) > 8 * min(xs):
+            ax.set_xscale("log")  # a lossless file dwarfs the lossy ones: keep them apart
+        if any(c.get(key) is None for c in items):
+            ax.axhline(lossless_y, color="#999999", lw=0.8, ls=":")
+            ax.annotate("lossless", (0.01, lossless_y), xycoords=("axes fraction", "data"),
+                        fontsize=7, color="#666666", va="bottom")
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel("PSNR (dB)" if key == "psnr" else "MS-SSIM")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(handles=handles, fontsize=7, loc="lower right")
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+        plt.close(fig)
+    svg = buf.getvalue()
+    start = svg.find("<svg")
+    svg = svg[start:] if start >= 0 else svg
+    # Responsive: scale to the card's width, keep the aspect ratio from the viewBox.
+    return svg.replace('<svg ', '<svg role="img" aria-label="Rate–distortion points of the candidates" '
+                                'style="max-width:100%;height:auto" ', 1)
