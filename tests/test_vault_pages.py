@@ -206,6 +206,8 @@ def test_detail_shows_metadata_candidates_and_reason(client_alice):
     assert record.sha256_original in html
     assert "Candidates tried" in html
     assert record.reason.split()[0] in html
+    # The candidates' own rate–distortion points, drawn inline (no external resources).
+    assert "Rate–distortion of the candidates" in html and "<svg" in html
 
 
 def test_another_users_record_is_404_on_every_page(client_alice):

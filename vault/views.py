@@ -100,8 +100,13 @@ def gallery(request):
 
 @login_required
 def detail(request, pk):
+    from compression.evaluation.plots import candidates_svg
+
     record = get_image_for(request.user, pk)
-    return render(request, "vault/detail.html", {"record": record, "unlock_form": UnlockForm()})
+    rd_svg = candidates_svg(
+        record.candidates, record.width, record.height, chosen={"codec": record.codec, "params": record.codec_params}
+    )
+    return render(request, "vault/detail.html", {"record": record, "unlock_form": UnlockForm(), "rd_svg": rd_svg})
 
 
 def _unlock_error(request, record, form, exc, *, status):
