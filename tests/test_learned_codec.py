@@ -202,3 +202,8 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
     assert qualities == [0, 20, 40, 60, 80, 100]
     codec = learned.LearnedCodec(weights_path=shipped)
     assert codec.psnr_hints == tuple(tuple(p) for p in sidecar["psnr_hints"])
+    # Shipped weights hold the model only (no optimizer state), and a new run continues from them.
+    assert shipped.stat().st_size < (tmp_path / "run" / "best.weights.h5").stat().st_size
+    resumed = train(epochs=3, init_weights=str(shipped), **{**kwargs, "run_dir": tmp_path / "run2"})
+    assert resumed["epoch"] == 3
+    assert (tmp_path / "run2" / "log.csv").read_text().strip().splitlines()[-1].split(",")[0] == "2"

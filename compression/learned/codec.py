@@ -88,6 +88,11 @@ def _to_array(image) -> np.ndarray:
 
 
 def encode(loaded: LoadedModel, image, quality: float) -> bytes:
+    return encode_with_estimate(loaded, image, quality)[0]
+
+
+def encode_with_estimate(loaded: LoadedModel, image, quality: float) -> tuple[bytes, float]:
+    """-> (.msc file, the bits the entropy models predicted for its two coded strings)."""
     from .models import pad
 
     arr = _to_array(image)
@@ -96,7 +101,7 @@ def encode(loaded: LoadedModel, image, quality: float) -> bytes:
     compressed = loaded.model.compress(pad(arr), knob)
     y_string, z_string = compressed.strings
     header = bitstream.Header(loaded.name, loaded.digest, bitstream.symbols_digest(*compressed.symbols), knob, h, w)
-    return bitstream.pack(header, z_string, y_string)
+    return bitstream.pack(header, z_string, y_string), compressed.estimated_bits
 
 
 def read_header(data: bytes) -> bitstream.Header:

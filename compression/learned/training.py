@@ -109,7 +109,14 @@ def train(
         log(f"Resuming {model_name} from epoch {state['epoch']} (lr {learning_rate:g})")
     elif init_weights:
         model.load_weights(init_weights)
-        log(f"Starting from weights {init_weights}")
+        # Shipped weights carry their history in a sidecar: continue the epoch count and the
+        # learning-rate schedule where they stopped (Adam's moments start afresh).
+        sidecar = Path(init_weights).with_suffix("").with_suffix(".json")
+        if sidecar.exists():
+            meta = json.loads(sidecar.read_text())
+            state.update(epoch=int(meta.get("epochs") or 0), best_val=meta.get("best_val_loss", float("inf")))
+            learning_rate = meta.get("learning_rate") or learning_rate
+        log(f"Starting from weights {init_weights} (epoch {state['epoch']}, lr {learning_rate:g})")
 
     train_images, val_images = load_training_data(cifar=cifar, folders=list(folders), val_folders=list(val_folders))
     crop = min(crop, min(min(im.shape[:2]) for im in train_images))
@@ -158,16 +165,18 @@ def calibrate(loaded, images, *, levels=None) -> list[tuple[float, float]]:
 
 
 def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dict, calibration_images: int = 16):
-    """Copy the best weights to the shipped path, with a sidecar JSON describing them."""
+    """Ship the best weights (model only: the run's files also hold Adam's moments, three times
+    the size) with a sidecar JSON that describes them and lets a new run continue from them."""
     from . import codec as learned
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run_dir / "best.weights.h5", dest)
-    loaded = learned.load_model(model_name, dest)
+    loaded = learned.load_model(model_name, run_dir / "best.weights.h5")
+    loaded.model.save_weights(dest)
     sidecar = {
         "model": model_name,
         "weights_digest": loaded.digest.hex(),
         "epochs": state.get("best_epoch"),
+        "learning_rate": state.get("learning_rate"),
         "best_val_loss": state.get("best_val"),
         "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
         "psnr_hints": calibrate(loaded, [np.asarray(im) for im in val_images[:calibration_images]]),
