@@ -30,6 +30,7 @@ class Command(BaseCommand):
         rate.add_argument("--target-bpp", type=float, default=None)
         rate.add_argument("--target-psnr", type=float, default=None)
         enc.add_argument("--weights", default=None, help="weights file (default: the shipped one)")
+        enc.add_argument("--model", default="mscae", help="model name from compression.learned.zoo")
 
         dec = sub.add_parser("decode", help=".msc -> PNG")
         dec.add_argument("inputs", nargs="+")
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         out.add_argument("-o", "--output")
         out.add_argument("--out-dir")
         dec.add_argument("--weights", default=None)
+        dec.add_argument("--model", default="mscae")
 
         info = sub.add_parser("info", help="print model, quality, size and bpp of .msc files")
         info.add_argument("inputs", nargs="+")
@@ -66,7 +68,7 @@ class Command(BaseCommand):
     def _model(self, opts):
         from compression.learned.codec import load_model
 
-        return load_model("mscae", opts.get("weights"))
+        return load_model(opts["model"], opts.get("weights"))
 
     def _encode(self, opts):
         from compression.imageio import InvalidImage, load_upload
