@@ -529,8 +529,8 @@ def _reason(
                 text += f" (only {winner.codec.name} searched)"
             elif not search.pruned:
                 text += "; no other candidate met it"
-        if search.pruned:
-            text += f"; stopped early, already larger below the target: {', '.join(sorted(set(search.pruned)))}"
+            if search.pruned:
+                text += f"; stopped early, already larger below the target: {', '.join(sorted(set(search.pruned)))}"
         else:
             text = f"no candidate met {described}; closest: {winner.label()} ({_describe_value(search, winner)})"
     return "; ".join([text, *notes])

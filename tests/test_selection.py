@@ -94,6 +94,16 @@ def test_every_candidate_is_recorded_with_its_measurements(photo):
     assert "PSNR ≥ 33 dB" in result.reason
 
 
+@pytest.mark.parametrize("target", ["lossless", "balanced", "small"])
+def test_a_met_target_is_never_reported_as_missed(target):
+    # Regression: the "no candidate met" text once replaced the winner's line whenever no
+    # candidate had been pruned early.
+    result = compress_image(image=make_photo(64, 48, mode="RGBA"), target=target)
+    assert result.params["target_met"] is True
+    assert "no candidate met" not in result.reason
+    assert result.reason.startswith(result.codec)
+
+
 @pytest.mark.parametrize("budget", ["bytes:1500", "bytes:4000", "bpp:1.0"])
 def test_size_budget_is_respected(photo, budget):
     result = compress_image(image=photo, target=budget)
