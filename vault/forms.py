@@ -41,7 +41,7 @@ class UploadForm(forms.Form):
         help_text="e.g. psnr:38, msssim:0.98, bytes:50000 or bpp:0.8",
     )
     quality = forms.FloatField(
-        label="Explicit quality (optional)",
+        label="Explicit quality",
         required=False,
         help_text="The codec's own quality knob, e.g. 1–100 for JPEG. Overrides the target.",
     )
