@@ -6,6 +6,7 @@ and `Codec.decode`, so a new codec needs no change elsewhere.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -71,6 +72,20 @@ class Codec:
 
     def decode(self, data: bytes) -> Image.Image:
         raise NotImplementedError
+
+    def checked_quality(self, quality) -> float:
+        """The quality as a number inside `quality_range` (the default when None), or a
+        CodecError quoting the bad value."""
+        if quality is None:
+            quality = self.default_quality
+        lo, hi = self.quality_range  # type: ignore[misc]
+        try:
+            q = float(quality)
+        except (TypeError, ValueError):
+            raise CodecError(f"Quality {quality!r} is not a number; {self.name} takes {lo:g}–{hi:g}.") from None
+        if not math.isfinite(q) or not lo <= q <= hi:
+            raise CodecError(f"Quality {quality!r} is out of range for {self.name}; use {lo:g}–{hi:g}.")
+        return q
 
     def display_bytes(self, data: bytes) -> tuple[bytes, str, str]:
         """Bytes a browser can show: (data, media_type, extension). Browsers show our

@@ -28,19 +28,6 @@ def _rgb_or_rgba(image: Image.Image) -> Image.Image:
     return image.convert("RGBA" if image.has_transparency_data else "RGB")
 
 
-def _check_quality(codec: Codec, quality: float | None) -> int:
-    if quality is None:
-        quality = codec.default_quality
-    lo, hi = codec.quality_range  # type: ignore[misc]
-    try:
-        q = float(quality)
-    except (TypeError, ValueError):
-        raise CodecError(f"Quality {quality!r} is not a number; {codec.name} takes {lo:g}–{hi:g}.") from None
-    if not np.isfinite(q) or q < lo or q > hi:
-        raise CodecError(f"Quality {quality!r} is out of range for {codec.name}; use {lo:g}–{hi:g}.")
-    return int(round(q))
-
-
 class PillowCodec(Codec):
     pillow_format: str = ""
 
@@ -88,7 +75,7 @@ class JpegCodec(PillowCodec):
         if subsampling not in ("4:2:0", "4:4:4"):
             raise CodecError(f"Unknown JPEG subsampling {subsampling!r}; use '4:2:0' or '4:4:4'.")
         image = self._prepare(image)
-        q = _check_quality(self, quality)
+        q = round(self.checked_quality(quality))
         common = dict(quality=q, subsampling=subsampling, optimize=True)
         if fast:
             return self._save(image, progressive=True, **common)
@@ -163,7 +150,7 @@ class WebpCodec(PillowCodec):
 
     def encode(self, image, *, quality=None, fast=False):
         image = self._prepare(image)
-        q = _check_quality(self, quality)
+        q = round(self.checked_quality(quality))
         return self._save(image, quality=q, method=4 if fast else 6, alpha_quality=100)
 
 
@@ -207,7 +194,7 @@ class AvifCodec(PillowCodec):
 
     def encode(self, image, *, quality=None, fast=False):
         image = self._prepare(image)
-        q = _check_quality(self, quality)
+        q = round(self.checked_quality(quality))
         return self._save(image, quality=q, speed=8, subsampling="4:2:0", max_threads=1)
 
 

@@ -36,19 +36,6 @@ from compression.base import Codec, CodecError
 MAX_PIXELS = 100_000_000
 
 
-def _quality(codec: Codec, quality) -> float:
-    if quality is None:
-        quality = codec.default_quality
-    lo, hi = codec.quality_range  # type: ignore[misc]
-    try:
-        q = float(quality)
-    except (TypeError, ValueError):
-        raise CodecError(f"Quality {quality!r} is not a number; {codec.name} takes {lo:g}–{hi:g}.") from None
-    if not math.isfinite(q) or not lo <= q <= hi:
-        raise CodecError(f"Quality {quality!r} is out of range for {codec.name}; use {lo:g}–{hi:g}.")
-    return q
-
-
 def _rgb_array(image: Image.Image, codec: Codec) -> np.ndarray:
     if not isinstance(image, Image.Image):
         raise CodecError(f"{codec.label} encodes a PIL image, got {type(image).__name__}.")
@@ -151,7 +138,7 @@ class PcaCodec(Codec):
         h, w = arr.shape[:2]
         b = self._block_for(w, h, block)
         if step is None:
-            step = self.step_for(_quality(self, quality))
+            step = self.step_for(self.checked_quality(quality))
         step = float(step)
         if not math.isfinite(step) or step <= 0:
             raise CodecError(f"PCA quantiser step {step!r} must be a positive number.")
@@ -293,7 +280,7 @@ class KMeansCodec(Codec):
 
         arr = _rgb_array(image, self)
         h, w = arr.shape[:2]
-        k = self.colors_for(_quality(self, quality)) if colors is None else colors
+        k = self.colors_for(self.checked_quality(quality)) if colors is None else colors
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= 256:
             raise CodecError(f"K-Means colours {k!r} must be an integer 1–256 (a PNG palette).")
         pixels = arr.reshape(-1, 3)

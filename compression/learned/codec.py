@@ -226,14 +226,7 @@ class LearnedCodec(Codec):
         return self._loaded
 
     def encode(self, image, *, quality=None, fast=False) -> bytes:
-        quality = self.default_quality if quality is None else quality
-        try:
-            quality = float(quality)
-        except (TypeError, ValueError):
-            raise CodecError(f"Quality {quality!r} is not a number; mscae takes 0–100.") from None
-        if not 0 <= quality <= 100:
-            raise CodecError(f"Quality {quality!r} is out of range for mscae; use 0–100.")
-        return encode(self.loaded, image, quality)
+        return encode(self.loaded, image, self.checked_quality(quality))
 
     def decode(self, data: bytes) -> Image.Image:
         try:
