@@ -161,6 +161,24 @@ def test_paper_analysis_picks_the_smallest_setting_reaching_the_target_and_judge
     assert claims["Average reduction: the autoencoder highest (Table 3: 56.9 %)"] is False
 
 
+def test_a_method_that_never_reaches_the_quality_bar_cannot_win_a_size_claim():
+    def pts(*triples):
+        return [{"setting": s, "bytes": b, "psnr": p, "mse": 10 ** (-p / 10), "reduction_pct": 100 * (1 - b / 1000)}
+                for s, b, p in triples]
+
+    # The autoencoder's files are the smallest, but only because it never reaches 30 dB.
+    results = {"sets": {"128": {"methods": {
+        "kmeans": pts(("k16", 500, 30.5)),
+        "pca": pts(("q40", 400, 31.0)),
+        "mscae": pts(("q0", 50, 26.0), ("q100", 90, 28.0)),
+    }}}}
+    analysis = paper.analyse(results, target_psnr=30.0)
+    claims = {c["claim"]: c for c in analysis["claims"]}
+    smallest = claims["128×128: the autoencoder's files are the smallest (paper: 3.1 KB)"]
+    assert smallest["holds"] is False and "never reaches 30 dB" in smallest["evidence"]
+    assert claims["Average reduction: the autoencoder highest (Table 3: 56.9 %)"]["holds"] is False
+
+
 def test_candidates_svg_plots_each_candidate_at_its_bpp_without_external_resources():
     candidates = [
         {"codec": "webp", "params": {"quality": 50}, "size": 2000, "psnr": 33.0, "msssim": 0.97, "seconds": 0.1, "meets_target": True},
