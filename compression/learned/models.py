@@ -187,7 +187,7 @@ class MSCAE(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         self.bpp_tracker.update_state(y_pred["bpp"])
-        clipped = ops.clip(ops.stop_gradient(ops.clip(y_pred["x_hat"], 0.0, 1.0)), 0.0, 1.0)
+        clipped = ops.stop_gradient(ops.clip(y_pred["x_hat"], 0.0, 1.0))  # PSNR as the decoder will see it
         mse8 = ops.mean(ops.square(clipped - x["image"]), axis=(1, 2, 3))
         self.psnr_tracker.update_state(-10.0 * ops.log(ops.maximum(mse8, 1e-10)) / math.log(10.0))
         return ops.mean(y_pred["rd"])

@@ -81,7 +81,7 @@ class Command(BaseCommand):
         total_pixels = sum(r.width * r.height for r in rows)
         self.stdout.write("-" * len(header))
         self.stdout.write(f"images           {len(rows)}")
-        self.stdout.write(f"codecs chosen    " + ", ".join(f"{c} ×{n}" for c, n in Counter(r.codec for r in rows).most_common()))
+        self.stdout.write("codecs chosen    " + ", ".join(f"{c} ×{n}" for c, n in Counter(r.codec for r in rows).most_common()))
         self.stdout.write(f"targets met      {sum(r.params['target_met'] for r in rows)}/{len(rows)}")
         self.stdout.write(f"total bytes      {total_bytes}  (mean {total_bytes / len(rows):.0f} per image)")
         self.stdout.write(f"bpp              mean {statistics.fmean(r.bpp for r in rows):.3f} · overall {8 * total_bytes / total_pixels:.3f}")
