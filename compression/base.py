@@ -87,6 +87,14 @@ class Codec:
             raise CodecError(f"Quality {quality!r} is out of range for {self.name}; use {lo:g}–{hi:g}.")
         return q
 
+    def decode_to_png(self, data: bytes) -> bytes:
+        """This codec's file as a PNG, for viewers that cannot read the codec's own format."""
+        import io
+
+        buf = io.BytesIO()
+        self.decode(data).save(buf, format="PNG")
+        return buf.getvalue()
+
     def display_bytes(self, data: bytes) -> tuple[bytes, str, str]:
         """Bytes a browser can show: (data, media_type, extension). Browsers show our
         classical formats as they are; codecs browsers do not know override this (PNG)."""

@@ -195,17 +195,11 @@ def download(request, pk):
     return attachment_response(record, variant, data)
 
 
-def decoded_png(record, data: bytes) -> bytes:
+def decoded_png_response(record, data: bytes) -> HttpResponse:
     """The compressed version as a PNG, for codecs no browser or image viewer reads (.msc)."""
     from compression.registry import get_codec
 
-    buf = io.BytesIO()
-    get_codec(record.codec).decode(data).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def decoded_png_response(record, data: bytes) -> HttpResponse:
-    png = decoded_png(record, data)
+    png = get_codec(record.codec).decode_to_png(data)
     response = HttpResponse(png, content_type="image/png")
     response["Content-Disposition"] = content_disposition_header(True, f"{record.stem}.{record.codec}.png")
     response["Content-Length"] = str(len(png))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,9 +234,7 @@ class LearnedCodec(Codec):
             raise DecodeCheckError(self.name, f"Cannot decode MSCAE file: {exc}") from exc
 
     def display_bytes(self, data: bytes) -> tuple[bytes, str, str]:
-        buf = io.BytesIO()
-        self.decode(data).save(buf, format="PNG")
-        return buf.getvalue(), "image/png", "png"
+        return self.decode_to_png(data), "image/png", "png"
 
 
 def register_learned_codec() -> bool:
