@@ -207,3 +207,33 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
     resumed = train(epochs=3, init_weights=str(shipped), **{**kwargs, "run_dir": tmp_path / "run2"})
     assert resumed["epoch"] == 3
     assert (tmp_path / "run2" / "log.csv").read_text().strip().splitlines()[-1].split(",")[0] == "2"
+
+
+def test_bfloat16_training_ships_weights_the_float32_codec_decodes_and_an_explicit_lr_wins(tmp_path):
+    from compression.learned.training import train
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        make_photo(72, 72, seed=i).save(folder / f"{i}.png")
+    kwargs = dict(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(folder)],
+                  steps_per_epoch=2, batch_size=2, crop=64, verbose=0, log=lambda *_: None)
+    train(epochs=1, precision="mixed_bfloat16", **kwargs)
+    # Resuming continues the run's learning rate unless one is given.
+    state = train(epochs=2, precision="mixed_bfloat16", learning_rate=1e-5, **kwargs)
+    assert state["learning_rate"] == pytest.approx(1e-5)
+    lrs = [float(line.split(",")[2]) for line in (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
+    assert lrs == [pytest.approx(3e-4), pytest.approx(1e-5)]
+
+    loaded = learned.load_model("mscae-tiny", tmp_path / "run" / "best.weights.h5")
+    assert loaded.model.transform_dtype is None  # the codec itself always runs in float32
+    photo = np.asarray(make_photo(64, 64, seed=9))
+    decoded = learned.decode(learned.encode(loaded, photo, 50), loaded)
+    assert decoded.shape == photo.shape and learned.psnr(photo, decoded) > 5
+
+
+def test_an_unknown_training_precision_is_refused_by_name(tmp_path):
+    from compression.learned.training import train
+
+    with pytest.raises(ValueError, match="'float8'"):
+        train(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(tmp_path)], precision="float8")

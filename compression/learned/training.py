@@ -27,6 +27,9 @@ from . import data as data_mod
 from .models import build_model
 from .zoo import model_config
 
+DEFAULT_LEARNING_RATE = 3e-4
+PRECISIONS = ("float32", "mixed_bfloat16")
+
 
 class RunCheckpoint(keras.callbacks.Callback):
     """Saves latest and best weights plus the state needed to resume, after every epoch."""
@@ -85,7 +88,8 @@ def train(
     steps_per_epoch: int = 100,
     batch_size: int = 32,
     crop: int = 128,
-    learning_rate: float = 3e-4,
+    learning_rate: float | None = None,
+    precision: str = "float32",
     plateau_patience: int = 6,
     early_stop_patience: int = 20,
     init_weights: str | None = None,
@@ -97,15 +101,20 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = model_config(model_name)
-    model = build_model(config["N"], config["M"], config["lambdas"])
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    transform_dtype = None if precision == "float32" else precision
+    model = build_model(config["N"], config["M"], config["lambdas"], transform_dtype=transform_dtype)
 
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {"model": model_name, "epoch": 0}
     if state.get("model", model_name) != model_name:
         raise ValueError(f"{run_dir} holds a run of {state['model']!r}, not {model_name!r}")
+    # The learning rate continues where the run (or the shipped weights) left it, unless given.
+    explicit_lr, learning_rate = learning_rate, learning_rate or DEFAULT_LEARNING_RATE
     if (run_dir / "latest.weights.h5").exists():
         model.load_weights(run_dir / "latest.weights.h5")
-        learning_rate = state.get("learning_rate", learning_rate)
+        learning_rate = explicit_lr or state.get("learning_rate", learning_rate)
         log(f"Resuming {model_name} from epoch {state['epoch']} (lr {learning_rate:g})")
     elif init_weights:
         model.load_weights(init_weights)
@@ -115,15 +124,18 @@ def train(
         if sidecar.exists():
             meta = json.loads(sidecar.read_text())
             state.update(epoch=int(meta.get("epochs") or 0), best_val=meta.get("best_val_loss", float("inf")))
-            learning_rate = meta.get("learning_rate") or learning_rate
+            learning_rate = explicit_lr or meta.get("learning_rate") or learning_rate
         log(f"Starting from weights {init_weights} (epoch {state['epoch']}, lr {learning_rate:g})")
 
     train_images, val_images = load_training_data(cifar=cifar, folders=list(folders), val_folders=list(val_folders))
     crop = min(crop, min(min(im.shape[:2]) for im in train_images))
-    log(f"Training on {len(train_images)} images, validating on {len(val_images)}; crops {crop}px")
+    log(f"Training on {len(train_images)} images, validating on {len(val_images)}; crops {crop}px; "
+        f"lr {learning_rate:g}; {precision}")
     dataset = data_mod.CropDataset(
         train_images, crop=crop, batch_size=batch_size, steps=steps_per_epoch, num_levels=model.num_levels
     )
+    # A resumed run must not replay the crops of the epochs already trained on.
+    dataset.epoch = int(state.get("epoch", 0))
     val = data_mod.validation_batches(val_images, crop=max(crop, 64), num_levels=model.num_levels)
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0))
