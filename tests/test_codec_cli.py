@@ -82,3 +82,25 @@ def test_bad_input_exits_with_a_one_line_message(tmp_path, tiny_weights, args, m
     with pytest.raises(CommandError, match=message) as info:
         run(*args, "--model", "mscae-tiny", "--weights", tiny_weights) if args[0] != "info" else run(*args)
     assert "\n" not in str(info.value)
+
+
+def test_train_codec_trains_resumes_and_refuses_missing_folders(tmp_path):
+    from io import StringIO
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        make_photo(72, 72, seed=i).save(folder / f"{i}.png")
+    common = ["--model", "mscae-tiny", "--data", str(folder), "--run-dir", str(tmp_path / "run"),
+              "--steps-per-epoch", "1", "--batch-size", "2", "--crop", "64", "--quiet"]
+    out = StringIO()
+    call_command("train_codec", *common, "--epochs", "1", stdout=out)
+    assert "Done: epoch 1" in out.getvalue()
+    out = StringIO()
+    call_command("train_codec", *common, "--epochs", "2", "--lr", "5e-5", stdout=out)
+    assert "Resuming mscae-tiny from epoch 1 (lr 5e-05)" in out.getvalue() and "Done: epoch 2" in out.getvalue()
+
+    with pytest.raises(CommandError, match="nowhere"):
+        call_command("train_codec", "--model", "mscae-tiny", "--data", str(tmp_path / "nowhere"))
+    with pytest.raises(CommandError, match="'other'"):
+        call_command("train_codec", *common[2:], "--model", "other")

@@ -5,8 +5,9 @@ early stopping, batch 32, a 90/10 split for CIFAR-10. Where the codec needs othe
 
 * learning rate 3e-4 rather than 1e-3, with gradient clipping: GDN codecs trained with Adam are
   unstable at high rates (public ones use 1e-4); 8e-4 tripled our training loss within an epoch;
-* photos are cut into random 128×128 crops (the codec is fully convolutional, so it then runs
-  on any size); BSDS500 train+val train, BSDS500 test validates (a held-out set, not a split).
+* photos are cut into random 256×256 crops (the codec is fully convolutional, so it then runs
+  on any size; 128 crops leave the hyperprior a 2×2 map that is mostly padding); BSDS500
+  train+val train, BSDS500 test validates (a held-out set, not a split).
 
 A run directory holds `latest.weights.h5` + `state.json` (resumable: epoch, learning rate, best
 validation loss), `best.weights.h5` and `log.csv` (loss, bpp, PSNR per epoch). `--export`
@@ -87,7 +88,7 @@ def train(
     epochs: int = 1000,
     steps_per_epoch: int = 100,
     batch_size: int = 32,
-    crop: int = 128,
+    crop: int = 256,
     learning_rate: float | None = None,
     precision: str = "float32",
     plateau_patience: int = 6,

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=1000)
         parser.add_argument("--steps-per-epoch", type=int, default=100)
         parser.add_argument("--batch-size", type=int, default=32)
-        parser.add_argument("--crop", type=int, default=128)
+        parser.add_argument("--crop", type=int, default=256, help="side of the random training crops")
         parser.add_argument("--lr", type=float, default=None,
                             help="learning rate (default: where the run or --init-weights left it, else 3e-4)")
         parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
