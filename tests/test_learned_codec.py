@@ -174,6 +174,18 @@ def test_cifar_loader_reads_the_standard_pickle_layout(tmp_path):
     assert images[3, 31, 31, 2] == expected[1][0][3071]
 
 
+def test_training_runs_on_cifar_images_smaller_than_the_model_granularity(tmp_path):
+    from compression.learned.training import train
+
+    rng = np.random.default_rng(1)
+    with open(tmp_path / "data_batch_1", "wb") as fh:
+        pickle.dump({b"data": rng.integers(0, 256, (10, 3072), dtype=np.uint8), b"labels": [0] * 10}, fh)
+    state = train(model_name="mscae-tiny", run_dir=tmp_path / "run", cifar=str(tmp_path), epochs=1,
+                  steps_per_epoch=1, batch_size=2, verbose=0, log=lambda *_: None)
+    # 32×32 images are padded to one 64-pixel unit, the smallest crop the model can tile.
+    assert state["epoch"] == 1 and state["val_crop"] == 64 and np.isfinite(state["best_val"])
+
+
 def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
     from PIL import Image
 
@@ -207,6 +219,13 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
     resumed = train(epochs=3, init_weights=str(shipped), **{**kwargs, "run_dir": tmp_path / "run2"})
     assert resumed["epoch"] == 3
     assert (tmp_path / "run2" / "log.csv").read_text().strip().splitlines()[-1].split(",")[0] == "2"
+    # A validation loss on other crops is not comparable: a run from weights validated on 128-px
+    # crops keeps its own best, even when the shipped loss looks unbeatable.
+    assert sidecar["val_crop"] == 64
+    shipped.with_suffix("").with_suffix(".json").write_text(
+        json.dumps({**sidecar, "val_crop": 128, "best_val_loss": 0.0}))
+    other = train(epochs=3, init_weights=str(shipped), **{**kwargs, "run_dir": tmp_path / "run3"})
+    assert other["val_crop"] == 64 and other["best_epoch"] == 3 and other["best_val"] > 0
 
 
 def test_bfloat16_training_ships_weights_the_float32_codec_decodes_and_an_explicit_lr_wins(tmp_path):

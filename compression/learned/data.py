@@ -56,6 +56,15 @@ def split(items, *, val_fraction: float = 0.1, seed: int = 0):
     return pick(order[n_val:]), pick(order[:n_val])
 
 
+def pad_to(image: np.ndarray, side: int) -> np.ndarray:
+    """Edge-replicate an image smaller than `side` up to it, as the codec pads at inference
+    (CIFAR's 32×32 images are below the model's 64-pixel granularity)."""
+    h, w = image.shape[:2]
+    if h >= side and w >= side:
+        return image
+    return np.pad(image, ((0, max(0, side - h)), (0, max(0, side - w)), (0, 0)), mode="edge")
+
+
 class CropDataset(keras.utils.PyDataset):
     """Random crops at a random scale (0.5–1.0 hides BSDS's JPEG blocks), random flips, and a
     random quality level per sample. Each batch is a dict {"image", "level"}."""
@@ -74,6 +83,7 @@ class CropDataset(keras.utils.PyDataset):
         self.epoch += 1
 
     def _crop(self, rng, image):
+        image = pad_to(image, self.crop)
         h, w = image.shape[:2]
         s = rng.uniform(*self.scale)
         side = int(round(self.crop / s))
@@ -98,6 +108,7 @@ def validation_batches(images, *, crop: int, num_levels: int, batch_size: int = 
     """Deterministic centre crops; sample i is evaluated at level i mod K, so every level counts."""
     crops = []
     for image in images[:limit]:
+        image = pad_to(image, crop)
         h, w = image.shape[:2]
         side = min(crop, h, w)
         top, left = (h - side) // 2, (w - side) // 2

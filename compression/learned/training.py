@@ -25,7 +25,7 @@ import numpy as np
 import keras
 
 from . import data as data_mod
-from .models import build_model
+from .models import DOWNSAMPLING, build_model
 from .zoo import model_config
 
 DEFAULT_LEARNING_RATE = 3e-4
@@ -124,12 +124,16 @@ def train(
         sidecar = Path(init_weights).with_suffix("").with_suffix(".json")
         if sidecar.exists():
             meta = json.loads(sidecar.read_text())
-            state.update(epoch=int(meta.get("epochs") or 0), best_val=meta.get("best_val_loss", float("inf")))
+            state.update(epoch=int(meta.get("epochs") or 0), best_val=meta.get("best_val_loss", float("inf")),
+                         val_crop=meta.get("val_crop"))
             learning_rate = explicit_lr or meta.get("learning_rate") or learning_rate
         log(f"Starting from weights {init_weights} (epoch {state['epoch']}, lr {learning_rate:g})")
 
     train_images, val_images = load_training_data(cifar=cifar, folders=list(folders), val_folders=list(val_folders))
-    crop = min(crop, min(min(im.shape[:2]) for im in train_images))
+    # Crops are whole multiples of the model's down-sampling (so y and z tile them exactly) and
+    # no larger than the smallest photo; smaller images (CIFAR) are padded up to one unit.
+    smallest = min(min(im.shape[:2]) for im in train_images)
+    crop = max(DOWNSAMPLING, min(crop, smallest) // DOWNSAMPLING * DOWNSAMPLING)
     log(f"Training on {len(train_images)} images, validating on {len(val_images)}; crops {crop}px; "
         f"lr {learning_rate:g}; {precision}")
     dataset = data_mod.CropDataset(
@@ -137,7 +141,12 @@ def train(
     )
     # A resumed run must not replay the crops of the epochs already trained on.
     dataset.epoch = int(state.get("epoch", 0))
-    val = data_mod.validation_batches(val_images, crop=max(crop, 64), num_levels=model.num_levels)
+    val_crop = crop
+    if state.get("val_crop", val_crop) != val_crop:
+        # A loss on other validation crops is not comparable: the best weights start afresh.
+        state.pop("best_val", None)
+    state["val_crop"] = val_crop
+    val = data_mod.validation_batches(val_images, crop=val_crop, num_levels=model.num_levels)
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0))
     callbacks = [
@@ -191,6 +200,7 @@ def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dic
         "epochs": state.get("best_epoch"),
         "learning_rate": state.get("learning_rate"),
         "best_val_loss": state.get("best_val"),
+        "val_crop": state.get("val_crop"),
         "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
         "psnr_hints": calibrate(loaded, [np.asarray(im) for im in val_images[:calibration_images]]),
     }
