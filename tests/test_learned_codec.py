@@ -70,6 +70,26 @@ def test_files_still_decode_after_saving_and_reloading_the_weights(model, image,
     np.testing.assert_array_equal(learned.decode(data, reloaded), learned.decode(data, model))
 
 
+def test_a_rate_search_reuses_the_analysis_transform_without_changing_any_file(image, tmp_path):
+    searched, fresh = tiny(seed=4), tiny(seed=4)
+    learned.encode(fresh, image, 10)
+    assert fresh.model._analysis_cache is None  # a single encode keeps nothing
+    learned.encode(searched, image, 10, searching=True)
+    assert searched.model._analysis_cache is not None  # kept for the next trial on this photo
+    assert learned.encode(searched, image, 90, searching=True) == learned.encode(fresh, image, 90)
+    other_photo = np.asarray(make_photo(96, 80, seed=8))
+    assert learned.encode(searched, other_photo, 90, searching=True) == learned.encode(fresh, other_photo, 90)
+    # New weights drop the kept result: the same photo then gives the new model's latents.
+    learned.encode(searched, image, 50, searching=True)
+    path = tmp_path / "other.weights.h5"
+    tiny(seed=5).model.save_weights(path)
+    searched.model.load_weights(path)
+    reloaded = tiny(seed=6).model
+    reloaded.load_weights(path)
+    latents = searched.model.compress(pad(image), 3.0, reuse_analysis=True).symbols[1]
+    np.testing.assert_array_equal(latents, reloaded.latents(pad(image), 3.0))
+
+
 def test_a_file_from_other_weights_is_refused_with_a_clear_message(model, image):
     other = tiny(seed=1)
     data = learned.encode(other, image, 50)

@@ -86,18 +86,20 @@ def _to_array(image) -> np.ndarray:
     return arr
 
 
-def encode(loaded: LoadedModel, image, quality: float) -> bytes:
-    return encode_with_estimate(loaded, image, quality)[0]
+def encode(loaded: LoadedModel, image, quality: float, *, searching: bool = False) -> bytes:
+    return encode_with_estimate(loaded, image, quality, searching=searching)[0]
 
 
-def encode_with_estimate(loaded: LoadedModel, image, quality: float) -> tuple[bytes, float]:
-    """-> (.msc file, the bits the entropy models predicted for its two coded strings)."""
+def encode_with_estimate(loaded: LoadedModel, image, quality: float, *, searching: bool = False) -> tuple[bytes, float]:
+    """-> (.msc file, the bits the entropy models predicted for its two coded strings).
+    `searching`: one trial of a search over this photo's quality (the analysis transform's output
+    is then kept for the next trial; the file is the same either way)."""
     from .models import pad
 
     arr = _to_array(image)
     h, w = arr.shape[:2]
     knob = loaded.knob(quality)
-    compressed = loaded.model.compress(pad(arr), knob)
+    compressed = loaded.model.compress(pad(arr), knob, reuse_analysis=searching)
     y_string, z_string = compressed.strings
     header = bitstream.Header(loaded.name, loaded.digest, bitstream.symbols_digest(*compressed.symbols), knob, h, w)
     return bitstream.pack(header, z_string, y_string), compressed.estimated_bits
@@ -167,7 +169,7 @@ def encode_to_target(loaded: LoadedModel, image, *, target_bpp: float | None = N
     best = None
 
     def meets(q):
-        data = encode(loaded, arr, q)
+        data = encode(loaded, arr, q, searching=True)
         if target_bpp is not None:
             return len(data) * 8 / pixels <= target_bpp, data
         return psnr(decode(data, loaded), arr) >= target_psnr, data
@@ -225,7 +227,8 @@ class LearnedCodec(Codec):
         return self._loaded
 
     def encode(self, image, *, quality=None, fast=False) -> bytes:
-        return encode(self.loaded, image, self.checked_quality(quality))
+        # The selector searches with fast=True; the learned codec's files do not depend on it.
+        return encode(self.loaded, image, self.checked_quality(quality), searching=fast)
 
     def decode(self, data: bytes) -> Image.Image:
         try:
