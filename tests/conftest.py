@@ -55,6 +55,14 @@ def make_photo(width=48, height=32, seed=0, mode="RGB") -> Image.Image:
     return image
 
 
+def photo_folder(path, count, width, height):
+    """A folder of `count` PNG photos (training data for the tiny model)."""
+    path.mkdir()
+    for i in range(count):
+        make_photo(width, height, seed=i).save(path / f"{i}.png")
+    return path
+
+
 def image_bytes(image: Image.Image, fmt="PNG", **kw) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format=fmt, **kw)

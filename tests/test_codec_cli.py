@@ -8,7 +8,7 @@ from compression.learned import codec as learned
 from compression.learned.models import build_model
 from compression.learned.zoo import model_config
 
-from .conftest import make_photo
+from .conftest import make_photo, photo_folder
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +87,7 @@ def test_bad_input_exits_with_a_one_line_message(tmp_path, tiny_weights, args, m
 def test_train_codec_trains_resumes_and_refuses_missing_folders(tmp_path):
     from io import StringIO
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(3):
-        make_photo(72, 72, seed=i).save(folder / f"{i}.png")
+    folder = photo_folder(tmp_path / "photos", 3, 72, 72)
     common = ["--model", "mscae-tiny", "--data", str(folder), "--run-dir", str(tmp_path / "run"),
               "--steps-per-epoch", "1", "--batch-size", "2", "--crop", "64", "--quiet"]
     out = StringIO()

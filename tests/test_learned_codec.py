@@ -11,7 +11,7 @@ from compression.learned.entropy_models import GaussianConditional
 from compression.learned.models import DOWNSAMPLING, build_model, pad
 from compression.learned.zoo import model_config
 
-from .conftest import make_photo
+from .conftest import make_photo, photo_folder
 
 
 def tiny(seed=0):
@@ -211,10 +211,7 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
 
     from compression.learned.training import train
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(4):
-        make_photo(80, 72, seed=i).save(folder / f"{i}.png")
+    folder = photo_folder(tmp_path / "photos", 4, 80, 72)
     kwargs = dict(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(folder)],
                   steps_per_epoch=2, batch_size=2, crop=64, verbose=0, log=lambda *_: None)
     train(epochs=1, **kwargs)
@@ -251,10 +248,7 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
 def test_bfloat16_training_ships_weights_the_float32_codec_decodes_and_an_explicit_lr_wins(tmp_path):
     from compression.learned.training import train
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(3):
-        make_photo(72, 72, seed=i).save(folder / f"{i}.png")
+    folder = photo_folder(tmp_path / "photos", 3, 72, 72)
     kwargs = dict(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(folder)],
                   steps_per_epoch=2, batch_size=2, crop=64, verbose=0, log=lambda *_: None)
     train(epochs=1, precision="mixed_bfloat16", **kwargs)
