@@ -70,11 +70,11 @@ class CropDataset(keras.utils.PyDataset):
     random quality level per sample. Each batch is a dict {"image", "level"}."""
 
     def __init__(self, images, *, crop: int, batch_size: int, steps: int, num_levels: int,
-                 scale=(0.5, 1.0), seed: int = 0, **kwargs):
+                 scale=(0.5, 1.0), seed: int = 0, epoch: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.images, self.crop, self.batch_size = images, crop, batch_size
         self.steps, self.num_levels, self.scale, self.seed = steps, num_levels, scale, seed
-        self.epoch = 0
+        self.epoch = epoch  # seeds the crops: a resumed run starts at its own epoch
 
     def __len__(self):
         return self.steps

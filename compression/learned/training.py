@@ -111,12 +111,11 @@ def train(
     state = json.loads(state_path.read_text()) if state_path.exists() else {"model": model_name, "epoch": 0}
     if state.get("model", model_name) != model_name:
         raise ValueError(f"{run_dir} holds a run of {state['model']!r}, not {model_name!r}")
-    # The learning rate continues where the run (or the shipped weights) left it, unless given.
-    explicit_lr, learning_rate = learning_rate, learning_rate or DEFAULT_LEARNING_RATE
+    resumed_lr, origin = None, None
     if (run_dir / "latest.weights.h5").exists():
         model.load_weights(run_dir / "latest.weights.h5")
-        learning_rate = explicit_lr or state.get("learning_rate", learning_rate)
-        log(f"Resuming {model_name} from epoch {state['epoch']} (lr {learning_rate:g})")
+        resumed_lr = state.get("learning_rate")
+        origin = f"Resuming {model_name} from epoch {state['epoch']} (lr {{lr}})"
     elif init_weights:
         model.load_weights(init_weights)
         # Shipped weights carry their history in a sidecar: continue the epoch count and the
@@ -126,8 +125,12 @@ def train(
             meta = json.loads(sidecar.read_text())
             state.update(epoch=int(meta.get("epochs") or 0), best_val=meta.get("best_val_loss", float("inf")),
                          val_crop=meta.get("val_crop"))
-            learning_rate = explicit_lr or meta.get("learning_rate") or learning_rate
-        log(f"Starting from weights {init_weights} (epoch {state['epoch']}, lr {learning_rate:g})")
+            resumed_lr = meta.get("learning_rate")
+        origin = f"Starting from weights {init_weights} (epoch {state['epoch']}, lr {{lr}})"
+    # The learning rate continues where the run (or the shipped weights) left it, unless given.
+    learning_rate = learning_rate or resumed_lr or DEFAULT_LEARNING_RATE
+    if origin:
+        log(origin.replace("{lr}", f"{learning_rate:g}"))
 
     train_images, val_images = load_training_data(cifar=cifar, folders=list(folders), val_folders=list(val_folders))
     # Crops are whole multiples of the model's down-sampling (so y and z tile them exactly) and
@@ -137,16 +140,14 @@ def train(
     log(f"Training on {len(train_images)} images, validating on {len(val_images)}; crops {crop}px; "
         f"lr {learning_rate:g}; {precision}")
     dataset = data_mod.CropDataset(
-        train_images, crop=crop, batch_size=batch_size, steps=steps_per_epoch, num_levels=model.num_levels
+        train_images, crop=crop, batch_size=batch_size, steps=steps_per_epoch, num_levels=model.num_levels,
+        epoch=int(state.get("epoch", 0)),  # a resumed run must not replay the crops it trained on
     )
-    # A resumed run must not replay the crops of the epochs already trained on.
-    dataset.epoch = int(state.get("epoch", 0))
-    val_crop = crop
-    if state.get("val_crop", val_crop) != val_crop:
+    if state.get("val_crop", crop) != crop:
         # A loss on other validation crops is not comparable: the best weights start afresh.
         state.pop("best_val", None)
-    state["val_crop"] = val_crop
-    val = data_mod.validation_batches(val_images, crop=val_crop, num_levels=model.num_levels)
+    state["val_crop"] = crop
+    val = data_mod.validation_batches(val_images, crop=crop, num_levels=model.num_levels)
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0))
     callbacks = [
