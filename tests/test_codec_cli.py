@@ -15,7 +15,7 @@ from .conftest import make_photo, photo_folder
 def tiny_weights(tmp_path_factory):
     cfg = model_config("mscae-tiny")
     path = tmp_path_factory.mktemp("w") / "tiny.weights.h5"
-    build_model(cfg["N"], cfg["M"], cfg["lambdas"]).save_weights(path)
+    learned.save_model(learned.wrap_model("mscae-tiny", build_model(cfg["N"], cfg["M"], cfg["lambdas"])), path)
     return str(path)
 
 

@@ -4,7 +4,7 @@ Layout (big-endian)::
 
     offset  size  field
     0       4     magic b"MSCA"
-    4       1     format version (1)
+    4       1     format version (2)
     5       1     n = length of the model name
     6       n     model name, ASCII (e.g. "mscae")
     6+n     16    digest of the model's weights (first 16 bytes of SHA-256)
@@ -18,9 +18,9 @@ Layout (big-endian)::
 The digest ties a file to the exact weights that made it: decoding with other weights would
 silently produce garbage, so it is refused with a message naming both models. The CRC turns a
 damaged file into a clean error instead of a garbage picture. The symbol digest lets the decoder
-prove it recovered exactly the symbols the encoder wrote: if the hyperprior's scales were
-computed even slightly differently on another machine, the range decoder would desynchronise,
-and that must be an error, not a picture.
+prove it recovered exactly the symbols the encoder wrote: the probability model is computed in
+exact integers (tables.py), so that holds on every machine, and if it ever did not, the range
+decoder would desynchronise, which must be an error, not a picture.
 """
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"MSCA"
-VERSION = 1
+VERSION = 2
+# Version 1 files were coded with a float hyperprior and no context model: they only decode where
+# the floating-point arithmetic matched the encoder's, and the current model cannot read them.
 DIGEST_BYTES = 16
 SYMBOLS_DIGEST_BYTES = 8
 MAX_DIMENSION = 1 << 16
@@ -77,6 +79,12 @@ def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
     if len(data) < 6 or data[:4] != MAGIC:
         raise BitstreamError("not an MSCAE file (bad magic number)")
     version, name_len = data[4], data[5]
+    if version == 1:
+        raise BitstreamError(
+            "this is a version 1 MSCAE file, made by an earlier learned model this server no longer "
+            "has; re-encode it from its original (images kept in the vault: python manage.py "
+            "recompress_learned)"
+        )
     if version != VERSION:
         raise BitstreamError(f"unsupported MSCAE format version {version} (this build reads {VERSION})")
     pos = 6

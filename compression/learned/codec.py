@@ -38,10 +38,11 @@ class LoadedModel:
 
 
 def weights_digest(model) -> bytes:
-    h = hashlib.sha256()
-    for w in model.weights:
-        h.update(np.ascontiguousarray(np.asarray(w.numpy() if hasattr(w, "numpy") else w, np.float32)).tobytes())
-    return h.digest()[: bitstream.DIGEST_BYTES]
+    """What a file is tied to: the float weights and the integer coding tables."""
+    from .tables import digest
+
+    weights = [np.asarray(w.numpy() if hasattr(w, "numpy") else w) for w in model.weights]
+    return digest(model.tables, weights)[: bitstream.DIGEST_BYTES]
 
 
 def default_weights_path(name: str) -> Path:
@@ -50,14 +51,31 @@ def default_weights_path(name: str) -> Path:
     return Path(settings.CODEC_WEIGHTS_DIR) / f"{name}.weights.h5"
 
 
-def wrap_model(name: str, model) -> LoadedModel:
-    """Adopt an in-memory model (tests, training) as a codec model: tables and digest."""
-    model.build_tables()
+def synthetic_images(count: int = 3, side: int = 128) -> list[np.ndarray]:
+    """Smooth gradients with noise: calibration for in-memory models that have no photos."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    return [
+        np.clip(np.stack([128 + 90 * np.sin(xx / (4 + i + c) + c) * np.cos(yy / (6 + i)) for c in range(3)], -1)
+                + rng.normal(0, 8, (side, side, 3)), 0, 255).astype(np.uint8)
+        for i in range(count)
+    ]
+
+
+def wrap_model(name: str, model, calibration_images=None) -> LoadedModel:
+    """Adopt an in-memory model (tests, training, export): build its integer coding tables,
+    calibrated on `calibration_images` (validation photos at export; synthetic ones otherwise)."""
+    from .tables import build_tables
+
+    model.tables = build_tables(model, calibration_images or synthetic_images())
     return LoadedModel(name, model, weights_digest(model))
 
 
 def load_model(name: str = "mscae", weights_path: str | Path | None = None) -> LoadedModel:
-    """Build the model and load its weights once per process (thread-safe)."""
+    """Build the model and load its weights and coding tables once per process (thread-safe).
+    The tables are read, never rebuilt: see tables.py."""
+    from .tables import CodingTables, TablesError, tables_path
+
     path = Path(weights_path) if weights_path else default_weights_path(name)
     key = (name, str(path))
     with _lock:
@@ -70,8 +88,20 @@ def load_model(name: str = "mscae", weights_path: str | Path | None = None) -> L
             config = model_config(name)
             model = build_model(config["N"], config["M"], config["lambdas"])
             model.load_weights(path)
-            _loaded[key] = wrap_model(name, model)
+            try:
+                model.tables = CodingTables.load(tables_path(path))
+            except TablesError as exc:
+                raise CodecError(str(exc)) from exc
+            _loaded[key] = LoadedModel(name, model, weights_digest(model))
         return _loaded[key]
+
+
+def save_model(loaded: LoadedModel, weights_path: str | Path) -> None:
+    """Write the weights and their coding tables side by side."""
+    from .tables import tables_path
+
+    loaded.model.save_weights(weights_path)
+    loaded.model.tables.save(tables_path(weights_path))
 
 
 def _to_array(image) -> np.ndarray:

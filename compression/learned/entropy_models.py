@@ -2,13 +2,13 @@
 
 * `EntropyBottleneck` — the learned, per-channel factorised density of the hyper-latents z
   (Ballé et al. 2018, appendix 6.1): a small monotone network gives each channel's CDF.
-* `GaussianConditional` — the latents y given the hyperprior: a Gaussian of predicted mean and
-  scale, integrated over each unit bin (Minnen et al. 2018, mean-scale).
+* `gaussian_likelihood` — the latents y given the prior: a Gaussian of predicted mean and scale,
+  integrated over each unit bin (Minnen et al. 2018, mean-scale).
 
-Training uses the differentiable likelihoods. Coding uses `constriction`'s range coder: the
-factorised density is tabulated per channel once (`build_tables`), and predicted scales are
-snapped to a fixed log-spaced table so that encoder and decoder index exactly the same models.
-Coding before the tables exist raises a message that says what to do.
+Training uses the differentiable likelihoods. Coding uses `constriction`'s range coder with
+integer probability tables made once at export (`tables.py`) and loaded as data: symbols are
+grouped by table row (a hyper-latent channel, or a scale-table entry) so that one model codes
+many symbols, in an order both sides know before decoding.
 """
 from __future__ import annotations
 
@@ -20,31 +20,13 @@ import numpy as np
 import keras
 from keras import ops
 
+from .tables import PMF_PRECISION, SCALE_MIN, Z_SYMBOL_RANGE_MAX, Z_TAIL_MASS
+
 LIKELIHOOD_BOUND = 1e-9
-SCALE_MIN = 0.11
-SCALE_MAX = 256.0
-SCALE_LEVELS = 64
-# Symbols are clipped to these ranges before coding. The decoder sees the clipped values too,
-# so a (practically never seen) outlier costs fidelity, never decodability.
-Y_SYMBOL_RANGE = 511
-Z_SYMBOL_RANGE_MAX = 128
-Z_TAIL_MASS = 1e-8
 
 
 class EntropyCoderError(ValueError):
     """A string could not be range-decoded into the expected number of symbols."""
-
-
-def scale_table() -> np.ndarray:
-    return np.exp(np.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), SCALE_LEVELS))
-
-
-def scale_indexes(scales: np.ndarray) -> np.ndarray:
-    """Nearest table entry in the log domain; encoder and decoder both call this."""
-    table = scale_table()
-    step = (math.log(SCALE_MAX) - math.log(SCALE_MIN)) / (SCALE_LEVELS - 1)
-    idx = np.rint((np.log(np.maximum(scales, SCALE_MIN)) - math.log(SCALE_MIN)) / step)
-    return np.clip(idx, 0, len(table) - 1).astype(np.int64)
 
 
 def _std_normal_cdf(x):
@@ -122,9 +104,11 @@ class EntropyBottleneck(keras.layers.Layer):
     def call(self, z):
         return self.likelihood(z)
 
-    # --- coding -----------------------------------------------------------------------------
-    def build_tables(self):
-        """Tabulate each channel's probability mass over the integers where it is not negligible."""
+    # --- export ---------------------------------------------------------------------------
+    def pmf_table(self) -> tuple[np.ndarray, int]:
+        """Each channel's probability mass over the integers where it is not negligible ->
+        (pmf (channels, 2·half + 1) float64, half). Export time only: coding uses the stored,
+        quantised table."""
         r = Z_SYMBOL_RANGE_MAX
         grid = np.arange(-r, r + 1, dtype=np.float32)
         values = np.broadcast_to(grid[None, None, :], (self.channels, 1, grid.size)).astype(np.float32)
@@ -134,50 +118,9 @@ class EntropyBottleneck(keras.layers.Layer):
         # The smallest symmetric range that leaves less than Z_TAIL_MASS outside, in every channel.
         tail = np.minimum(cdf_lower, 1 - cdf_upper)  # mass beyond each grid point, per side
         keep = (tail > Z_TAIL_MASS / 2).any(axis=0)
-        half = int(np.max(np.abs(grid[keep]))) if keep.any() else 1
-        half = max(half, 1)
+        half = max(int(np.max(np.abs(grid[keep]))) if keep.any() else 1, 1)
         lo = r - half
-        self._tables = (pmf[:, lo : lo + 2 * half + 1], half)
-
-    @property
-    def tables_built(self) -> bool:
-        return self._tables is not None
-
-    def _require_tables(self):
-        if self._tables is None:
-            raise RuntimeError(
-                "EntropyBottleneck tables are not built; call model.build_tables() after "
-                "loading or training the weights, before compress/decompress."
-            )
-        return self._tables
-
-    def to_symbols(self, z: np.ndarray) -> np.ndarray:
-        _, half = self._require_tables()
-        return np.clip(np.rint(z), -half, half).astype(np.int32)
-
-    def compress(self, z_int: np.ndarray) -> bytes:
-        """z_int: (h, w, channels) integers from `quantize` -> bytes."""
-        pmf, half = self._require_tables()
-        encoder = constriction.stream.queue.RangeEncoder()
-        for c in range(self.channels):
-            model = constriction.stream.model.Categorical(pmf[c], perfect=False)
-            encoder.encode((z_int[..., c].ravel() + half).astype(np.int32), model)
-        return encoder.get_compressed().tobytes()
-
-    def decompress(self, data: bytes, spatial_shape: tuple[int, int]) -> np.ndarray:
-        pmf, half = self._require_tables()
-        if len(data) % 4:
-            raise EntropyCoderError("hyper-latent string length is not a multiple of 4 bytes")
-        count = int(np.prod(spatial_shape))
-        decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
-        out = np.empty((*spatial_shape, self.channels), dtype=np.int32)
-        try:
-            for c in range(self.channels):
-                model = constriction.stream.model.Categorical(pmf[c], perfect=False)
-                out[..., c] = decoder.decode(model, count).reshape(spatial_shape) - half
-        except Exception as exc:  # constriction raises plain exceptions on invalid data
-            raise EntropyCoderError(f"hyper-latent string is corrupt ({exc})") from exc
-        return out
+        return pmf[:, lo : lo + 2 * half + 1], half
 
     def get_config(self):
         return {
@@ -188,42 +131,45 @@ class EntropyBottleneck(keras.layers.Layer):
         }
 
 
-class GaussianConditional:
-    """Codes latents given their predicted means and scales (no weights of its own)."""
+def new_encoder():
+    return constriction.stream.queue.RangeEncoder()
 
-    likelihood = staticmethod(gaussian_likelihood)
 
-    @staticmethod
-    def to_symbols(y: np.ndarray, means: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(y - means), -Y_SYMBOL_RANGE, Y_SYMBOL_RANGE).astype(np.int32)
+def finish(encoder) -> bytes:
+    return encoder.get_compressed().tobytes()
 
-    @staticmethod
-    def compress(symbols: np.ndarray, scales: np.ndarray) -> bytes:
-        stds = scale_table()[scale_indexes(scales.ravel())]
-        model = constriction.stream.model.QuantizedGaussian(-Y_SYMBOL_RANGE, Y_SYMBOL_RANGE)
-        encoder = constriction.stream.queue.RangeEncoder()
-        encoder.encode(symbols.ravel().astype(np.int32), model, np.zeros_like(stds), stds)
-        return encoder.get_compressed().tobytes()
 
-    @staticmethod
-    def decompress(data: bytes, scales: np.ndarray) -> np.ndarray:
-        if len(data) % 4:
-            raise EntropyCoderError("latent string length is not a multiple of 4 bytes")
-        stds = scale_table()[scale_indexes(scales.ravel())]
-        model = constriction.stream.model.QuantizedGaussian(-Y_SYMBOL_RANGE, Y_SYMBOL_RANGE)
-        decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
-        try:
-            symbols = decoder.decode(model, np.zeros_like(stds), stds)
-        except Exception as exc:
-            raise EntropyCoderError(f"latent string is corrupt ({exc})") from exc
-        return symbols.reshape(scales.shape).astype(np.int32)
+def new_decoder(data: bytes, what: str):
+    if len(data) % 4:
+        raise EntropyCoderError(f"{what} string length is not a multiple of 4 bytes")
+    return constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
 
-    @staticmethod
-    def estimate_bits(symbols: np.ndarray, scales: np.ndarray) -> float:
-        """Bits the snapped models assign to these symbols (what the coder should produce)."""
-        from scipy.stats import norm
 
-        stds = scale_table()[scale_indexes(scales.ravel())]
-        v = np.abs(symbols.ravel().astype(np.float64))
-        p = norm.cdf((0.5 - v) / stds) - norm.cdf((-0.5 - v) / stds)
-        return float(-np.log2(np.maximum(p, LIKELIHOOD_BOUND)).sum())
+def _model(pmf_row: np.ndarray):
+    # The integer counts sum to 2^PMF_PRECISION; as float64 they are exact, and constriction's
+    # quantisation of them is deterministic (no floats are recomputed from model weights).
+    return constriction.stream.model.Categorical(pmf_row.astype(np.float64) / (1 << PMF_PRECISION), perfect=False)
+
+
+def encode_grouped(encoder, symbols: np.ndarray, rows: np.ndarray, pmf: np.ndarray, offset: int) -> float:
+    """Code `symbols` (flat ints in [−offset, offset]), each under table row `rows[i]`: all
+    symbols of the lowest row first, each group in order. -> the bits the tables assign them."""
+    symbols = np.asarray(symbols, np.int64) + offset
+    bits = 0.0
+    for row in np.unique(rows):
+        group = symbols[rows == row]
+        encoder.encode(group.astype(np.int32), _model(pmf[row]))
+        bits -= float(np.log2(pmf[row][group] / (1 << PMF_PRECISION)).sum())
+    return bits
+
+
+def decode_grouped(decoder, rows: np.ndarray, pmf: np.ndarray, offset: int, what: str) -> np.ndarray:
+    """The inverse of `encode_grouped`: rows known, symbols recovered (flat int64)."""
+    out = np.empty(rows.shape, np.int64)
+    try:
+        for row in np.unique(rows):
+            where = rows == row
+            out[where] = decoder.decode(_model(pmf[row]), int(where.sum()))
+    except Exception as exc:  # constriction raises plain exceptions on invalid data
+        raise EntropyCoderError(f"{what} string is corrupt ({exc})") from exc
+    return out - offset

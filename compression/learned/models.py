@@ -1,11 +1,15 @@
-"""MSCAE: a multi-stage convolutional autoencoder with a mean-scale hyperprior and adaptive
-quantisation.
+"""MSCAE: a multi-stage convolutional autoencoder with a mean-scale hyperprior, a checkerboard
+context model and adaptive quantisation.
 
 References: J. Ballé, D. Minnen, S. Singh, S. J. Hwang, N. Johnston, "Variational image
 compression with a scale hyperprior", ICLR 2018; D. Minnen, J. Ballé, G. Toderici, "Joint
 autoregressive and hierarchical priors for learned image compression", NeurIPS 2018 (the
-mean-scale hyperprior, without the autoregressive context); Z. Cui et al., "Asymmetric gained
-deep image compression with continuous rate adaptation", CVPR 2021 (the gain units).
+mean-scale hyperprior and the entropy-parameter network); D. He et al., "Checkerboard context
+model for efficient learned image compression", CVPR 2021 (two-pass spatial context); J. Ballé,
+N. Johnston, D. Minnen, "Integer networks for data compression with latent-variable models",
+ICLR 2019 (the exact decoder-side networks, `integer.py`/`tables.py`); Z. Cui et al.,
+"Asymmetric gained deep image compression with continuous rate adaptation", CVPR 2021 (the
+gain units).
 
 Data flow (N, M channels; each stage of g_a halves the resolution, so y is x/16, z is x/64)::
 
@@ -13,18 +17,24 @@ Data flow (N, M channels; each stage of g_a halves the resolution, so y is x/16,
       x ──►│ g_a │────►│ × gain │──┬───►│ h_a │─────►│ Q │──►─│ EntropyBottleneck│──► bits(ẑ)
            └─────┘     └────────┘  │    └─────┘      └───┘  │ └──────────────────┘
                                    │                        ▼
-                                   │                     ┌─────┐
-                                   │                     │ h_s │──► μ, σ
-                                   │                     └─────┘
-                                   ▼                        │
+                                   │                     ┌─────┐  hyper
+                                   │                     │ h_s │─────────┐
+                                   │                     └─────┘         ▼
+                                   │      anchors: μ,σ = hyper + ep(hyper, 0)
+                                   │      others:  μ,σ = hyper + ep(hyper, ctx(ŷ at anchors))
+                                   ▼                                     │
                                  ┌───┐ ŷ = μ + round(y−μ) ┌─────────────────────┐
                                  │ Q │───────────────────►│ GaussianConditional │──► bits(ŷ)
-                                 └───┘                    └─────────────────────┘
+                                 └───┘   (anchors first)  └─────────────────────┘
                                    │ ŷ
                                    ▼
                               ┌──────────┐       ┌─────┐
                               │ × igain  │──────►│ g_s │──► x̂
                               └──────────┘       └─────┘
+
+Training runs everything in floats. Coding runs h_s, ctx and ep as exact integer networks
+(`tables.CodingTables`, made when weights are exported), so every machine decodes the same
+symbols; g_a, h_a (encoder only) and g_s (pixels only, never symbols) stay float.
 
 Adaptive quantisation: one model serves K quality levels. Level k has a per-channel gain g_k
 (applied before quantisation: larger gain = finer steps = more bits) and an inverse gain
@@ -43,8 +53,10 @@ import numpy as np
 import keras
 from keras import layers, ops
 
-from .entropy_models import EntropyBottleneck, GaussianConditional, gaussian_likelihood
+from . import entropy_models as em
+from .entropy_models import EntropyBottleneck, gaussian_likelihood
 from .layers import GDN
+from .tables import Y_SYMBOL_RANGE, CodingTables, TablesError, checkerboard
 
 # Rate–distortion trade-offs of the K levels (loss = bpp + λ · 255² · MSE), the values used by
 # CompressAI's MSE-optimised models, which span ~0.1–1 bpp on Kodak.
@@ -52,9 +64,10 @@ DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 DOWNSAMPLING = 64  # g_a (16) × h_a (4): images are padded to a multiple of this
 
 
-def _conv(filters, kernel, stride=1, activation=None, name=None, dtype=None):
+def _conv(filters, kernel, stride=1, activation=None, name=None, dtype=None, zero=False):
+    init = {"kernel_initializer": "zeros"} if zero else {}
     return layers.Conv2D(
-        filters, kernel, strides=stride, padding="same", activation=activation, name=name, dtype=dtype
+        filters, kernel, strides=stride, padding="same", activation=activation, name=name, dtype=dtype, **init
     )
 
 
@@ -70,6 +83,19 @@ class Compressed:
     shape: tuple[int, int]  # latent spatial shape of z
     estimated_bits: float
     symbols: tuple[np.ndarray, np.ndarray]  # (z, y) integers, as the decoder must recover them
+
+
+def _ste_round(v):
+    """Rounded values forward, identity gradient backward (the decoder sees rounded values)."""
+    return v + ops.stop_gradient(ops.round(v) - v)
+
+
+def _anchor_mask(y):
+    """(1, h, w, 1) float: 1 at checkerboard anchors ((row + column) even), else 0."""
+    shape = ops.shape(y)
+    rows = ops.expand_dims(ops.arange(shape[1]), 1)
+    cols = ops.expand_dims(ops.arange(shape[2]), 0)
+    return ops.cast(ops.equal((rows + cols) % 2, 0), "float32")[None, :, :, None]
 
 
 @keras.saving.register_keras_serializable(package="mscae")
@@ -120,6 +146,13 @@ class MSCAE(keras.Model):
             ],
             name="h_s",
         )
+        # The checkerboard context: a 5×5 convolution over the decoded anchors, and an
+        # entropy-parameter network whose output is *added* to the hyperprior's parameters. Its
+        # last layer starts at zero, so a model initialised from hyperprior-only weights starts
+        # exactly where those weights were and nothing already learned is thrown away.
+        self.context_conv = _conv(M, 5, 1, name="ctx0")
+        self.ep0 = _conv(2 * M, 1, 1, "leaky_relu", name="ep0")
+        self.ep1 = _conv(2 * M, 1, 1, name="ep1", zero=True)
         self.entropy_bottleneck = EntropyBottleneck(N, name="entropy_bottleneck")
         # Gains live in the log domain (always positive; geometric interpolation is linear
         # there). Start the levels spread around 1 so they differ from the first step.
@@ -131,6 +164,7 @@ class MSCAE(keras.Model):
             name="log_igain", shape=(self.num_levels, M), initializer=keras.initializers.Constant(-spread)
         )
         self.seed_generator = keras.random.SeedGenerator(20181)
+        self.tables: CodingTables | None = None  # integer coding tables: see tables.py
         self._analysis_cache = None
         self.bpp_tracker = keras.metrics.Mean(name="bpp")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
@@ -163,6 +197,25 @@ class MSCAE(keras.Model):
         means, scales_raw = ops.split(params, 2, axis=-1)
         return means, ops.softplus(scales_raw) + 0.11
 
+    def prior(self, hyper, y, record=None):
+        """Checkerboard parameters (float): anchors from the hyperprior alone, the others also
+        from the context of the anchors' ŷ. -> (means, scales). `record(name, tensor)` sees each
+        intermediate activation (for the integer tables' calibration)."""
+        record = record or (lambda name, value: None)
+        anchors = _anchor_mask(y)
+        hidden_a = self.ep0(ops.concatenate([hyper, ops.zeros_like(y)], axis=-1))
+        params_a = hyper + self.ep1(hidden_a)
+        means_a, _ = ops.split(params_a, 2, axis=-1)
+        y_hat_anchors = (means_a + _ste_round(y - means_a)) * anchors
+        ctx = self.context_conv(y_hat_anchors)
+        hidden_n = self.ep0(ops.concatenate([hyper, ctx], axis=-1))
+        params_n = hyper + self.ep1(hidden_n)
+        params = anchors * params_a + (1.0 - anchors) * params_n
+        record("context", ctx * (1.0 - anchors))
+        record("params_hidden", anchors * hidden_a + (1.0 - anchors) * hidden_n)
+        record("params", params)
+        return self._split_params(params)
+
     def call(self, inputs, training=False):
         x = inputs["image"]
         level = ops.cast(inputs["level"], "int32")
@@ -171,21 +224,23 @@ class MSCAE(keras.Model):
         y = ops.cast(self.g_a(x), "float32") * gain
         z = self.h_a(y)
         if training:
-            z_hat = z + keras.random.uniform(ops.shape(z), -0.5, 0.5, seed=self.seed_generator)
+            # Rate from noisy z (a differentiable proxy for rounding); h_s sees really rounded z
+            # with a straight-through gradient, as the decoder will (CompressAI's "ste").
+            z_rate = z + keras.random.uniform(ops.shape(z), -0.5, 0.5, seed=self.seed_generator)
+            z_hat = _ste_round(z)
         else:
-            z_hat = ops.round(z)
-        z_lik = self.entropy_bottleneck(z_hat)
-        means, scales = self._split_params(self.h_s(z_hat))
+            z_rate = z_hat = ops.round(z)
+        z_lik = self.entropy_bottleneck(z_rate)
+        means, scales = self.prior(self.h_s(z_hat), y)
 
-        # Rate from noisy latents (a differentiable proxy for rounding); distortion from
-        # really rounded latents with a straight-through gradient, which the decoder will see.
+        # Rate from noisy latents; distortion from really rounded latents with a straight-through
+        # gradient, which the decoder will see.
         if training:
             y_rate = y + keras.random.uniform(ops.shape(y), -0.5, 0.5, seed=self.seed_generator)
         else:
             y_rate = means + ops.round(y - means)
         y_lik = gaussian_likelihood(y_rate - means, scales)
-        residual = y - means
-        y_hat = means + residual + ops.stop_gradient(ops.round(residual) - residual)
+        y_hat = means + _ste_round(y - means)
         x_hat = ops.cast(self.g_s(y_hat * igain), "float32")
 
         shape = ops.shape(x)
@@ -203,46 +258,63 @@ class MSCAE(keras.Model):
         self.psnr_tracker.update_state(-10.0 * ops.log(ops.maximum(mse8, 1e-10)) / math.log(10.0))
         return ops.mean(y_pred["rd"])
 
-    # --- coding -------------------------------------------------------------------------------
-    def build_tables(self):
-        self.entropy_bottleneck.build_tables()
+    # --- coding (numpy; the probability model in exact integers) ------------------------------
+    def _require_tables(self) -> CodingTables:
+        if self.tables is None:
+            raise TablesError("this model has no coding tables; load them with the weights "
+                              "(codec.load_model) or build them (tables.build_tables) before coding")
+        return self.tables
+
+    def hyper_latents(self, y: np.ndarray) -> np.ndarray:
+        t = self._require_tables()
+        z = ops.convert_to_numpy(self.h_a(y[None], training=False))[0]
+        return np.clip(np.rint(z), -t.z_half, t.z_half).astype(np.int64)
 
     def compress(self, image: np.ndarray, quality: float, *, reuse_analysis: bool = False) -> Compressed:
         """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `pad`)."""
+        t = self._require_tables()
         gain, _ = self.gains_for_quality(quality)
-        y = self.analysis(image, reuse=reuse_analysis) * gain
-        z = ops.convert_to_numpy(self.h_a(y[None], training=False))[0]
-        z_int = self.entropy_bottleneck.to_symbols(z)
-        z_string = self.entropy_bottleneck.compress(z_int)
-        means, scales = self._hyper_synthesis(z_int)
-        symbols = GaussianConditional.to_symbols(y, means)
-        y_string = GaussianConditional.compress(symbols, scales)
-        z_lik = ops.convert_to_numpy(self.entropy_bottleneck(z_int[None].astype(np.float32)))
-        est = GaussianConditional.estimate_bits(symbols, scales) - float(np.log2(z_lik).sum())
-        return Compressed((y_string, z_string), z_int.shape[:2], est, (z_int, symbols))
+        y = (self.analysis(image, reuse=reuse_analysis) * gain).astype(np.float64)
+        z_int = self.hyper_latents(y.astype(np.float32))
+        z_rows = np.broadcast_to(np.arange(z_int.shape[-1]), z_int.shape).ravel()
+        z_encoder = em.new_encoder()
+        z_bits = em.encode_grouped(z_encoder, z_int.ravel(), z_rows, t.z_pmf, t.z_half)
+        y_encoder = em.new_encoder()
+        scale = 2.0 ** -t.mean_bits
+        y_bits = 0.0
+
+        def code_pass(positions, means_fx, idx):
+            nonlocal y_bits
+            sym = np.clip(np.rint(y[positions] - means_fx * scale), -Y_SYMBOL_RANGE, Y_SYMBOL_RANGE).astype(np.int64)
+            y_bits += em.encode_grouped(y_encoder, sym.ravel(), idx.ravel(), t.y_pmf, Y_SYMBOL_RANGE)
+            return sym
+
+        symbols, _ = code_latents(t, t.hyper_params(z_int), code_pass)
+        strings = (em.finish(y_encoder), em.finish(z_encoder))
+        return Compressed(strings, z_int.shape[:2], y_bits + z_bits, (z_int, symbols))
 
     def decompress(self, strings: tuple[bytes, bytes], shape: tuple[int, int], quality: float,
                    check=None) -> np.ndarray:
         """-> (H, W, 3) uint8 of the padded size. `check(z_symbols, y_symbols)` may veto the
         decoded symbols (by raising) before the synthesis transform runs."""
+        t = self._require_tables()
         y_string, z_string = strings
         _, igain = self.gains_for_quality(quality)
-        z_int = self.entropy_bottleneck.decompress(z_string, tuple(shape))
-        means, scales = self._hyper_synthesis(z_int)
-        symbols = GaussianConditional.decompress(y_string, scales)
+        z_shape = (*tuple(shape), t.z_pmf.shape[0])
+        z_rows = np.broadcast_to(np.arange(z_shape[-1]), z_shape).ravel()
+        z_int = em.decode_grouped(em.new_decoder(z_string, "hyper-latent"), z_rows, t.z_pmf, t.z_half,
+                                  "hyper-latent").reshape(z_shape)
+        y_decoder = em.new_decoder(y_string, "latent")
+
+        def code_pass(positions, means_fx, idx):
+            return em.decode_grouped(y_decoder, idx.ravel(), t.y_pmf, Y_SYMBOL_RANGE, "latent").reshape(idx.shape)
+
+        symbols, means_fx = code_latents(t, t.hyper_params(z_int), code_pass)
         if check is not None:
             check(z_int, symbols)
-        y_hat = (symbols.astype(np.float32) + means) * igain
+        y_hat = ((symbols + means_fx * 2.0 ** -t.mean_bits) * igain).astype(np.float32)
         x_hat = ops.convert_to_numpy(self.g_s(y_hat[None], training=False))[0]
         return np.clip(np.rint(x_hat * 255.0), 0, 255).astype(np.uint8)
-
-    def latents(self, image: np.ndarray, quality: float) -> np.ndarray:
-        """The quantised latent symbols the encoder codes (for tests and analysis)."""
-        gain, _ = self.gains_for_quality(quality)
-        y = self.analysis(image) * gain
-        z_int = self.entropy_bottleneck.to_symbols(ops.convert_to_numpy(self.h_a(y[None], training=False))[0])
-        means, _ = self._hyper_synthesis(z_int)
-        return GaussianConditional.to_symbols(y, means)
 
     def analysis(self, image: np.ndarray, *, reuse: bool = False) -> np.ndarray:
         """g_a(x) before the gain. It does not depend on the quality, and a rate search encodes one
@@ -262,12 +334,30 @@ class MSCAE(keras.Model):
 
     def load_weights(self, *args, **kwargs):
         self._analysis_cache = None  # a kept g_a output belongs to the old weights
+        self.tables = None  # and so do the coding tables
         return super().load_weights(*args, **kwargs)
 
-    def _hyper_synthesis(self, z_int: np.ndarray):
-        params = self.h_s(z_int[None].astype(np.float32), training=False)
-        means, scales = self._split_params(params)
-        return ops.convert_to_numpy(means)[0], ops.convert_to_numpy(scales)[0]
+
+def code_latents(tables: CodingTables, hyper: np.ndarray, code_pass):
+    """The two checkerboard passes, shared by encoder and decoder. `code_pass(positions,
+    means_fx, idx)` codes (encoder) or decodes (decoder) the symbols at `positions` given their
+    integer means (units of 2^-F) and scale indexes, and returns them.
+    -> (symbols, means_fx), both (h, w, M) int64."""
+    h, w = hyper.shape[:2]
+    m = tables.latent_channels
+    anchors = checkerboard((h, w))
+    symbols = np.zeros((h, w, m), np.int64)
+    means_fx = np.zeros((h, w, m), np.int64)
+    no_context = np.zeros((int(anchors.sum()), 1, tables.context.kernel.shape[-1]), np.int64)
+    for positions, context in ((anchors, no_context), (~anchors, None)):
+        if context is None:  # the anchors are known now: the others get their context
+            y_hat_fx = symbols * (1 << tables.mean_bits) + means_fx
+            context = tables.context_features(y_hat_fx, anchors)[positions][:, None]
+        params = tables.params_at(hyper[positions][:, None], context)[:, 0]
+        means, idx = tables.split(params)
+        symbols[positions] = code_pass(positions, means, idx)
+        means_fx[positions] = means
+    return symbols, means_fx
 
 
 def pad(image: np.ndarray, multiple: int = DOWNSAMPLING) -> np.ndarray:
@@ -282,3 +372,21 @@ def build_model(N: int, M: int, lambdas=DEFAULT_LAMBDAS, transform_dtype=None) -
     dummy = {"image": np.zeros((1, DOWNSAMPLING, DOWNSAMPLING, 3), np.float32), "level": np.zeros((1,), np.int32)}
     model(dummy)  # create every variable, so weights can be loaded
     return model
+
+
+CONTEXT_LAYERS = ("ctx0", "ep0", "ep1")
+
+
+def load_weights_without_context(model: MSCAE, path) -> None:
+    """Load a hyperprior-only weights file (the first mscae, format 1) into this model: every
+    layer but the context ones, which keep their initial values. Since ep1 starts at zero the
+    model then computes exactly what the old one did, and training the context starts there."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.load_weights(path, skip_mismatch=True)
+    for warning in caught:
+        text = str(warning.message)
+        if "could not be loaded" in text and not all(name in text for name in CONTEXT_LAYERS):
+            raise ValueError(f"{str(path)!r} does not fit this model: {text.splitlines()[0]}")

@@ -192,9 +192,17 @@ def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dic
     the size) with a sidecar JSON that describes them and lets a new run continue from them."""
     from . import codec as learned
 
+    from .models import build_model
+
     dest.parent.mkdir(parents=True, exist_ok=True)
-    loaded = learned.load_model(model_name, run_dir / "best.weights.h5")
-    loaded.model.save_weights(dest)
+    config = model_config(model_name)
+    model = build_model(config["N"], config["M"], config["lambdas"])
+    model.load_weights(run_dir / "best.weights.h5")
+    # The integer coding tables are made here, once, calibrated on validation photos; codecs
+    # load them with the weights and never rebuild them (tables.py).
+    photos = [np.asarray(im) for im in val_images[:calibration_images]]
+    loaded = learned.wrap_model(model_name, model, calibration_images=photos)
+    learned.save_model(loaded, dest)
     sidecar = {
         "model": model_name,
         "weights_digest": loaded.digest.hex(),

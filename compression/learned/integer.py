@@ -1,0 +1,161 @@
+"""Exact integer networks for everything that decides a symbol's probability.
+
+A range decoder recovers the right symbols only if it sees *exactly* the probability model the
+encoder used. Float convolutions differ in their last bits between CPU kernels (oneDNN or
+Eigen), thread counts, library versions and backends, so a hyperprior computed in floats makes
+files that only decode where they were made. Following Ballé, Johnston & Minnen, "Integer
+networks for data compression with latent-variable models" (ICLR 2019), the decoder-side
+networks (h_s and the context model's parameter networks) run here in integer arithmetic after
+training, one implementation for encoder and decoder:
+
+* weights are quantised per output channel to WEIGHT_BITS-bit integers (scales folded in);
+* activations are integers of at most ACT_BITS bits (clipped), each tensor with a fixed
+  per-channel scale calibrated on validation photos when the weights are exported;
+* a layer is ``v = (acc · m + B + 2^(S−1)) >> S`` on int64, where ``acc`` is the integer
+  convolution, ``m``/``B`` the integer rescale and bias, ``S`` the layer's shift; then the
+  integer leaky ReLU ``v if v ≥ 0 else round(v / 5)`` (slope 0.2, as Keras's) and the clip.
+
+Bounds (checked when a layer is quantised, so nothing can overflow at run time): every input
+is at most ``in_bound`` in magnitude, so ``|acc| ≤ in_bound · Σ|kernel|`` per output channel; that
+bound is kept below 2^53, which makes the convolution exact when computed as a float64 matrix
+product (every product and partial sum is an integer float64 represents exactly, whatever the
+BLAS, its blocking or summation order), and ``|acc · m| + |B| + 2^S`` below 2^62, so the int64
+rescale cannot overflow. Nothing here depends on TensorFlow or JAX: numpy only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+ACT_BITS = 16
+ACT_MAX = 2 ** (ACT_BITS - 1) - 1
+WEIGHT_BITS = 12
+WEIGHT_MAX = 2 ** (WEIGHT_BITS - 1) - 1
+FLOAT64_EXACT = 2**53
+INT64_SAFE = 2**62
+MAX_SHIFT = 40
+LEAKY_DIVISOR = 5  # Keras's leaky_relu slope 0.2 = 1/5
+_CHUNK_ELEMENTS = 1 << 23  # im2col rows per matrix product: ~64 MB of float64, whatever the image
+
+
+class IntegerOverflowError(ValueError):
+    """A layer cannot be quantised within the stated bounds."""
+
+
+def leaky_relu_int(v: np.ndarray) -> np.ndarray:
+    """Integer leaky ReLU: v for v ≥ 0, else v / 5 rounded half away from zero."""
+    return np.where(v >= 0, v, -((-v + LEAKY_DIVISOR // 2) // LEAKY_DIVISOR))
+
+
+def _correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+    """'Valid' cross-correlation of x (H, W, C) int64, padded by pad=(before, after) with zeros
+    on both spatial axes, with kernel (kh, kw, C, O) int64 -> (H', W', O) int64, exact."""
+    kh, kw, c, o = kernel.shape
+    xp = np.pad(x, (pad, pad, (0, 0))).astype(np.float64)
+    h, w = xp.shape[0] - kh + 1, xp.shape[1] - kw + 1
+    k = kernel.reshape(kh * kw * c, o).astype(np.float64)
+    out = np.empty((h, w, o), np.int64)
+    rows = max(1, _CHUNK_ELEMENTS // max(1, w * kh * kw * c))
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        win = sliding_window_view(xp[r0 : r1 + kh - 1], (kh, kw), axis=(0, 1))  # (r, w, C, kh, kw)
+        cols = win.transpose(0, 1, 3, 4, 2).reshape((r1 - r0) * w, kh * kw * c)
+        out[r0:r1] = (cols @ k).reshape(r1 - r0, w, o)
+    return out
+
+
+def _upsample2(x: np.ndarray) -> np.ndarray:
+    u = np.zeros((2 * x.shape[0], 2 * x.shape[1], x.shape[2]), x.dtype)
+    u[::2, ::2] = x
+    return u
+
+
+@dataclass(frozen=True)
+class IntLayer:
+    """One integer convolution layer. kind: "conv" (stride 1, 'same') or "deconv2" (Keras
+    Conv2DTranspose, stride 2, 'same'); `kernel` is stored in correlation form (kh, kw, C, O)."""
+
+    kind: str
+    kernel: np.ndarray
+    multiplier: np.ndarray
+    bias: np.ndarray
+    shift: int
+    leaky: bool
+
+    def accumulate(self, x: np.ndarray) -> np.ndarray:
+        kh = self.kernel.shape[0]
+        if self.kind == "conv":
+            return _correlate(x, self.kernel, ((kh - 1) // 2, kh // 2))
+        if self.kind == "deconv2":
+            # TF's SAME transposed convolution = zero-insertion, then a correlation with the
+            # flipped kernel padded (k−2, 1) for k = 5 (checked against Keras in the tests).
+            return _correlate(_upsample2(x), self.kernel, (kh - 2, 1))
+        raise ValueError(f"unknown integer layer kind {self.kind!r}")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        acc = self.accumulate(np.asarray(x, np.int64))
+        v = (acc * self.multiplier + self.bias + (1 << (self.shift - 1))) >> self.shift
+        if self.leaky:
+            v = leaky_relu_int(v)
+        return np.clip(v, -ACT_MAX, ACT_MAX)
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {
+            f"{prefix}.kernel": self.kernel.astype(np.int16),
+            f"{prefix}.multiplier": self.multiplier,
+            f"{prefix}.bias": self.bias,
+            f"{prefix}.meta": np.array([self.shift, int(self.leaky), 0 if self.kind == "conv" else 1], np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str) -> "IntLayer":
+        shift, leaky, kind = (int(v) for v in arrays[f"{prefix}.meta"])
+        return cls(
+            kind="conv" if kind == 0 else "deconv2",
+            kernel=np.asarray(arrays[f"{prefix}.kernel"], np.int64),
+            multiplier=np.asarray(arrays[f"{prefix}.multiplier"], np.int64),
+            bias=np.asarray(arrays[f"{prefix}.bias"], np.int64),
+            shift=shift,
+            leaky=bool(leaky),
+        )
+
+
+def correlation_kernel(kernel: np.ndarray, kind: str) -> np.ndarray:
+    """A Keras kernel -> correlation form (kh, kw, C_in, C_out). Conv2D kernels already are;
+    Conv2DTranspose kernels are (kh, kw, C_out, C_in) and act flipped."""
+    if kind == "conv":
+        return kernel
+    return np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+
+
+def quantize_layer(kernel: np.ndarray, bias: np.ndarray, *, kind: str, leaky: bool,
+                   in_scale: np.ndarray, out_scale: np.ndarray, in_bound: int = ACT_MAX) -> IntLayer:
+    """Float layer (Keras kernel and bias) whose input is ``x_int · in_scale`` (per input
+    channel) -> IntLayer whose output ``v`` approximates the float output as ``v · out_scale``.
+    Raises IntegerOverflowError when the bounds in the module docstring cannot hold."""
+    k = correlation_kernel(np.asarray(kernel, np.float64), kind)
+    k = k * np.asarray(in_scale, np.float64)[None, None, :, None]  # fold the input scale in
+    out_scale = np.broadcast_to(np.asarray(out_scale, np.float64), (k.shape[-1],))
+    w_scale = np.abs(k).reshape(-1, k.shape[-1]).max(axis=0) / WEIGHT_MAX
+    w_scale = np.where(w_scale > 0, w_scale, 1.0)
+    k_int = np.rint(k / w_scale).astype(np.int64)
+    acc_bound = int(in_bound) * np.abs(k_int).reshape(-1, k.shape[-1]).sum(axis=0)
+    if acc_bound.max() >= FLOAT64_EXACT:
+        raise IntegerOverflowError(f"accumulator bound {int(acc_bound.max())} reaches 2^53")
+    # A channel whose kernel is all zero (a zero-initialised layer) needs no rescale at all.
+    ratio = np.where(np.abs(k_int).reshape(-1, k.shape[-1]).any(axis=0), w_scale / out_scale, 0.0)
+    bias_ratio = np.asarray(bias, np.float64) / out_scale
+    for shift in range(MAX_SHIFT, 0, -1):
+        m, b = np.rint(ratio * 2.0**shift), np.rint(bias_ratio * 2.0**shift)
+        worst = acc_bound.astype(np.float64) * np.abs(m) + np.abs(b) + 2.0**shift
+        if worst.max() < INT64_SAFE:
+            return IntLayer(kind, k_int, m.astype(np.int64), b.astype(np.int64), shift, leaky)
+    raise IntegerOverflowError("no shift keeps the rescale below 2^62")
+
+
+def activation_scale(max_abs: np.ndarray, margin: float = 2.0) -> np.ndarray:
+    """Per-channel scale so that `margin` × the largest calibration value fits in ACT_BITS."""
+    max_abs = np.maximum(np.asarray(max_abs, np.float64), 1e-6)
+    return max_abs * margin / ACT_MAX
