@@ -93,7 +93,9 @@ def test_the_learning_rate_is_constant_then_decays_by_cosine_to_a_tenth_over_the
 
 def _schedule(tmp_path, clock, **kwargs):
     schedule = Schedule(1e-3, run_dir=tmp_path, steps_per_epoch=10, decay_s=600, now=lambda: clock[0], **kwargs)
-    model = SimpleNamespace(optimizer=SimpleNamespace(learning_rate=None), stop_training=False)
+    model = SimpleNamespace(optimizer=SimpleNamespace(learning_rate=None), stop_training=False, synced_at=[])
+    # As the JAX trainer: its state must be handed back before a variable changes.
+    model.jax_state_sync = lambda: model.synced_at.append(model.optimizer.learning_rate)
     schedule.set_model(model)
     return schedule, model
 
@@ -109,6 +111,8 @@ def test_a_time_limited_run_decays_over_its_last_15_percent_and_stops_at_its_end
     clock[0] = 1000
     schedule.on_train_batch_end(0)
     assert model.stop_training
+    # One sync before each change of rate, none while it stays put.
+    assert model.synced_at == [None, 1e-3, pytest.approx(0.55e-3, rel=0.01)]
 
 
 def test_without_a_time_limit_the_run_is_epochs_times_steps(tmp_path):

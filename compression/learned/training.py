@@ -61,9 +61,9 @@ class Schedule(keras.callbacks.Callback):
     """The learning-rate schedule, on a clock of seconds (a time limit) or of global steps.
 
     A file named `finish` in the run directory switches to the seconds clock: the decay starts
-    at once and lasts `decay_s`, then training stops at an epoch boundary (and the run exports).
-    The rate is set before every batch; the JAX trainer only reads it back at epoch boundaries,
-    where it is set too, so there the decay moves in epoch-sized steps."""
+    at once and lasts `decay_s`, then training stops (and the run exports). The rate is set
+    before a batch whenever it has moved by 1 %; the JAX trainer trains on a copy of the state,
+    so that copy is handed back first (a sync per change, none in the constant phase)."""
 
     def __init__(self, base_lr: float, *, run_dir: Path, time_limit_s: float | None, total_steps: int,
                  steps_per_epoch: int, decay_s: float, now=time.time):
@@ -76,7 +76,7 @@ class Schedule(keras.callbacks.Callback):
         else:
             self.by_time, self.end = False, float(total_steps)
             self.decay_start = (1 - DECAY_FRACTION) * total_steps
-        self.finishing = False
+        self.finishing, self.last_lr = False, None
 
     def clock(self) -> float:
         return self.now() if self.by_time else float(self.step)
@@ -93,13 +93,22 @@ class Schedule(keras.callbacks.Callback):
     def lr(self) -> float:
         return decayed_lr(self.base_lr, self.clock(), self.decay_start, self.end)
 
+    def set_lr(self):
+        lr = self.lr()
+        if self.last_lr is not None and abs(lr - self.last_lr) < 0.01 * self.last_lr:
+            return
+        sync = getattr(self.model, "jax_state_sync", None)  # only the JAX trainer has one
+        if sync is not None:
+            sync()
+        self.model.optimizer.learning_rate = self.last_lr = lr
+
     def on_epoch_begin(self, epoch, logs=None):
         self.step = epoch * self.steps_per_epoch
-        self.model.optimizer.learning_rate = self.lr()
+        self.set_lr()
 
     def on_train_batch_begin(self, batch, logs=None):
         self.check_finish_file()
-        self.model.optimizer.learning_rate = self.lr()
+        self.set_lr()
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
