@@ -184,3 +184,18 @@ def test_the_export_ships_the_moving_average_of_the_weights_and_validation_logs_
     # The first validation is the run's reference, so its normalised loss is 1 by construction.
     assert float(rows[0]["val_loss"]) == pytest.approx(1.0) and state["best_epoch"] == 1
     assert len(state["val_norm"]) == 6 and state["base_lr"] == pytest.approx(3e-4)
+
+
+def test_a_run_directory_from_before_the_recipe_resumes_at_the_base_rate_with_a_fresh_best(tmp_path):
+    cfg = model_config("mscae-tiny")
+    run = tmp_path / "run"
+    run.mkdir()
+    build_model(cfg["N"], cfg["M"], cfg["lambdas"]).save_weights(run / "latest.weights.h5")  # no level_norm
+    # The old recipe's state: a plateau-cut rate and a best loss on another scale.
+    (run / "state.json").write_text(json.dumps({"model": "mscae-tiny", "epoch": 4, "learning_rate": 3e-6,
+                                                "best_val": 0.01, "best_epoch": 4, "val_crop": 64}))
+    folder = photo_folder(tmp_path / "photos", 2, 64, 64)
+    state = train(model_name="mscae-tiny", run_dir=run, folders=[str(folder)], epochs=5, steps_per_epoch=1,
+                  batch_size=2, crop=64, verbose=0, log=lambda *_: None)
+    assert state["epoch"] == 5 and state["best_epoch"] == 5 and state["base_lr"] == pytest.approx(3e-4)
+    assert (run / "best.weights.h5").exists()

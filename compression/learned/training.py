@@ -281,7 +281,7 @@ def train(
         raise ValueError(f"{run_dir} holds a run of {state['model']!r}, not {model_name!r}")
     resumed_lr, origin = None, None
     if (run_dir / "latest.weights.h5").exists():
-        model.load_weights(run_dir / "latest.weights.h5")
+        load_weights_tolerant(model, run_dir / "latest.weights.h5")  # runs from before the recipe lack level_norm
         resumed_lr = state.get("base_lr")
         origin = f"Resuming {model_name} from epoch {state['epoch']} (lr {{lr}})"
     elif init_weights:
@@ -317,8 +317,9 @@ def train(
         train_images, crop=crop, batch_size=batch_size, steps=steps_per_epoch, num_levels=model.num_levels,
         epoch=initial_epoch,  # a resumed run must not replay the crops it trained on
     )
-    if state.get("val_crop", crop) != crop:
-        # A loss on other validation crops is not comparable: the best weights start afresh.
+    if state.get("val_crop", crop) != crop or "val_norm" not in state:
+        # A loss on other validation crops, or one from before the per-level validation (no
+        # reference), is not comparable: the best weights start afresh.
         for key in ("best_val", "val_norm", "best_levels"):
             state.pop(key, None)
     state["val_crop"] = crop
