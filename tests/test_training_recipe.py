@@ -199,3 +199,13 @@ def test_a_run_directory_from_before_the_recipe_resumes_at_the_base_rate_with_a_
                   batch_size=2, crop=64, verbose=0, log=lambda *_: None)
     assert state["epoch"] == 5 and state["best_epoch"] == 5 and state["base_lr"] == pytest.approx(3e-4)
     assert (run / "best.weights.h5").exists()
+
+
+def test_train_codec_refuses_a_missing_photos_folder_by_name(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    folder = photo_folder(tmp_path / "photos", 1, 64, 64)
+    with pytest.raises(CommandError, match="nowhere"):
+        call_command("train_codec", "--model", "mscae-tiny", "--data", str(folder),
+                     "--photos", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
