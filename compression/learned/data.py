@@ -33,7 +33,10 @@ def load_cifar10(root: str | Path, *, include_test: bool = False) -> np.ndarray:
     return np.concatenate(arrays)
 
 
-def load_folder(paths, *, exclude_kodak: bool = True) -> list[np.ndarray]:
+def load_folder(paths, *, exclude_kodak: bool = True, downscale: int = 1) -> list[np.ndarray]:
+    """Every image of the folders as RGB arrays. `downscale` > 1 shrinks each by that factor with
+    an antialiased (Lanczos) resize: large JPEG photographs then lose their block artefacts and
+    half-resolution chroma, which the codec should not learn to reproduce."""
     images = []
     for folder in paths:
         folder = Path(folder)
@@ -42,7 +45,11 @@ def load_folder(paths, *, exclude_kodak: bool = True) -> list[np.ndarray]:
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 with Image.open(path) as im:
-                    images.append(np.asarray(im.convert("RGB")))
+                    im = im.convert("RGB")
+                    if downscale > 1:
+                        size = (max(1, im.width // downscale), max(1, im.height // downscale))
+                        im = im.resize(size, Image.LANCZOS)
+                    images.append(np.asarray(im))
     if not images:
         raise FileNotFoundError(f"No images found in {[str(p) for p in paths]}")
     return images
@@ -65,9 +72,24 @@ def pad_to(image: np.ndarray, side: int) -> np.ndarray:
     return np.pad(image, ((0, max(0, side - h)), (0, max(0, side - w)), (0, 0)), mode="edge")
 
 
+def stratified_levels(rng, batch_size: int, num_levels: int) -> np.ndarray:
+    """Levels for one batch: each appears ⌊B/K⌋ or ⌈B/K⌉ times, the extra ones drawn at random
+    (so over many batches every level is trained alike), in random order."""
+    whole = np.tile(np.arange(num_levels), batch_size // num_levels)
+    extra = rng.choice(num_levels, batch_size % num_levels, replace=False)
+    return rng.permutation(np.concatenate([whole, extra])).astype(np.int32)
+
+
+def crop_scale(rng, crop: int, short_side: int, scale=(0.5, 1.0)) -> float:
+    """A scale drawn uniformly over the part of `scale` this image can give: a crop of `crop`
+    pixels at scale s reads crop/s source pixels, so s cannot go below crop/short_side."""
+    lo = min(max(scale[0], crop / short_side), scale[1])
+    return float(rng.uniform(lo, scale[1]))
+
+
 class CropDataset(keras.utils.PyDataset):
-    """Random crops at a random scale (0.5–1.0 hides BSDS's JPEG blocks), random flips, and a
-    random quality level per sample. Each batch is a dict {"image", "level"}."""
+    """Random crops at a random scale (0.5–1.0 hides BSDS's JPEG blocks), random flips, and
+    quality levels stratified within each batch. Each batch is a dict {"image", "level"}."""
 
     def __init__(self, images, *, crop: int, batch_size: int, steps: int, num_levels: int,
                  scale=(0.5, 1.0), seed: int = 0, epoch: int = 0, **kwargs):
@@ -85,9 +107,7 @@ class CropDataset(keras.utils.PyDataset):
     def _crop(self, rng, image):
         image = pad_to(image, self.crop)
         h, w = image.shape[:2]
-        s = rng.uniform(*self.scale)
-        side = int(round(self.crop / s))
-        side = min(side, h, w)
+        side = min(int(round(self.crop / crop_scale(rng, self.crop, min(h, w), self.scale))), h, w)
         top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
         patch = image[top : top + side, left : left + side]
         if side != self.crop:
@@ -100,12 +120,12 @@ class CropDataset(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch, idx])
         picks = rng.integers(0, len(self.images), self.batch_size)
         batch = np.stack([self._crop(rng, self.images[i]) for i in picks]).astype(np.float32) / 255.0
-        levels = rng.integers(0, self.num_levels, self.batch_size).astype(np.int32)
-        return {"image": batch, "level": levels}
+        return {"image": batch, "level": stratified_levels(rng, self.batch_size, self.num_levels)}
 
 
-def validation_batches(images, *, crop: int, num_levels: int, batch_size: int = 8, limit: int = 48):
-    """Deterministic centre crops; sample i is evaluated at level i mod K, so every level counts."""
+def validation_batches(images, *, crop: int, num_levels: int, limit: int = 24):
+    """Deterministic centre crops of the first `limit` images, each at every level (crop-major:
+    sample i is crop i // K at level i % K), so each level is scored on the same photos."""
     crops = []
     for image in images[:limit]:
         image = pad_to(image, crop)
@@ -115,5 +135,5 @@ def validation_batches(images, *, crop: int, num_levels: int, batch_size: int = 
         crops.append(image[top : top + side, left : left + side])
     side = min(c.shape[0] for c in crops)
     x = np.stack([c[:side, :side] for c in crops]).astype(np.float32) / 255.0
-    levels = (np.arange(len(x)) % num_levels).astype(np.int32)
-    return {"image": x, "level": levels}
+    return {"image": np.repeat(x, num_levels, axis=0),
+            "level": np.tile(np.arange(num_levels, dtype=np.int32), len(x))}

@@ -71,6 +71,44 @@ def _conv(filters, kernel, stride=1, activation=None, name=None, dtype=None, zer
     )
 
 
+@keras.saving.register_keras_serializable(package="mscae")
+class LevelNormaliser(layers.Layer):
+    """Running mean of each quality level's R + λ·D, which the training loss divides by.
+
+    With an unweighted mean, the high-rate levels (about 5x the loss of the low-rate ones)
+    dominate the gradient; dividing each sample by its level's running mean gives every level the
+    same weight, as the multi-objective recipe of CompressAI's variable-rate model does. The
+    means are state, not parameters (stop-gradient, no training), and they are updated in `call`
+    so that both the TensorFlow and the JAX trainer carry the update (JAX drops assignments made
+    in `compute_loss`)."""
+
+    def __init__(self, num_levels: int, momentum: float = 0.99, **kwargs):
+        super().__init__(**kwargs)
+        self.num_levels, self.momentum = int(num_levels), float(momentum)
+        self.running_mean = self.add_weight(name="running_mean", shape=(self.num_levels,),
+                                            initializer="ones", trainable=False)
+        # 0 until a level is first seen: its first batch mean then replaces the placeholder 1.
+        self.seen = self.add_weight(name="seen", shape=(self.num_levels,), initializer="zeros", trainable=False)
+
+    def get_config(self):
+        return {**super().get_config(), "num_levels": self.num_levels, "momentum": self.momentum}
+
+    def call(self, rd, level, training=False):
+        """rd: (B,) float, level: (B,) int -> rd / running_mean[level] (no gradient through the mean)."""
+        rd = ops.cast(rd, "float32")
+        running = ops.convert_to_tensor(self.running_mean)
+        if training:
+            onehot = ops.one_hot(level, self.num_levels, dtype="float32")  # (B, K)
+            counts = ops.sum(onehot, axis=0)
+            batch_mean = ops.sum(onehot * ops.stop_gradient(rd)[:, None], axis=0) / ops.maximum(counts, 1.0)
+            present = counts > 0
+            blended = ops.where(self.seen > 0, self.momentum * running + (1 - self.momentum) * batch_mean, batch_mean)
+            running = ops.stop_gradient(ops.where(present, blended, running))
+            self.running_mean.assign(running)
+            self.seen.assign(ops.where(present, ops.ones_like(self.seen), self.seen))
+        return rd / ops.stop_gradient(ops.take(running, level))
+
+
 def _deconv(filters, kernel, stride=2, activation=None, name=None, dtype=None):
     return layers.Conv2DTranspose(
         filters, kernel, strides=stride, padding="same", activation=activation, name=name, dtype=dtype
@@ -100,7 +138,8 @@ def _anchor_mask(y):
 
 @keras.saving.register_keras_serializable(package="mscae")
 class MSCAE(keras.Model):
-    def __init__(self, N: int = 128, M: int = 192, lambdas=DEFAULT_LAMBDAS, transform_dtype=None, **kwargs):
+    def __init__(self, N: int = 128, M: int = 192, lambdas=DEFAULT_LAMBDAS, transform_dtype=None,
+                 normalise_levels: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.N, self.M = int(N), int(M)
         # `transform_dtype="mixed_bfloat16"` runs g_a and g_s (0.49 s of a 0.60 s training step
@@ -163,15 +202,20 @@ class MSCAE(keras.Model):
         self.log_igain = self.add_weight(
             name="log_igain", shape=(self.num_levels, M), initializer=keras.initializers.Constant(-spread)
         )
+        # Training only: the codec's model has no such state, so its weights (and the digest that
+        # every coded file carries) stay what they were.
+        self.normalise_levels = bool(normalise_levels)
+        self.level_norm = LevelNormaliser(self.num_levels, name="level_norm") if normalise_levels else None
         self.seed_generator = keras.random.SeedGenerator(20181)
         self.tables: CodingTables | None = None  # integer coding tables: see tables.py
         self._analysis_cache = None
         self.bpp_tracker = keras.metrics.Mean(name="bpp")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
+        self.rd_tracker = keras.metrics.Mean(name="rd")  # the raw R + λ·D, before normalisation
 
     def get_config(self):
         return {"N": self.N, "M": self.M, "lambdas": self.lambdas, "transform_dtype": self.transform_dtype,
-                "name": self.name}
+                "normalise_levels": self.normalise_levels, "name": self.name}
 
     # --- gains --------------------------------------------------------------------------------
     def _level_gains(self, level):
@@ -249,14 +293,18 @@ class MSCAE(keras.Model):
         bpp = bits / num_pixels
         mse = ops.mean(ops.square(x - x_hat), axis=(1, 2, 3))
         lam = ops.take(ops.convert_to_tensor(self.lambdas, dtype="float32"), level)
-        return {"x_hat": x_hat, "bpp": bpp, "mse": mse, "rd": bpp + lam * (255.0**2) * mse}
+        rd = bpp + lam * (255.0**2) * mse
+        rd_norm = self.level_norm(rd, level, training=training) if self.level_norm is not None else rd
+        return {"x_hat": x_hat, "bpp": bpp, "mse": mse, "rd": rd, "rd_norm": rd_norm}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         self.bpp_tracker.update_state(y_pred["bpp"])
         clipped = ops.stop_gradient(ops.clip(y_pred["x_hat"], 0.0, 1.0))  # PSNR as the decoder will see it
         mse8 = ops.mean(ops.square(clipped - x["image"]), axis=(1, 2, 3))
         self.psnr_tracker.update_state(-10.0 * ops.log(ops.maximum(mse8, 1e-10)) / math.log(10.0))
-        return ops.mean(y_pred["rd"])
+        self.rd_tracker.update_state(y_pred["rd"])
+        # Each level's R + λ·D over its running mean (see LevelNormaliser): every level weighs alike.
+        return ops.mean(y_pred["rd_norm"])
 
     # --- coding (numpy; the probability model in exact integers) ------------------------------
     def _require_tables(self) -> CodingTables:
@@ -367,8 +415,8 @@ def pad(image: np.ndarray, multiple: int = DOWNSAMPLING) -> np.ndarray:
     return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge") if (ph or pw) else image
 
 
-def build_model(N: int, M: int, lambdas=DEFAULT_LAMBDAS, transform_dtype=None) -> MSCAE:
-    model = MSCAE(N=N, M=M, lambdas=lambdas, transform_dtype=transform_dtype)
+def build_model(N: int, M: int, lambdas=DEFAULT_LAMBDAS, transform_dtype=None, normalise_levels=False) -> MSCAE:
+    model = MSCAE(N=N, M=M, lambdas=lambdas, transform_dtype=transform_dtype, normalise_levels=normalise_levels)
     dummy = {"image": np.zeros((1, DOWNSAMPLING, DOWNSAMPLING, 3), np.float32), "level": np.zeros((1,), np.int32)}
     model(dummy)  # create every variable, so weights can be loaded
     return model

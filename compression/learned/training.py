@@ -1,21 +1,32 @@
 """Training of the learned codec (`python manage.py train_codec`).
 
-The paper's recipe is the default where it fits: Adam, learning rate reduced ×0.1 on plateau,
-early stopping, batch 32, a 90/10 split for CIFAR-10. Where the codec needs otherwise:
+The recipe (docs/training/README.md has the commands and the history):
 
-* learning rate 3e-4 rather than 1e-3, with gradient clipping: GDN codecs trained with Adam are
-  unstable at high rates (public ones use 1e-4); 8e-4 tripled our training loss within an epoch;
-* photos are cut into random 256×256 crops (the codec is fully convolutional, so it then runs
-  on any size; 128 crops leave the hyperprior a 2×2 map that is mostly padding); BSDS500
-  train+val train, BSDS500 test validates (a held-out set, not a split).
+* Adam at 3e-4 with gradient clipping (GDN codecs trained with Adam are unstable at high rates;
+  8e-4 tripled our training loss within an epoch), and an exponential moving average of the
+  weights (`use_ema`, momentum 0.999): the averaged weights are what validation scores, what
+  `best.weights.h5` holds and what `--export` ships; `latest.weights.h5` keeps the raw weights to
+  resume from (a resumed run re-seeds the average from them).
+* An explicit schedule: constant, then a cosine decay to x0.1 over the last 15 % of the run (the
+  run is `time_limit_s`, or epochs x steps without one). A file named `finish` in the run
+  directory starts the decay at once (over `decay_minutes`), then the run stops and exports.
+* Quality levels are stratified within each batch and each level's R + λ·D is divided by its
+  running mean (`LevelNormaliser`), so low-rate levels weigh as much as high-rate ones.
+* Random 256x256 crops at a scale uniform over the achievable part of 0.5–1.0 (the codec is
+  fully convolutional, so it then runs on any size); BSDS500 train+val plus large photographs
+  downscaled x2 at load train, the first 24 photos of BSDS500 test validate, each at every level.
 
-A run directory holds `latest.weights.h5` + `state.json` (resumable: epoch, learning rate, best
-validation loss), `best.weights.h5` and `log.csv` (loss, bpp, PSNR per epoch). `--export`
-copies the best weights to the shipped path.
+A run directory holds `latest.weights.h5` + `state.json` (resumable), `best.weights.h5`,
+`log.csv` (training loss, raw R + λ·D, bpp, PSNR, validation loss, learning rate per epoch) and
+`levels.csv` (validation bpp and PSNR per level per epoch, and a BD-rate proxy against the best
+epoch before it).
 """
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -25,54 +36,208 @@ import numpy as np
 import keras
 
 from . import data as data_mod
+from ..bdrate import bd_rate
 from .models import DOWNSAMPLING, build_model
 from .zoo import model_config
 
 DEFAULT_LEARNING_RATE = 3e-4
 PRECISIONS = ("float32", "mixed_bfloat16")
+EMA_MOMENTUM = 0.999
+DECAY_FRACTION = 0.15  # the last 15 % of a run decays the learning rate
+FINAL_LR_FACTOR = 0.1
+FINISH_FILE = "finish"
+VALIDATION_PHOTOS = 24
 
 
-class RunCheckpoint(keras.callbacks.Callback):
-    """Saves latest and best weights plus the state needed to resume, after every epoch."""
+def decayed_lr(base: float, t: float, decay_start: float, end: float) -> float:
+    """Constant `base` until `decay_start`, then a cosine down to `base` x 0.1 at `end`."""
+    if t <= decay_start or end <= decay_start:
+        return base if t <= decay_start else base * FINAL_LR_FACTOR
+    f = min(1.0, (t - decay_start) / (end - decay_start))
+    return base * (FINAL_LR_FACTOR + (1 - FINAL_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * f)))
 
-    def __init__(self, run_dir: Path, state: dict):
+
+class Schedule(keras.callbacks.Callback):
+    """The learning-rate schedule, on a clock of seconds (a time limit) or of global steps.
+
+    A file named `finish` in the run directory switches to the seconds clock: the decay starts
+    at once and lasts `decay_s`, then training stops (and the run exports). The rate is set
+    before a batch whenever it has moved by 1 %; the JAX trainer trains on a copy of the state,
+    so that copy is handed back first (a sync per change, none in the constant phase)."""
+
+    def __init__(self, base_lr: float, *, run_dir: Path, time_limit_s: float | None, total_steps: int,
+                 steps_per_epoch: int, decay_s: float, now=time.time):
         super().__init__()
-        self.run_dir, self.state = run_dir, state
+        self.base_lr, self.finish_path, self.decay_s, self.now = base_lr, run_dir / FINISH_FILE, decay_s, now
+        self.steps_per_epoch, self.step = steps_per_epoch, 0
+        if time_limit_s:
+            self.by_time, self.end = True, now() + time_limit_s
+            self.decay_start = self.end - DECAY_FRACTION * time_limit_s
+        else:
+            self.by_time, self.end = False, float(total_steps)
+            self.decay_start = (1 - DECAY_FRACTION) * total_steps
+        self.finishing, self.last_lr = False, None
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        val = logs.get("val_loss", logs.get("loss"))
-        if val is None or not np.isfinite(val):
-            return  # never overwrite good weights with a diverged state
-        self.model.save_weights(self.run_dir / "latest.weights.h5", overwrite=True)
-        if val < self.state.get("best_val", float("inf")):
-            self.state["best_val"] = float(val)
-            self.state["best_epoch"] = epoch + 1
-            shutil.copyfile(self.run_dir / "latest.weights.h5", self.run_dir / "best.weights.h5")
-        self.state["epoch"] = epoch + 1
-        self.state["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        self.state["updated"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=2))
+    def clock(self) -> float:
+        return self.now() if self.by_time else float(self.step)
 
+    def check_finish_file(self):
+        if self.finishing or not self.finish_path.exists():
+            return
+        self.finishing = True
+        now = self.now()
+        if self.by_time and self.end - now <= self.decay_s:
+            return  # already decaying, and ending sooner than a new decay would
+        self.by_time, self.decay_start, self.end = True, now, now + self.decay_s
 
-class TimeLimit(keras.callbacks.Callback):
-    """Stops cleanly at an epoch boundary once the wall-clock budget is spent."""
+    def lr(self) -> float:
+        return decayed_lr(self.base_lr, self.clock(), self.decay_start, self.end)
 
-    def __init__(self, seconds: float | None):
-        super().__init__()
-        self.deadline = time.time() + seconds if seconds else None
+    def set_lr(self):
+        lr = self.lr()
+        if self.last_lr is not None and abs(lr - self.last_lr) < 0.01 * self.last_lr:
+            return
+        sync = getattr(self.model, "jax_state_sync", None)  # only the JAX trainer has one
+        if sync is not None:
+            sync()
+        self.model.optimizer.learning_rate = self.last_lr = lr
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.step = epoch * self.steps_per_epoch
+        self.set_lr()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.check_finish_file()
+        self.set_lr()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.deadline and time.time() > self.deadline:
+        self.step += 1
+        if self.by_time and self.now() >= self.end:
             self.model.stop_training = True
 
 
-def load_training_data(*, cifar: str | None, folders: list[str], val_folders: list[str]):
+@contextlib.contextmanager
+def ema_weights(model):
+    """Within the block the model holds the optimizer's moving averages of its weights (the
+    same variables Keras's SwapEMAWeights uses); the raw weights come back afterwards."""
+    optimizer = model.optimizer
+    averages = getattr(optimizer, "_model_variables_moving_average", None)
+    if not averages:
+        yield model
+        return
+    variables = optimizer._trainable_variables
+    raw = [keras.ops.convert_to_numpy(v) for v in variables]
+    for var, avg in zip(variables, averages):
+        var.assign(avg)
+    try:
+        yield model
+    finally:
+        for var, value in zip(variables, raw):
+            var.assign(value)
+
+
+def score_levels(model, val: dict, *, batch_size: int = 8) -> dict:
+    """Every validation crop at every level -> per-level mean bpp, PSNR (of the clipped
+    reconstruction, as the decoder shows it) and raw R + λ·D."""
+    outs = {"bpp": [], "psnr": [], "rd": []}
+    for i in range(0, len(val["level"]), batch_size):
+        batch = {k: v[i : i + batch_size] for k, v in val.items()}
+        pred = model(batch, training=False)
+        x_hat = np.clip(keras.ops.convert_to_numpy(pred["x_hat"]), 0.0, 1.0)
+        mse = np.mean(np.square(x_hat - batch["image"]), axis=(1, 2, 3))
+        outs["psnr"].append(-10 * np.log10(np.maximum(mse, 1e-10)))
+        outs["bpp"].append(keras.ops.convert_to_numpy(pred["bpp"]))
+        outs["rd"].append(keras.ops.convert_to_numpy(pred["rd"]))
+    levels = val["level"]
+    k = int(levels.max()) + 1
+    return {name: [float(np.mean(np.concatenate(v)[levels == lv])) for lv in range(k)] for name, v in outs.items()}
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After every epoch: saves the raw weights to resume from, validates the moving-average
+    weights at every level, keeps them as `best.weights.h5` when they are the best so far, and
+    writes `levels.csv` and `state.json`.
+
+    "Best" is the lowest validation loss, the mean over levels of each level's R + λ·D divided by
+    a per-level reference fixed at the run's first validation (`state["val_norm"]`): like the
+    training loss it weighs every level alike, and unlike the running means it does not move,
+    so epochs compare. The BD-rate proxy against the previous best is logged beside it."""
+
+    def __init__(self, run_dir: Path, state: dict, val: dict):
+        super().__init__()
+        self.run_dir, self.state, self.val = run_dir, state, val
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        if not np.isfinite(logs.get("loss", 0.0)):
+            return  # never overwrite good weights with a diverged state
+        self.model.save_weights(self.run_dir / "latest.weights.h5", overwrite=True)
+        with ema_weights(self.model):
+            scores = score_levels(self.model, self.val)
+            norm = self.state.setdefault("val_norm", scores["rd"])
+            val_loss = float(np.mean(np.divide(scores["rd"], norm)))
+            best_levels = self.state.get("best_levels")
+            proxy = (bd_rate(best_levels["bpp"], best_levels["psnr"], scores["bpp"], scores["psnr"])
+                     if best_levels else float("nan"))
+            if np.isfinite(val_loss) and val_loss < self.state.get("best_val", float("inf")):
+                self.state.update(best_val=val_loss, best_epoch=epoch + 1,
+                                  best_levels={"bpp": scores["bpp"], "psnr": scores["psnr"]})
+                self.model.save_weights(self.run_dir / "best.weights.h5", overwrite=True)
+        self._write_levels(epoch, scores, val_loss, proxy)
+        self.state["epoch"] = epoch + 1
+        self.state["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        logs.update(val_loss=val_loss, val_bpp=float(np.mean(scores["bpp"])), val_psnr=float(np.mean(scores["psnr"])),
+                    val_bd_proxy=proxy, learning_rate=self.state["learning_rate"])
+        self.state["updated"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=2))
+
+    def _write_levels(self, epoch, scores, val_loss, proxy):
+        path = self.run_dir / "levels.csv"
+        k = len(scores["bpp"])
+        new = not path.exists()
+        with open(path, "a", newline="") as fh:
+            out = csv.writer(fh)
+            if new:
+                out.writerow(["epoch", "val_loss", "bd_proxy_vs_best",
+                              *[f"bpp{i}" for i in range(k)], *[f"psnr{i}" for i in range(k)]])
+            out.writerow([epoch, f"{val_loss:.5f}", f"{proxy:.2f}", *[f"{v:.4f}" for v in scores["bpp"]],
+                          *[f"{v:.3f}" for v in scores["psnr"]]])
+
+
+def load_weights_tolerant(model, path) -> None:
+    """Load weights saved by a model without training-only state (the shipped weights have no
+    `level_norm`): Keras refuses a file that lacks a sub-layer, so those files go through the
+    codec's own model and are copied over variable by variable (matched by path). Every variable
+    the file holds must find its place; only the training-only ones keep their initial values."""
+    try:
+        model.load_weights(path)
+        return
+    except ValueError:
+        if model.level_norm is None:
+            raise
+    plain = build_model(model.N, model.M, model.lambdas)
+    plain.load_weights(path)
+
+    def key(var, owner):  # paths start with the model's own (uniquified) name
+        return var.path.removeprefix(owner.name + "/")
+
+    targets = {key(v, model): v for v in model.weights}
+    missing = [key(v, plain) for v in plain.weights if key(v, plain) not in targets]
+    if missing:
+        raise ValueError(f"{str(path)!r} does not fit the model: no place for {missing[:3]}")
+    for var in plain.weights:
+        targets[key(var, plain)].assign(var)
+
+
+def load_training_data(*, cifar: str | None, folders: list[str], val_folders: list[str],
+                       photo_folders: list[str] = ()):
     if cifar:
         images = data_mod.load_cifar10(cifar)
         train, val = data_mod.split(images, val_fraction=0.1)
         return list(train), list(val)
-    train = data_mod.load_folder(folders)
+    train = data_mod.load_folder(folders) if folders else []
+    if photo_folders:
+        train += data_mod.load_folder(photo_folders, downscale=2)
     if val_folders:
         return train, data_mod.load_folder(val_folders)
     return data_mod.split(train, val_fraction=0.1)
@@ -85,27 +250,30 @@ def train(
     cifar: str | None = None,
     folders: list[str] = (),
     val_folders: list[str] = (),
+    photo_folders: list[str] = (),
     epochs: int = 1000,
     steps_per_epoch: int = 100,
     batch_size: int = 32,
     crop: int = 256,
     learning_rate: float | None = None,
     precision: str = "float32",
-    plateau_patience: int = 6,
-    early_stop_patience: int = 20,
     init_weights: str | None = None,
     time_limit_s: float | None = None,
+    decay_minutes: float = 15,
+    ema_momentum: float = EMA_MOMENTUM,
     export_to: str | None = None,
     verbose: int = 1,
     log=print,
 ) -> dict:
+    """`photo_folders` are large photographs, downscaled x2 at load (see data.load_folder)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = model_config(model_name)
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     transform_dtype = None if precision == "float32" else precision
-    model = build_model(config["N"], config["M"], config["lambdas"], transform_dtype=transform_dtype)
+    model = build_model(config["N"], config["M"], config["lambdas"], transform_dtype=transform_dtype,
+                        normalise_levels=True)
 
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {"model": model_name, "epoch": 0}
@@ -113,60 +281,61 @@ def train(
         raise ValueError(f"{run_dir} holds a run of {state['model']!r}, not {model_name!r}")
     resumed_lr, origin = None, None
     if (run_dir / "latest.weights.h5").exists():
-        model.load_weights(run_dir / "latest.weights.h5")
-        resumed_lr = state.get("learning_rate")
+        load_weights_tolerant(model, run_dir / "latest.weights.h5")  # runs from before the recipe lack level_norm
+        resumed_lr = state.get("base_lr")
         origin = f"Resuming {model_name} from epoch {state['epoch']} (lr {{lr}})"
     elif init_weights:
-        model.load_weights(init_weights)
-        # Shipped weights carry their history in a sidecar: continue the epoch count and the
-        # learning-rate schedule where they stopped (Adam's moments start afresh).
+        load_weights_tolerant(model, init_weights)
+        # Shipped weights carry their history in a sidecar: continue the epoch count (Adam's
+        # moments and the weight average start afresh). Their validation figures carry over only
+        # when measured the same way.
         sidecar = Path(init_weights).with_suffix("").with_suffix(".json")
         if sidecar.exists():
             meta = json.loads(sidecar.read_text())
-            state.update(epoch=int(meta.get("epochs") or 0), best_val=meta.get("best_val_loss", float("inf")),
-                         val_crop=meta.get("val_crop"))
-            resumed_lr = meta.get("learning_rate")
+            state["epoch"] = int(meta.get("epochs") or 0)
+            if meta.get("val_norm"):
+                state.update(best_val=meta.get("best_val_loss", float("inf")), val_crop=meta.get("val_crop"),
+                             val_norm=meta["val_norm"], best_levels=meta.get("best_levels"))
+            resumed_lr = meta.get("base_lr")
         origin = f"Starting from weights {init_weights} (epoch {state['epoch']}, lr {{lr}})"
-    # The learning rate continues where the run (or the shipped weights) left it, unless given.
+    # The base rate of the schedule: given, else the run's (never a decayed one), else the default.
     learning_rate = learning_rate or resumed_lr or DEFAULT_LEARNING_RATE
+    state["base_lr"] = learning_rate
     if origin:
         log(origin.replace("{lr}", f"{learning_rate:g}"))
 
-    train_images, val_images = load_training_data(cifar=cifar, folders=list(folders), val_folders=list(val_folders))
+    train_images, val_images = load_training_data(cifar=cifar, folders=list(folders), val_folders=list(val_folders),
+                                                  photo_folders=list(photo_folders))
     # Crops are whole multiples of the model's down-sampling (so y and z tile them exactly) and
     # no larger than the smallest photo; smaller images (CIFAR) are padded up to one unit.
     smallest = min(min(im.shape[:2]) for im in train_images)
     crop = max(DOWNSAMPLING, min(crop, smallest) // DOWNSAMPLING * DOWNSAMPLING)
-    log(f"Training on {len(train_images)} images, validating on {len(val_images)}; crops {crop}px; "
-        f"lr {learning_rate:g}; {precision}")
+    log(f"Training on {len(train_images)} images, validating on {min(len(val_images), VALIDATION_PHOTOS)} "
+        f"x {model.num_levels} levels; crops {crop}px; lr {learning_rate:g}; {precision}")
+    initial_epoch = int(state.get("epoch", 0))
     dataset = data_mod.CropDataset(
         train_images, crop=crop, batch_size=batch_size, steps=steps_per_epoch, num_levels=model.num_levels,
-        epoch=int(state.get("epoch", 0)),  # a resumed run must not replay the crops it trained on
+        epoch=initial_epoch,  # a resumed run must not replay the crops it trained on
     )
-    if state.get("val_crop", crop) != crop:
-        # A loss on other validation crops is not comparable: the best weights start afresh.
-        state.pop("best_val", None)
+    if state.get("val_crop", crop) != crop or "val_norm" not in state:
+        # A loss on other validation crops, or one from before the per-level validation (no
+        # reference), is not comparable: the best weights start afresh.
+        for key in ("best_val", "val_norm", "best_levels"):
+            state.pop(key, None)
     state["val_crop"] = crop
-    val = data_mod.validation_batches(val_images, crop=crop, num_levels=model.num_levels)
+    val = data_mod.validation_batches(val_images, crop=crop, num_levels=model.num_levels, limit=VALIDATION_PHOTOS)
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0,
+                                                  use_ema=True, ema_momentum=ema_momentum))
+    (run_dir / FINISH_FILE).unlink(missing_ok=True)  # a finish request belongs to the run it ended
     callbacks = [
+        Schedule(learning_rate, run_dir=run_dir, time_limit_s=time_limit_s, total_steps=epochs * steps_per_epoch,
+                 steps_per_epoch=steps_per_epoch, decay_s=decay_minutes * 60),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=plateau_patience, min_lr=1e-6),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=early_stop_patience),
-        RunCheckpoint(run_dir, state),
+        RunCheckpoint(run_dir, state, val),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
-        TimeLimit(time_limit_s),
     ]
-    model.fit(
-        dataset,
-        validation_data=(val,),
-        validation_batch_size=8,
-        epochs=epochs,
-        initial_epoch=int(state.get("epoch", 0)),
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
     if export_to and (run_dir / "best.weights.h5").exists():
         export(run_dir=run_dir, dest=Path(export_to), model_name=model_name, val_images=val_images, state=state)
         log(f"Exported best weights (epoch {state.get('best_epoch')}) to {export_to}")
@@ -188,8 +357,8 @@ def calibrate(loaded, images, *, levels=None) -> list[tuple[float, float]]:
 
 
 def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dict, calibration_images: int = 16):
-    """Ship the best weights (model only: the run's files also hold Adam's moments, three times
-    the size) with a sidecar JSON that describes them and lets a new run continue from them."""
+    """Ship the best weights, the moving average of the run's (model only: the run's files also
+    hold Adam's moments, three times the size, and the training-only level normaliser) with a sidecar JSON that describes them and lets a new run continue from them."""
     from . import codec as learned
 
     from .models import build_model
@@ -208,8 +377,11 @@ def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dic
         "weights_digest": loaded.digest.hex(),
         "epochs": state.get("best_epoch"),
         "learning_rate": state.get("learning_rate"),
+        "base_lr": state.get("base_lr"),
         "best_val_loss": state.get("best_val"),
         "val_crop": state.get("val_crop"),
+        "val_norm": state.get("val_norm"),
+        "best_levels": state.get("best_levels"),
         "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
         "psnr_hints": calibrate(loaded, [np.asarray(im) for im in val_images[:calibration_images]]),
     }

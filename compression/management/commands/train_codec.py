@@ -1,10 +1,14 @@
-"""python manage.py train_codec [--data DIR ...] [--cifar DIR] [--run-dir DIR] [--export]"""
+"""python manage.py train_codec [--data DIR ...] [--photos DIR ...] [--cifar DIR] [--run-dir DIR] [--export]
+
+A long run in the background ends early and cleanly with `touch <run-dir>/finish`: the learning
+rate decays over --decay-minutes, then the run stops (and exports with --export)."""
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "bsds500"
+DEFAULT_PHOTOS = settings.BASE_DIR.parent / "shared" / "data" / "photos"
 
 
 class Command(BaseCommand):
@@ -14,6 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--model", default="mscae", help="model name from compression.learned.zoo")
         parser.add_argument("--data", nargs="*", default=None,
                             help="training image folders (default: ../shared/data/bsds500/{train,val})")
+        parser.add_argument("--photos", nargs="*", default=None,
+                            help="folders of large photographs, downscaled x2 at load (default with the "
+                                 "default data: ../shared/data/photos)")
         parser.add_argument("--val-data", nargs="*", default=None,
                             help="validation folders (default: ../shared/data/bsds500/test)")
         parser.add_argument("--cifar", default=None, help="a cifar-10-batches-py folder (90/10 split)")
@@ -24,11 +31,15 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--crop", type=int, default=256, help="side of the random training crops")
         parser.add_argument("--lr", type=float, default=None,
-                            help="learning rate (default: where the run or --init-weights left it, else 3e-4)")
+                            help="base learning rate of the schedule (default: the run's or --init-weights', "
+                                 "else 3e-4)")
         parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
                             help="mixed_bfloat16 trains the transforms in bfloat16: ~1.5x faster on "
                                  "CPUs with AVX512-BF16 and on GPUs, slower elsewhere")
-        parser.add_argument("--time-limit", type=float, default=None, help="minutes, then stop cleanly")
+        parser.add_argument("--time-limit", type=float, default=None,
+                            help="minutes, then stop cleanly; the last 15%% decay the learning rate")
+        parser.add_argument("--decay-minutes", type=float, default=15,
+                            help="length of the decay that `touch <run-dir>/finish` starts")
         parser.add_argument("--export", action="store_true",
                             help="copy the best weights to the shipped path (CODEC_WEIGHTS_DIR/<model>.weights.h5)")
         parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
@@ -36,20 +47,23 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         from compression.learned.training import train
 
-        folders, val_folders = opts["data"], opts["val_data"]
+        folders, val_folders, photos = opts["data"], opts["val_data"], opts["photos"]
         if not opts["cifar"] and folders is None:
             if not DEFAULT_DATA.exists():
                 raise CommandError(f"No --data given and {DEFAULT_DATA} does not exist")
             folders = [str(DEFAULT_DATA / "train"), str(DEFAULT_DATA / "val")]
             val_folders = val_folders if val_folders is not None else [str(DEFAULT_DATA / "test")]
-        for folder in [*(folders or []), *(val_folders or []), *([opts["cifar"]] if opts["cifar"] else [])]:
+            photos = photos if photos is not None else [str(DEFAULT_PHOTOS)]
+        for folder in [*(folders or []), *(val_folders or []), *(photos or []),
+                       *([opts["cifar"]] if opts["cifar"] else [])]:
             if not Path(folder).is_dir():
                 raise CommandError(f"Data folder {folder!r} does not exist")
         export = str(Path(settings.CODEC_WEIGHTS_DIR) / f"{opts['model']}.weights.h5") if opts["export"] else None
         try:
             state = train(
                 model_name=opts["model"], run_dir=opts["run_dir"], cifar=opts["cifar"],
-                folders=folders or [], val_folders=val_folders or [], epochs=opts["epochs"],
+                folders=folders or [], val_folders=val_folders or [], photo_folders=photos or [],
+                epochs=opts["epochs"], decay_minutes=opts["decay_minutes"],
                 steps_per_epoch=opts["steps_per_epoch"], batch_size=opts["batch_size"], crop=opts["crop"],
                 learning_rate=opts["lr"], precision=opts["precision"], init_weights=opts["init_weights"],
                 time_limit_s=opts["time_limit"] * 60 if opts["time_limit"] else None,
