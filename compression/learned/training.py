@@ -37,7 +37,7 @@ import keras
 
 from . import data as data_mod
 from ..bdrate import bd_rate
-from .models import DOWNSAMPLING, build_model
+from .models import DOWNSAMPLING, build_model, load_weights_without_context
 from .zoo import model_config
 
 DEFAULT_LEARNING_RATE = 3e-4
@@ -216,7 +216,10 @@ def load_weights_tolerant(model, path) -> None:
         if model.level_norm is None:
             raise
     plain = build_model(model.N, model.M, model.lambdas)
-    plain.load_weights(path)
+    try:
+        plain.load_weights(path)
+    except ValueError:  # the first mscae had no context layers: they start switched off
+        load_weights_without_context(plain, path)
 
     def key(var, owner):  # paths start with the model's own (uniquified) name
         return var.path.removeprefix(owner.name + "/")
