@@ -30,6 +30,7 @@ from accounts.models import AuditEvent
 from compression.imageio import InvalidImage, load_upload
 from compression.services import compress_image
 from compression.targets import parse_target
+from portal.observability import COMPRESSION_SECONDS, UPLOAD_SECONDS
 from vault import crypto
 from vault.models import ImageRecord, UserRetrievalGuard
 
@@ -271,7 +272,29 @@ def store_image(
     except BaseException:
         _delete_blobs_quietly(written)
         raise
+    _log_upload(record, seconds=time.perf_counter() - started)
     return record, keys.retrieval_key
+
+
+def _log_upload(record: ImageRecord, *, seconds: float) -> None:
+    # One line per upload for the log collector and the metrics: sizes, codec and timings only,
+    # never the file name (it can say more than the user meant to) nor any key material.
+    UPLOAD_SECONDS.labels(codec=record.codec).observe(seconds)
+    COMPRESSION_SECONDS.labels(codec=record.codec).observe(record.encode_seconds)
+    logger.info(
+        "upload stored",
+        extra={
+            "event": "upload",
+            "record_id": record.pk,
+            "owner_id": record.owner_id,
+            "codec": record.codec,
+            "original_bytes": record.original_size,
+            "compressed_bytes": record.compressed_size,
+            "pixels": record.width * record.height,
+            "encode_seconds": round(record.encode_seconds, 4),
+            "seconds": round(seconds, 4),
+        },
+    )
 
 
 # --- retrieving -------------------------------------------------------------------------------
