@@ -8,7 +8,7 @@ safe local defaults so that `make run` works on a fresh clone:
   DJANGO_DEBUG    "1" to enable Django's debug pages (`make run` sets it); off otherwise
   ALLOWED_HOSTS   comma-separated
   DATABASE_URL    e.g. postgres://user@host:5432/db; default: SQLite in DATA_DIR
-  AWS_STORAGE_BUCKET_NAME (+ the usual AWS_* variables)  store blobs on S3 via django-storages
+  AWS_STORAGE_BUCKET_NAME (+ AWS_LOCATION, AWS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)  blobs on S3
   UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS   upload limits (default 25 MB, 50 MP)
   AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES   login lockout
   RETRIEVE_FAILURE_LIMIT, RETRIEVE_USER_FAILURE_LIMIT, RETRIEVE_COOLOFF_MINUTES   wrong-key lockout
@@ -245,19 +245,30 @@ WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 MEDIA_URL = "media/"  # never served: vault blobs are ciphertext, read only through the vault
 
-if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
-    _default_storage = {
+
+
+def s3_storage(environ) -> dict:
+    """django-storages' S3 backend from the environment (also used by tests/test_storage_s3.py)."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
-            # This deployment's own folder in the bucket; blob names add "vault/<id>/…" beneath
-            # it. Two deployments sharing a bucket must use different locations.
-            "location": os.environ.get("AWS_LOCATION", "portal"),
+            "bucket_name": environ["AWS_STORAGE_BUCKET_NAME"],
+            # This deployment's folder in the bucket ("" = the bucket's root). Blob names already
+            # start with "vault/", so the old default "vault" stored them under vault/vault/.
+            # Two deployments sharing a bucket must use different locations.
+            "location": environ.get("AWS_LOCATION", "").strip("/"),
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,  # MinIO and other S3 APIs
+            "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+            "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
             "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
         },
     }
+
+
+if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+    _default_storage = s3_storage(os.environ)
 else:
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
