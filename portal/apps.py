@@ -19,4 +19,8 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        post_migrate.connect(_create_cache_table, sender=self, dispatch_uid="portal.create_cache_table")
+        from django.apps import apps
+
+        # post_migrate is only sent for apps with models; auth always has them and is always installed.
+        auth = apps.get_app_config("auth")
+        post_migrate.connect(_create_cache_table, sender=auth, dispatch_uid="portal.create_cache_table")
