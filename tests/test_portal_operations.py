@@ -75,6 +75,7 @@ def test_debug_is_off_unless_django_debug_is_set():
 
     code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings'; django.setup(); from django.conf import settings; print(settings.DEBUG)"
     env = {k: v for k, v in __import__("os").environ.items() if k not in {"DJANGO_DEBUG", "DEBUG"}}
+    env["LEARNED_CODEC_ENABLED"] = "0"
     off = subprocess.run([sys.executable, "-c", code], env={**env, "DEBUG": "1"}, capture_output=True, text=True, cwd=django_settings.BASE_DIR)
     on = subprocess.run([sys.executable, "-c", code], env={**env, "DJANGO_DEBUG": "1"}, capture_output=True, text=True, cwd=django_settings.BASE_DIR)
     assert off.stdout.strip().splitlines()[-1] == "False", off.stderr
@@ -346,3 +347,54 @@ def test_each_upload_logs_one_line_with_sizes_and_timings_but_no_name_or_key(ali
     assert line.seconds >= line.encode_seconds >= 0
     everything = json.dumps(vars(line), default=str)
     assert "secret-diary" not in everything and key not in everything
+
+
+# --- Sentry ---------------------------------------------------------------------------------------
+
+
+def test_sentry_starts_only_with_a_dsn_and_never_sends_bodies_or_locals(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    code = (
+        "import django; django.setup(); import sentry_sdk; c = sentry_sdk.get_client(); "
+        "print(c.is_active(), c.options['send_default_pii'], c.options['max_request_body_size'], "
+        "c.options['include_local_variables'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"SENTRY_DSN", "DATABASE_URL"}}
+    env.update(DJANGO_SETTINGS_MODULE="portal.settings", DATA_DIR=str(tmp_path), LEARNED_CODEC_ENABLED="0")
+
+    def run(**extra):
+        done = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,
+                              cwd=django_settings.BASE_DIR, timeout=120)
+        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+
+    assert run().startswith("False")
+    assert run(SENTRY_DSN="https://public@o0.ingest.sentry.io/1") == "True False never False"
+
+
+def test_metrics_report_the_celery_queue_length_when_a_broker_is_configured(client, settings):
+    from kombu import Queue
+
+    from portal.celery import app
+
+    settings.METRICS_ENABLED, settings.METRICS_TOKEN = True, ""
+    assert "portal_celery_queue_length" not in client.get("/metrics").content.decode()  # eager: no queue
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    previous = app.conf.broker_url
+    app.conf.broker_url = "memory://"
+    try:
+        with app.connection_for_write() as connection:
+            producer = connection.Producer()
+            for _ in range(3):
+                producer.publish({"n": 1}, routing_key="celery", declare=[Queue("celery")])
+        text = client.get("/metrics").content.decode()
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge("celery")
+    finally:
+        app.conf.broker_url = previous
+    assert 'portal_celery_queue_length{queue="celery"} 3.0' in text
