@@ -28,27 +28,36 @@ def client_ip(request) -> str | None:
     appended are believed: with TRUSTED_PROXIES, hops are skipped from the right while they are
     trusted proxies; with TRUSTED_PROXY_COUNT=N, the N-th address from the right of the chain
     (X-Forwarded-For + REMOTE_ADDR) after the proxies is the client. With neither, the header is
-    ignored. A chain shorter than promised falls back to REMOTE_ADDR rather than to a forged hop.
+    ignored. A chain shorter than promised falls back to the peer rather than to a forged hop.
+    An empty REMOTE_ADDR is a Unix-socket peer: a process on this host, i.e. the proxy.
     """
     if request is None:
         return None
     remote = _parse(request.META.get("REMOTE_ADDR") or "")
-    if remote is None:
-        return None
     forwarded = [_parse(h) for h in (request.META.get("HTTP_X_FORWARDED_FOR") or "").split(",") if h.strip()]
     chain = [*forwarded, remote]
     if settings.TRUSTED_PROXIES:
         networks = _networks(tuple(settings.TRUSTED_PROXIES))
-        if not _trusted(remote, networks):
+        if remote is not None and not _trusted(remote, networks):
             return str(remote)
-        for hop in reversed(chain):
+        for hop in reversed(chain[:-1]):
             if hop is None:
                 break  # garbage in the header: stop at the last hop we could read
             if not _trusted(hop, networks):
                 return str(hop)
-        return str(remote)
+        return _text(remote)
     count = settings.TRUSTED_PROXY_COUNT
     if count > 0 and len(chain) > count:
         hop = chain[-(count + 1)]
-        return str(hop) if hop is not None else str(remote)
-    return str(remote)
+        return str(hop) if hop is not None else _text(remote)
+    return _text(remote)
+
+
+def _text(address) -> str | None:
+    return str(address) if address is not None else None
+
+
+def throttle_ip(request) -> str:
+    """client_ip for django-ratelimit, which needs an address: requests whose client cannot be
+    told (no usable peer address) share one bucket rather than escaping the limit."""
+    return client_ip(request) or "0.0.0.0"

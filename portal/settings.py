@@ -190,7 +190,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}}
 
 # --- Throttles (django-ratelimit, per client address) ------------------------------------------
-RATELIMIT_IP_META_KEY = "portal.net.client_ip"
+RATELIMIT_IP_META_KEY = "portal.net.throttle_ip"
 RATELIMIT_VIEW = "portal.views.throttled"
 THROTTLE_LOGIN = os.environ.get("THROTTLE_LOGIN", "20/m")
 THROTTLE_REGISTER = os.environ.get("THROTTLE_REGISTER", "10/h")

@@ -407,3 +407,20 @@ def test_the_api_docs_page_loads_swagger_from_script_files_not_inline(client):
     assert "<script>" not in html
     script_url = [u for u in __import__("re").findall(r'<script src="([^"]+)"', html) if "/api/docs/" in u]
     assert script_url and client.get(script_url[0].replace("&amp;", "&")).status_code == 200
+
+
+def test_a_unix_socket_peer_counts_as_the_local_proxy(settings):
+    settings.TRUSTED_PROXY_COUNT, settings.TRUSTED_PROXIES = 1, []
+    assert client_ip(_request("", "203.0.113.5")) == "203.0.113.5"
+    settings.TRUSTED_PROXY_COUNT, settings.TRUSTED_PROXIES = 0, ["10.0.0.0/8"]
+    assert client_ip(_request("", "203.0.113.5, 10.0.0.3")) == "203.0.113.5"
+    settings.TRUSTED_PROXIES = []
+    assert client_ip(_request("", "203.0.113.5")) is None  # no proxy configured: unknown, not forged
+
+
+def test_a_login_from_an_unknown_address_is_throttled_not_a_500(settings):
+    settings.THROTTLE_LOGIN = "1/m"
+    client = Client(REMOTE_ADDR="")
+    first = client.post(reverse("login"), {"username": "nobody", "password": "x"})
+    second = client.post(reverse("login"), {"username": "nobody", "password": "x"})
+    assert (first.status_code, second.status_code) == (200, 429)
