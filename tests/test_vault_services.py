@@ -410,3 +410,15 @@ def test_sweep_on_disk_refuses_when_the_database_is_not_the_one_that_marked_the_
     with pytest.raises(SweepRefused):
         sweep_orphan_blobs(older_than=timedelta(0))
     assert len(files_under(_isolated_storage)) == 2
+
+
+def test_a_second_writer_of_the_same_marker_is_fine_and_a_different_one_is_refused(_isolated_storage):
+    from vault.deployment import read_marker, write_marker
+
+    write_marker("id-one")
+    write_marker("id-one")  # another process of the same deployment, a moment later
+    assert read_marker() == "id-one"
+    with pytest.raises(RuntimeError, match="id-one"):
+        write_marker("id-two")
+    assert read_marker() == "id-one"
+    assert sorted(p.name for p in _isolated_storage.rglob("*") if p.is_file()) == [".deployment"]

@@ -51,13 +51,16 @@ def read_marker(storage=None) -> str | None:
 
 def write_marker(deployment_id: str, storage=None) -> None:
     storage = storage or default_storage
-    if storage.exists(MARKER_NAME):
-        storage.delete(MARKER_NAME)
     body = json.dumps({"deployment_id": deployment_id, "purpose": "vault orphan-sweep ownership check"})
     saved = storage.save(MARKER_NAME, ContentFile(body.encode("utf-8")))
-    if saved != MARKER_NAME:  # a storage that renames instead of overwriting
-        storage.delete(saved)
-        raise RuntimeError(f"could not write the deployment marker at {MARKER_NAME} (got {saved})")
+    if saved == MARKER_NAME:
+        return
+    # The storage kept an existing marker and renamed ours: another process of this deployment
+    # got there first (fine), or another deployment did (refused).
+    storage.delete(saved)
+    found = read_marker(storage)
+    if found != deployment_id:
+        raise RuntimeError(f"{MARKER_NAME} names deployment {found}, not this database's {deployment_id}")
 
 
 def ensure_marker() -> None:
