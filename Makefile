@@ -2,9 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+PORT ?= 8000
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# DATA_DIR (database, media, generated secret) is read by the settings; export it when given.
+ifdef DATA_DIR
+export DATA_DIR
+endif
 
-.PHONY: setup run test migrate
+.PHONY: setup setup-test run test migrate
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +17,20 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
 setup: $(VENV)/.installed
+
+setup-test: $(VENV)/.installed-test
 
 migrate: setup
 	$(PY) manage.py migrate --noinput
 
+# The development server, with Django's debug pages (never in production: see docs/deploy.md).
 run: migrate
-	$(PY) manage.py runserver 127.0.0.1:8000
+	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-test: setup
+test: setup-test
 	$(PY) -m pytest

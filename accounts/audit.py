@@ -1,24 +1,18 @@
 """The portal's append-only security log. Every app records its events through `record_event`."""
-import ipaddress
-
 from django.db import transaction
 
 from accounts.models import AuditEvent
+from portal import net
 
 _DETAIL_MAX = AuditEvent._meta.get_field("detail").max_length
 _NAME_MAX = AuditEvent._meta.get_field("record_name").max_length
 
 
 def client_ip(request) -> str | None:
-    """The peer address Django saw. Proxy headers are not trusted here: they are client-controlled
-    unless a deployment strips them, and a forged IP in an audit trail is worse than none."""
-    if request is None:
-        return None
-    raw = (request.META.get("REMOTE_ADDR") or "").strip()
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return None
+    """The client's address: the peer Django saw, or what a trusted proxy reports (see
+    portal.net). Untrusted X-Forwarded-For headers are ignored: a forged IP in an audit trail is
+    worse than none."""
+    return net.client_ip(request)
 
 
 def _request_user(request):

@@ -1,4 +1,6 @@
 """DRF authentication with personal API tokens: `Authorization: Token <token>`."""
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -29,6 +31,9 @@ class ApiTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API token."))
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("This account is inactive."))
+        expired = token.expiry_reason(now=timezone.now(), idle_timeout=settings.API_TOKEN_IDLE_TIMEOUT)
+        if expired:
+            raise exceptions.AuthenticationFailed(expired)
         touch_api_token(token=token)
         return token.user, token
 

@@ -20,6 +20,16 @@ class ApiTokenCreateForm(forms.Form):
         help_text="A label so you can recognise this token later, e.g. “laptop script”.",
     )
 
+    scope = forms.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.READ_WRITE,
+        required=False,
+        help_text="A read-only token can list and download images, never upload or delete.",
+    )
+
+    def clean_scope(self):
+        return self.cleaned_data.get("scope") or ApiToken.Scope.READ_WRITE
+
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
         if not name:

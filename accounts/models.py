@@ -17,12 +17,34 @@ class ApiToken(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
 
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        READ_WRITE = "read_write", "Read and write"
+
+    # A leaked token is bounded in time (absolute expiry, and idle expiry: see settings) and, for
+    # read-only tokens, in power: it can list and download, never upload or delete.
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.READ_WRITE)
+    expires = models.DateTimeField()
+
     class Meta:
         ordering = ["-created", "-id"]
         verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def expiry_reason(self, *, now, idle_timeout) -> str | None:
+        """Why this token no longer works at `now`, or None while it does."""
+        if now >= self.expires:
+            return "This API token has expired. Create a new one on your profile page."
+        last_activity = self.last_used or self.created
+        if last_activity is not None and now - last_activity >= idle_timeout:
+            days = idle_timeout.days or 1
+            return (
+                f"This API token was unused for more than {days} day{'s' if days != 1 else ''} and has "
+                "expired. Create a new one on your profile page."
+            )
+        return None
 
 
 class AuditLogIsAppendOnly(Exception):

@@ -1,5 +1,9 @@
 """Business logic for accounts: API tokens."""
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -15,16 +19,43 @@ def _actor(*, request, user):
     return requester if requester is not None and requester.is_authenticated else user
 
 
+def _delete_dead_tokens(*, user, now) -> None:
+    # Expired tokens can never work again; removing them keeps them from counting to the limit.
+    idle_cutoff = now - settings.API_TOKEN_IDLE_TIMEOUT
+    ApiToken.objects.filter(user=user).filter(
+        Q(expires__lte=now) | Q(last_used__lte=idle_cutoff) | Q(last_used__isnull=True, created__lte=idle_cutoff)
+    ).delete()
+
+
 @transaction.atomic
-def create_api_token(*, user, name: str, request=None) -> tuple[ApiToken, str]:
+def create_api_token(
+    *, user, name: str, scope: str = ApiToken.Scope.READ_WRITE, request=None
+) -> tuple[ApiToken, str]:
     """Create a token for `user` and return it with its plaintext, which is never stored:
-    the caller shows it once and then it is gone."""
+    the caller shows it once and then it is gone. Refuses (ValidationError) past
+    API_TOKEN_MAX_PER_USER live tokens, so a leaked password cannot mint tokens without bound."""
+    now = timezone.now()
+    _delete_dead_tokens(user=user, now=now)
+    limit = settings.API_TOKEN_MAX_PER_USER
+    # Locks the user's row so two concurrent requests cannot both pass the count.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    if ApiToken.objects.filter(user=user).count() >= limit:
+        raise ValidationError(
+            f"You already have {limit} API tokens, the most allowed. Revoke one on your profile page first.",
+            code="too_many_tokens",
+        )
+    if scope not in ApiToken.Scope.values:
+        raise ValidationError(
+            f'Unknown token scope "{scope}": use one of {", ".join(ApiToken.Scope.values)}.', code="scope"
+        )
     plaintext = generate_token()
     token = ApiToken(
         user=user,
         name=(name or "").strip(),
         prefix=plaintext[:PREFIX_LENGTH],
         digest=token_digest(plaintext),
+        scope=scope,
+        expires=now + settings.API_TOKEN_LIFETIME,
     )
     token.full_clean()
     token.save()
@@ -32,7 +63,10 @@ def create_api_token(*, user, name: str, request=None) -> tuple[ApiToken, str]:
         action=AuditEvent.Action.TOKEN_CREATED,
         request=request,
         user=_actor(request=request, user=user),
-        detail=f'API token "{token.name}" (id {token.pk}) created for user "{user.get_username()}".',
+        detail=(
+            f'API token "{token.name}" (id {token.pk}, {token.get_scope_display().lower()}) created '
+            f'for user "{user.get_username()}".'
+        ),
     )
     return token, plaintext
 
@@ -60,3 +94,18 @@ def touch_api_token(*, token: ApiToken) -> None:
     if token.last_used is None or (now - token.last_used).total_seconds() >= 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used=now)
         token.last_used = now
+
+
+def revoke_all_api_tokens(*, user, reason: str) -> int:
+    """Delete every token of `user` (their password changed: whoever had it may have made tokens)."""
+    tokens = list(ApiToken.objects.filter(user=user).values_list("pk", "name"))
+    if not tokens:
+        return 0
+    with transaction.atomic():
+        ApiToken.objects.filter(user=user).delete()
+        record_event(
+            action=AuditEvent.Action.TOKEN_REVOKED,
+            user=user,
+            detail=f'All {len(tokens)} API token(s) of user "{user.get_username()}" revoked: {reason}.',
+        )
+    return len(tokens)

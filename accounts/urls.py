@@ -1,18 +1,36 @@
 """Account pages, mounted at /accounts/. URL names are global (no namespace) because Django's auth
 views reverse e.g. 'password_reset_done' and base.html links 'login', 'logout', 'register'."""
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from django_ratelimit.decorators import ratelimit
 
 from accounts import views
 
+
+
+def _throttled(view, rate_setting):
+    # Per client address (portal.net.client_ip) in the shared cache; POSTs only, so reading the
+    # form is never refused. The rate is looked up per request so tests and operators can tune it.
+    return ratelimit(key="ip", rate=lambda group, request: getattr(settings, rate_setting), method="POST", block=True)(view)
+
+
 urlpatterns = [
-    path("register/", views.register, name="register"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("register/", _throttled(views.register, "THROTTLE_REGISTER"), name="register"),
+    path(
+        "login/",
+        _throttled(auth_views.LoginView.as_view(redirect_authenticated_user=True), "THROTTLE_LOGIN"),
+        name="login",
+    ),
     # Django's LogoutView accepts POST only, so a link or an <img> elsewhere cannot log people out.
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password/reset/",
+        _throttled(auth_views.PasswordResetView.as_view(), "THROTTLE_PASSWORD_RESET"),
+        name="password_reset",
+    ),
     path("password/reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "reset/<uidb64>/<token>/",
@@ -21,6 +39,6 @@ urlpatterns = [
     ),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("profile/", views.profile, name="profile"),
-    path("profile/tokens/", views.token_create, name="token-create"),
+    path("profile/tokens/", _throttled(views.token_create, "THROTTLE_TOKEN_CREATE"), name="token-create"),
     path("profile/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
 ]

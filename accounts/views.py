@@ -2,6 +2,7 @@
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -54,7 +55,13 @@ def token_create(request):
     form = ApiTokenCreateForm(request.POST)
     if not form.is_valid():
         return _profile_response(request, form=form)
-    token, plaintext = create_api_token(user=request.user, name=form.cleaned_data["name"], request=request)
+    try:
+        token, plaintext = create_api_token(
+            user=request.user, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"], request=request
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return _profile_response(request, form=form, status=400)
     # The plaintext is rendered into this one response and nowhere else (not the session, not a
     # message): reloading the profile can never show it again. never_cache keeps it out of caches.
     return _profile_response(request, new_token=token, new_plaintext=plaintext)

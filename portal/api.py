@@ -1,10 +1,19 @@
 """API-wide behaviour: every error is JSON with a human-readable `detail`."""
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from django_ratelimit.exceptions import Ratelimited
+from rest_framework import exceptions, status
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, Ratelimited):
+        # A subclass of PermissionDenied, which DRF would answer with 403.
+        return Response(
+            {"detail": "Too many requests from your address. Wait a few minutes and try again."},
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": "60"},
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail={"detail": " ".join(exc.messages)})
     response = drf_exception_handler(exc, context)

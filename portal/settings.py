@@ -5,14 +5,17 @@ safe local defaults so that `make run` works on a fresh clone:
 
   DATA_DIR        local data directory (SQLite database, media, generated secret); default ./var
   SECRET_KEY      generated once into DATA_DIR/secret_key for development when unset
-  DEBUG           "1"/"true" to enable (default: on locally, off in portal.settings_production)
+  DJANGO_DEBUG    "1" to enable Django's debug pages (`make run` sets it); off otherwise
   ALLOWED_HOSTS   comma-separated
   DATABASE_URL    e.g. postgres://user@host:5432/db; default: SQLite in DATA_DIR
-  AWS_STORAGE_BUCKET_NAME (+ the usual AWS_* variables)  store blobs on S3 via django-storages
+  AWS_STORAGE_BUCKET_NAME (+ AWS_LOCATION, AWS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)  blobs on S3
   UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS   upload limits (default 25 MB, 50 MP)
   AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES   login lockout
   RETRIEVE_FAILURE_LIMIT, RETRIEVE_USER_FAILURE_LIMIT, RETRIEVE_COOLOFF_MINUTES   wrong-key lockout
   CELERY_BROKER_URL   run deferred tasks on a broker (default: eager, in-process)
+
+docs/deploy.md lists every variable, including the ones read further down (cache, proxies,
+tokens, throttles, e-mail, logging, Sentry, metrics).
 """
 import os
 import secrets
@@ -58,7 +61,10 @@ def _local_secret_key() -> str:
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for by name: a debug page shows settings, local variables (retrieval keys in
+# unlock and upload) and every URL pattern. DJANGO_DEBUG rather than DEBUG so that a generic
+# DEBUG=1 left in a shell or a container image cannot switch it on by accident.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -74,12 +80,20 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_ratelimit",
+    "django_prometheus",
+    "portal.apps.PortalConfig",
     "accounts",
     "compression",
     "vault",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # First of ours: every later log line of the request carries its id.
+    "portal.middleware.RequestIdMiddleware",
+    # Before anything reads the body: an oversized request is refused unread.
+    "portal.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -88,6 +102,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Turns a throttled view's exception into RATELIMIT_VIEW's 429.
+    "django_ratelimit.middleware.RatelimitMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: it inspects the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
@@ -128,7 +146,11 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # 12 characters, as ASVS 2.1.1 asks; the other validators refuse common and numeric ones.
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 12)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -143,12 +165,70 @@ LOGOUT_REDIRECT_URL = "vault:landing"
 # django-axes: lock an account+IP pair out after repeated failed logins.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+# Per username AND address: a stranger who types wrong passwords for someone else locks only
+# their own address out, never the account's owner. Behind a proxy this needs the client's real
+# address, hence the callable (see TRUSTED_PROXY_COUNT / TRUSTED_PROXIES below).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "portal.net.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# --- Reverse proxies ---------------------------------------------------------------------------
+# X-Forwarded-For is client-controlled, so it is only read when the peer is a proxy we trust:
+# either the last TRUSTED_PROXY_COUNT hops are ours, or the hops are in TRUSTED_PROXIES (CIDRs).
+# Used by axes, the audit log and the throttles (portal.net.client_ip).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+
+# --- Cache: throttles and health ----------------------------------------------------------------
+# Throttles must be shared by every worker process: Redis when there is one, else a table in the
+# database (created by `migrate`, see portal/apps.py). Never a per-process memory cache.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}}
+
+# --- Throttles (django-ratelimit, per client address) ------------------------------------------
+RATELIMIT_IP_META_KEY = "portal.net.throttle_ip"
+RATELIMIT_VIEW = "portal.views.throttled"
+THROTTLE_LOGIN = os.environ.get("THROTTLE_LOGIN", "20/m")
+THROTTLE_REGISTER = os.environ.get("THROTTLE_REGISTER", "10/h")
+THROTTLE_PASSWORD_RESET = os.environ.get("THROTTLE_PASSWORD_RESET", "5/h")
+THROTTLE_TOKEN_CREATE = os.environ.get("THROTTLE_TOKEN_CREATE", "20/h")
+# The database cache increments with a read and a write, not atomically: under a burst a few extra
+# requests may pass. Redis (REDIS_URL) is exact; the fallback is still a shared, working limit.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# --- API tokens ---------------------------------------------------------------------------------
+API_TOKEN_LIFETIME = timedelta(days=env_int("API_TOKEN_LIFETIME_DAYS", 90))
+API_TOKEN_IDLE_TIMEOUT = timedelta(days=env_int("API_TOKEN_IDLE_DAYS", 30))
+API_TOKEN_MAX_PER_USER = env_int("API_TOKEN_MAX_PER_USER", 10)
+
+# --- Sessions: an idle browser is logged out ----------------------------------------------------
+# The cookie's age restarts on every request, so SESSION_IDLE_MINUTES is an idle timeout.
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 60) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+
+# --- E-mail -------------------------------------------------------------------------------------
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if EMAIL_URL:
+    from portal.email_url import parse_email_url
+
+    globals().update(parse_email_url(EMAIL_URL))
+elif os.environ.get("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+else:
+    EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "portal@localhost")
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -159,20 +239,36 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", DATA_DIR / "static"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing root
+# Without `collectstatic` (make run, tests) WhiteNoise serves straight from the app folders;
+# production collects into STATIC_ROOT with hashed, compressed names instead.
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 MEDIA_URL = "media/"  # never served: vault blobs are ciphertext, read only through the vault
 
-if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
-    _default_storage = {
+
+
+def s3_storage(environ) -> dict:
+    """django-storages' S3 backend from the environment (also used by tests/test_storage_s3.py)."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
-            "location": os.environ.get("AWS_LOCATION", "vault"),
+            "bucket_name": environ["AWS_STORAGE_BUCKET_NAME"],
+            # This deployment's folder in the bucket ("" = the bucket's root). Blob names already
+            # start with "vault/", so the old default "vault" stored them under vault/vault/.
+            # Two deployments sharing a bucket must use different locations.
+            "location": environ.get("AWS_LOCATION", "").strip("/"),
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,  # MinIO and other S3 APIs
+            "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+            "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
             "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
         },
     }
+
+
+if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+    _default_storage = s3_storage(os.environ)
 else:
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -185,7 +281,9 @@ STORAGES = {
 
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 50_000_000)
-# Django refuses bodies above this before our validators run; leave headroom for the form.
+# Whole requests above this are refused with 413 before their body is read
+# (portal.middleware.RequestSizeLimitMiddleware); headroom for the form fields around the file.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", UPLOAD_MAX_BYTES + 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 
@@ -199,7 +297,10 @@ REST_FRAMEWORK = {
         "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.TokenScopePermission",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
@@ -227,13 +328,61 @@ CELERY_BEAT_SCHEDULE = {
 LEARNED_CODEC_ENABLED = env_bool("LEARNED_CODEC_ENABLED", True)
 CODEC_WEIGHTS_DIR = Path(os.environ.get("CODEC_WEIGHTS_DIR", BASE_DIR / "compression" / "weights"))
 
+# LOG_FORMAT=json (the production default) writes one JSON object per line, each with the
+# request id; "plain" is easier to read on a laptop.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "portal.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Error tracking: Sentry, only when SENTRY_DSN is set -----------------------------------------
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from portal.observability import init_sentry
+
+    init_sentry(SENTRY_DSN)
+
+# --- Prometheus metrics at /metrics --------------------------------------------------------------
+# Off by default (404): request counts and codec timings are not for the public. When on, a
+# scraper must send "Authorization: Bearer <METRICS_TOKEN>" if a token is set.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# --- Content-Security-Policy (django-csp): no inline scripts anywhere -----------------------------
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # Inline style *attributes* only (the compare frame's aspect ratio); they cannot run code.
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 SESSION_COOKIE_HTTPONLY = True

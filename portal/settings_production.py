@@ -2,24 +2,51 @@
 
     DJANGO_SETTINGS_MODULE=portal.settings_production SECRET_KEY=... ALLOWED_HOSTS=example.org \
         python manage.py check --deploy
+
+It refuses to start (ImproperlyConfigured) rather than run with a guessable key or an open host list.
 """
 import os
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .settings import *  # noqa: F401,F403
-from .settings import env_bool, env_int
+from .settings import LOGGING, env_bool, env_int, env_list
 
-if not os.environ.get("SECRET_KEY"):
-    raise ImproperlyConfigured("SECRET_KEY must be set in the environment in production.")
-SECRET_KEY = os.environ["SECRET_KEY"]
-if not os.environ.get("ALLOWED_HOSTS"):
-    raise ImproperlyConfigured("ALLOWED_HOSTS must be set in the environment in production.")
+_MIN_SECRET_LENGTH, _MIN_SECRET_CHARS = 50, 5  # the bar of Django's own security.W009
 
-DEBUG = env_bool("DEBUG", False)
+
+def _secret_key() -> str:
+    key = os.environ.get("SECRET_KEY", "")
+    if not key:
+        raise ImproperlyConfigured("SECRET_KEY must be set in the environment in production.")
+    if key.startswith("django-insecure") or len(key) < _MIN_SECRET_LENGTH or len(set(key)) < _MIN_SECRET_CHARS:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak for production ({len(key)} characters, {len(set(key))} distinct): "
+            f"use at least {_MIN_SECRET_LENGTH} random characters, e.g. "
+            '`python -c "import secrets; print(secrets.token_urlsafe(50))"`.'
+        )
+    return key
+
+
+def _allowed_hosts() -> list[str]:
+    hosts = env_list("ALLOWED_HOSTS", [])
+    if not hosts:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must be set in the environment in production.")
+    if "*" in hosts:
+        raise ImproperlyConfigured('ALLOWED_HOSTS="*" accepts any Host header; name the real host names.')
+    return hosts
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = _allowed_hosts()
+
+# Never the debug page in production, whatever the environment says.
+DEBUG = False
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+# Load balancers probe over plain HTTP; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
@@ -31,3 +58,8 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Collected files only (hashed names, compressed copies): `collectstatic` is part of every deploy.
+WHITENOISE_USE_FINDERS = False
+
+# One JSON object per line for the log collector, unless LOG_FORMAT says otherwise.
+LOGGING["handlers"]["console"]["formatter"] = os.environ.get("LOG_FORMAT", "json")

@@ -42,3 +42,42 @@ def test_data_dir_relocates_the_database_and_the_generated_secret(tmp_path):
     assert (tmp_path / "db.sqlite3").stat().st_size > 0
     secret = (tmp_path / "secret_key").read_text()
     assert len(secret) >= 50 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
+
+
+def test_every_environment_variable_the_code_reads_is_documented_for_operators():
+    import re
+
+    pattern = re.compile(r"""(?:env_bool|env_int|env_list|environ\.get|environ\[|getenv)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
+    sources = [*(ROOT / "portal").glob("*.py"), ROOT / "gunicorn.conf.py"]
+    read = {name for path in sources for name in pattern.findall(path.read_text())}
+    assert {"SECRET_KEY", "TRUSTED_PROXY_COUNT", "WEB_CONCURRENCY", "AWS_S3_ENDPOINT_URL"} <= read
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", (ROOT / "docs" / "deploy.md").read_text()))
+    assert read - documented == set()
+
+
+def test_production_settings_refuse_a_weak_secret_key_or_a_wildcard_host(tmp_path):
+    weak = manage("check", env={
+        "DJANGO_SETTINGS_MODULE": "portal.settings_production",
+        "SECRET_KEY": "django-insecure-" + "x" * 40,
+        "ALLOWED_HOSTS": "images.example.org",
+        "DATA_DIR": str(tmp_path),
+    })
+    assert weak.returncode != 0 and "SECRET_KEY is too weak" in weak.stderr
+    wildcard = manage("check", env={
+        "DJANGO_SETTINGS_MODULE": "portal.settings_production",
+        "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG",
+        "ALLOWED_HOSTS": "*",
+        "DATA_DIR": str(tmp_path),
+    })
+    assert wildcard.returncode != 0 and 'ALLOWED_HOSTS="*"' in wildcard.stderr
+
+
+def test_production_ignores_django_debug(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+             "DJANGO_SETTINGS_MODULE": "portal.settings_production", "DJANGO_DEBUG": "1",
+             "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG", "ALLOWED_HOSTS": "x", "DATA_DIR": str(tmp_path)},
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr

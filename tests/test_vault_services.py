@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from vault import crypto, services
 from vault.models import ImageRecord, UserRetrievalGuard
+from vault.sweep import sweep_orphan_blobs
 from .vault_helpers import bad_uploads, files_under, key_needles, scan_database
 
 pytestmark = pytest.mark.django_db
@@ -349,7 +350,7 @@ def test_delete_keeps_blobs_when_the_transaction_rolls_back(alice, _isolated_sto
 def test_sweep_removes_only_blobs_without_a_row(alice, _isolated_storage):
     record, _ = store(alice)
     orphan = default_storage.save("vault/999/original-deadbeef.sealed", ContentFile(b"x" * 40))
-    removed = services.sweep_orphan_blobs(older_than=timedelta(0))
+    removed = sweep_orphan_blobs(older_than=timedelta(0))
     assert removed == [orphan]
     remaining = {p.relative_to(_isolated_storage).as_posix() for p in files_under(_isolated_storage)}
     assert remaining == {record.original_blob, record.compressed_blob}
@@ -380,6 +381,7 @@ def test_sweep_command_dry_run_lists_but_keeps_orphans(alice, _isolated_storage)
 
     from django.core.management import call_command
 
+    store(alice)  # the database owns blobs here; a sweep of a database that knows none refuses
     orphan = default_storage.save("vault/12345/compressed-cafe.sealed", BytesIO(b"y" * 40))
     out = StringIO()
     call_command("vault_sweep", "--older-than-minutes", "0", "--dry-run", stdout=out)
@@ -392,6 +394,31 @@ def test_sweep_command_dry_run_lists_but_keeps_orphans(alice, _isolated_storage)
 def test_sweep_spares_young_orphans_that_may_still_be_committing(alice, _isolated_storage):
     from io import BytesIO
 
+    store(alice)
     young = default_storage.save("vault/777/original-beef.sealed", BytesIO(b"z" * 40))
-    assert services.sweep_orphan_blobs(older_than=timedelta(hours=1)) == []
+    assert sweep_orphan_blobs(older_than=timedelta(hours=1)) == []
     assert default_storage.exists(young)
+
+
+def test_sweep_on_disk_refuses_when_the_database_is_not_the_one_that_marked_the_folder(alice, _isolated_storage):
+    from vault.models import VaultDeployment
+    from vault.sweep import SweepRefused
+
+    record, _ = store(alice)
+    ImageRecord.objects.all().delete()  # as if DATABASE_URL now named an empty database
+    VaultDeployment.objects.all().delete()
+    with pytest.raises(SweepRefused):
+        sweep_orphan_blobs(older_than=timedelta(0))
+    assert len(files_under(_isolated_storage)) == 2
+
+
+def test_a_second_writer_of_the_same_marker_is_fine_and_a_different_one_is_refused(_isolated_storage):
+    from vault.deployment import read_marker, write_marker
+
+    write_marker("id-one")
+    write_marker("id-one")  # another process of the same deployment, a moment later
+    assert read_marker() == "id-one"
+    with pytest.raises(RuntimeError, match="id-one"):
+        write_marker("id-two")
+    assert read_marker() == "id-one"
+    assert sorted(p.name for p in _isolated_storage.rglob("*") if p.is_file()) == [".deployment"]

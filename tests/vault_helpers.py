@@ -58,8 +58,11 @@ def bad_uploads(image: Image.Image) -> dict[str, bytes]:
 
 
 def files_under(root: Path) -> list[Path]:
+    """The blob files under a storage root (not the deployment marker, see vault/deployment.py)."""
     root = Path(root)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    if not root.exists():
+        return []
+    return [p for p in root.rglob("*") if p.is_file() and p.name != ".deployment"]
 
 
 def key_needles(key_text: str, secret: bytes, extra_secrets: tuple[bytes, ...] = ()) -> tuple[list[str], list[bytes]]:

@@ -4,6 +4,8 @@ under the user's retrieval key, the wrap salt, and a password-hasher hash of the
 Digests are SHA-256. MD5 is not used for security anywhere: its collisions are cheap to compute,
 so an MD5 digest could not tell a substituted blob from the real one.
 """
+import uuid
+
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -97,3 +99,17 @@ class UserRetrievalGuard(models.Model):
 
     def __str__(self) -> str:
         return f"retrieval guard for {self.user}"
+
+
+class VaultDeployment(models.Model):
+    """This database's identity, also written as a marker object next to the blobs (see
+    vault/deployment.py). The orphan sweep deletes only when both agree: a DATABASE_URL pointing
+    at an empty or different database, or two deployments sharing one storage prefix, must never
+    make every blob look like an orphan."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)  # a single row
+    deployment_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"vault deployment {self.deployment_id}"

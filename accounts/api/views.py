@@ -2,7 +2,9 @@
 from datetime import timedelta
 
 from axes.helpers import get_cool_off
+from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
+from django_ratelimit.decorators import ratelimit
 from django.views.decorators.debug import sensitive_post_parameters
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -28,6 +30,10 @@ def _lockout_detail(request) -> str:
     return "Too many failed login attempts: this account is locked. Ask an administrator to unlock it."
 
 
+def _token_rate(group, request):
+    return settings.THROTTLE_TOKEN_CREATE
+
+
 @method_decorator(sensitive_post_parameters("password"), name="dispatch")
 class ObtainTokenView(APIView):
     # No session authentication means no CSRF: the credentials are in the body, not a cookie.
@@ -51,6 +57,7 @@ class ObtainTokenView(APIView):
         examples=[OpenApiExample("Credentials", value={"username": "alice", "password": "…"}, request_only=True)],
         tags=["auth"],
     )
+    @method_decorator(ratelimit(key="ip", rate=_token_rate, method="POST", block=True))
     def post(self, request):
         serializer = ObtainTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -72,5 +79,8 @@ class ObtainTokenView(APIView):
         # A token grant is a login: this resets axes' failure count, updates last_login and
         # writes the LOGIN audit event, exactly as the browser login does.
         user_logged_in.send(sender=user.__class__, request=request, user=user)
-        _, plaintext = create_api_token(user=user, name=API_TOKEN_NAME, request=request)
-        return Response({"token": plaintext}, status=status.HTTP_200_OK, headers={"Cache-Control": "no-store"})
+        token, plaintext = create_api_token(
+            user=user, name=API_TOKEN_NAME, scope=serializer.validated_data["scope"], request=request
+        )
+        body = {"token": plaintext, "scope": token.scope, "expires": token.expires}
+        return Response(body, status=status.HTTP_200_OK, headers={"Cache-Control": "no-store"})

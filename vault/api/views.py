@@ -47,6 +47,8 @@ class ImageRecordViewSet(
     serializer_class = ImageRecordSerializer
     parser_classes = [MultiPartParser, FormParser]
     queryset = images_for(None)  # typed for the schema; get_queryset scopes every real request
+    # A POST only because the key travels in the body: a read, allowed to read-only API tokens.
+    token_read_actions = {"retrieve_bytes"}
 
     def perform_content_negotiation(self, request, force=False):
         # The download answers with the image's own media type whatever Accept asks for (an
