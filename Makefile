@@ -12,6 +12,10 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
 setup: $(VENV)/.installed
 
 migrate: setup
@@ -20,5 +24,6 @@ migrate: setup
 run: migrate
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-test: setup
+# The browser tests need /usr/bin/chromium (apt-get install chromium); without it they skip.
+test: setup $(VENV)/.installed-test
 	$(PY) -m pytest
