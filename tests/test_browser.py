@@ -177,6 +177,28 @@ def test_register_then_upload_then_the_detail_page(page, live_server):
     check_page(page, "detail")
 
 
+def test_the_upload_form_shows_fields_only_when_they_apply_and_keeps_the_file(page, live_server):
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/upload/")
+    custom, quality = page.get_by_label("Custom target"), page.get_by_label("Explicit quality")
+    assert not custom.is_visible() and not quality.is_visible()  # balanced target, automatic codec
+    page.get_by_label("Codec").select_option("jpeg")
+    assert quality.is_visible() and quality.get_attribute("max") == "95"
+    page.get_by_label("Quality target").select_option("custom")
+    assert custom.is_visible() and custom.evaluate("e => e.required")
+    assert "(optional)" not in page.locator("label", has=page.locator("text=Custom target")).inner_text()
+    check_page(page, "upload-custom")
+
+    page.get_by_label("Image").set_input_files(
+        {"name": "garden.png", "mimeType": "image/png", "buffer": image_bytes(make_photo(48, 32))}
+    )
+    page.get_by_role("button", name="Compress and encrypt").click()
+    # The empty custom target is caught before sending: same page, the chosen file still there.
+    assert page.url.endswith("/upload/")
+    assert custom.evaluate("e => !e.validity.valid")
+    assert page.get_by_label("Image").evaluate("e => e.files.length && e.files[0].name") == "garden.png"
+
+
 def test_the_other_pages_fit_and_pass_axe(page, live_server):
     check = {"landing": "/", "benchmarks": "/benchmarks/"}
     for name, path in check.items():
