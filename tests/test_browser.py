@@ -79,9 +79,12 @@ def page(browser, view):
     assert not errors, f"JavaScript errors: {errors}"
 
 
-def log_in(page, live_server, username="alice"):
+def log_in(page, live_server, username="alice", *, staff=False):
     """Log the browser in by the session cookie of a test client (the login form has its own test)."""
-    user = get_user_model().objects.create_user(username, password=PASSWORD)
+    if staff:
+        user = get_user_model().objects.create_superuser(username, f"{username}@example.com", PASSWORD)
+    else:
+        user = get_user_model().objects.create_user(username, password=PASSWORD)
     client = Client()
     client.force_login(user)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME]
@@ -208,3 +211,24 @@ def test_the_other_pages_fit_and_pass_axe(page, live_server):
     for name, path in {"landing-user": "/", "profile": "/accounts/profile/"}.items():
         page.goto(f"{live_server.url}{path}")
         check_page(page, name)
+
+
+def test_the_admin_record_pages_fit(page, live_server):
+    from vault import services
+
+    user = log_in(page, live_server, "root", staff=True)
+    record, _key = services.store_image(
+        owner=user, uploaded_file_or_bytes=image_bytes(make_photo(seed=6)), filename="a-rather-long-file-name-"
+        "from-a-camera-IMG_20261125_203000.png", codec="auto",
+    )
+    page.goto(f"{live_server.url}/admin/vault/imagerecord/")
+    psnr = page.get_by_role("columnheader", name="PSNR")
+    assert psnr.is_visible()
+    if page.view_name == "laptop":  # every column on screen, none cut off by the sidebars
+        last = page.locator("#result_list thead th").last
+        edges = last.evaluate("e => [e.getBoundingClientRect().right, e.closest('.results').getBoundingClientRect().right]")
+        assert edges[0] <= edges[1] + 1, f"the last column ends at {edges[0]} px, its box at {edges[1]} px"
+    check_page(page, "admin-list")
+    page.goto(f"{live_server.url}/admin/vault/imagerecord/{record.pk}/change/")
+    assert page.locator("table.vault-admin-table").count() == 2
+    check_page(page, "admin-record")
