@@ -168,6 +168,7 @@ def test_register_then_upload_then_the_detail_page(page, live_server):
     page.wait_for_load_state()
     assert "garden.png" in page.content()
 
+    from vault import presentation
     from vault.models import ImageRecord
 
     record = ImageRecord.objects.get(owner__username="carol")
@@ -176,8 +177,22 @@ def test_register_then_upload_then_the_detail_page(page, live_server):
     chosen = page.locator("tr.chosen")
     assert chosen.count() == 1 and record.codec in chosen.inner_text().lower()
     why = page.locator("section", has=page.get_by_role("heading", name="Why this codec")).inner_text()
-    assert "smallest file" in why or "quality" in why
+    assert presentation.plain_reason(record) in why
+    assert "decoded_sha256" not in page.content()
+    width, card = page.locator(".chart svg").evaluate("e => [e.getBoundingClientRect().width, e.closest('.card').clientWidth]")
+    assert width >= 0.85 * card - 40, f"chart {width} px wide in a {card} px card"
     check_page(page, "detail")
+
+    page.get_by_role("link", name="Delete").click()
+    danger = page.get_by_role("button", name="Delete permanently")
+    cancel = page.get_by_role("link", name="Cancel")
+    red, plain = (rgb_of(b.evaluate("e => getComputedStyle(e).backgroundColor")) for b in (danger, cancel))
+    assert red != plain and red[0] > red[1] + 60, f"'Delete permanently' is {red}, 'Cancel' {plain}"
+    check_page(page, "delete")
+    danger.click()
+    page.wait_for_url(re.compile(r"/images/$"))
+    assert "Deleted" in page.locator(".messages").inner_text()
+    assert not ImageRecord.objects.filter(pk=record.pk).exists()
 
 
 def test_the_upload_form_shows_fields_only_when_they_apply_and_keeps_the_file(page, live_server):
@@ -202,13 +217,25 @@ def test_the_upload_form_shows_fields_only_when_they_apply_and_keeps_the_file(pa
     assert page.get_by_label("Image").evaluate("e => e.files.length && e.files[0].name") == "garden.png"
 
 
+def test_the_benchmark_charts_fill_their_card(page, live_server):
+    page.goto(f"{live_server.url}/benchmarks/")
+    charts = page.locator(".chart img")
+    assert charts.count() == 2
+    for chart in charts.all():
+        chart.scroll_into_view_if_needed()
+        loaded, width, card = chart.evaluate(
+            "e => [e.complete && e.naturalWidth > 0, e.getBoundingClientRect().width, e.closest('.card').clientWidth]"
+        )
+        assert loaded and width >= 0.85 * card - 40, f"chart {width} px wide in a {card} px card"
+    check_page(page, "benchmarks")
+
+
 def test_the_other_pages_fit_and_pass_axe(page, live_server):
-    check = {"landing": "/", "benchmarks": "/benchmarks/"}
-    for name, path in check.items():
+    for name, path in {"landing": "/", "password-reset": "/accounts/password/reset/"}.items():
         page.goto(f"{live_server.url}{path}")
         check_page(page, name)
     log_in(page, live_server)
-    for name, path in {"landing-user": "/", "profile": "/accounts/profile/"}.items():
+    for name, path in {"landing-user": "/", "profile": "/accounts/profile/", "password-change": "/accounts/password/change/"}.items():
         page.goto(f"{live_server.url}{path}")
         check_page(page, name)
 
