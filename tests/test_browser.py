@@ -145,6 +145,12 @@ def test_the_404_page_is_ours(page, live_server):
     assert response.status == 404
     assert page.locator("h1").inner_text() == "Page not found"
     assert page.get_by_role("link", name="Go to the home page").is_visible()
+    # Content keeps its distance from the header (.wrap's padding once overrode main's).
+    gap = page.evaluate(
+        "document.querySelector('main').firstElementChild.getBoundingClientRect().top"
+        " - document.querySelector('header').getBoundingClientRect().bottom"
+    )
+    assert gap >= 12, f"the content starts {gap} px below the header"
     check_page(page, "404")
 
 
