@@ -1,13 +1,14 @@
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("", include("vault.urls")),
-    # Browsers that ignore <link rel="icon"> still ask for /favicon.ico.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    # Browsers that ignore <link rel="icon"> still ask for /favicon.ico. The URL is looked up per
+    # request: with the manifest storage it exists only after collectstatic, not at import.
+    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("favicon.svg"))),
     path("accounts/", include("accounts.urls")),
     path("benchmarks/", include("compression.evaluation.urls")),
     path("admin/", admin.site.urls),
