@@ -32,5 +32,6 @@ migrate: setup
 run: migrate
 	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
+# The browser tests need /usr/bin/chromium (apt-get install chromium); without it they skip.
 test: setup-test
 	$(PY) -m pytest

@@ -51,3 +51,24 @@ def test_admin_cannot_add_change_or_delete_records(admin_client_and_record):
     assert response.status_code == 403
     record.refresh_from_db()
     assert record.name == "sunset.png"
+
+
+def test_admin_shows_rounded_figures_named_properly_and_candidates_as_a_table(admin_client_and_record):
+    client, _, _ = admin_client_and_record
+    owner = get_user_model().objects.get(username="owner")
+    record, _key = services.store_image(
+        owner=owner, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)), filename="lake.png", codec="webp",
+        quality=60,
+    )
+    assert len(repr(record.psnr)) > 8  # a float with many decimals, so rounding is visible
+    listing = client.get("/admin/vault/imagerecord/").content.decode()
+    assert ">PSNR<" in listing and "Psnr" not in listing
+    assert f"{record.psnr:.2f} dB" in listing and repr(record.psnr) not in listing
+    page = client.get(f"/admin/vault/imagerecord/{record.pk}/change/").content.decode()
+    for label in ("PSNR", "SSIM", "MS-SSIM", "Bits per pixel (bpp)", "Candidates tried"):
+        assert f"{label}:</label>" in page
+    for clumsy in ("Psnr", "Ssim", "Msssim", "Bpp:"):
+        assert clumsy not in page
+    assert page.count('<table class="vault-admin-table" tabindex="0">') == 2
+    assert "<td>webp</td>" in page and "[{&quot;" not in page  # candidates as rows, not a JSON dump
+    assert f"{record.bpp:.3f}" in page and repr(record.psnr) not in page

@@ -279,3 +279,21 @@ def test_compare_page_shows_non_browser_originals_as_png(client_alice):
         assert im.convert("RGB").tobytes() == make_photo().tobytes()
     response = client_alice.post(reverse("vault:download", args=[record.pk]), {"key": key, "variant": "original"})
     assert response.content == tiff and response["Content-Type"] == "image/tiff"
+
+
+def test_a_quality_with_the_auto_codec_is_refused_not_ignored(client_alice):
+    response = post_upload(client_alice, codec="auto", quality="70")
+    assert response.status_code == 400
+    assert "Quality 70 needs a codec" in response.content.decode()
+    assert not ImageRecord.objects.exists()
+
+
+def test_the_size_limit_in_the_help_is_the_number_the_error_quotes(client_alice, settings, _isolated_storage):
+    settings.UPLOAD_MAX_BYTES = 26_214_400
+    help_text = client_alice.get(reverse("vault:upload")).content.decode()
+    assert "Up to 26.2 MB." in help_text
+    settings.UPLOAD_MAX_BYTES = 1500
+    help_text = client_alice.get(reverse("vault:upload")).content.decode()
+    limit = re.search(r"Up to ([\d.]+ MB)\.", help_text).group(1)
+    error = post_upload(client_alice, image_bytes(make_photo(80, 80))).content.decode()
+    assert f"the limit is {limit}" in error

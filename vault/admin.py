@@ -2,6 +2,9 @@
 never listed, shown, searched or exported here."""
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html, format_html_join
+from django.utils import timezone
+from django.utils.text import Truncator
 
 from vault.models import ImageRecord, UserRetrievalGuard
 
@@ -10,10 +13,11 @@ KEY_FIELDS = ("wrapped_key", "wrap_salt", "key_hash")
 
 @admin.register(ImageRecord)
 class ImageRecordAdmin(admin.ModelAdmin):
+    # Few, short columns: beside the admin's two sidebars, more overflow a laptop screen.
     list_display = (
-        "id", "name", "owner", "codec", "original_size_h", "compressed_size_h", "ratio_display",
-        "psnr", "ssim", "total_seconds", "created",
+        "id", "name_short", "owner", "codec", "compressed_size_h", "psnr_display", "created_short",
     )
+    list_display_links = ("id", "name_short")
     list_filter = ("codec", "original_format", "has_alpha", "created")
     search_fields = ("name", "owner__username", "codec", "sha256_original", "reason")
     date_hierarchy = "created"
@@ -23,13 +27,16 @@ class ImageRecordAdmin(admin.ModelAdmin):
         (None, {"fields": ("owner", "name", "created")}),
         ("Original", {"fields": ("original_format", "original_media_type", "width", "height", "has_alpha", "original_size")}),
         ("Compression", {"fields": (
-            "codec", "codec_params", "reason", "candidates", "compressed_media_type", "compressed_extension",
-            "compressed_size", "ratio_display", "percent_saved_display", "psnr", "ssim", "msssim", "bpp",
-            "encode_seconds", "total_seconds",
+            "codec", "params_table", "reason", "candidates_table", "compressed_media_type", "compressed_extension",
+            "compressed_size", "ratio_display", "percent_saved_display", "psnr_display", "ssim_display",
+            "msssim_display", "bpp_display", "encode_time", "total_time",
         )}),
         ("Integrity (SHA-256)", {"fields": ("sha256_original", "sha256_original_blob", "sha256_compressed_blob", "original_blob", "compressed_blob")}),
         ("Wrong-key lockout", {"fields": ("failed_attempts", "last_failed_at", "locked_until")}),
     )
+
+    class Media:
+        css = {"all": ("css/admin.css",)}
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fs in self.fieldsets for f in fs[1]["fields"]]
@@ -48,7 +55,7 @@ class ImageRecordAdmin(admin.ModelAdmin):
     def original_size_h(self, obj):
         return filesizeformat(obj.original_size)
 
-    @admin.display(description="compressed", ordering="compressed_size")
+    @admin.display(description="size", ordering="compressed_size")
     def compressed_size_h(self, obj):
         return filesizeformat(obj.compressed_size)
 
@@ -59,6 +66,75 @@ class ImageRecordAdmin(admin.ModelAdmin):
     @admin.display(description="saved")
     def percent_saved_display(self, obj):
         return f"{obj.percent_saved:.1f} %" if obj.percent_saved is not None else "–"
+
+
+    @admin.display(description="name", ordering="name")
+    def name_short(self, obj):
+        return Truncator(obj.name).chars(24)
+
+    @admin.display(description="created", ordering="created")
+    def created_short(self, obj):
+        return timezone.localtime(obj.created).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="PSNR", ordering="psnr")
+    def psnr_display(self, obj):
+        return "exact" if obj.psnr is None else f"{obj.psnr:.2f} dB"
+
+    @admin.display(description="SSIM", ordering="ssim")
+    def ssim_display(self, obj):
+        return _fixed(obj.ssim, 4)
+
+    @admin.display(description="MS-SSIM", ordering="msssim")
+    def msssim_display(self, obj):
+        return _fixed(obj.msssim, 4)
+
+    @admin.display(description="bits per pixel (bpp)", ordering="bpp")
+    def bpp_display(self, obj):
+        return _fixed(obj.bpp, 3)
+
+    @admin.display(description="encode time", ordering="encode_seconds")
+    def encode_time(self, obj):
+        return f"{obj.encode_seconds:.3f} s"
+
+    @admin.display(description="total time", ordering="total_seconds")
+    def total_time(self, obj):
+        return f"{obj.total_seconds:.3f} s"
+
+    @admin.display(description="codec parameters")
+    def params_table(self, obj):
+        rows = sorted((obj.codec_params or {}).items())
+        return _table(("parameter", "value"), [(k, v) for k, v in rows]) if rows else "–"
+
+    @admin.display(description="candidates tried")
+    def candidates_table(self, obj):
+        if not obj.candidates:
+            return "–"
+        rows = [
+            (
+                c.get("codec"),
+                ", ".join(f"{k}={v}" for k, v in (c.get("params") or {}).items()),
+                filesizeformat(c.get("size") or 0),
+                "exact" if c.get("psnr") is None else f"{c['psnr']:.2f}",
+                _fixed(c.get("msssim"), 4),
+                f"{c.get('seconds') or 0:.3f}",
+                {True: "yes", False: "no"}.get(c.get("meets_target"), "–"),
+            )
+            for c in obj.candidates
+        ]
+        return _table(("codec", "parameters", "size", "PSNR (dB)", "MS-SSIM", "time (s)", "meets target"), rows)
+
+
+def _fixed(value, places: int) -> str:
+    return "–" if value is None else f"{value:.{places}f}"
+
+
+def _table(head, rows):
+    """A small read-only HTML table (focusable: it scrolls sideways on a phone); format_html escapes every cell."""
+    return format_html(
+        '<table class="vault-admin-table" tabindex="0"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        format_html_join("", "<th>{}</th>", ((h,) for h in head)),
+        format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows)),
+    )
 
 
 @admin.register(UserRetrievalGuard)

@@ -2,7 +2,6 @@
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.template.defaultfilters import filesizeformat
 
 from vault import crypto
 
@@ -20,10 +19,9 @@ def codec_choices():
     # Imported lazily: the registry loads codecs (the learned one pulls in Keras) on first use.
     from compression.registry import codec_choices as registry_choices
 
-    choices = list(registry_choices())
-    if not any(value == "auto" for value, _ in choices):
-        choices.insert(0, ("auto", "Auto — pick the best codec"))
-    return choices
+    # A short label for auto: the long one is cut off in a phone-width select; the help explains it.
+    choices = [(value, label) for value, label in registry_choices() if value != "auto"]
+    return [("auto", "Automatic (recommended)"), *choices]
 
 
 class UploadForm(forms.Form):
@@ -32,7 +30,11 @@ class UploadForm(forms.Form):
         help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF.",
         widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
     )
-    codec = forms.ChoiceField(label="Codec", initial="auto")
+    codec = forms.ChoiceField(
+        label="Codec",
+        initial="auto",
+        help_text="Automatic tries every suitable codec and keeps the smallest file that meets the target.",
+    )
     target = forms.ChoiceField(label="Quality target", choices=TARGET_PRESETS, initial="balanced")
     custom_target = forms.CharField(
         label="Custom target",
@@ -43,16 +45,28 @@ class UploadForm(forms.Form):
     quality = forms.FloatField(
         label="Explicit quality",
         required=False,
-        help_text="The codec's own quality knob, e.g. 1–100 for JPEG. Overrides the target.",
+        help_text="The codec's own quality setting; it replaces the target. Leave empty to search for the target.",
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["codec"].choices = codec_choices()
-        self.fields["file"].help_text += f" Up to {filesizeformat(settings.UPLOAD_MAX_BYTES)}."
+        self.fields["file"].help_text += f" Up to {megabytes(settings.UPLOAD_MAX_BYTES)}."
+        self.fields["file"].widget.attrs["data-max-bytes"] = settings.UPLOAD_MAX_BYTES
+        from compression.registry import available_codecs
+
+        # Which codecs take a quality, and its range: the page shows the field only for those.
+        self.quality_ranges = {c.name: list(c.quality_range) for c in available_codecs() if c.quality_range}
 
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("quality") is not None and cleaned.get("codec") == "auto":
+            # Auto picks the quality for the target; a quality given with it used to vanish silently.
+            self.add_error(
+                "quality",
+                f"Quality {cleaned['quality']:g} needs a codec: Automatic chooses the quality itself. "
+                "Pick a codec, or leave the quality empty.",
+            )
         target = cleaned.get("target")
         if target == "custom":
             text = (cleaned.get("custom_target") or "").strip()
@@ -69,6 +83,11 @@ class UploadForm(forms.Form):
                 self.add_error("custom_target" if cleaned.get("target") == "custom" else "target", str(exc))
         cleaned["target_text"] = target
         return cleaned
+
+
+def megabytes(n: int) -> str:
+    """Decimal megabytes, as vault.services words its too-large error, so the help and the error agree."""
+    return f"{n / 1e6:.1f} MB"
 
 
 class UnlockForm(forms.Form):

@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from vault import services
+from vault import presentation, services
 from vault.forms import DownloadForm, UnlockForm, UploadForm, key_file_text
 from vault.selectors import get_image_for, images_for
 
@@ -103,10 +103,19 @@ def detail(request, pk):
     from compression.evaluation.plots import candidates_svg
 
     record = get_image_for(request.user, pk)
-    rd_svg = candidates_svg(
-        record.candidates, record.width, record.height, chosen={"codec": record.codec, "params": record.codec_params}
-    )
-    return render(request, "vault/detail.html", {"record": record, "unlock_form": UnlockForm(), "rd_svg": rd_svg})
+    won = presentation.winner_index(record)
+    context = {
+        "record": record,
+        "unlock_form": UnlockForm(),
+        "rd_svg": candidates_svg(
+            record.candidates, record.width, record.height, chosen=None if won is None else record.candidates[won]
+        ),
+        "winner_index": won,
+        "params_shown": presentation.shown_params(record),
+        "plain_reason": presentation.plain_reason(record),
+        "msssim_measured": any(c.get("msssim") is not None for c in record.candidates or []),
+    }
+    return render(request, "vault/detail.html", context)
 
 
 def _unlock_error(request, record, form, exc, *, status):

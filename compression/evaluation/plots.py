@@ -109,9 +109,12 @@ def candidates_svg(candidates, width: int, height: int, *, chosen: dict | None =
     finite = [c[key] for c in items if c.get(key) is not None and math.isfinite(c[key])]
     top = (max(finite) if finite else (50.0 if key == "psnr" else 1.0))
     lossless_y = top + (2.0 if key == "psnr" else 0.01)
-    with plt.rc_context(_rc()):
-        fig, ax = plt.subplots(figsize=(5.2, 3.2))
+    # Drawn as wide as a laptop card and scaled to it (width:100%), so text keeps ~14 px there;
+    # phones scroll it sideways inside the card (site.css .chart) rather than shrink it unreadably.
+    with plt.rc_context({**_rc(), "font.size": 11}):
+        fig, ax = plt.subplots(figsize=(8, 4.6))
         from matplotlib.lines import Line2D
+        from matplotlib.ticker import FuncFormatter, LogLocator
 
         handles, seen, any_missed, xs = [], set(), False, []
         for c in items:
@@ -143,14 +146,18 @@ def candidates_svg(candidates, width: int, height: int, *, chosen: dict | None =
             handles.append(Line2D([], [], ls="", marker="o", mfc="none", color="#555555", label="missed target"))
         if xs and max(xs) > 8 * min(xs):
             ax.set_xscale("log")  # a lossless file dwarfs the lossy ones: keep them apart
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))  # 0.5, 1, 2 — not 10⁰
         if any(c.get(key) is None for c in items):
             ax.axhline(lossless_y, color="#999999", lw=0.8, ls=":")
             ax.annotate("lossless", (0.01, lossless_y), xycoords=("axes fraction", "data"),
-                        fontsize=7, color="#666666", va="bottom")
+                        fontsize=9, color="#555555", va="bottom")
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel("PSNR (dB)" if key == "psnr" else "MS-SSIM")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(handles=handles, fontsize=7, loc="lower right")
+        # Below the plot, not beside it: a phone scrolling the chart sideways still sees it whole.
+        ax.legend(handles=handles, fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=min(len(handles), 4), frameon=False)
         fig.tight_layout()
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None})
@@ -160,4 +167,4 @@ def candidates_svg(candidates, width: int, height: int, *, chosen: dict | None =
     svg = svg[start:] if start >= 0 else svg
     # Responsive: scale to the card's width, keep the aspect ratio from the viewBox.
     return svg.replace('<svg ', '<svg role="img" aria-label="Rate–distortion points of the candidates" '
-                                'style="max-width:100%;height:auto" ', 1)
+                                'style="width:100%;height:auto" ', 1)

@@ -1,0 +1,71 @@
+"""Error responses of our own: a page for people, JSON (`{"detail": ...}`) under /api/.
+
+Django calls these as handler400/403/404/500 (portal.urls) and as CSRF_FAILURE_VIEW; the API's
+own errors go through portal.api.exception_handler first, and only what escapes it (an
+unexpected exception, a URL no API view matches) lands here. None of them echoes the exception
+text: it may carry internals (paths, SQL, a value from the request) that a visitor must not see.
+"""
+from django.http import HttpResponseServerError, JsonResponse
+from django.shortcuts import render
+from django.template import loader
+
+API_PREFIX = "/api/"
+
+ERRORS = {
+    400: ("Bad request", "The request could not be understood. Please go back, check what you sent and try again."),
+    403: ("Forbidden", "You do not have permission to do that."),
+    404: ("Page not found", "There is nothing at this address. It may have been deleted, or the link is mistyped."),
+    429: ("Too many requests", "You have made too many attempts in a short time. Please wait a little and try again."),
+    500: ("Something went wrong on our side", "The error has been logged. Please try again in a moment."),
+}
+CSRF_TEXT = (
+    "The form had expired or came from another site, so it was not accepted. "
+    "Reload the page and submit it again (your browser must accept cookies from this site)."
+)
+
+
+def is_api(request) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def error_response(request, status: int, *, detail: str | None = None, retry_after: int | None = None):
+    title, text = ERRORS[status]
+    detail = detail or text
+    if is_api(request):
+        response = JsonResponse({"detail": detail}, status=status)
+    else:
+        context = {"status": status, "title": title, "detail": detail}
+        response = render(request, "error.html", context, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def bad_request(request, exception=None):
+    return error_response(request, 400)
+
+
+def permission_denied(request, exception=None):
+    return error_response(request, 403)
+
+
+def page_not_found(request, exception=None):
+    return error_response(request, 404)
+
+
+def too_many_requests(request, *, retry_after: int | None = None):
+    return error_response(request, 429, retry_after=retry_after)
+
+
+def csrf_failure(request, reason=""):
+    return error_response(request, 403, detail=CSRF_TEXT)
+
+
+def server_error(request):
+    title, text = ERRORS[500]
+    if is_api(request):
+        return JsonResponse({"detail": f"{title}. {text}"}, status=500)
+    # Rendered without the request: whatever failed (the database, a context processor) must not
+    # fail the error page too, so the page shows the logged-out header.
+    html = loader.get_template("error.html").render({"status": 500, "title": title, "detail": text})
+    return HttpResponseServerError(html)
