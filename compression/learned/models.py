@@ -62,6 +62,13 @@ from .tables import Y_SYMBOL_RANGE, CodingTables, TablesError, checkerboard
 # CompressAI's MSE-optimised models, which span ~0.1–1 bpp on Kodak.
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 DOWNSAMPLING = 64  # g_a (16) × h_a (4): images are padded to a multiple of this
+# g_a and g_s run on tiles of TILE_SIZE pixels with TILE_HALO pixels of context on every side, so
+# memory stays flat for any photo size (a 24-megapixel photo in one piece needed 11.6 GB). The
+# halo exceeds both transforms' receptive fields (61 px for g_a: four 5×5 stride-2 layers; about
+# ±3 latents = ±48 px for g_s), so tiled results equal whole-image ones up to float rounding.
+# Multiples of 16 keep every tile on the transforms' stride grid.
+TILE_SIZE = 768
+TILE_HALO = 64
 
 
 def _conv(filters, kernel, stride=1, activation=None, name=None, dtype=None, zero=False):
@@ -208,6 +215,7 @@ class MSCAE(keras.Model):
         self.level_norm = LevelNormaliser(self.num_levels, name="level_norm") if normalise_levels else None
         self.seed_generator = keras.random.SeedGenerator(20181)
         self.tables: CodingTables | None = None  # integer coding tables: see tables.py
+        self.tile_size = TILE_SIZE
         self._analysis_cache = None
         self.bpp_tracker = keras.metrics.Mean(name="bpp")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
@@ -361,7 +369,8 @@ class MSCAE(keras.Model):
         if check is not None:
             check(z_int, symbols)
         y_hat = ((symbols + means_fx * 2.0 ** -t.mean_bits) * igain).astype(np.float32)
-        x_hat = ops.convert_to_numpy(self.g_s(y_hat[None], training=False))[0]
+        x_hat = run_tiled(lambda t: self.g_s(t, training=False), y_hat, scale=(16, 1),
+                          tile=self.tile_size // 16, halo=TILE_HALO // 16)
         return np.clip(np.rint(x_hat * 255.0), 0, 255).astype(np.uint8)
 
     def analysis(self, image: np.ndarray, *, reuse: bool = False) -> np.ndarray:
@@ -375,7 +384,8 @@ class MSCAE(keras.Model):
         cached = self._analysis_cache
         if key is not None and cached is not None and cached[0] == key:
             return cached[1]
-        y = ops.convert_to_numpy(self.g_a(image[None].astype(np.float32) / 255.0, training=False))[0]
+        y = run_tiled(lambda t: self.g_a(t.astype(np.float32) / 255.0, training=False), image,
+                      scale=(1, 16), tile=self.tile_size, halo=TILE_HALO)
         if key is not None:
             self._analysis_cache = (key, y)
         return y
@@ -406,6 +416,27 @@ def code_latents(tables: CodingTables, hyper: np.ndarray, code_pass):
         symbols[positions] = code_pass(positions, means, idx)
         means_fx[positions] = means
     return symbols, means_fx
+
+
+def run_tiled(fn, x: np.ndarray, *, scale: tuple[int, int], tile: int, halo: int) -> np.ndarray:
+    """Apply a fully convolutional `fn` ((1, h, w, C) -> (1, h·a/b, w·a/b, C')) with
+    scale = (a, b) to x (H, W, C) tile by tile: each tile of `tile` input pixels is computed
+    with `halo` pixels of context around it and only its own part of the output is kept."""
+    a, b = scale
+    h, w = x.shape[:2]
+    if h <= tile + 2 * halo and w <= tile + 2 * halo:
+        return ops.convert_to_numpy(fn(x[None]))[0]
+    out = None
+    for r0 in range(0, h, tile):
+        for c0 in range(0, w, tile):
+            r1, c1 = min(h, r0 + tile), min(w, c0 + tile)
+            wr0, wc0 = max(0, r0 - halo), max(0, c0 - halo)
+            window = ops.convert_to_numpy(fn(x[None, wr0 : min(h, r1 + halo), wc0 : min(w, c1 + halo)]))[0]
+            if out is None:
+                out = np.empty((h * a // b, w * a // b, window.shape[-1]), window.dtype)
+            part = window[(r0 - wr0) * a // b : (r1 - wr0) * a // b, (c0 - wc0) * a // b : (c1 - wc0) * a // b]
+            out[r0 * a // b : r1 * a // b, c0 * a // b : c1 * a // b] = part
+    return out
 
 
 def pad(image: np.ndarray, multiple: int = DOWNSAMPLING) -> np.ndarray:
