@@ -2,6 +2,7 @@
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.audit import record_event
 from accounts.models import ApiToken, AuditEvent
@@ -15,10 +16,17 @@ def _actor(*, request, user):
     return requester if requester is not None and requester.is_authenticated else user
 
 
+@sensitive_variables("plaintext", "master_key")
 @transaction.atomic
-def create_api_token(*, user, name: str, request=None) -> tuple[ApiToken, str]:
+def create_api_token(*, user, name: str, request=None, master_key: bytes | None = None) -> tuple[ApiToken, str]:
     """Create a token for `user` and return it with its plaintext, which is never stored:
-    the caller shows it once and then it is gone."""
+    the caller shows it once and then it is gone.
+
+    With the owner's vault master key (the caller has it while the vault is unlocked), the token
+    gets its own wrap of it, so the token alone can open the vault; without, it can only read
+    metadata."""
+    from vault.keyring import wrap_for_token  # the vault app depends on accounts, not the reverse
+
     plaintext = generate_token()
     token = ApiToken(
         user=user,
@@ -28,6 +36,10 @@ def create_api_token(*, user, name: str, request=None) -> tuple[ApiToken, str]:
     )
     token.full_clean()
     token.save()
+    if master_key is not None:
+        # Bound to the token's id: a wrap copied onto another token row does not open.
+        token.master_key_wrap = wrap_for_token(master_key=master_key, token_secret=plaintext, token_id=token.pk, user_id=user.pk)
+        token.save(update_fields=["master_key_wrap"])
     record_event(
         action=AuditEvent.Action.TOKEN_CREATED,
         request=request,
@@ -60,3 +72,17 @@ def touch_api_token(*, token: ApiToken) -> None:
     if token.last_used is None or (now - token.last_used).total_seconds() >= 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used=now)
         token.last_used = now
+
+
+@transaction.atomic
+def revoke_all_api_tokens(*, user, request=None, why: str) -> int:
+    """Delete every token of `user` (and with them their vault wraps)."""
+    count, _ = ApiToken.objects.filter(user=user).delete()
+    if count:
+        record_event(
+            action=AuditEvent.Action.TOKEN_REVOKED,
+            request=request,
+            user=_actor(request=request, user=user),
+            detail=f'{count} API token(s) of user "{user.get_username()}" revoked: {why}.',
+        )
+    return count

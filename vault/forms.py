@@ -45,6 +45,7 @@ class UploadForm(forms.Form):
         required=False,
         help_text="The codec's own quality knob, e.g. 1–100 for JPEG. Overrides the target.",
     )
+    upload_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -122,3 +123,48 @@ def key_file_text(*, record, key: str) -> str:
 class DownloadForm(forms.Form):
     key = forms.CharField(widget=forms.HiddenInput)
     variant = forms.ChoiceField(choices=[(v, v) for v in crypto.VARIANTS], widget=forms.HiddenInput)
+
+
+# Gallery orderings: the query parameter and the fields it sorts by (ties broken by newest).
+GALLERY_SORTS = {
+    "newest": ("Newest first", ("-created", "-id")),
+    "oldest": ("Oldest first", ("created", "id")),
+    "largest": ("Largest original", ("-original_size", "-id")),
+    "smallest": ("Smallest original", ("original_size", "-id")),
+    "saving": ("Biggest saving", ("compressed_size_ratio", "-id")),
+}
+
+
+class VaultUnlockForm(forms.Form):
+    password = forms.CharField(
+        label="Your account password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+
+class RecoveryUnlockForm(forms.Form):
+    recovery_key = forms.CharField(
+        label="Recovery key", max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono", "placeholder": "XXXX-XXXX-…"}),
+    )
+    password = forms.CharField(
+        label="Your current password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Your vault will open with this password again from now on.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("recovery_key"):
+            try:
+                crypto.parse_retrieval_key(cleaned["recovery_key"])
+            except crypto.MalformedKey as exc:
+                self.add_error("recovery_key", str(exc).replace("retrieval key", "recovery key"))
+        return cleaned
+
+
+class NewVaultForm(forms.Form):
+    password = forms.CharField(
+        label="Your current password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    confirm = forms.BooleanField(
+        label="I understand that the images in my current vault can never be opened again.", required=True,
+    )

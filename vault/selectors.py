@@ -1,5 +1,7 @@
 """Reads for the vault. Every lookup is scoped to the requesting user: another user's record is
 indistinguishable from one that does not exist (404), so ids reveal nothing."""
+from django.db.models import F, FloatField
+from django.db.models.functions import Cast
 from django.http import Http404
 
 from vault.models import ImageRecord
@@ -20,3 +22,16 @@ def get_image_for(user, pk) -> ImageRecord:
     if record is None:
         raise Http404("No such image.")
     return record
+
+
+def sorted_images(user, sort: str):
+    from vault.forms import GALLERY_SORTS
+
+    _, ordering = GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"])
+    queryset = images_for(user)
+    if "compressed_size_ratio" in ordering:
+        # Smallest compressed/original ratio first: the biggest saving.
+        queryset = queryset.annotate(
+            compressed_size_ratio=Cast(F("compressed_size"), FloatField()) / Cast(F("original_size"), FloatField())
+        )
+    return queryset.order_by(*ordering)

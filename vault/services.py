@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import logging
 import math
 import re
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from PIL import Image
@@ -30,12 +31,14 @@ from accounts.models import AuditEvent
 from compression.imageio import InvalidImage, load_upload
 from compression.services import compress_image
 from compression.targets import parse_target
-from vault import crypto
-from vault.models import ImageRecord, UserRetrievalGuard
+from vault import crypto, keyring
+from vault.models import ImageRecord, UserRetrievalGuard, UserVault
 
 logger = logging.getLogger(__name__)
 
 VARIANTS = crypto.VARIANTS
+# Records stored before the vault had no thumbnail.
+LEGACY_VARIANTS = ("original", "compressed")
 BLOB_PREFIX = "vault"
 GENERIC_REFUSAL = "That key does not open this image."
 
@@ -183,42 +186,41 @@ def validate_compression_options(*, codec: str | None, target: str | None, quali
     return codec, parsed_target, quality
 
 
-@sensitive_variables("keys")
-def store_image(
-    *,
-    owner,
-    uploaded_file_or_bytes,
-    filename: str = "",
-    codec: str | None = "auto",
-    target: str | None = None,
-    quality=None,
-    request=None,
-) -> tuple[ImageRecord, str]:
-    """Decode, compress, encrypt and store one upload. Returns the record and the retrieval key,
-    which exists nowhere else afterwards: the caller shows it to the user once.
+THUMBNAIL_PX = 320  # the gallery's preview size (longest side)
 
-    Atomic: the row is only committed after both blobs are written, and any failure (validation,
-    storage, the commit itself) deletes whatever blobs were written. `durable=True` makes the
-    commit at the end of this block the real one; inside a caller's transaction a later rollback
-    would otherwise leave blobs behind with no row.
-    """
-    started = time.perf_counter()
-    codec, parsed_target, quality = validate_compression_options(codec=codec, target=target, quality=quality)
-    name = sanitize_filename(filename or getattr(uploaded_file_or_bytes, "name", "") or "")
-    data = _read_upload(uploaded_file_or_bytes, max_bytes=settings.UPLOAD_MAX_BYTES)
-    try:
-        decoded = load_upload(
-            data, filename=name, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS
+
+def make_thumbnail(image: Image.Image) -> bytes:
+    """A small WebP preview for the gallery, sealed like the other blobs (never stored plain)."""
+    thumb = image.copy()
+    thumb = thumb.convert("RGBA" if "A" in thumb.getbands() else "RGB")
+    thumb.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    thumb.save(buf, format="WEBP", quality=80, method=4)
+    return buf.getvalue()
+
+
+def _existing_upload(owner, upload_token: str | None) -> ImageRecord | None:
+    if not upload_token:
+        return None
+    return ImageRecord.objects.filter(owner=owner, upload_token=upload_token).first()
+
+
+def validate_upload_token(token) -> str | None:
+    """The form's hidden token or the API's Idempotency-Key: short printable text, or nothing."""
+    if token in (None, ""):
+        return None
+    token = str(token).strip()
+    if not re.fullmatch(r"[\x21-\x7e]{1,64}", token):
+        raise ValidationError(
+            f"An idempotency key is 1-64 printable ASCII characters without spaces, not {token[:80]!r}.",
+            code="idempotency_key",
         )
-    except InvalidImage as exc:
-        raise ValidationError(str(exc), code="invalid_image") from exc
-    try:
-        result = compress_image(image=decoded.image, codec=codec, target=parsed_target, quality=quality)
-    except ValueError as exc:  # CodecError is a ValueError: a bad codec/target/quality combination
-        raise ValidationError(str(exc), code="compression") from exc
+    return token
 
+
+def _new_record(*, owner, name, data, decoded, result, upload_token) -> ImageRecord:
     fmt = (decoded.format or "").upper()
-    record = ImageRecord(
+    return ImageRecord(
         owner=owner,
         name=name,
         original_format=fmt,
@@ -240,26 +242,74 @@ def store_image(
         bpp=_finite(result.bpp) or 0.0,
         encode_seconds=float(result.seconds),
         total_seconds=0.0,
-        sha256_original=hashlib.sha256(data).hexdigest(),
+        upload_token=upload_token,
     )
-    blob_fields = {"original_blob", "compressed_blob", "sha256_original_blob", "sha256_compressed_blob"}
+
+
+@sensitive_variables("master_key", "data_key")
+def store_image(
+    *,
+    owner,
+    master_key: bytes,
+    uploaded_file_or_bytes,
+    filename: str = "",
+    codec: str | None = "auto",
+    target: str | None = None,
+    quality=None,
+    upload_token: str | None = None,
+    request=None,
+) -> tuple[ImageRecord, bool]:
+    """Decode, compress, encrypt and store one upload in the owner's vault. Returns the record and
+    whether it was created now (False: `upload_token` was already used, e.g. a double submit or a
+    Reload, and the record stored then is returned instead of a second copy).
+
+    Atomic: the row is only committed after every blob is written, and any failure (validation,
+    storage, the commit itself) deletes whatever blobs were written. `durable=True` makes the
+    commit at the end of this block the real one; inside a caller's transaction a later rollback
+    would otherwise leave blobs behind with no row.
+    """
+    started = time.perf_counter()
+    upload_token = validate_upload_token(upload_token)
+    if (existing := _existing_upload(owner, upload_token)) is not None:
+        return existing, False
+    vault = UserVault.objects.filter(user_id=owner.pk).first()
+    if vault is None:
+        raise ValidationError("You have no vault yet: log in once on the website to create it.", code="no_vault")
+    keyring.check_master_key(vault=vault, master_key=master_key)
+    codec, parsed_target, quality = validate_compression_options(codec=codec, target=target, quality=quality)
+    name = sanitize_filename(filename or getattr(uploaded_file_or_bytes, "name", "") or "")
+    data = _read_upload(uploaded_file_or_bytes, max_bytes=settings.UPLOAD_MAX_BYTES)
+    try:
+        decoded = load_upload(
+            data, filename=name, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS
+        )
+    except InvalidImage as exc:
+        raise ValidationError(str(exc), code="invalid_image") from exc
+    try:
+        result = compress_image(image=decoded.image, codec=codec, target=parsed_target, quality=quality)
+    except ValueError as exc:  # CodecError is a ValueError: a bad codec/target/quality combination
+        raise ValidationError(str(exc), code="compression") from exc
+    thumbnail = make_thumbnail(decoded.image)
+
+    record = _new_record(owner=owner, name=name, data=data, decoded=decoded, result=result, upload_token=upload_token)
+    data_key = crypto.new_data_key()
+    record.original_mac = crypto.keyed_digest(data, data_key=data_key)
+    record.vault_epoch = vault.epoch
+    blob_fields = {f"{v}_blob" for v in VARIANTS} | {f"sha256_{v}_blob" for v in VARIANTS} | {"dk_wrap"}
     written: list[str] = []
     try:
         with transaction.atomic(durable=True):
-            record.full_clean(exclude=blob_fields)
-            record.save(force_insert=True)  # the id the blobs are sealed to
-            keys = crypto.new_key_material(record_id=record.pk)
-            for variant, plaintext in (("original", data), ("compressed", result.data)):
-                sealed = crypto.seal(plaintext, key=keys.data_key, record_id=record.pk, variant=variant)
+            record.full_clean(exclude=blob_fields | {"upload_token"})
+            record.save(force_insert=True)  # the id the blobs and the wrapped key are bound to
+            for variant, plaintext in (("original", data), ("compressed", result.data), ("thumbnail", thumbnail)):
+                sealed = crypto.seal(plaintext, key=data_key, record_id=record.pk, variant=variant)
                 stored_name = default_storage.save(_blob_name(record.pk, variant), ContentFile(sealed))
                 written.append(stored_name)
                 setattr(record, f"{variant}_blob", stored_name)
                 setattr(record, f"sha256_{variant}_blob", hashlib.sha256(sealed).hexdigest())
-            record.wrapped_key = keys.wrapped_key
-            record.wrap_salt = keys.wrap_salt
-            record.key_hash = keys.key_hash
+            record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
             record.total_seconds = time.perf_counter() - started
-            record.full_clean()
+            record.full_clean(exclude={"upload_token"})
             record.save()
             record_event(
                 action=AuditEvent.Action.UPLOAD,
@@ -268,10 +318,84 @@ def store_image(
                 record=record,
                 detail=f"{record.codec} {record.original_size}->{record.compressed_size} bytes",
             )
+    except IntegrityError:
+        # Two submits of one upload raced past the check above; the unique (owner, upload_token)
+        # constraint let exactly one in. Nothing of ours was written before the insert failed.
+        _delete_blobs_quietly(written)
+        if (existing := _existing_upload(owner, upload_token)) is not None:
+            return existing, False
+        raise
     except BaseException:
         _delete_blobs_quietly(written)
         raise
-    return record, keys.retrieval_key
+    return record, True
+
+
+# --- opening with the vault -------------------------------------------------------------------
+
+
+class RecordLocked(Exception):
+    """A record this master key cannot open: stored with its own retrieval key, or in a vault the
+    owner replaced after losing both password and recovery key."""
+
+
+def _audit_refusal(*, record, request, why: str) -> RetrievalRefused:
+    record_event(action=AuditEvent.Action.RETRIEVE_REFUSED, request=request, user=record.owner, record=record, detail=why)
+    return RetrievalRefused()
+
+
+@sensitive_variables("master_key", "data_key")
+def _vault_data_key(*, record: ImageRecord, master_key: bytes, request=None) -> bytes:
+    if record.is_legacy:
+        raise RecordLocked(f"'{record.name}' was stored with its own retrieval key; open it with that key.")
+    vault = UserVault.objects.filter(user_id=record.owner_id).first()
+    if vault is None or record.vault_epoch != vault.epoch:
+        raise RecordLocked(
+            f"'{record.name}' belongs to a vault you replaced after a password reset without the "
+            "recovery key; it cannot be opened any more. You can delete it."
+        )
+    try:
+        return crypto.unwrap_key(record.dk_wrap, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
+    except crypto.SealError:
+        raise _audit_refusal(record=record, request=request, why="wrapped data key does not open under the vault key") from None
+
+
+@sensitive_variables("master_key", "data_key")
+def open_variants(*, record: ImageRecord, master_key: bytes, variants, request=None) -> dict[str, bytes]:
+    """Plaintext of the requested variants of one of the owner's images, opened with the vault's
+    master key. Tampering (a flipped bit, a swapped or missing blob) is `RetrievalRefused` and
+    audited with its cause. Opening originals/compressed files is audited; thumbnails are not
+    (a gallery page would write a row per picture)."""
+    variants = list(variants)
+    for variant in variants:
+        if variant not in VARIANTS:
+            raise ValidationError(f"Unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}.", code="variant")
+    data_key = _vault_data_key(record=record, master_key=master_key, request=request)
+    opened: dict[str, bytes] = {}
+    for variant in variants:
+        name = getattr(record, f"{variant}_blob")
+        blob = _read_blob(name) if name else None
+        if blob is None:
+            raise _audit_refusal(record=record, request=request, why=f"{variant}: blob missing")
+        if hashlib.sha256(blob).hexdigest() != getattr(record, f"sha256_{variant}_blob"):
+            raise _audit_refusal(record=record, request=request, why=f"{variant}: blob SHA-256 mismatch")
+        try:
+            plaintext = crypto.open_sealed(blob, key=data_key, record_id=record.pk, variant=variant)
+        except crypto.SealError:
+            raise _audit_refusal(record=record, request=request, why=f"{variant}: blob failed authentication") from None
+        if variant == "original" and not crypto.digests_match(
+            crypto.keyed_digest(plaintext, data_key=data_key), record.original_mac
+        ):
+            raise _audit_refusal(record=record, request=request, why="original: keyed digest mismatch")
+        opened[variant] = plaintext
+    shown = [v for v in variants if v != "thumbnail"]
+    if shown:
+        record_event(action=AuditEvent.Action.RETRIEVE_OK, request=request, user=record.owner, record=record, detail="+".join(shown))
+    return opened
+
+
+def open_variant(*, record: ImageRecord, master_key: bytes, variant: str, request=None) -> bytes:
+    return open_variants(record=record, master_key=master_key, variants=[variant], request=request)[variant]
 
 
 # --- retrieving -------------------------------------------------------------------------------
@@ -347,7 +471,7 @@ def retrieve_variants(*, record: ImageRecord, key: str, variants, request=None) 
     `display_bytes` for browsers). One success event is audited for the whole request."""
     variants = list(variants)
     for variant in variants:
-        if variant not in VARIANTS:
+        if variant not in LEGACY_VARIANTS:
             raise ValidationError(
                 f"Unknown variant {variant!r}; choose 'original' or 'compressed'.", code="variant"
             )
@@ -418,7 +542,7 @@ def retrieve_image(*, record: ImageRecord, key: str, variant: str, request=None)
 
 def retrieve_both(*, record: ImageRecord, key: str, request=None) -> tuple[bytes, bytes]:
     """Original and compressed for the compare page, with a single key check."""
-    opened = retrieve_variants(record=record, key=key, variants=VARIANTS, request=request)
+    opened = retrieve_variants(record=record, key=key, variants=LEGACY_VARIANTS, request=request)
     return opened["original"], opened["compressed"]
 
 
@@ -428,7 +552,7 @@ def retrieve_both(*, record: ImageRecord, key: str, request=None) -> tuple[bytes
 def delete_image(*, record: ImageRecord, request=None) -> None:
     """Remove the row now and the blobs once the deletion has committed: if the transaction
     rolls back, the row still points at blobs that still exist."""
-    names = [record.original_blob, record.compressed_blob]
+    names = [name for name in (record.original_blob, record.compressed_blob, record.thumbnail_blob) if name]
     with transaction.atomic():
         record_event(
             action=AuditEvent.Action.DELETE,
@@ -444,9 +568,11 @@ def delete_image(*, record: ImageRecord, request=None) -> None:
 def sweep_orphan_blobs(*, older_than: timedelta = timedelta(hours=1), dry_run: bool = False) -> list[str]:
     """Delete blobs no row refers to: the leftovers of a process killed between writing blobs and
     committing. Young blobs are skipped because their upload may still be committing."""
-    known = set(ImageRecord.objects.values_list("original_blob", flat=True)) | set(
-        ImageRecord.objects.values_list("compressed_blob", flat=True)
-    )
+    known = {
+        name
+        for field in ("original_blob", "compressed_blob", "thumbnail_blob")
+        for name in ImageRecord.objects.values_list(field, flat=True)
+    }
     cutoff = timezone.now() - older_than
     removed = []
     try:

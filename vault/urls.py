@@ -9,8 +9,15 @@ urlpatterns = [
     path("upload/", views.upload, name="upload"),
     path("images/", views.gallery, name="gallery"),
     path("images/<int:pk>/", views.detail, name="detail"),
+    path("images/<int:pk>/compare/", views.compare, name="compare"),
+    path("images/<int:pk>/file/<str:variant>/", views.image_file, name="file"),
+    path("images/<int:pk>/delete/", views.delete, name="delete"),
+    # Records stored before the per-user vault open with their own retrieval key.
     path("images/<int:pk>/unlock/", views.unlock, name="unlock"),
     path("images/<int:pk>/download/", views.download, name="download"),
     path("images/<int:pk>/key-file/", views.key_file, name="key-file"),
-    path("images/<int:pk>/delete/", views.delete, name="delete"),
+    path("vault/unlock/", views.unlock_vault, name="unlock-vault"),
+    path("vault/lock/", views.lock_vault, name="lock-vault"),
+    path("vault/recovery-key/", views.regenerate_recovery_key, name="regenerate-recovery-key"),
+    path("vault/recovery-key/saved/", views.recovery_key_saved, name="recovery-key-saved"),
 ]

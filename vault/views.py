@@ -1,11 +1,14 @@
 """Server-rendered vault pages. Thin: forms validate shape, services do the work.
 
-Decrypted images never touch the disk: the compare page embeds them as data: URIs and downloads
-stream from memory. Pages that carry a key or a decrypted image are marked no-store so no
-browser or proxy cache keeps them.
+Images in the owner's vault open with the master key the login unlocked: every picture a page
+shows is fetched from its own no-store URL (`image_file`), decrypted in memory per request, never
+inlined into the HTML and never written to disk. Records stored before the vault (legacy records)
+still open with their own retrieval key on the unlock page.
 """
 import base64
 import io
+import secrets
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,14 +19,22 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.http import Http404
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from vault import services
-from vault.forms import DownloadForm, UnlockForm, UploadForm, key_file_text
-from vault.selectors import get_image_for, images_for
+from accounts.audit import record_event
+from accounts.models import AuditEvent
+from vault import keyring, services
+from vault.forms import (
+    DownloadForm, GALLERY_SORTS, NewVaultForm, RecoveryUnlockForm, UnlockForm, UploadForm, VaultUnlockForm,
+    key_file_text,
+)
+from vault.selectors import get_image_for, images_for, sorted_images
 
-GALLERY_PAGE_SIZE = 12
+GALLERY_PAGE_SIZE = 24
 # Formats every current browser shows in <img>; the rest are shown as PNG on the compare page.
 BROWSER_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF"}
 
@@ -49,31 +60,44 @@ def _error_code(exc: ValidationError) -> str | None:
 _FIELD_FOR_CODE = {"codec": "codec", "target": "custom_target", "quality": "quality", "compression": None}
 
 
+def _upload_form(data=None, files=None) -> UploadForm:
+    # A fresh token per rendered form: submitting the same form twice (a double click, Reload on
+    # the POST) carries the same token and stores one image, not two.
+    return UploadForm(data, files, initial={"upload_token": secrets.token_urlsafe(24)})
+
+
+@sensitive_variables("master_key")
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
 def upload(request):
+    master_key = keyring.master_key_for(request)  # locked: VaultMiddleware asks for the password
     if request.method == "GET":
-        return render(request, "vault/upload.html", {"form": UploadForm()})
-    form = UploadForm(request.POST, request.FILES)
+        return render(request, "vault/upload.html", {"form": _upload_form()})
+    form = _upload_form(request.POST, request.FILES)
     if form.is_valid():
         data = form.cleaned_data
         try:
-            record, key = services.store_image(
+            record, created = services.store_image(
                 owner=request.user,
+                master_key=master_key,
                 uploaded_file_or_bytes=data["file"],
                 filename=data["file"].name,
                 codec=data["codec"],
                 target=data["target_text"],
                 quality=data.get("quality"),
+                upload_token=data.get("upload_token"),
                 request=request,
             )
         except ValidationError as exc:
             form.add_error(_FIELD_FOR_CODE.get(_error_code(exc), "file"), _error_text(exc))
         else:
-            # Rendered straight from the POST, never parked in the session: sessions live in the
-            # database, and the key must never reach it. Reloading cannot show it again.
-            return render(request, "vault/result.html", {"record": record, "key": key})
+            if created:
+                messages.success(request, f"Stored '{record.name}', compressed with {record.codec} and encrypted.")
+            else:
+                messages.info(request, f"'{record.name}' was already stored by this form; it was not stored twice.")
+            # Redirect after POST: Reload on the image page cannot submit the upload again.
+            return redirect("vault:detail", pk=record.pk)
     return render(request, "vault/upload.html", {"form": form}, status=400)
 
 
@@ -94,8 +118,14 @@ def key_file(request, pk):
 
 @login_required
 def gallery(request):
-    page = Paginator(images_for(request.user), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "vault/gallery.html", {"page": page, "records": page.object_list})
+    sort = request.GET.get("sort") if request.GET.get("sort") in GALLERY_SORTS else "newest"
+    view = "list" if request.GET.get("view") == "list" else "grid"
+    page = Paginator(sorted_images(request.user, sort), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page, "records": page.object_list, "sort": sort, "view": view, "sorts": GALLERY_SORTS,
+        "unlocked": keyring.session_master_key(request) is not None,
+    }
+    return render(request, "vault/gallery.html", context)
 
 
 @login_required
@@ -106,7 +136,147 @@ def detail(request, pk):
     rd_svg = candidates_svg(
         record.candidates, record.width, record.height, chosen={"codec": record.codec, "params": record.codec_params}
     )
-    return render(request, "vault/detail.html", {"record": record, "unlock_form": UnlockForm(), "rd_svg": rd_svg})
+    context = {"record": record, "rd_svg": rd_svg, "unlocked": keyring.session_master_key(request) is not None}
+    return render(request, "vault/detail.html", context)
+
+
+@sensitive_variables("master_key")
+@login_required
+@never_cache
+@require_GET
+def compare(request, pk):
+    record = get_image_for(request.user, pk)
+    if record.is_legacy:
+        return redirect("vault:unlock", pk=record.pk)
+    keyring.master_key_for(request)  # only to send a locked vault to the password page first
+    return render(request, "vault/compare.html", {"record": record, "vault_urls": True})
+
+
+# What `image_file` can serve: stored variants as they are, and forms every browser can show.
+FILE_VARIANTS = ("original", "compressed", "thumbnail", "decoded", "original-display", "compressed-display")
+
+
+@sensitive_variables("master_key", "data")
+@login_required
+@require_GET
+def image_file(request, pk, variant):
+    """One decrypted image per URL, so pages reference pictures with <img src> instead of carrying
+    them inline. no-store (and private): neither the browser cache nor a proxy keeps plaintext."""
+    if variant not in FILE_VARIANTS:
+        raise Http404(f"No variant {variant!r}.")
+    record = get_image_for(request.user, pk)
+    master_key = keyring.master_key_for(request)
+    stored = {"decoded": "compressed", "original-display": "original", "compressed-display": "compressed"}.get(variant, variant)
+    try:
+        data = services.open_variant(record=record, master_key=master_key, variant=stored, request=request)
+    except services.RecordLocked as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+    except services.RetrievalRefused as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    response = file_response(record, variant, data)
+    if request.GET.get("download") != "1":
+        response["Content-Disposition"] = response["Content-Disposition"].replace("attachment", "inline", 1)
+    return response
+
+
+def file_response(record, variant: str, data: bytes) -> HttpResponse:
+    """The HTTP answer for one opened variant (shared with the API's download endpoint)."""
+    if variant == "decoded":
+        return decoded_png_response(record, data)
+    if variant == "thumbnail":
+        response = HttpResponse(data, content_type="image/webp")
+        response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.thumbnail.webp")
+    elif variant == "original-display":
+        shown, media_type = _display_original(record, data)
+        response = HttpResponse(shown, content_type=media_type)
+        response["Content-Disposition"] = content_disposition_header(False, record.name)
+    elif variant == "compressed-display":
+        shown, media_type = _display_compressed(record, data)
+        response = HttpResponse(shown, content_type=media_type)
+        response["Content-Disposition"] = content_disposition_header(False, record.compressed_filename)
+    else:
+        return attachment_response(record, variant, data)
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+@sensitive_post_parameters()
+@sensitive_variables("master_key", "recovery")
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unlock_vault(request):
+    """Unlock a locked vault with the account password (not a new login), or with the recovery key
+    after the password was reset, or, with neither, start a new vault."""
+    next_url = _safe_next(request, reverse("vault:gallery"))
+    password_form = VaultUnlockForm(request.POST if request.POST.get("method") == "password" else None)
+    recovery_form = RecoveryUnlockForm(request.POST if request.POST.get("method") == "recovery" else None, prefix="recovery")
+    new_form = NewVaultForm(request.POST if request.POST.get("method") == "new" else None, prefix="new")
+    context = {"password_form": password_form, "recovery_form": recovery_form, "new_form": new_form, "next": next_url}
+    if request.method == "GET":
+        return render(request, "vault/unlock_vault.html", context)
+    try:
+        if password_form.is_bound and password_form.is_valid():
+            master_key = keyring.unlock_with_password(user=request.user, password=password_form.cleaned_data["password"], request=request)
+        elif recovery_form.is_bound and recovery_form.is_valid():
+            master_key = keyring.unlock_with_recovery_key(user=request.user, recovery_key=recovery_form.cleaned_data["recovery_key"])
+            # The recovery key proved ownership; wrap MK under the current password again so the
+            # next login unlocks by itself (this is how a reset password gets the vault back).
+            keyring.rewrap_password(user=request.user, master_key=master_key, password=recovery_form.cleaned_data["password"],
+                                    request=request, why="Reopened with the recovery key")
+        elif new_form.is_bound and new_form.is_valid():
+            master_key, recovery = keyring.create_vault(user=request.user, password=new_form.cleaned_data["password"], request=request)
+            keyring.open_session(request, master_key=master_key)
+            return render(request, "accounts/recovery_key.html", {"recovery_key": recovery, "next": next_url})
+        else:
+            return render(request, "vault/unlock_vault.html", context, status=400)
+    except keyring.WrongSecret as exc:
+        form = recovery_form if recovery_form.is_bound else (new_form if new_form.is_bound else password_form)
+        form.add_error(None, str(exc))
+        return render(request, "vault/unlock_vault.html", context, status=403)
+    keyring.open_session(request, master_key=master_key)
+    record_vault_event(request, unlocked=True)
+    return redirect(next_url)
+
+
+def record_vault_event(request, *, unlocked: bool) -> None:
+    action = AuditEvent.Action.VAULT_UNLOCKED if unlocked else AuditEvent.Action.VAULT_LOCKED
+    record_event(action=action, request=request, detail="Vault unlocked." if unlocked else "Vault locked.")
+
+
+@login_required
+@require_POST
+def lock_vault(request):
+    keyring.lock_session(request)
+    record_vault_event(request, unlocked=False)
+    messages.success(request, "Your vault is locked. Your password unlocks it again.")
+    return redirect("vault:landing")
+
+
+@sensitive_variables("master_key", "recovery")
+@login_required
+@never_cache
+@require_POST
+def regenerate_recovery_key(request):
+    master_key = keyring.master_key_for(request)
+    recovery = keyring.regenerate_recovery_key(user=request.user, master_key=master_key, request=request)
+    return render(request, "accounts/recovery_key.html", {"recovery_key": recovery, "next": reverse("profile"), "regenerated": True})
+
+
+@login_required
+@require_POST
+def recovery_key_saved(request):
+    """The "I have saved it" step after a recovery key was shown. The key itself is gone by now."""
+    if request.POST.get("saved") != "on":
+        messages.warning(request, "You did not confirm saving your recovery key. If you did not, make a new one on your profile.")
+    return redirect(_safe_next(request, reverse("vault:gallery")))
 
 
 def _unlock_error(request, record, form, exc, *, status):

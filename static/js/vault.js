@@ -33,6 +33,17 @@
     });
   });
 
+  // A second click while an upload is sending would be a second upload; the form's token already
+  // makes the server store it once, and this keeps people from wondering whether it worked.
+  document.querySelectorAll("form.js-submit-once").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (button) {
+        button.disabled = true;
+        if (button.dataset.sendingLabel) button.textContent = button.dataset.sendingLabel;
+      });
+    });
+  });
+
   document.querySelectorAll(".compare").forEach(function (compare) {
     var frame = compare.querySelector(".compare-frame");
     var range = compare.querySelector(".compare-range");

@@ -2,7 +2,7 @@
 and every lookup goes through the owner-scoped selectors (another user's id is a 404)."""
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.decorators import method_decorator
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -11,23 +11,35 @@ from rest_framework.exceptions import PermissionDenied, Throttled, ValidationErr
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from vault import services
+from vault import keyring, services
 from vault.api.serializers import (
     ApiErrorSerializer,
-    ImageCreatedSerializer,
+    ImageDownloadQuerySerializer,
     ImageRecordSerializer,
     ImageUploadSerializer,
     ImageRetrieveSerializer,
 )
 from vault.selectors import get_image_for, images_for
-from vault.views import attachment_response, decoded_png_response
+from vault.views import attachment_response, decoded_png_response, file_response
 
 NOT_FOUND = OpenApiResponse(ApiErrorSerializer, description="No such image among yours.")
 ERROR = OpenApiResponse(ApiErrorSerializer, description="Invalid request; `detail` says why.")
 
 
+LOCKED = OpenApiResponse(ApiErrorSerializer, description="Your vault is not open to this request (see `detail`).")
+
+
 def _as_drf_validation_error(exc: DjangoValidationError) -> ValidationError:
     return ValidationError({"detail": " ".join(exc.messages)})
+
+
+@sensitive_variables()
+def _master_key(request) -> bytes:
+    """MK from the request's token (its own wrap) or unlocked browser session; 403 otherwise."""
+    try:
+        return keyring.master_key_for(request)
+    except keyring.VaultLocked as exc:
+        raise PermissionDenied(detail=str(exc)) from None
 
 
 @method_decorator(sensitive_post_parameters("key"), name="dispatch")
@@ -51,7 +63,7 @@ class ImageRecordViewSet(
     def perform_content_negotiation(self, request, force=False):
         # The download answers with the image's own media type whatever Accept asks for (an
         # `Accept: image/*` client must not get 406); only its errors are rendered, as JSON.
-        return super().perform_content_negotiation(request, force=force or self.action == "retrieve_bytes")
+        return super().perform_content_negotiation(request, force=force or self.action in ("retrieve_bytes", "download"))
 
     def get_queryset(self):
         return images_for(self.request.user)
@@ -64,31 +76,72 @@ class ImageRecordViewSet(
     @extend_schema(
         summary="Upload, compress and encrypt an image",
         description=(
-            "Multipart upload. The response carries the retrieval `key` exactly once: the server "
-            "stores only a hash of it and the data key wrapped under it, and cannot recover it."
+            "Multipart upload into your vault: no key is returned or needed, the image opens with "
+            "your token (or your unlocked session). Send an `Idempotency-Key` header (1-64 printable "
+            "characters) to make retries safe: a repeat with the same key returns the image stored "
+            "the first time (200) instead of storing it again (201)."
         ),
         request={"multipart/form-data": ImageUploadSerializer},
-        responses={201: ImageCreatedSerializer, 400: ERROR},
+        responses={201: ImageRecordSerializer, 200: ImageRecordSerializer, 400: ERROR, 403: LOCKED},
     )
+    @method_decorator(sensitive_variables("master_key"))
     def create(self, request, *args, **kwargs):
         upload = ImageUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
+        master_key = _master_key(request)
         try:
-            record, key = services.store_image(
+            record, created = services.store_image(
                 owner=request.user,
+                master_key=master_key,
                 uploaded_file_or_bytes=data["file"],
                 filename=data["file"].name,
                 codec=data.get("codec") or "auto",
                 target=data.get("target") or None,
                 quality=data.get("quality"),
+                upload_token=request.headers.get("Idempotency-Key"),
                 request=request,
             )
         except DjangoValidationError as exc:
             raise _as_drf_validation_error(exc) from None
-        record.key = key
-        body = ImageCreatedSerializer(record, context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+        except keyring.VaultLocked as exc:
+            raise PermissionDenied(detail=str(exc)) from None
+        body = ImageRecordSerializer(record, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(
+        operation_id="v1_images_download",
+        summary="Download an image from your vault",
+        description=(
+            "The decrypted bytes with the image's own Content-Type and `Cache-Control: no-store`. "
+            "Needs a token made while your vault was open (every token from /api/v1/auth/token/ is) "
+            "or an unlocked browser session. Records stored before the vault answer 409: open them "
+            "with their retrieval key (POST .../retrieve/)."
+        ),
+        parameters=[ImageDownloadQuerySerializer],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The image bytes."),
+            400: ERROR, 403: LOCKED, 404: NOT_FOUND,
+            409: OpenApiResponse(ApiErrorSerializer, description="This record does not open with your vault key."),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="download", url_name="download")
+    @method_decorator(sensitive_variables("master_key", "data"))
+    def download(self, request, pk=None):
+        record = self.get_object()
+        query = ImageDownloadQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        variant = query.validated_data["variant"]
+        master_key = _master_key(request)
+        try:
+            data = services.open_variant(
+                record=record, master_key=master_key, variant="compressed" if variant == "decoded" else variant, request=request
+            )
+        except services.RecordLocked as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except services.RetrievalRefused as exc:
+            raise PermissionDenied(detail=str(exc)) from None
+        return file_response(record, variant, data)
 
     def perform_destroy(self, instance):
         services.delete_image(record=instance, request=self.request)
@@ -97,6 +150,7 @@ class ImageRecordViewSet(
         operation_id="v1_images_retrieve_bytes",
         summary="Decrypt and download an image",
         description=(
+            "For records stored before the per-user vault, with the retrieval key shown then. "
             "Returns the raw bytes with the image's Content-Type and `Content-Disposition: attachment`. "
             "`original` is the upload byte for byte; `compressed` is the stored codec output; `decoded` is "
             "the compressed version decoded to PNG (what the learned codec's .msc file looks like). A wrong key, "
