@@ -63,6 +63,11 @@ class AuditEvent(models.Model):
         VAULT_REWRAPPED = "vault_rewrapped", "Vault re-wrapped"
         VAULT_UNLOCKED = "vault_unlocked", "Vault unlocked"
         VAULT_LOCKED = "vault_locked", "Vault locked"
+        SHARE_CREATED = "share_created", "Share created"
+        SHARE_OPENED = "share_opened", "Share opened"
+        SHARE_REFUSED = "share_refused", "Share refused"
+        SHARE_REVOKED = "share_revoked", "Share revoked"
+        VAULT_ADOPTED = "vault_adopted", "Added to vault"
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -16,6 +16,7 @@ from accounts.forms import ApiTokenCreateForm, RegistrationForm
 from accounts.selectors import api_tokens_for_user
 from accounts.services import create_api_token, revoke_all_api_tokens, revoke_api_token
 from vault import keyring
+from vault.selectors import shares_for
 
 # Registration logs the user in directly; axes only watches authenticate(), so name the real backend.
 _LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -93,6 +94,7 @@ def _profile_response(request, *, form=None, new_token=None, new_plaintext=None,
         "new_plaintext": new_plaintext,
         "vault": keyring.vault_of(request.user),
         "unlocked": keyring.session_master_key(request) is not None,
+        "shares": shares_for(request.user),
     }
     return render(request, "accounts/profile.html", context, status=status)
 

@@ -168,3 +168,30 @@ class NewVaultForm(forms.Form):
     confirm = forms.BooleanField(
         label="I understand that the images in my current vault can never be opened again.", required=True,
     )
+
+
+SHARE_EXPIRY_CHOICES = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("0", "Never (until I revoke it)")]
+
+
+class ShareCreateForm(forms.Form):
+    label = forms.CharField(label="Label", required=False, max_length=100, help_text="e.g. who you send it to.")
+    expires_in_days = forms.ChoiceField(label="Expires after", choices=SHARE_EXPIRY_CHOICES, initial="7")
+
+    def expires_at(self):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        days = int(self.cleaned_data["expires_in_days"])
+        return timezone.now() + timedelta(days=days) if days else None
+
+
+SHARE_VARIANTS = [("display", "View"), ("original", "Original file"), ("compressed", "Compressed file"), ("decoded", "Compressed, as PNG")]
+
+
+class ShareOpenForm(forms.Form):
+    key = forms.CharField(
+        label="Share key", max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono", "placeholder": "XXXX-XXXX-…"}),
+    )
+    variant = forms.ChoiceField(choices=SHARE_VARIANTS, initial="display", widget=forms.HiddenInput)

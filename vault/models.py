@@ -148,3 +148,31 @@ class UserVault(models.Model):
 
     def __str__(self) -> str:
         return f"vault of {self.user}"
+
+
+class Share(models.Model):
+    """One image shared with whoever holds its share key: the paper's per-image key. The key (shown
+    once, as a link with the key in the URL fragment) is never stored; the image's data key is
+    stored wrapped under a key derived from it, bound to the record and this share. That wrap is
+    also the key check: only the right key authenticates it. Revoking deletes the row and so the wrap."""
+
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    record = models.ForeignKey(ImageRecord, on_delete=models.CASCADE, related_name="shares")
+    label = models.CharField(max_length=100, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    dk_wrap = models.BinaryField(max_length=80, editable=False)
+    uses = models.PositiveIntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveIntegerField(default=0)
+    last_failed_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"share {self.public_id} of record {self.record_id}"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())

@@ -4,7 +4,7 @@ from django.db.models import F, FloatField
 from django.db.models.functions import Cast
 from django.http import Http404
 
-from vault.models import ImageRecord
+from vault.models import ImageRecord, Share
 
 
 def images_for(user):
@@ -35,3 +35,22 @@ def sorted_images(user, sort: str):
             compressed_size_ratio=Cast(F("compressed_size"), FloatField()) / Cast(F("original_size"), FloatField())
         )
     return queryset.order_by(*ordering)
+
+
+def shares_for(user, record=None):
+    """The user's live and expired shares (revoked ones no longer exist), newest first."""
+    if user is None or not user.is_authenticated:
+        return Share.objects.none()
+    queryset = Share.objects.filter(record__owner=user).select_related("record")
+    return queryset.filter(record=record) if record is not None else queryset
+
+
+def get_share_for(user, record, share_id) -> Share:
+    try:
+        share_id = int(share_id)
+    except (TypeError, ValueError):
+        raise Http404("No such share.") from None
+    share = shares_for(user, record).filter(pk=share_id).first()
+    if share is None:
+        raise Http404("No such share.")
+    return share

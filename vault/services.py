@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from PIL import Image
@@ -32,7 +33,7 @@ from compression.imageio import InvalidImage, load_upload
 from compression.services import compress_image
 from compression.targets import parse_target
 from vault import crypto, keyring
-from vault.models import ImageRecord, UserRetrievalGuard, UserVault
+from vault.models import ImageRecord, Share, UserRetrievalGuard, UserVault
 
 logger = logging.getLogger(__name__)
 
@@ -360,17 +361,18 @@ def _vault_data_key(*, record: ImageRecord, master_key: bytes, request=None) -> 
         raise _audit_refusal(record=record, request=request, why="wrapped data key does not open under the vault key") from None
 
 
-@sensitive_variables("master_key", "data_key")
-def open_variants(*, record: ImageRecord, master_key: bytes, variants, request=None) -> dict[str, bytes]:
-    """Plaintext of the requested variants of one of the owner's images, opened with the vault's
-    master key. Tampering (a flipped bit, a swapped or missing blob) is `RetrievalRefused` and
-    audited with its cause. Opening originals/compressed files is audited; thumbnails are not
-    (a gallery page would write a row per picture)."""
+def _check_variants(variants) -> list[str]:
     variants = list(variants)
     for variant in variants:
         if variant not in VARIANTS:
             raise ValidationError(f"Unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}.", code="variant")
-    data_key = _vault_data_key(record=record, master_key=master_key, request=request)
+    return variants
+
+
+@sensitive_variables("data_key", "plaintext")
+def _open_blobs(*, record: ImageRecord, data_key: bytes, variants, request=None) -> dict[str, bytes]:
+    """Read, check and decrypt blobs. Tampering (a flipped bit, a swapped or missing blob, a wrong
+    keyed digest) is `RetrievalRefused`, audited with its cause."""
     opened: dict[str, bytes] = {}
     for variant in variants:
         name = getattr(record, f"{variant}_blob")
@@ -388,6 +390,17 @@ def open_variants(*, record: ImageRecord, master_key: bytes, variants, request=N
         ):
             raise _audit_refusal(record=record, request=request, why="original: keyed digest mismatch")
         opened[variant] = plaintext
+    return opened
+
+
+@sensitive_variables("master_key", "data_key")
+def open_variants(*, record: ImageRecord, master_key: bytes, variants, request=None) -> dict[str, bytes]:
+    """Plaintext of the requested variants of one of the owner's images, opened with the vault's
+    master key. Opening originals/compressed files is audited; thumbnails are not (a gallery page
+    would write a row per picture)."""
+    variants = _check_variants(variants)
+    data_key = _vault_data_key(record=record, master_key=master_key, request=request)
+    opened = _open_blobs(record=record, data_key=data_key, variants=variants, request=request)
     shown = [v for v in variants if v != "thumbnail"]
     if shown:
         record_event(action=AuditEvent.Action.RETRIEVE_OK, request=request, user=record.owner, record=record, detail="+".join(shown))
@@ -544,6 +557,128 @@ def retrieve_both(*, record: ImageRecord, key: str, request=None) -> tuple[bytes
     """Original and compressed for the compare page, with a single key check."""
     opened = retrieve_variants(record=record, key=key, variants=LEGACY_VARIANTS, request=request)
     return opened["original"], opened["compressed"]
+
+
+# --- shares: one image, one key, for anyone holding it ------------------------------------------
+
+SHARE_UNAVAILABLE = "This share link does not exist, was revoked or has expired."
+
+
+class ShareUnavailable(Exception):
+    """Unknown, revoked and expired shares look the same to whoever holds the link."""
+
+    def __init__(self) -> None:
+        super().__init__(SHARE_UNAVAILABLE)
+
+
+def _share_wrapping_key(secret: bytes) -> bytes:
+    # The share key is 256 random bits, so HKDF suffices (nothing to slow down); its own purpose
+    # keeps this key distinct from any other use of the same bytes.
+    return crypto.subkey(secret, purpose="share-wrap-v1")
+
+
+@sensitive_variables("master_key", "data_key", "secret")
+def create_share(*, record: ImageRecord, master_key: bytes, label: str = "", expires_at=None, request=None,
+                 secret: bytes | None = None) -> tuple[Share, str]:
+    """A new share of one image. Returns it with its key text, which is stored nowhere: the caller
+    shows it once. `secret` is only passed when an old retrieval key becomes a share key."""
+    data_key = _vault_data_key(record=record, master_key=master_key, request=request)
+    return _new_share(record=record, data_key=data_key, label=label, expires_at=expires_at, request=request, secret=secret)
+
+
+@sensitive_variables("data_key", "secret")
+@transaction.atomic
+def _new_share(*, record, data_key, label, expires_at, request, secret=None) -> tuple[Share, str]:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError(f"The expiry {expires_at:%Y-%m-%d %H:%M} is in the past.", code="expires_at")
+    secret = secret or crypto.new_retrieval_key()
+    share = Share(record=record, public_id=secrets.token_urlsafe(12), label=(label or "").strip()[:100], expires_at=expires_at)
+    share.dk_wrap = b""
+    share.save()  # the id the wrap is bound to
+    share.dk_wrap = crypto.wrap_key(data_key, wrapping_key=_share_wrapping_key(secret), purpose="dk-share", ids=(record.pk, share.pk))
+    share.save(update_fields=["dk_wrap"])
+    until = f" until {expires_at:%Y-%m-%d %H:%M %Z}" if expires_at else ""
+    record_event(action=AuditEvent.Action.SHARE_CREATED, request=request, user=record.owner, record=record,
+                 detail=f"Share {share.public_id} created{until}.")
+    return share, crypto.format_retrieval_key(secret)
+
+
+@transaction.atomic
+def revoke_share(*, share: Share, request=None) -> None:
+    record_event(action=AuditEvent.Action.SHARE_REVOKED, request=request, user=share.record.owner, record=share.record,
+                 detail=f"Share {share.public_id} revoked.")
+    share.delete()  # the wrap goes with the row: the key opens nothing any more
+
+
+def _share_refused(*, share: Share, request, why: str) -> RetrievalRefused:
+    now = timezone.now()
+    with transaction.atomic():
+        fresh = Share.objects.select_for_update().get(pk=share.pk)
+        locked = _count_failure(fresh, now=now, limit=settings.RETRIEVE_FAILURE_LIMIT, cooloff=settings.RETRIEVE_COOLOFF)
+    record_event(action=AuditEvent.Action.SHARE_REFUSED, request=request, user=None, record=share.record,
+                 detail=f"Share {share.public_id}: {why}" + ("; locked after repeated wrong keys" if locked else ""))
+    return RetrievalRefused()
+
+
+@sensitive_variables("key", "secret", "data_key")
+def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Share, dict[str, bytes]]:
+    """Anyone's request with a share link's key: the one image, nothing else. Wrong keys are counted
+    and locked out per share, as retrieval keys are per record."""
+    variants = _check_variants(variants)
+    share = Share.objects.select_related("record", "record__owner").filter(public_id=str(public_id)[:32]).first()
+    if share is None or share.is_expired():
+        raise ShareUnavailable()
+    try:
+        secret = crypto.parse_retrieval_key(key)
+    except crypto.MalformedKey as exc:
+        raise ValidationError(str(exc).replace("retrieval key", "share key"), code="malformed_key") from exc
+    remaining = _lock_remaining(share.locked_until, timezone.now())
+    if remaining:
+        record_event(action=AuditEvent.Action.SHARE_REFUSED, request=request, record=share.record,
+                     detail=f"Share {share.public_id}: locked out after repeated wrong keys")
+        raise RetrievalLocked(math.ceil(remaining))
+    data_key = _share_data_key(share, secret)
+    if data_key is None:
+        raise _share_refused(share=share, request=request, why="wrong key")
+    opened = _open_blobs(record=share.record, data_key=data_key, variants=variants, request=request)
+    Share.objects.filter(pk=share.pk).update(uses=F("uses") + 1, last_used_at=timezone.now(), failed_attempts=0)
+    record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, user=None, record=share.record,
+                 detail=f"Share {share.public_id}: {'+'.join(variants)}")
+    return share, opened
+
+
+@sensitive_variables("secret")
+def _share_data_key(share: Share, secret: bytes) -> bytes | None:
+    try:
+        return crypto.unwrap_key(share.dk_wrap, wrapping_key=_share_wrapping_key(secret), purpose="dk-share",
+                                 ids=(share.record_id, share.pk))
+    except crypto.SealError:
+        return None
+
+
+@sensitive_variables("key", "secret", "data_key")
+def open_with_share_key(*, record: ImageRecord, key: str, variants, request=None) -> dict[str, bytes]:
+    """The old `POST /images/<id>/retrieve/` with a share key of that record (the owner's own
+    request): the key is tried against the record's live shares; a wrong one counts against the
+    record and the owner like a wrong retrieval key."""
+    variants = _check_variants(variants)
+    try:
+        secret = crypto.parse_retrieval_key(key)
+    except crypto.MalformedKey as exc:
+        raise ValidationError(str(exc), code="malformed_key") from exc
+    guard = UserRetrievalGuard.objects.filter(user_id=record.owner_id).first()
+    now = timezone.now()
+    remaining = max(_lock_remaining(record.locked_until, now), _lock_remaining(guard.locked_until if guard else None, now))
+    if remaining:
+        raise RetrievalLocked(math.ceil(remaining))
+    for share in record.shares.all():
+        data_key = None if share.is_expired() else _share_data_key(share, secret)
+        if data_key is not None:
+            opened = _open_blobs(record=record, data_key=data_key, variants=variants, request=request)
+            record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, record=record,
+                         detail=f"Share {share.public_id} via the record's retrieve endpoint: {'+'.join(variants)}")
+            return opened
+    raise _refuse(record=record, request=request, why="no live share of this image opens with this key")
 
 
 # --- deleting ---------------------------------------------------------------------------------

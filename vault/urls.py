@@ -12,6 +12,9 @@ urlpatterns = [
     path("images/<int:pk>/compare/", views.compare, name="compare"),
     path("images/<int:pk>/file/<str:variant>/", views.image_file, name="file"),
     path("images/<int:pk>/delete/", views.delete, name="delete"),
+    path("images/<int:pk>/shares/", views.share_create, name="share-create"),
+    path("images/<int:pk>/shares/<int:share_id>/revoke/", views.share_revoke, name="share-revoke"),
+    path("s/<str:public_id>/", views.share_page, name="share"),
     # Records stored before the per-user vault open with their own retrieval key.
     path("images/<int:pk>/unlock/", views.unlock, name="unlock"),
     path("images/<int:pk>/download/", views.download, name="download"),

@@ -29,10 +29,10 @@ from accounts.audit import record_event
 from accounts.models import AuditEvent
 from vault import keyring, services
 from vault.forms import (
-    DownloadForm, GALLERY_SORTS, NewVaultForm, RecoveryUnlockForm, UnlockForm, UploadForm, VaultUnlockForm,
-    key_file_text,
+    DownloadForm, GALLERY_SORTS, NewVaultForm, RecoveryUnlockForm, ShareCreateForm, ShareOpenForm, UnlockForm,
+    UploadForm, VaultUnlockForm, key_file_text,
 )
-from vault.selectors import get_image_for, images_for, sorted_images
+from vault.selectors import get_image_for, get_share_for, images_for, shares_for, sorted_images
 
 GALLERY_PAGE_SIZE = 24
 # Formats every current browser shows in <img>; the rest are shown as PNG on the compare page.
@@ -136,8 +136,83 @@ def detail(request, pk):
     rd_svg = candidates_svg(
         record.candidates, record.width, record.height, chosen={"codec": record.codec, "params": record.codec_params}
     )
-    context = {"record": record, "rd_svg": rd_svg, "unlocked": keyring.session_master_key(request) is not None}
+    context = {
+        "record": record, "rd_svg": rd_svg, "unlocked": keyring.session_master_key(request) is not None,
+        "shares": shares_for(request.user, record), "share_form": ShareCreateForm(),
+    }
     return render(request, "vault/detail.html", context)
+
+
+def share_link(request, share, key: str) -> str:
+    """The link to send: the key rides in the fragment, which browsers never send to a server, so
+    it cannot end up in our access logs, a proxy's, or a Referer header."""
+    return request.build_absolute_uri(reverse("vault:share", args=[share.public_id])) + "#" + key
+
+
+@sensitive_variables("master_key", "key")
+@login_required
+@never_cache
+@require_POST
+def share_create(request, pk):
+    record = get_image_for(request.user, pk)
+    form = ShareCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
+        return redirect("vault:detail", pk=record.pk)
+    master_key = keyring.master_key_for(request)
+    try:
+        share, key = services.create_share(
+            record=record, master_key=master_key, label=form.cleaned_data["label"], expires_at=form.expires_at(), request=request
+        )
+    except services.RecordLocked as exc:
+        messages.error(request, str(exc))
+        return redirect("vault:detail", pk=record.pk)
+    # Rendered from this POST only, like every key the portal shows: reloading cannot show it again.
+    response = render(request, "vault/share_created.html", {"record": record, "share": share, "key": key, "link": share_link(request, share, key)})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def share_revoke(request, pk, share_id):
+    record = get_image_for(request.user, pk)
+    services.revoke_share(share=get_share_for(request.user, record, share_id), request=request)
+    messages.success(request, "Share revoked: its link and key open nothing any more.")
+    return redirect(_safe_next(request, reverse("vault:detail", args=[record.pk])))
+
+
+@sensitive_post_parameters("key")
+@sensitive_variables("opened", "data")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def share_page(request, public_id):
+    """The page a share link opens, no login needed. The key comes from the link's fragment (a
+    script copies it into the form) or is typed; the answer is that one image's bytes."""
+    form = ShareOpenForm(request.POST or None)
+    if request.method == "GET" or not form.is_valid():
+        return render(request, "vault/share.html", {"form": form}, status=200 if request.method == "GET" else 400)
+    variant = form.cleaned_data["variant"]
+    stored = {"display": "original", "decoded": "compressed"}.get(variant, variant)
+    try:
+        share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[stored], request=request)
+    except services.ShareUnavailable as exc:
+        return render(request, "vault/share.html", {"form": form, "error": str(exc)}, status=404)
+    except services.RetrievalLocked as exc:
+        response = render(request, "vault/share.html", {"form": form, "error": str(exc)}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except services.RetrievalRefused:
+        return render(request, "vault/share.html", {"form": form, "error": "That key does not open this share."}, status=403)
+    except ValidationError as exc:
+        return render(request, "vault/share.html", {"form": form, "error": _error_text(exc)}, status=400)
+    data = opened[stored]
+    if variant == "display":
+        response = file_response(share.record, "original-display", data)
+    else:
+        response = file_response(share.record, variant, data)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @sensitive_variables("master_key")

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from vault.crypto import VARIANTS
-from vault.models import ImageRecord
+from vault.models import ImageRecord, Share
 
 
 class ApiErrorSerializer(serializers.Serializer):
@@ -118,3 +118,38 @@ class ImageDownloadQuerySerializer(serializers.Serializer):
             "compressed version as PNG; thumbnail: a ~320 px WebP preview."
         ),
     )
+
+
+class ShareSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True, help_text="The share's public id (in its link).")
+    image = serializers.IntegerField(source="record_id", read_only=True)
+    expired = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Share
+        fields = ["id", "image", "label", "created", "expires_at", "expired", "uses", "last_used_at"]
+        read_only_fields = fields
+
+    def get_expired(self, obj) -> bool:
+        return obj.is_expired()
+
+
+class ShareCreatedSerializer(ShareSerializer):
+    key = serializers.CharField(read_only=True, help_text="The share key, returned only in this response.")
+    url = serializers.CharField(read_only=True, help_text="The link to send: the key is in the fragment.")
+
+    class Meta(ShareSerializer.Meta):
+        fields = [*ShareSerializer.Meta.fields, "key", "url"]
+        read_only_fields = fields
+
+
+class ShareCreateSerializer(serializers.Serializer):
+    label = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    expires_in_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=3650, help_text="Omit or null: until revoked."
+    )
+
+
+class ShareRetrieveSerializer(serializers.Serializer):
+    key = serializers.CharField(trim_whitespace=True, max_length=200, help_text="The share key.")
+    variant = serializers.ChoiceField(choices=["original", "compressed", "decoded", "thumbnail"], default="original")
