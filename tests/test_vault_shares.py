@@ -178,3 +178,34 @@ def test_api_shares_of_another_users_image_are_404_and_anonymous_is_401(api):
     assert bob.delete(f"{url}{share_pk}/").status_code == 404
     assert APIClient().get(url).status_code == 401
     assert Share.objects.count() == 1 and share["expires_at"] is None
+
+
+# --- records from before the vault --------------------------------------------------------------
+
+
+def test_adding_an_old_record_to_the_vault_keeps_its_key_as_a_share_key(alice, _isolated_storage):
+    import hashlib
+
+    from .vault_helpers import legacy_record
+
+    client = login_unlocked(Client(), "alice", PASSWORD)
+    old, key = legacy_record(alice, PHOTO)
+    page = client.post(reverse("vault:unlock", args=[old.pk]), {"key": key})
+    assert "Add to my vault" in page.content.decode()
+    wrong = client.post(reverse("vault:adopt", args=[old.pk]), {"key": crypto.format_retrieval_key(crypto.new_retrieval_key())})
+    assert wrong.status_code == 403 and ImageRecord.objects.get(pk=old.pk).is_legacy
+
+    response = client.post(reverse("vault:adopt", args=[old.pk]), {"key": key})
+    assert response.status_code == 302 and response["Location"] == reverse("vault:detail", args=[old.pk])
+    old.refresh_from_db()
+    assert not old.is_legacy and old.key_hash == "" and old.wrapped_key is None
+    assert old.sha256_original == "" and old.original_mac != hashlib.sha256(PHOTO).hexdigest()
+    # Opens without a key now, with a thumbnail it never had.
+    assert client.get(reverse("vault:file", args=[old.pk, "original"])).content == PHOTO
+    assert client.get(reverse("vault:file", args=[old.pk, "thumbnail"]))["Content-Type"] == "image/webp"
+    # The old key became a share key: its link page opens the image for anyone holding it.
+    share = Share.objects.get(record=old)
+    assert open_as_stranger(share, key).content == PHOTO
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.VAULT_ADOPTED, record_id=old.pk).exists()
+    again = client.post(reverse("vault:adopt", args=[old.pk]), {"key": key})
+    assert again.status_code == 400 and "already in your vault" in again.content.decode()

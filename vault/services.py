@@ -477,11 +477,10 @@ def _read_blob(name: str) -> bytes | None:
         return None
 
 
-@sensitive_variables("key", "secret", "data_key")
-def retrieve_variants(*, record: ImageRecord, key: str, variants, request=None) -> dict[str, bytes]:
-    """Plaintext bytes of the requested variants, after one key check. `original` is the upload
-    byte for byte; `compressed` is the stored codec bytes (pages use the codec's
-    `display_bytes` for browsers). One success event is audited for the whole request."""
+@sensitive_variables("key", "secret", "data_key", "plaintext")
+def _legacy_open(*, record: ImageRecord, key: str, variants, request=None) -> tuple[bytes, bytes, dict[str, bytes]]:
+    """A record from before the vault, opened with its retrieval key: (key secret, data key, the
+    requested variants' plaintext), after the lockout and key checks."""
     variants = list(variants)
     for variant in variants:
         if variant not in LEGACY_VARIANTS:
@@ -544,8 +543,52 @@ def retrieve_variants(*, record: ImageRecord, key: str, variants, request=None) 
     if record.failed_attempts or record.last_failed_at:
         ImageRecord.objects.filter(pk=record.pk).update(failed_attempts=0, last_failed_at=None)
         record.failed_attempts, record.last_failed_at = 0, None
-    record_event(action=AuditEvent.Action.RETRIEVE_OK, request=request, user=record.owner, record=record, detail=label)
+    return secret, data_key, opened
+
+
+@sensitive_variables("key", "secret", "data_key")
+def retrieve_variants(*, record: ImageRecord, key: str, variants, request=None) -> dict[str, bytes]:
+    """Plaintext bytes of the requested variants of a record from before the vault, after one key
+    check. `original` is the upload byte for byte; `compressed` is the stored codec bytes (pages
+    use the codec's `display_bytes` for browsers). One success event is audited per request."""
+    _secret, _data_key, opened = _legacy_open(record=record, key=key, variants=variants, request=request)
+    record_event(action=AuditEvent.Action.RETRIEVE_OK, request=request, user=record.owner, record=record,
+                 detail="+".join(opened))
     return opened
+
+
+@sensitive_variables("key", "master_key", "secret", "data_key", "opened")
+def adopt_legacy_record(*, record: ImageRecord, key: str, master_key: bytes, request=None) -> tuple[Share, str]:
+    """"Add to my vault": a record stored with its own retrieval key, opened once with that key, is
+    re-wrapped under the owner's master key (and gains a thumbnail and a keyed digest instead of the
+    plain SHA-256). Its old key keeps working, as a share key of this image (returned with it)."""
+    if not record.is_legacy:
+        raise ValidationError(f"'{record.name}' is already in your vault.", code="not_legacy")
+    vault = UserVault.objects.filter(user_id=record.owner_id).first()
+    if vault is None:
+        raise keyring.VaultLocked()
+    keyring.check_master_key(vault=vault, master_key=master_key)
+    secret, data_key, opened = _legacy_open(record=record, key=key, variants=["original"], request=request)
+    thumbnail = make_thumbnail(load_upload(opened["original"]).image)
+    sealed = crypto.seal(thumbnail, key=data_key, record_id=record.pk, variant="thumbnail")
+    written = [default_storage.save(_blob_name(record.pk, "thumbnail"), ContentFile(sealed))]
+    try:
+        with transaction.atomic():
+            record.thumbnail_blob, record.sha256_thumbnail_blob = written[0], hashlib.sha256(sealed).hexdigest()
+            record.original_mac = crypto.keyed_digest(opened["original"], data_key=data_key)
+            record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
+            record.vault_epoch = vault.epoch
+            # The unkeyed digest and the old key's wrap and hash go: the key lives on as a share.
+            record.sha256_original, record.wrapped_key, record.wrap_salt, record.key_hash = "", None, None, ""
+            record.save()
+            share, key_text = _new_share(record=record, data_key=data_key, label="former retrieval key",
+                                         expires_at=None, request=request, secret=secret)
+            record_event(action=AuditEvent.Action.VAULT_ADOPTED, request=request, user=record.owner, record=record,
+                         detail="Added to the vault; its retrieval key is now a share key.")
+    except BaseException:
+        _delete_blobs_quietly(written)
+        raise
+    return share, key_text
 
 
 def retrieve_image(*, record: ImageRecord, key: str, variant: str, request=None) -> bytes:

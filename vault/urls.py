@@ -19,6 +19,7 @@ urlpatterns = [
     path("images/<int:pk>/unlock/", views.unlock, name="unlock"),
     path("images/<int:pk>/download/", views.download, name="download"),
     path("images/<int:pk>/key-file/", views.key_file, name="key-file"),
+    path("images/<int:pk>/adopt/", views.adopt, name="adopt"),
     path("vault/unlock/", views.unlock_vault, name="unlock-vault"),
     path("vault/lock/", views.lock_vault, name="lock-vault"),
     path("vault/recovery-key/", views.regenerate_recovery_key, name="regenerate-recovery-key"),

@@ -464,6 +464,30 @@ def attachment_response(record, variant: str, data: bytes) -> HttpResponse:
     return response
 
 
+@sensitive_post_parameters("key")
+@sensitive_variables("master_key")
+@login_required
+@never_cache
+@require_POST
+def adopt(request, pk):
+    """"Add to my vault" for a record from before the vault, with its retrieval key."""
+    record = get_image_for(request.user, pk)
+    form = UnlockForm(request.POST)
+    if not form.is_valid():
+        return render(request, "vault/unlock.html", {"record": record, "form": form}, status=400)
+    master_key = keyring.master_key_for(request)
+    try:
+        services.adopt_legacy_record(record=record, key=form.cleaned_data["key_text"], master_key=master_key, request=request)
+    except services.RetrievalLocked as exc:
+        return _unlock_error(request, record, form, exc, status=429)
+    except services.RetrievalRefused as exc:
+        return _unlock_error(request, record, form, exc, status=403)
+    except ValidationError as exc:
+        return _unlock_error(request, record, form, _error_text(exc), status=400)
+    messages.success(request, f"'{record.name}' is in your vault now. Its old key still opens it, as a share key (listed below).")
+    return redirect("vault:detail", pk=record.pk)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request, pk):
