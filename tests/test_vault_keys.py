@@ -256,7 +256,10 @@ def test_an_error_report_of_a_failing_unlock_shows_no_password_key_or_secret(ali
     reports = []
 
     def capture(sender, request, **kwargs):
-        reports.append(ExceptionReporter(request, *sys.exc_info()).get_traceback_text())
+        reporter = ExceptionReporter(request, *sys.exc_info())
+        # The HTML report is the one with every frame's local variables (DEBUG pages, and admin
+        # e-mails with include_html); the text one has the request's POST data and cookies.
+        reports.append(reporter.get_traceback_html() + reporter.get_traceback_text())
 
     def broken_open_session(request, *, master_key):
         raise RuntimeError("session store went away")
@@ -270,5 +273,37 @@ def test_an_error_report_of_a_failing_unlock_shows_no_password_key_or_secret(ali
     assert response.status_code == 500 and len(reports) == 1
     report = reports[0]
     assert "session store went away" in report and "unlock_vault" in report  # it is the right report
+    assert "Local vars" in report
     for secret in (PASSWORD, alice.master_key.hex(), repr(alice.master_key)[2:-1][:40]):
+        assert secret not in report
+
+
+def test_an_error_report_of_a_failing_api_upload_shows_no_token_or_master_key(alice, monkeypatch, settings):
+    from vault import services
+
+    settings.DEBUG = False
+    api = APIClient(raise_request_exception=False)
+    token = api.post("/api/v1/auth/token/", {"username": "alice", "password": PASSWORD}, format="json").json()["token"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    reports = []
+
+    def capture(sender, request, **kwargs):
+        reporter = ExceptionReporter(request, *sys.exc_info())
+        # The HTML report is the one with every frame's local variables (DEBUG pages, and admin
+        # e-mails with include_html); the text one has the request's POST data and cookies.
+        reports.append(reporter.get_traceback_html() + reporter.get_traceback_text())
+
+    def broken_compress(**kwargs):  # fails deep inside store_image, which holds MK and the DK
+        raise RuntimeError("storage went away")
+
+    monkeypatch.setattr(services, "compress_image", broken_compress)
+    got_request_exception.connect(capture)
+    try:
+        response = api.post("/api/v1/images/", {"file": SimpleUploadedFile("p.png", image_bytes(make_photo()))}, format="multipart")
+    finally:
+        got_request_exception.disconnect(capture)
+    assert response.status_code == 500 and len(reports) == 1
+    report = reports[0]
+    assert "storage went away" in report and "store_image" in report and "Local vars" in report
+    for secret in (token, alice.master_key.hex(), repr(alice.master_key)[2:-1][:40]):
         assert secret not in report

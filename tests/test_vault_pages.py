@@ -326,3 +326,35 @@ def test_a_wrong_key_for_a_legacy_record_is_403_then_locked_out(client_alice, al
         assert response.status_code == 403 and "That key does not open this image." in response.content.decode()
     response = client_alice.post(url, {"key": key})
     assert response.status_code == 429 and int(response["Retry-After"]) > 0
+
+
+def test_selected_images_download_as_one_zip_with_unique_names(client_alice):
+    import zipfile
+
+    photos = [image_bytes(make_photo(seed=s)) for s in (1, 2)]
+    for data in photos:
+        post_upload(client_alice, data, name="same.png")
+    ids = [r.pk for r in ImageRecord.objects.order_by("id")]
+    response = client_alice.post(reverse("vault:bulk"), {"ids": ids, "action": "zip"})
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert "no-store" in response["Cache-Control"]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.namelist() == ["same.png", "same (2).png"]
+        assert [archive.read(n) for n in archive.namelist()] == photos
+
+
+def test_deleting_selected_images_asks_first_and_refuses_other_users_ids(client_alice, _isolated_storage, django_capture_on_commit_callbacks):
+    for seed in range(3):
+        post_upload(client_alice, image_bytes(make_photo(seed=seed)))
+    keep, *gone = ImageRecord.objects.order_by("id")
+    confirm = client_alice.post(reverse("vault:bulk"), {"ids": [r.pk for r in gone], "action": "delete"})
+    assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
+    assert ImageRecord.objects.count() == 3
+    vault_user("bob", PASSWORD)
+    bob = login_unlocked(Client(), "bob", PASSWORD)
+    assert bob.post(reverse("vault:bulk"), {"ids": [keep.pk], "action": "delete", "confirm": "yes"}).status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client_alice.post(reverse("vault:bulk"), {"ids": [r.pk for r in gone], "action": "delete", "confirm": "yes"})
+    assert done.status_code == 302
+    assert list(ImageRecord.objects.all()) == [keep] and len(files_under(_isolated_storage)) == 3
+    assert client_alice.post(reverse("vault:bulk"), {"action": "zip"}).status_code == 302  # nothing selected

@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 import unicodedata
+import zipfile
 from datetime import timedelta
 
 from django.conf import settings
@@ -722,6 +723,32 @@ def open_with_share_key(*, record: ImageRecord, key: str, variants, request=None
                          detail=f"Share {share.public_id} via the record's retrieve endpoint: {'+'.join(variants)}")
             return opened
     raise _refuse(record=record, request=request, why="no live share of this image opens with this key")
+
+
+# --- several images at once ------------------------------------------------------------------
+
+BULK_MAX = 50  # a zip is built in memory: at most this many originals (each up to UPLOAD_MAX_BYTES)
+
+
+@sensitive_variables("master_key", "data")
+def zip_originals(*, records, master_key: bytes, request=None) -> bytes:
+    """The originals of several of the owner's images in one zip (stored, not deflated: photos do
+    not compress further). Names are made unique, since two uploads may share a file name."""
+    records = list(records)
+    if not records or len(records) > BULK_MAX:
+        raise ValidationError(f"Select between 1 and {BULK_MAX} images, not {len(records)}.", code="selection")
+    buffer, used = io.BytesIO(), set()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for record in records:
+            data = open_variant(record=record, master_key=master_key, variant="original", request=request)
+            stem, dot, ext = record.name.rpartition(".")
+            name, n = record.name, 1
+            while name in used:
+                n += 1
+                name = f"{stem} ({n}).{ext}" if dot else f"{record.name} ({n})"
+            used.add(name)
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 # --- deleting ---------------------------------------------------------------------------------

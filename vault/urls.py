@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("upload/", views.upload, name="upload"),
     path("images/", views.gallery, name="gallery"),
+    path("images/selected/", views.bulk, name="bulk"),
     path("images/<int:pk>/", views.detail, name="detail"),
     path("images/<int:pk>/compare/", views.compare, name="compare"),
     path("images/<int:pk>/file/<str:variant>/", views.image_file, name="file"),

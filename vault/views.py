@@ -490,6 +490,40 @@ def adopt(request, pk):
     return redirect("vault:detail", pk=record.pk)
 
 
+@sensitive_variables("master_key", "data")
+@login_required
+@never_cache
+@require_POST
+def bulk(request):
+    """The gallery's "select several": download their originals as one zip, or delete them (after
+    a confirmation page listing what goes)."""
+    ids = request.POST.getlist("ids")
+    if not 0 < len(ids) <= services.BULK_MAX:
+        messages.error(request, f"Select between 1 and {services.BULK_MAX} images; you selected {len(ids)}.")
+        return redirect("vault:gallery")
+    records = [get_image_for(request.user, pk) for pk in ids]  # another user's id: 404
+    action = request.POST.get("action")
+    if action == "zip":
+        master_key = keyring.master_key_for(request)
+        try:
+            data = services.zip_originals(records=[r for r in records if not r.is_legacy], master_key=master_key, request=request)
+        except (ValidationError, services.RecordLocked, services.RetrievalRefused) as exc:
+            messages.error(request, _error_text(exc) if isinstance(exc, ValidationError) else str(exc))
+            return redirect("vault:gallery")
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = content_disposition_header(True, "images.zip")
+        response["Cache-Control"] = "no-store"
+        return response
+    if action == "delete" and request.POST.get("confirm") == "yes":
+        for record in records:
+            services.delete_image(record=record, request=request)
+        messages.success(request, f"Deleted {len(records)} image{'s' if len(records) != 1 else ''} and their encrypted files.")
+        return redirect("vault:gallery")
+    if action == "delete":
+        return render(request, "vault/bulk_delete.html", {"records": records})
+    return HttpResponse(f"Unknown action {action!r}; use zip or delete.", status=400, content_type="text/plain; charset=utf-8")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request, pk):
