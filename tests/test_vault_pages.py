@@ -4,7 +4,6 @@ import re
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -240,7 +239,10 @@ def test_another_users_record_is_404_on_every_page(client_alice):
     for variant in ("original", "compressed", "thumbnail", "decoded", "original-display"):
         assert intruder.get(file_url(record, variant)).status_code == 404
     assert intruder.post(reverse("vault:delete", args=[record.pk])).status_code == 404
-    assert ImageRecord.objects.filter(pk=record.pk).exists()
+    for name in ("adopt", "share-create", "download"):
+        assert intruder.post(reverse(f"vault:{name}", args=[record.pk]), {"key": "x", "expires_in_days": "7"}).status_code == 404
+    assert intruder.post(reverse("vault:bulk"), {"ids": [record.pk], "action": "zip"}).status_code == 404
+    assert ImageRecord.objects.filter(pk=record.pk).exists() and not record.shares.exists()
 
 
 def test_pages_require_login(alice):

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from tests.conftest import image_bytes, make_photo
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
@@ -15,7 +14,7 @@ from PIL import Image
 from accounts.models import AuditEvent
 from vault import crypto, keyring, services
 from vault.models import ImageRecord, UserRetrievalGuard
-from .vault_helpers import bad_uploads, files_under, key_needles, legacy_record, scan_database, vault_user
+from .vault_helpers import bad_uploads, files_under, legacy_record, vault_user
 
 pytestmark = pytest.mark.django_db
 

@@ -112,17 +112,10 @@ def key_from_file_text(content: str) -> str:
     return "".join(line for line in lines if line and not line.startswith("#"))
 
 
-def key_file_text(*, record, key: str) -> str:
-    return (
-        f"# Retrieval key for '{record.name}' (image #{record.pk}), created {record.created:%Y-%m-%d %H:%M} UTC.\n"
-        "# Keep this file safe. The portal cannot recover the key: without it the image is gone.\n"
-        f"{key}\n"
-    )
-
-
 class DownloadForm(forms.Form):
     key = forms.CharField(widget=forms.HiddenInput)
-    variant = forms.ChoiceField(choices=[(v, v) for v in crypto.VARIANTS], widget=forms.HiddenInput)
+    # Records from before the vault (the only ones downloaded with a key) have no thumbnail.
+    variant = forms.ChoiceField(choices=[("original", "original"), ("compressed", "compressed")], widget=forms.HiddenInput)
 
 
 # Gallery orderings: the query parameter and the fields it sorts by (ties broken by newest).

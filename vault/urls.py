@@ -19,7 +19,6 @@ urlpatterns = [
     # Records stored before the per-user vault open with their own retrieval key.
     path("images/<int:pk>/unlock/", views.unlock, name="unlock"),
     path("images/<int:pk>/download/", views.download, name="download"),
-    path("images/<int:pk>/key-file/", views.key_file, name="key-file"),
     path("images/<int:pk>/adopt/", views.adopt, name="adopt"),
     path("vault/unlock/", views.unlock_vault, name="unlock-vault"),
     path("vault/lock/", views.lock_vault, name="lock-vault"),

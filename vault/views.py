@@ -8,20 +8,17 @@ still open with their own retrieval key on the unlock page.
 import base64
 import io
 import secrets
-from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Sum
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import content_disposition_header
-from django.views.decorators.cache import never_cache
-from django.http import Http404
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -30,7 +27,7 @@ from accounts.models import AuditEvent
 from vault import keyring, services
 from vault.forms import (
     DownloadForm, GALLERY_SORTS, NewVaultForm, RecoveryUnlockForm, ShareCreateForm, ShareOpenForm, UnlockForm,
-    UploadForm, VaultUnlockForm, key_file_text,
+    UploadForm, VaultUnlockForm,
 )
 from vault.selectors import get_image_for, get_share_for, images_for, shares_for, sorted_images
 
@@ -99,21 +96,6 @@ def upload(request):
             # Redirect after POST: Reload on the image page cannot submit the upload again.
             return redirect("vault:detail", pk=record.pk)
     return render(request, "vault/upload.html", {"form": form}, status=400)
-
-
-@sensitive_post_parameters("key")
-@login_required
-@never_cache
-@require_POST
-def key_file(request, pk):
-    """Hand the key just shown back as a downloadable file; it only echoes what the browser sent."""
-    record = get_image_for(request.user, pk)
-    form = UnlockForm(request.POST)
-    if not form.is_valid():
-        return HttpResponse(" ".join(form.non_field_errors()), status=400, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(key_file_text(record=record, key=form.cleaned_data["key_text"]), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = content_disposition_header(True, f"{record.stem}.key")
-    return response
 
 
 @login_required
