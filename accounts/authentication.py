@@ -35,6 +35,9 @@ class ApiTokenAuthentication(BaseAuthentication):
         if expired:
             raise exceptions.AuthenticationFailed(expired)
         touch_api_token(token=token)
+        # Kept on the in-memory token only (never saved): it derives the key that unwraps the
+        # vault's master key for this one request.
+        token.secret = raw
         return token.user, token
 
     def authenticate_header(self, request):

@@ -1,5 +1,6 @@
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import SetPasswordForm, UserCreationForm
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import ApiToken
 
@@ -35,3 +36,58 @@ class ApiTokenCreateForm(forms.Form):
         if not name:
             raise forms.ValidationError("Give the token a name.")
         return name
+
+
+class VaultSetPasswordForm(SetPasswordForm):
+    """The e-mail reset's new-password form. A reset cannot open the vault (its key is wrapped under
+    the forgotten password), so it asks for the recovery key to re-wrap it under the new password;
+    without one the person must confirm, before anything changes, that a new empty vault replaces it."""
+
+    recovery_key = forms.CharField(
+        label="Recovery key", required=False, max_length=200,
+        help_text="The key you saved when you registered. With it, all your images stay readable.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono"}),
+    )
+    start_new_vault = forms.BooleanField(
+        label="I have no recovery key. Start a new, empty vault: my existing images can never be opened again.",
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.master_key = None
+        self.new_recovery_key = None
+
+    @sensitive_variables("master_key")
+    def clean(self):
+        from vault import keyring
+
+        cleaned = super().clean()
+        if keyring.vault_of(self.user) is None:
+            return cleaned  # no vault yet: the first login makes one
+        if cleaned.get("recovery_key"):
+            try:
+                self.master_key = keyring.unlock_with_recovery_key(user=self.user, recovery_key=cleaned["recovery_key"])
+            except keyring.WrongSecret as exc:
+                self.add_error("recovery_key", str(exc))
+        elif not cleaned.get("start_new_vault"):
+            raise forms.ValidationError(
+                "Enter your recovery key to keep your images, or tick the box to start a new, empty vault "
+                "(your existing images can then never be opened again)."
+            )
+        return cleaned
+
+    @sensitive_variables("password")
+    def save(self, commit=True):
+        from vault import keyring
+
+        user = super().save(commit=commit)
+        password = self.cleaned_data["new_password1"]
+        if self.master_key is not None:
+            keyring.rewrap_password(user=user, master_key=self.master_key, password=password, why="Password reset with the recovery key")
+        elif keyring.vault_of(user) is not None:
+            _, self.new_recovery_key = keyring.create_vault(user=user, password=password)
+        return user
+
+    def __repr__(self) -> str:  # never print the master key held between clean() and save()
+        return f"<VaultSetPasswordForm bound={self.is_bound}>"

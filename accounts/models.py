@@ -16,6 +16,10 @@ class ApiToken(models.Model):
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+    # The owner's vault master key wrapped under a key derived from this token's secret (which is
+    # never stored), so the token alone can open the vault and deleting the row destroys the wrap.
+    # Empty for tokens made without the vault open: they can list images but not open them.
+    master_key_wrap = models.BinaryField(max_length=80, null=True, blank=True, editable=False)
 
     class Scope(models.TextChoices):
         READ = "read", "Read only"
@@ -77,6 +81,15 @@ class AuditEvent(models.Model):
         LOCKOUT = "lockout", "Lockout"
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"
+        VAULT_CREATED = "vault_created", "Vault created"
+        VAULT_REWRAPPED = "vault_rewrapped", "Vault re-wrapped"
+        VAULT_UNLOCKED = "vault_unlocked", "Vault unlocked"
+        VAULT_LOCKED = "vault_locked", "Vault locked"
+        SHARE_CREATED = "share_created", "Share created"
+        SHARE_OPENED = "share_opened", "Share opened"
+        SHARE_REFUSED = "share_refused", "Share refused"
+        SHARE_REVOKED = "share_revoked", "Share revoked"
+        VAULT_ADOPTED = "vault_adopted", "Added to vault"
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.audit import record_event
 from accounts.models import ApiToken, AuditEvent
@@ -27,13 +28,20 @@ def _delete_dead_tokens(*, user, now) -> None:
     ).delete()
 
 
+@sensitive_variables("plaintext", "master_key")
 @transaction.atomic
 def create_api_token(
-    *, user, name: str, scope: str = ApiToken.Scope.READ_WRITE, request=None
+    *, user, name: str, scope: str = ApiToken.Scope.READ_WRITE, request=None, master_key: bytes | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token for `user` and return it with its plaintext, which is never stored:
     the caller shows it once and then it is gone. Refuses (ValidationError) past
-    API_TOKEN_MAX_PER_USER live tokens, so a leaked password cannot mint tokens without bound."""
+    API_TOKEN_MAX_PER_USER live tokens, so a leaked password cannot mint tokens without bound.
+
+    With the owner's vault master key (the caller has it while the vault is unlocked), the token
+    gets its own wrap of it, so the token alone can open the vault; without, it can only read
+    metadata."""
+    from vault.keyring import wrap_for_token  # the vault app depends on accounts, not the reverse
+
     now = timezone.now()
     _delete_dead_tokens(user=user, now=now)
     limit = settings.API_TOKEN_MAX_PER_USER
@@ -59,6 +67,10 @@ def create_api_token(
     )
     token.full_clean()
     token.save()
+    if master_key is not None:
+        # Bound to the token's id: a wrap copied onto another token row does not open.
+        token.master_key_wrap = wrap_for_token(master_key=master_key, token_secret=plaintext, token_id=token.pk, user_id=user.pk)
+        token.save(update_fields=["master_key_wrap"])
     record_event(
         action=AuditEvent.Action.TOKEN_CREATED,
         request=request,
@@ -96,16 +108,16 @@ def touch_api_token(*, token: ApiToken) -> None:
         token.last_used = now
 
 
-def revoke_all_api_tokens(*, user, reason: str) -> int:
-    """Delete every token of `user` (their password changed: whoever had it may have made tokens)."""
-    tokens = list(ApiToken.objects.filter(user=user).values_list("pk", "name"))
-    if not tokens:
-        return 0
-    with transaction.atomic():
-        ApiToken.objects.filter(user=user).delete()
+@transaction.atomic
+def revoke_all_api_tokens(*, user, request=None, reason: str) -> int:
+    """Delete every token of `user`, and with them their vault wraps (their password changed:
+    whoever had it may have made tokens)."""
+    count, _ = ApiToken.objects.filter(user=user).delete()
+    if count:
         record_event(
             action=AuditEvent.Action.TOKEN_REVOKED,
-            user=user,
-            detail=f'All {len(tokens)} API token(s) of user "{user.get_username()}" revoked: {reason}.',
+            request=request,
+            user=_actor(request=request, user=user),
+            detail=f'All {count} API token(s) of user "{user.get_username()}" revoked: {reason}.',
         )
-    return len(tokens)
+    return count

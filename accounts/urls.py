@@ -17,14 +17,10 @@ def _throttled(view, rate_setting):
 
 urlpatterns = [
     path("register/", _throttled(views.register, "THROTTLE_REGISTER"), name="register"),
-    path(
-        "login/",
-        _throttled(auth_views.LoginView.as_view(redirect_authenticated_user=True), "THROTTLE_LOGIN"),
-        name="login",
-    ),
+    path("login/", _throttled(views.VaultLoginView.as_view(), "THROTTLE_LOGIN"), name="login"),
     # Django's LogoutView accepts POST only, so a link or an <img> elsewhere cannot log people out.
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/change/", views.VaultPasswordChangeView.as_view(), name="password_change"),
     path("password/change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path(
         "password/reset/",
@@ -34,7 +30,7 @@ urlpatterns = [
     path("password/reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        views.VaultPasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),

@@ -12,6 +12,8 @@ safe local defaults so that `make run` works on a fresh clone:
   UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS   upload limits (default 25 MB, 50 MP)
   AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES   login lockout
   RETRIEVE_FAILURE_LIMIT, RETRIEVE_USER_FAILURE_LIMIT, RETRIEVE_COOLOFF_MINUTES   wrong-key lockout
+  VAULT_ARGON2_TIME_COST, VAULT_ARGON2_MEMORY_KIB, VAULT_ARGON2_PARALLELISM   password-key costs
+  VAULT_IDLE_MINUTES   an unlocked vault locks after this many idle minutes (default 30)
   CELERY_BROKER_URL   run deferred tasks on a broker (default: eager, in-process)
 
 docs/deploy.md lists every variable, including the ones read further down (cache, proxies,
@@ -100,6 +102,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: locks an idle vault and keeps the per-session vault cookie in step.
+    "vault.middleware.VaultSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -291,6 +295,15 @@ RETRIEVE_FAILURE_LIMIT = env_int("RETRIEVE_FAILURE_LIMIT", 5)
 # Wrong keys across all of one user's records (a guesser spreading attempts over records).
 RETRIEVE_USER_FAILURE_LIMIT = env_int("RETRIEVE_USER_FAILURE_LIMIT", 3 * RETRIEVE_FAILURE_LIMIT)
 RETRIEVE_COOLOFF = timedelta(minutes=env_int("RETRIEVE_COOLOFF_MINUTES", 15))
+
+# The per-user vault. Argon2id costs for the password-derived key: t=3, 64 MiB, 1 lane takes
+# ~0.37 s on the development machine (the issue asks for 0.3-0.5 s). Stored per user, so raising
+# them later only affects new wraps. The tests set tiny values.
+VAULT_ARGON2_TIME_COST = env_int("VAULT_ARGON2_TIME_COST", 3)
+VAULT_ARGON2_MEMORY_KIB = env_int("VAULT_ARGON2_MEMORY_KIB", 64 * 1024)
+VAULT_ARGON2_PARALLELISM = env_int("VAULT_ARGON2_PARALLELISM", 1)
+# An unlocked vault locks itself after this long without a request from its session.
+VAULT_IDLE_TIMEOUT = timedelta(minutes=env_int("VAULT_IDLE_MINUTES", 30))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

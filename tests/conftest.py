@@ -18,6 +18,11 @@ def _isolated_storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     # Fast hashing in tests; production keeps Argon2 first.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The vault's password key: Argon2id at its minimum costs (8 KiB, one pass) so a login takes
+    # microseconds; production costs are ~0.4 s (see settings.VAULT_ARGON2_*).
+    settings.VAULT_ARGON2_TIME_COST = 1
+    settings.VAULT_ARGON2_MEMORY_KIB = 8
+    settings.VAULT_ARGON2_PARALLELISM = 1
     return tmp_path / "media"
 
 

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditEvent
+from .vault_helpers import vault_user
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -17,7 +18,7 @@ GOOD_PASSWORD = "correct-Horse-battery-9"
 
 @pytest.fixture
 def alice():
-    return User.objects.create_user("alice", "alice@example.com", GOOD_PASSWORD)
+    return vault_user("alice", GOOD_PASSWORD, email="alice@example.com")
 
 
 def test_register_page_uses_djangos_standard_field_names(client):
@@ -26,13 +27,18 @@ def test_register_page_uses_djangos_standard_field_names(client):
         assert f'name="{name}"' in html
 
 
-def test_register_creates_the_user_logs_them_in_and_redirects_to_the_gallery(client):
+def test_register_creates_the_user_logs_them_in_and_shows_the_recovery_key_once(client):
     response = client.post(
         reverse("register"),
         {"username": "bob", "email": "bob@example.com", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD},
     )
-    assert response.status_code == 302
-    assert response["Location"] == reverse("vault:gallery")
+    # The recovery key page, rendered from the POST itself, continuing to the gallery.
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.search(r"(?:[A-Z2-7]{4}-){12}[A-Z2-7]{4}", html)
+    assert "I have saved my recovery key" in html and "recovery-kit" in html
+    assert f'value="{reverse("vault:gallery")}"' in html
+    assert response["Cache-Control"].startswith("no-store") or "no-store" in response["Cache-Control"]
     user = User.objects.get(username="bob")
     assert user.email == "bob@example.com"
     assert client.session["_auth_user_id"] == str(user.pk)
@@ -43,7 +49,7 @@ def test_register_without_email_is_allowed(client):
     response = client.post(
         reverse("register"), {"username": "carol", "password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD}
     )
-    assert response.status_code == 302
+    assert response.status_code == 200 and "I have saved my recovery key" in response.content.decode()
     assert User.objects.get(username="carol").email == ""
 
 
@@ -74,6 +80,20 @@ def test_login_page_logs_in_and_redirects_to_the_gallery(client, alice):
     assert response.status_code == 302
     assert response["Location"] == reverse("vault:gallery")
     assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+def test_first_login_of_a_user_made_elsewhere_creates_the_vault_and_shows_its_recovery_key(client):
+    from vault.models import UserVault
+
+    User.objects.create_superuser("root", "root@example.com", GOOD_PASSWORD)  # as createsuperuser does
+    response = client.post(reverse("login"), {"username": "root", "password": GOOD_PASSWORD})
+    assert response.status_code == 200
+    assert "I have saved my recovery key" in response.content.decode()
+    assert UserVault.objects.filter(user__username="root").count() == 1
+    client.post(reverse("logout"))
+    # The second login just unlocks it.
+    assert client.post(reverse("login"), {"username": "root", "password": GOOD_PASSWORD}).status_code == 302
+    assert UserVault.objects.count() == 1
 
 
 def test_login_with_a_wrong_password_shows_an_error_and_stays_logged_out(client, alice):
@@ -178,7 +198,14 @@ def test_password_reset_by_email_sets_a_new_password(client, alice):
     assert form_page.status_code == 200
     assert 'name="new_password1"' in form_page.content.decode()
     new = "reset-Brand-new-77"
-    done = client.post(form_page.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    # The vault needs the recovery key (or a confirmed new vault); asked before anything changes.
+    refused = client.post(form_page.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert refused.status_code == 200 and "Enter your recovery key" in refused.content.decode()
+    alice.refresh_from_db()
+    assert alice.check_password(GOOD_PASSWORD)
+    done = client.post(
+        form_page.redirect_chain[-1][0], {"new_password1": new, "new_password2": new, "recovery_key": alice.recovery_key}
+    )
     assert done.status_code == 302
     assert done["Location"] == reverse("password_reset_complete")
     alice.refresh_from_db()

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken, AuditEvent
 from accounts.services import create_api_token
 from tests.conftest import image_bytes, make_photo
+from tests.vault_helpers import login_unlocked, vault_user
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-Horse-battery-9"
@@ -24,7 +25,7 @@ IMAGES = "/api/v1/images/"
 
 @pytest.fixture
 def alice():
-    return get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD)
+    return vault_user("alice", PASSWORD, email="alice@example.com")
 
 
 def api_with(plaintext) -> APIClient:
@@ -89,17 +90,19 @@ def test_the_token_endpoint_answers_400_with_the_limit_message(alice, settings):
 
 
 def test_a_read_only_token_can_list_and_download_but_not_upload_or_delete(alice):
-    _, writer = create_api_token(user=alice, name="writer")
+    _, writer = create_api_token(user=alice, name="writer", master_key=alice.master_key)
     created = api_with(writer).post(
         IMAGES, {"file": _png_upload(), "codec": "png"}, format="multipart"
     )
     assert created.status_code == 201, created.content
-    record_id, key = created.json()["id"], created.json()["key"]
+    record_id = created.json()["id"]
 
-    token, reader_plaintext = create_api_token(user=alice, name="reader", scope=ApiToken.Scope.READ)
+    token, reader_plaintext = create_api_token(
+        user=alice, name="reader", scope=ApiToken.Scope.READ, master_key=alice.master_key
+    )
     reader = api_with(reader_plaintext)
     assert reader.get(IMAGES).json()["count"] == 1
-    download = reader.post(f"{IMAGES}{record_id}/retrieve/", {"key": key, "variant": "original"}, format="json")
+    download = reader.get(f"{IMAGES}{record_id}/download/", {"variant": "original"})
     assert download.status_code == 200, download.content
 
     refused = reader.post(IMAGES, {"file": _png_upload(), "codec": "png"}, format="multipart")
@@ -120,8 +123,7 @@ def test_the_token_endpoint_issues_a_read_only_token_on_request(alice):
 def test_changing_the_password_revokes_every_token(alice):
     _, plaintext = create_api_token(user=alice, name="a")
     create_api_token(user=alice, name="b")
-    browser = Client()
-    browser.force_login(alice)
+    browser = login_unlocked(Client(), "alice", PASSWORD)
     response = browser.post(
         reverse("password_change"),
         {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
@@ -138,7 +140,8 @@ def test_resetting_the_password_revokes_every_token(alice):
     browser.post(reverse("password_reset"), {"email": "alice@example.com"})
     link = re.search(r"/accounts/reset/[^/]+/[^/]+/", mail.outbox[0].body).group(0)
     form_url = browser.get(link, follow=True).redirect_chain[-1][0]
-    response = browser.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    response = browser.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD,
+                                       "recovery_key": alice.recovery_key})
     assert response.status_code == 302
     assert not ApiToken.objects.filter(user=alice).exists()
 

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken, AuditEvent
 from accounts.selectors import api_tokens_for_user
 from accounts.services import create_api_token, revoke_api_token
+from .vault_helpers import login_unlocked, vault_user
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -22,12 +23,12 @@ WHOAMI_URL = "/api/test/whoami/"
 
 @pytest.fixture
 def alice():
-    return User.objects.create_user("alice", "alice@example.com", PASSWORD)
+    return vault_user("alice", PASSWORD, email="alice@example.com")
 
 
 @pytest.fixture
 def bob():
-    return User.objects.create_user("bob", "bob@example.com", PASSWORD)
+    return vault_user("bob", PASSWORD, email="bob@example.com")
 
 
 @pytest.fixture
@@ -119,7 +120,7 @@ def test_profile_lists_only_the_users_own_tokens(client, alice, bob):
 
 
 def test_profile_shows_a_new_token_once_and_never_again(client, alice):
-    client.force_login(alice)
+    login_unlocked(client, "alice", PASSWORD)  # the token wraps the vault key: the vault must be open
     response = client.post(reverse("token-create"), {"name": "script"})
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
@@ -168,7 +169,8 @@ def test_profile_revoke_is_post_only(client, alice):
 
 def test_profile_token_forms_are_csrf_protected(alice):
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(alice)
+    strict.get(reverse("login"))
+    login_unlocked(strict, "alice", PASSWORD, csrfmiddlewaretoken=strict.cookies["csrftoken"].value)
     refused = strict.post(reverse("token-create"), {"name": "sneaky"})
     assert refused.status_code == 403
     assert not ApiToken.objects.exists()

@@ -4,7 +4,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from rest_framework.test import APIClient
@@ -13,7 +12,7 @@ from accounts.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
 from vault import crypto
 from vault.models import ImageRecord
-from .vault_helpers import KEY_RE, bad_uploads, files_under
+from .vault_helpers import bad_uploads, files_under, legacy_record, vault_user
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-Long-enough-passw0rd"
@@ -21,7 +20,7 @@ IMAGES = "/api/v1/images/"
 
 
 def make_user(name):
-    return get_user_model().objects.create_user(name, password=PASSWORD)
+    return vault_user(name, PASSWORD)
 
 
 def token_client(username) -> APIClient:
@@ -57,27 +56,33 @@ def retrieve(client, pk, key, variant="original"):
     return client.post(f"{IMAGES}{pk}/retrieve/", {"key": key, "variant": variant}, format="json")
 
 
+def download(client, pk, variant=None):
+    return client.get(f"{IMAGES}{pk}/download/" + (f"?variant={variant}" if variant else ""))
+
+
+def legacy(owner):
+    record, key = legacy_record(owner, image_bytes(make_photo()))
+    return {"id": record.pk, "key": key}
+
+
 def wrong_key():
     return crypto.format_retrieval_key(crypto.new_retrieval_key())
 
 
-def test_create_returns_201_with_the_key_once_and_the_compression_metadata(api):
+def test_create_returns_201_with_the_compression_metadata_and_no_key(api):
     response = upload(api, codec="png")
     assert response.status_code == 201, response.content
     body = response.json()
-    assert KEY_RE.fullmatch(body["key"])
+    assert "key" not in body
     assert body["codec"] == "png"
     assert body["original_size"] == len(image_bytes(make_photo()))
     assert body["compressed_size"] > 0
     assert "psnr" in body and "candidates" in body and "reason" in body
     assert body["width"] == 48 and body["height"] == 32
+    assert body["thumbnail_url"].endswith(f"/api/v1/images/{body['id']}/download/?variant=thumbnail")
     assert response["Cache-Control"] == "no-store"
-    for secret_field in ("wrapped_key", "wrap_salt", "key_hash"):
+    for secret_field in ("wrapped_key", "wrap_salt", "key_hash", "dk_wrap", "original_mac", "sha256_original"):
         assert secret_field not in body
-    # Only the create response carries the key.
-    detail = api.get(f"{IMAGES}{body['id']}/").json()
-    assert "key" not in detail
-    assert body["key"] not in json.dumps(api.get(IMAGES).json())
 
 
 def test_create_with_auto_codec_target_and_explicit_quality(api):
@@ -89,55 +94,70 @@ def test_create_with_auto_codec_target_and_explicit_quality(api):
     assert response.json()["codec"] == "jpeg"
 
 
-def test_retrieve_returns_the_exact_original_and_the_compressed_bytes_as_attachments(api):
+def test_a_token_alone_downloads_every_variant(api):
     original = image_bytes(make_photo(seed=2), "JPEG", quality=95)
     created = upload(api, original, name="beach day.jpg", codec="webp", quality="70").json()
 
-    response = retrieve(api, created["id"], created["key"], "original")
-    assert response.status_code == 200
-    assert response.content == original
-    assert response["Content-Type"] == "image/jpeg"
-    assert response["Content-Disposition"].startswith("attachment")
+    response = download(api, created["id"], "original")
+    assert response.status_code == 200 and response.content == original
+    assert response["Content-Type"] == "image/jpeg" and response["Cache-Control"].startswith("no-store")
     assert 'filename="beach day.jpg"' in response["Content-Disposition"]
+    assert download(api, created["id"]).content == original  # original by default
 
-    response = retrieve(api, created["id"], created["key"], "compressed")
-    assert response.status_code == 200
+    response = download(api, created["id"], "compressed")
     assert response["Content-Type"] == "image/webp"
     assert response.content[8:12] == b"WEBP" and len(response.content) == created["compressed_size"]
-    assert 'filename="beach day.webp"' in response["Content-Disposition"]
+    assert download(api, created["id"], "decoded")["Content-Type"] == "image/png"
+    thumb = api.get(created["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/webp"
 
 
-def test_retrieve_ignores_an_image_accept_header(api):
+def test_download_ignores_an_image_accept_header_and_refuses_a_bad_variant(api):
     created = upload(api).json()
-    response = api.post(
-        f"{IMAGES}{created['id']}/retrieve/",
-        {"key": created["key"], "variant": "original"},
-        format="json",
-        HTTP_ACCEPT="image/png",
-    )
-    assert response.status_code == 200
-    assert response.content == image_bytes(make_photo())
-    refused = api.post(
-        f"{IMAGES}{created['id']}/retrieve/", {"key": wrong_key()}, format="json", HTTP_ACCEPT="image/png"
-    )
+    response = api.get(f"{IMAGES}{created['id']}/download/?variant=original", HTTP_ACCEPT="image/png")
+    assert response.status_code == 200 and response.content == image_bytes(make_photo())
+    bad = api.get(f"{IMAGES}{created['id']}/download/?variant=keys", HTTP_ACCEPT="image/png")
+    assert bad.status_code == 400 and "keys" in bad.json()["detail"]
+
+
+def test_idempotency_key_makes_a_retried_upload_store_one_image(api, _isolated_storage):
+    first = api.post(IMAGES, {"file": SimpleUploadedFile("a.png", image_bytes(make_photo()))}, format="multipart", HTTP_IDEMPOTENCY_KEY="retry-7")
+    again = api.post(IMAGES, {"file": SimpleUploadedFile("a.png", image_bytes(make_photo()))}, format="multipart", HTTP_IDEMPOTENCY_KEY="retry-7")
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert ImageRecord.objects.count() == 1 and len(files_under(_isolated_storage)) == 3
+    bad = api.post(IMAGES, {"file": SimpleUploadedFile("a.png", image_bytes(make_photo()))}, format="multipart", HTTP_IDEMPOTENCY_KEY="x" * 65)
+    assert bad.status_code == 400 and "idempotency key" in bad.json()["detail"]
+
+
+def test_a_token_made_without_the_vault_can_list_but_not_open(alice):
+    from accounts.services import create_api_token
+
+    _, plaintext = create_api_token(user=alice, name="metadata only")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {plaintext}")
+    assert client.get(IMAGES).status_code == 200
+    response = upload(client)
+    assert response.status_code == 403 and "without access to your vault" in response.json()["detail"]
+    assert not ImageRecord.objects.exists()
+
+
+def test_a_session_with_a_locked_vault_gets_403_not_a_redirect(alice):
+    client = APIClient()
+    client.force_login(alice)  # logged in, vault never unlocked
+    response = upload(client)
+    assert response.status_code == 403 and "locked" in response.json()["detail"]
+
+
+def test_legacy_records_still_open_with_their_key_through_retrieve(api, alice):
+    created = legacy(alice)
+    assert download(api, created["id"]).status_code == 409
+    response = retrieve(api, created["id"], created["key"], "original")
+    assert response.status_code == 200 and response.content == image_bytes(make_photo())
+    assert response["Content-Disposition"].startswith("attachment")
+    refused = api.post(f"{IMAGES}{created['id']}/retrieve/", {"key": wrong_key()}, format="json", HTTP_ACCEPT="image/png")
     assert refused.status_code == 403 and refused["Content-Type"] == "application/json"
-
-
-def test_wrong_key_is_403_with_a_generic_json_detail(api):
-    created = upload(api).json()
-    response = retrieve(api, created["id"], wrong_key())
-    assert response.status_code == 403
-    assert response.json()["detail"] == "That key does not open this image."
-
-
-def test_missing_blob_gives_the_same_403_as_a_wrong_key(api, _isolated_storage):
-    created = upload(api).json()
-    record = ImageRecord.objects.get(pk=created["id"])
-    (_isolated_storage / record.original_blob).unlink()
-    wrong = retrieve(api, created["id"], wrong_key())
-    missing = retrieve(api, created["id"], created["key"])
-    assert missing.status_code == wrong.status_code == 403
-    assert missing.json() == wrong.json()
+    assert refused.json()["detail"] == "That key does not open this image."
 
 
 @pytest.mark.parametrize(
@@ -145,17 +165,17 @@ def test_missing_blob_gives_the_same_403_as_a_wrong_key(api, _isolated_storage):
     [({"key": "abc", "variant": "original"}, "not a retrieval key"), ({"variant": "original"}, "key"),
      ({"key": "AAAA", "variant": "thumbnail"}, "thumbnail")],
 )
-def test_malformed_retrieve_requests_are_400_with_detail(api, payload, needle):
-    created = upload(api).json()
+def test_malformed_retrieve_requests_are_400_with_detail(api, alice, payload, needle):
+    created = legacy(alice)
     response = api.post(f"{IMAGES}{created['id']}/retrieve/", payload, format="json")
     assert response.status_code == 400
     assert needle in response.json()["detail"]
 
 
-def test_repeated_wrong_keys_give_429_with_retry_after_and_audit_events(api, settings):
+def test_repeated_wrong_keys_give_429_with_retry_after_and_audit_events(api, alice, settings):
     settings.RETRIEVE_FAILURE_LIMIT = 3
     settings.RETRIEVE_COOLOFF = timedelta(minutes=5)
-    created = upload(api).json()
+    created = legacy(alice)
     statuses = [retrieve(api, created["id"], wrong_key()).status_code for _ in range(3)]
     assert statuses == [403, 403, 403]
     locked = retrieve(api, created["id"], created["key"])
@@ -163,6 +183,14 @@ def test_repeated_wrong_keys_give_429_with_retry_after_and_audit_events(api, set
     assert 0 < int(locked["Retry-After"]) <= 300
     assert "Too many wrong keys" in locked.json()["detail"]
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, record_id=created["id"]).count() == 4
+
+
+def test_a_tampered_blob_is_403_like_a_wrong_key(api, _isolated_storage):
+    created = upload(api).json()
+    record = ImageRecord.objects.get(pk=created["id"])
+    (_isolated_storage / record.original_blob).unlink()
+    response = download(api, created["id"])
+    assert response.status_code == 403 and response.json()["detail"] == "That key does not open this image."
 
 
 def test_list_is_paginated_and_shows_only_your_images(api, bob):
@@ -174,15 +202,18 @@ def test_list_is_paginated_and_shows_only_your_images(api, bob):
     assert body["count"] == 2
 
 
-def test_another_users_image_is_404_for_detail_retrieve_and_delete(api, bob, _isolated_storage):
+def test_another_users_image_is_404_for_detail_download_retrieve_and_delete(api, bob, _isolated_storage):
     created = upload(api).json()
     intruder = token_client("bob")
     assert intruder.get(f"{IMAGES}{created['id']}/").status_code == 404
-    assert retrieve(intruder, created["id"], created["key"]).status_code == 404
+    for variant in ("original", "thumbnail", "decoded"):
+        assert download(intruder, created["id"], variant).status_code == 404
+    assert retrieve(intruder, created["id"], wrong_key()).status_code == 404
     assert intruder.delete(f"{IMAGES}{created['id']}/").status_code == 404
     assert created["id"] not in [i["id"] for i in intruder.get(IMAGES).json()["results"]]
     assert ImageRecord.objects.filter(pk=created["id"]).exists()
-    assert len(files_under(_isolated_storage)) == 2
+    assert len(files_under(_isolated_storage)) == 3
+    assert APIClient().get(f"{IMAGES}{created['id']}/download/").status_code == 401
     # An id that never existed looks exactly the same.
     assert intruder.get(f"{IMAGES}999999/").json() == intruder.get(f"{IMAGES}{created['id']}/").json()
 
@@ -261,5 +292,5 @@ def test_schema_generates_without_warnings(tmp_path):
     out = tmp_path / "schema.yml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     schema = out.read_text()
-    assert "/api/v1/images/{id}/retrieve/" in schema
+    assert "/api/v1/images/{id}/retrieve/" in schema and "/api/v1/images/{id}/download/" in schema
     assert "format: binary" in schema

@@ -85,8 +85,8 @@ def test_blob_swapped_between_variants_is_refused(data_key):
 
 
 def test_unknown_variant_is_rejected_when_sealing(data_key):
-    with pytest.raises(ValueError, match="thumbnail"):
-        crypto.seal(b"x", key=data_key, record_id=1, variant="thumbnail")
+    with pytest.raises(ValueError, match="preview"):
+        crypto.seal(b"x", key=data_key, record_id=1, variant="preview")
 
 
 def test_nonces_never_repeat_across_many_seals(data_key):

@@ -3,12 +3,12 @@ only parameters a person can use, and the MS-SSIM column only where it was measu
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import image_bytes, make_photo
+from tests.vault_helpers import login_unlocked, vault_user
 from vault import presentation
 from vault.models import ImageRecord
 
@@ -72,9 +72,8 @@ def test_only_user_meaningful_parameters_are_shown():
 
 @pytest.mark.django_db
 def test_the_detail_page_highlights_the_stored_candidate_and_hides_internals():
-    user = get_user_model().objects.create_user("dora", password="a-Long-enough-passw0rd")
-    client = Client()
-    client.force_login(user)
+    user = vault_user("dora", "a-Long-enough-passw0rd")
+    client = login_unlocked(Client(), "dora", "a-Long-enough-passw0rd")
     upload = SimpleUploadedFile("tree.png", image_bytes(make_photo(64, 48, seed=2)), content_type="image/png")
     client.post(reverse("vault:upload"), {"file": upload, "codec": "auto", "target": "balanced",
                                           "custom_target": "", "quality": ""})
@@ -90,9 +89,8 @@ def test_the_detail_page_highlights_the_stored_candidate_and_hides_internals():
 
 @pytest.mark.django_db
 def test_the_ms_ssim_column_appears_when_the_target_measured_it():
-    user = get_user_model().objects.create_user("erin", password="a-Long-enough-passw0rd")
-    client = Client()
-    client.force_login(user)
+    user = vault_user("erin", "a-Long-enough-passw0rd")
+    client = login_unlocked(Client(), "erin", "a-Long-enough-passw0rd")
     upload = SimpleUploadedFile("tree.png", image_bytes(make_photo(64, 48, seed=2)), content_type="image/png")
     client.post(reverse("vault:upload"), {"file": upload, "codec": "webp", "target": "custom",
                                           "custom_target": "msssim:0.95", "quality": ""})

@@ -4,7 +4,6 @@ import logging
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -34,9 +33,12 @@ def tiny_codec(tiny_model):
 
 @pytest.fixture
 def api(db):
-    user = get_user_model().objects.create_user("carol", password="x-Secret-123")
+    from .vault_helpers import vault_user
+
+    vault_user("carol", "x-Secret-123")
     client = APIClient()
-    client.force_authenticate(user)
+    token = client.post("/api/v1/auth/token/", {"username": "carol", "password": "x-Secret-123"}, format="json").json()["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")  # the token carries its wrap of the vault key
     return client
 
 
@@ -91,13 +93,13 @@ def test_uploads_with_mscae_are_retrievable_as_msc_and_as_png(api, tiny_codec):
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["codec"] == "mscae"
-    url = f"/api/v1/images/{body['id']}/retrieve/"
+    url = f"/api/v1/images/{body['id']}/download/"
 
-    msc = api.post(url, {"key": body["key"], "variant": "compressed"}, format="json")
+    msc = api.get(url, {"variant": "compressed"})
     assert msc.status_code == 200 and msc["Content-Type"] == "application/x-mscae"
     assert msc.content[:4] == b"MSCA" and 'filename="' in msc["Content-Disposition"]
 
-    png = api.post(url, {"key": body["key"], "variant": "decoded"}, format="json")
+    png = api.get(url, {"variant": "decoded"})
     assert png.status_code == 200 and png["Content-Type"] == "image/png"
     shown = np.asarray(Image.open(io.BytesIO(png.content)).convert("RGB"))
     np.testing.assert_array_equal(shown, np.asarray(tiny_codec.decode(msc.content)))
@@ -106,12 +108,17 @@ def test_uploads_with_mscae_are_retrievable_as_msc_and_as_png(api, tiny_codec):
 def test_the_compare_page_shows_a_learned_image_as_png_with_a_png_download(client, tiny_codec, db):
     from vault.services import store_image
 
-    user = get_user_model().objects.create_user("dave", password="x-Secret-123")
-    record, key = store_image(owner=user, uploaded_file_or_bytes=image_bytes(make_photo(64, 64)),
-                              filename="cat.png", codec="mscae", quality=40)
-    client.force_login(user)
-    page = client.post(f"/images/{record.pk}/unlock/", {"key": key})
+    from .vault_helpers import login_unlocked, vault_user
+
+    user = vault_user("dave", "x-Secret-123")
+    record, _ = store_image(owner=user, master_key=user.master_key, uploaded_file_or_bytes=image_bytes(make_photo(64, 64)),
+                            filename="cat.png", codec="mscae", quality=40)
+    login_unlocked(client, "dave", "x-Secret-123")
+    page = client.get(f"/images/{record.pk}/compare/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'download="cat.mscae.png"' in html
-    assert "data:image/png;base64," in html
+    assert f"/images/{record.pk}/file/decoded/?download=1" in html
+    shown = client.get(f"/images/{record.pk}/file/compressed-display/")
+    assert shown["Content-Type"] == "image/png"  # no browser shows .msc: the page gets a PNG
+    decoded = client.get(f"/images/{record.pk}/file/decoded/?download=1")
+    assert decoded["Content-Type"] == "image/png" and 'filename="cat.mscae.png"' in decoded["Content-Disposition"]

@@ -12,6 +12,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from portal.email_url import parse_email_url
 from portal.net import client_ip
+from tests.vault_helpers import login_unlocked, vault_user
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-Horse-battery-9"
@@ -19,7 +20,7 @@ PASSWORD = "correct-Horse-battery-9"
 
 @pytest.fixture
 def alice():
-    return get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD)
+    return vault_user("alice", PASSWORD, email="alice@example.com")
 
 
 # --- /healthz --------------------------------------------------------------------------------------
@@ -164,8 +165,7 @@ def test_token_creation_is_throttled_with_a_json_429(alice, settings):
 
 def test_profile_token_creation_is_throttled(alice, settings):
     settings.THROTTLE_TOKEN_CREATE = "1/h"
-    client = Client()
-    client.force_login(alice)
+    client = login_unlocked(Client(), "alice", PASSWORD)
     assert client.post(reverse("token-create"), {"name": "one"}).status_code == 200
     assert client.post(reverse("token-create"), {"name": "two"}).status_code == 429
 
@@ -201,7 +201,7 @@ def test_sessions_expire_after_the_idle_timeout_and_each_request_extends_them(cl
 
 
 def test_pages_send_a_csp_without_inline_scripts(client, alice):
-    client.force_login(alice)
+    login_unlocked(client, "alice", PASSWORD)
     response = client.post(reverse("token-create"), {"name": "laptop"})
     policy = response["Content-Security-Policy"]
     script_src = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
@@ -335,8 +335,9 @@ def test_each_upload_logs_one_line_with_sizes_and_timings_but_no_name_or_key(ali
     from vault import services
 
     with caplog.at_level(logging.INFO, logger="vault.services"):
-        record, key = services.store_image(
-            owner=alice, uploaded_file_or_bytes=image_bytes(make_photo()), filename="secret-diary.png", codec="png"
+        record, _ = services.store_image(
+            owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=image_bytes(make_photo()),
+            filename="secret-diary.png", codec="png",
         )
     lines = [r for r in caplog.records if getattr(r, "event", None) == "upload"]
     assert len(lines) == 1
@@ -346,7 +347,9 @@ def test_each_upload_logs_one_line_with_sizes_and_timings_but_no_name_or_key(ali
     )
     assert line.seconds >= line.encode_seconds >= 0
     everything = json.dumps(vars(line), default=str)
-    assert "secret-diary" not in everything and key not in everything
+    assert "secret-diary" not in everything
+    for secret in (alice.master_key.hex(), alice.recovery_key):
+        assert secret not in everything
 
 
 # --- Sentry ---------------------------------------------------------------------------------------

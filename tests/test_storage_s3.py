@@ -7,12 +7,12 @@ from datetime import timedelta
 from io import BytesIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from portal.settings import s3_storage
 from tests.conftest import image_bytes, make_photo
+from tests.vault_helpers import vault_user
 from vault import services
 from vault.deployment import MARKER_NAME
 from vault.models import ImageRecord, VaultDeployment
@@ -65,18 +65,22 @@ def keys(client) -> list[str]:
 
 @pytest.fixture
 def alice():
-    return get_user_model().objects.create_user("alice", password="correct-Horse-battery-9")
+    return vault_user("alice", "correct-Horse-battery-9")
 
 
 def store(owner):
-    return services.store_image(owner=owner, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png")
+    return services.store_image(
+        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png"
+    )
 
 
 def test_store_retrieve_and_delete_round_trip_on_s3(s3, alice, django_capture_on_commit_callbacks):
     upload = image_bytes(make_photo(seed=4))
-    record, key = services.store_image(owner=alice, uploaded_file_or_bytes=upload, codec="webp", quality=70)
-    assert services.retrieve_image(record=record, key=key, variant="original") == upload
-    assert set(keys(s3)) == {record.original_blob, record.compressed_blob, MARKER_NAME}
+    record, _ = services.store_image(
+        owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=upload, codec="webp", quality=70
+    )
+    assert services.open_variant(record=record, master_key=alice.master_key, variant="original") == upload
+    assert set(keys(s3)) == {record.original_blob, record.compressed_blob, record.thumbnail_blob, MARKER_NAME}
     stored = s3.get_object(Bucket=BUCKET, Key=record.original_blob)["Body"].read()
     assert upload not in stored  # ciphertext on the server
 
@@ -100,7 +104,7 @@ def test_the_sweep_deletes_old_orphans_and_keeps_records_blobs(s3, alice):
     record, _ = store(alice)
     orphan = default_storage.save("vault/999/original-deadbeef.sealed", BytesIO(b"x" * 40))
     assert sweep_orphan_blobs(older_than=timedelta(0)) == [orphan]
-    assert set(keys(s3)) == {record.original_blob, record.compressed_blob, MARKER_NAME}
+    assert set(keys(s3)) == {record.original_blob, record.compressed_blob, record.thumbnail_blob, MARKER_NAME}
 
 
 def test_the_sweep_spares_young_orphans_and_foreign_names(s3, alice):
@@ -137,7 +141,7 @@ def test_an_empty_database_refuses_to_sweep_another_databases_blobs(s3, alice):
     VaultDeployment.objects.all().delete()
     with pytest.raises(SweepRefused, match="marked for deployment"):
         sweep_orphan_blobs(older_than=timedelta(0))
-    assert len(keys(s3)) == 5  # four blobs and the marker, all still there
+    assert len(keys(s3)) == 7  # two records × three blobs and the marker, all still there
 
 
 def test_a_database_that_knows_none_of_the_blobs_refuses_without_a_marker(s3, alice):

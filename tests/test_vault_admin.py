@@ -5,16 +5,19 @@ from django.test import Client
 
 from tests.conftest import image_bytes, make_photo
 from vault import services
+from .vault_helpers import vault_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_client_and_record():
-    owner = get_user_model().objects.create_user("owner", password="x")
-    record, key = services.store_image(
-        owner=owner, uploaded_file_or_bytes=image_bytes(make_photo()), filename="sunset.png", codec="png"
+    owner = vault_user("owner", "x")
+    record, _ = services.store_image(
+        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo()),
+        filename="sunset.png", codec="png",
     )
+    key = owner.recovery_key
     admin = get_user_model().objects.create_superuser("root", "root@example.com", "x")
     client = Client()
     client.force_login(admin)
@@ -29,11 +32,25 @@ def test_admin_lists_and_shows_records_without_key_material(admin_client_and_rec
     page = client.get(f"/admin/vault/imagerecord/{record.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert record.sha256_original in html and "sunset.png" in html
-    for secret in (record.key_hash, bytes(record.wrapped_key).hex(), bytes(record.wrap_salt).hex(), key, key.replace("-", "")):
+    assert record.sha256_original_blob in html and "sunset.png" in html
+    vault = owner_vault(record)
+    for secret in (
+        bytes(record.dk_wrap).hex(), record.original_mac, bytes(vault.password_wrap).hex(),
+        bytes(vault.recovery_wrap).hex(), vault.key_check, key, key.replace("-", ""),
+    ):
         assert secret not in html
-    for label in ("Wrapped key", "Wrap salt", "Key hash"):
+    for label in ("Dk wrap", "Original mac", "Upload token", "Wrapped key", "Key hash"):
         assert label not in html
+    vault_page = client.get(f"/admin/vault/uservault/{vault.pk}/change/").content.decode()
+    assert "owner" in vault_page
+    for secret in (bytes(vault.password_wrap).hex(), bytes(vault.kdf_salt).hex(), vault.key_check):
+        assert secret not in vault_page
+
+
+def owner_vault(record):
+    from vault.models import UserVault
+
+    return UserVault.objects.get(user=record.owner)
 
 
 def test_admin_search_and_filters_work(admin_client_and_record):
@@ -55,9 +72,9 @@ def test_admin_cannot_add_change_or_delete_records(admin_client_and_record):
 
 def test_admin_shows_rounded_figures_named_properly_and_candidates_as_a_table(admin_client_and_record):
     client, _, _ = admin_client_and_record
-    owner = get_user_model().objects.get(username="owner")
-    record, _key = services.store_image(
-        owner=owner, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)), filename="lake.png", codec="webp",
+    owner = vault_user("lake-owner", "x")
+    record, _ = services.store_image(
+        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)), filename="lake.png", codec="webp",
         quality=60,
     )
     assert len(repr(record.psnr)) > 8  # a float with many decimals, so rounding is visible

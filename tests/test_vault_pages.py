@@ -1,10 +1,9 @@
 """The vault's server-rendered pages, driven through Django's test client."""
-import base64
 import io
 import re
+import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -12,9 +11,9 @@ from PIL import Image
 
 from accounts.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
-from vault import crypto
+from vault import crypto, keyring
 from vault.models import ImageRecord
-from .vault_helpers import KEY_RE, bad_uploads, files_under, key_needles, scan_database
+from .vault_helpers import KEY_RE, bad_uploads, files_under, legacy_record, login_unlocked, vault_user
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-Long-enough-passw0rd"
@@ -22,14 +21,12 @@ PASSWORD = "a-Long-enough-passw0rd"
 
 @pytest.fixture
 def alice():
-    return get_user_model().objects.create_user("alice", password=PASSWORD)
+    return vault_user("alice", PASSWORD)
 
 
 @pytest.fixture
 def client_alice(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
+    return login_unlocked(Client(), "alice", PASSWORD)
 
 
 def post_upload(client, data=None, name="photo.png", **fields):
@@ -39,119 +36,139 @@ def post_upload(client, data=None, name="photo.png", **fields):
     return client.post(reverse("vault:upload"), payload)
 
 
-def key_from(response) -> str:
-    match = KEY_RE.search(response.content.decode())
-    assert match, "no retrieval key on the page"
-    return match.group(0)
+def file_url(record, variant):
+    return reverse("vault:file", args=[record.pk, variant])
 
 
-def data_uris(html: str) -> list[tuple[str, bytes]]:
-    return [(m.group(1), base64.b64decode(m.group(2))) for m in re.finditer(r'src="data:([^;]+);base64,([^"]+)"', html)]
-
-
-def test_register_upload_unlock_and_download_flow():
+def test_register_save_the_recovery_key_upload_and_open_without_typing_a_key():
     client = Client()
     response = client.post(
-        "/accounts/register/",
-        {"username": "carol", "email": "", "password1": PASSWORD, "password2": PASSWORD},
-        follow=True,
+        "/accounts/register/", {"username": "carol", "email": "", "password1": PASSWORD, "password2": PASSWORD}
     )
-    assert response.status_code == 200
-    assert response.context["user"].is_authenticated
+    assert response.status_code == 200 and KEY_RE.search(response.content.decode())
+    response = client.post(reverse("vault:recovery-key-saved"), {"saved": "on", "next": reverse("vault:gallery")})
+    assert response["Location"] == reverse("vault:gallery")
 
     original = image_bytes(make_photo(seed=4))
     response = post_upload(client, original, name="garden.png", codec="webp", quality="80")
-    assert response.status_code == 200
-    key = key_from(response)
-    page = response.content.decode()
-    assert "cannot recover" in page
     record = ImageRecord.objects.get(owner__username="carol")
+    # No key page: straight to the image.
+    assert response.status_code == 302 and response["Location"] == reverse("vault:detail", args=[record.pk])
     assert record.name == "garden.png" and record.codec == "webp"
+    detail = client.get(response["Location"]).content.decode()
+    assert "garden.png" in detail and file_url(record, "thumbnail") in detail and not KEY_RE.search(detail)
 
-    # The key is shown once: the gallery and the detail page never show it again.
-    for url in (reverse("vault:gallery"), reverse("vault:detail", args=[record.pk])):
-        html = client.get(url).content.decode()
-        assert "garden.png" in html and key not in html
+    compare = client.get(reverse("vault:compare", args=[record.pk]))
+    html = compare.content.decode()
+    # Each picture has its own URL; none is inlined into the page.
+    assert file_url(record, "original-display") in html and file_url(record, "compressed-display") in html
+    assert "base64," not in html
+    shown = client.get(file_url(record, "original-display"))
+    assert shown.status_code == 200 and shown.content == original and "no-store" in shown["Cache-Control"]
+    webp = client.get(file_url(record, "compressed-display"))
+    assert webp["Content-Type"] == "image/webp" and webp.content[8:12] == b"WEBP"
 
-    response = client.post(reverse("vault:unlock", args=[record.pk]), {"key": key})
-    assert response.status_code == 200
-    assert response["Cache-Control"].startswith("max-age=0") or "no-store" in response["Cache-Control"]
-    images = data_uris(response.content.decode())
-    assert ("image/png", original) in images
-    assert any(media == "image/webp" and data[8:12] == b"WEBP" for media, data in images)
-
-    response = client.post(reverse("vault:download", args=[record.pk]), {"key": key, "variant": "original"})
-    assert response.status_code == 200 and response.content == original
-    assert response["Content-Disposition"].startswith("attachment")
-    response = client.post(reverse("vault:download", args=[record.pk]), {"key": key, "variant": "compressed"})
-    assert response.status_code == 200 and response["Content-Type"] == "image/webp"
+    download = client.get(file_url(record, "original") + "?download=1")
+    assert download.content == original and download["Content-Disposition"].startswith("attachment")
+    decoded = client.get(file_url(record, "decoded") + "?download=1")
+    assert decoded["Content-Type"] == "image/png"
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_OK, record_id=record.pk).count() >= 3
 
 
-def test_page_upload_never_puts_the_key_in_the_database(client_alice):
-    response = post_upload(client_alice)
-    key = key_from(response)
-    # Sessions live in the database: the key must not have been parked there either.
-    texts, raw = key_needles(key, crypto.parse_retrieval_key(key))
-    assert scan_database(texts, raw) == []
+def test_the_gallery_is_a_grid_of_thumbnails_served_from_their_own_urls(client_alice):
+    for seed in range(3):
+        post_upload(client_alice, image_bytes(make_photo(seed=seed)), name=f"p{seed}.png")
+    records = list(ImageRecord.objects.order_by("-created", "-id"))
+    html = client_alice.get(reverse("vault:gallery")).content.decode()
+    urls = re.findall(r'<img src="([^"]+)"[^>]*loading="lazy"', html)
+    assert urls == [file_url(r, "thumbnail") for r in records]  # newest first, lazy-loaded
+    thumb = client_alice.get(urls[0])
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/webp"
+    assert "no-store" in thumb["Cache-Control"]
+    with Image.open(io.BytesIO(thumb.content)) as im:
+        assert im.size == (48, 32)
+    # Opening thumbnails is not audited row by row.
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_OK).exists()
 
 
-def test_key_file_download_and_unlock_with_the_key_file(client_alice):
-    response = post_upload(client_alice, name="cat.png")
-    key = key_from(response)
+def test_the_gallery_sorts_by_size_and_has_a_list_view(client_alice):
+    post_upload(client_alice, image_bytes(make_photo(20, 20)), name="small.png")
+    post_upload(client_alice, image_bytes(make_photo(90, 60)), name="large.png")
+    post_upload(client_alice, image_bytes(make_photo(40, 40)), name="medium.png")
+    names = lambda html: re.findall(r'class="thumb-name">([^<]+)<', html)  # noqa: E731
+    assert names(client_alice.get(reverse("vault:gallery") + "?sort=largest").content.decode()) == ["large.png", "medium.png", "small.png"]
+    assert names(client_alice.get(reverse("vault:gallery") + "?sort=smallest").content.decode()) == ["small.png", "medium.png", "large.png"]
+    listing = client_alice.get(reverse("vault:gallery") + "?view=list&sort=bogus")
+    assert listing.context["sort"] == "newest" and "<table" in listing.content.decode()
+
+
+def test_a_double_submit_of_the_upload_form_stores_one_image(client_alice, _isolated_storage):
+    form = client_alice.get(reverse("vault:upload"))
+    token = form.context["form"]["upload_token"].value()
+    assert token and f'value="{token}"' in form.content.decode()
+    first = post_upload(client_alice, upload_token=token)
+    second = post_upload(client_alice, upload_token=token)
+    assert first.status_code == second.status_code == 302 and first["Location"] == second["Location"]
+    assert ImageRecord.objects.count() == 1 and len(files_under(_isolated_storage)) == 3
+    # A new form is a new upload.
+    post_upload(client_alice, upload_token=client_alice.get(reverse("vault:upload")).context["form"]["upload_token"].value())
+    assert ImageRecord.objects.count() == 2
+
+
+def test_a_locked_vault_asks_for_the_password_and_comes_back(client_alice, alice):
+    post_upload(client_alice)
     record = ImageRecord.objects.get()
-    response = client_alice.post(reverse("vault:key-file", args=[record.pk]), {"key": key})
-    assert response.status_code == 200
-    assert response["Content-Disposition"] == 'attachment; filename="cat.key"'
-    key_file = response.content
-    assert key.encode() in key_file
+    client_alice.post(reverse("vault:lock-vault"))
+    assert "vault_key" not in client_alice.cookies or not client_alice.cookies["vault_key"].value
+    wanted = reverse("vault:compare", args=[record.pk])
+    response = client_alice.get(wanted)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("vault:unlock-vault"))
+    assert client_alice.get(file_url(record, "thumbnail")).status_code == 302
+    assert "_auth_user_id" in client_alice.session  # still logged in: only the vault is locked
 
+    wrong = client_alice.post(reverse("vault:unlock-vault"), {"method": "password", "password": "nope", "next": wanted})
+    assert wrong.status_code == 403 and "not right" in wrong.content.decode()
+    response = client_alice.post(reverse("vault:unlock-vault"), {"method": "password", "password": PASSWORD, "next": wanted})
+    assert response.status_code == 302 and response["Location"] == wanted
+    assert client_alice.get(file_url(record, "thumbnail")).status_code == 200
+
+
+def test_the_unlock_page_refuses_to_redirect_elsewhere(client_alice):
     response = client_alice.post(
-        reverse("vault:unlock", args=[record.pk]),
-        {"key": "", "key_file": SimpleUploadedFile("cat.key", key_file, content_type="text/plain")},
+        reverse("vault:unlock-vault"), {"method": "password", "password": PASSWORD, "next": "https://evil.example/"}
     )
-    assert response.status_code == 200
-    assert "Download original" in response.content.decode()
+    assert response.status_code == 302 and response["Location"] == reverse("vault:gallery")
 
 
-def test_key_file_view_refuses_text_that_is_not_a_key(client_alice):
+def test_the_vault_locks_after_the_idle_timeout(client_alice, settings):
     post_upload(client_alice)
     record = ImageRecord.objects.get()
-    response = client_alice.post(reverse("vault:key-file", args=[record.pk]), {"key": "<script>alert(1)</script>"})
-    assert response.status_code == 400
-    assert b"<script>" not in response.content
+    session = client_alice.session
+    session[keyring.SESSION_SEEN] = int(time.time()) - 31 * 60
+    session.save()
+    response = client_alice.get(file_url(record, "thumbnail"))
+    assert response.status_code == 302 and "unlock" in response["Location"]
+    assert keyring.SESSION_SEALED not in client_alice.session
 
 
-def test_wrong_key_on_the_unlock_page_is_403_with_a_generic_message(client_alice):
-    post_upload(client_alice)
+def test_logout_locks_the_vault_and_drops_its_cookie(client_alice):
+    assert client_alice.cookies["vault_key"].value
+    response = client_alice.post(reverse("logout"))
+    assert response.cookies["vault_key"].value == ""  # deleted
+
+
+def test_the_vault_cookie_is_httponly_and_the_session_alone_opens_nothing(alice):
+    client = Client()
+    response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+    cookie = response.cookies["vault_key"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    post_upload(client)
     record = ImageRecord.objects.get()
-    wrong = crypto.format_retrieval_key(crypto.new_retrieval_key())
-    response = client_alice.post(reverse("vault:unlock", args=[record.pk]), {"key": wrong})
-    assert response.status_code == 403
-    assert "That key does not open this image." in response.content.decode()
-    assert not data_uris(response.content.decode())
-
-
-def test_malformed_key_on_the_unlock_page_is_400(client_alice):
-    post_upload(client_alice)
-    record = ImageRecord.objects.get()
-    response = client_alice.post(reverse("vault:unlock", args=[record.pk]), {"key": "hunter2"})
-    assert response.status_code == 400
-    assert "not a retrieval key" in response.content.decode()
-
-
-def test_unlock_page_locks_out_with_429_after_repeated_wrong_keys(client_alice, settings):
-    settings.RETRIEVE_FAILURE_LIMIT = 2
-    key = key_from(post_upload(client_alice))
-    record = ImageRecord.objects.get()
-    url = reverse("vault:unlock", args=[record.pk])
-    for _ in range(2):
-        wrong = crypto.format_retrieval_key(crypto.new_retrieval_key())
-        assert client_alice.post(url, {"key": wrong}).status_code == 403
-    response = client_alice.post(url, {"key": key})
-    assert response.status_code == 429
-    assert int(response["Retry-After"]) > 0
-    assert "Too many wrong keys" in response.content.decode()
+    # The session cookie without the vault cookie (e.g. one stolen alone) cannot open images.
+    thief = Client()
+    thief.cookies["sessionid"] = client.cookies["sessionid"].value
+    assert thief.get(file_url(record, "original")).status_code == 302
+    assert client.get(file_url(record, "original")).status_code == 200
 
 
 @pytest.mark.parametrize("kind", ["non-image", "truncated-png", "truncated-jpeg", "zero-bytes", "bomb", "disallowed-format"])
@@ -177,7 +194,7 @@ def test_custom_target_must_parse(client_alice):
     assert response.status_code == 400
     assert "lots" in response.content.decode()
     response = post_upload(client_alice, codec="auto", target="custom", custom_target="bytes:4000")
-    assert response.status_code == 200
+    assert response.status_code == 302
     assert ImageRecord.objects.get().compressed_size <= 4000
 
 
@@ -188,46 +205,49 @@ def test_out_of_range_quality_is_shown_on_the_form(client_alice):
     assert not ImageRecord.objects.exists()
 
 
-def test_gallery_lists_metadata_and_paginates(client_alice, alice):
-    for _ in range(13):
+def test_gallery_paginates(client_alice, monkeypatch):
+    from vault import views
+
+    monkeypatch.setattr(views, "GALLERY_PAGE_SIZE", 4)
+    size = views.GALLERY_PAGE_SIZE
+    for _ in range(size + 1):
         post_upload(client_alice)
     page1 = client_alice.get(reverse("vault:gallery"))
-    assert len(page1.context["records"]) == 12
-    html = page1.content.decode()
-    assert "photo.png" in html and "png" in html and "Page 1 of 2" in html
-    page2 = client_alice.get(reverse("vault:gallery") + "?page=2")
-    assert len(page2.context["records"]) == 1
+    assert len(page1.context["records"]) == size
+    assert "Page 1 of 2" in page1.content.decode()
+    assert len(client_alice.get(reverse("vault:gallery") + "?page=2").context["records"]) == 1
 
 
-def test_detail_shows_metadata_candidates_and_reason(client_alice):
+def test_detail_shows_metadata_candidates_and_reason_but_no_unkeyed_digest(client_alice):
     post_upload(client_alice, codec="auto", target="high")
     record = ImageRecord.objects.get()
     html = client_alice.get(reverse("vault:detail", args=[record.pk])).content.decode()
-    assert record.sha256_original in html
     assert "Candidates tried" in html
     assert record.reason.split()[0] in html
-    # The candidates' own rate–distortion points, drawn inline (no external resources).
     assert "Rate–distortion of the candidates" in html and "<svg" in html
+    assert record.original_mac not in html and "HMAC-SHA256" in html
 
 
 def test_another_users_record_is_404_on_every_page(client_alice):
-    key = key_from(post_upload(client_alice))
+    post_upload(client_alice)
     record = ImageRecord.objects.get()
-    bob = get_user_model().objects.create_user("bob", password=PASSWORD)
-    intruder = Client()
-    intruder.force_login(bob)
+    vault_user("bob", PASSWORD)
+    intruder = login_unlocked(Client(), "bob", PASSWORD)
     assert record.name not in intruder.get(reverse("vault:gallery")).content.decode()
-    for name in ("detail", "unlock", "delete"):
+    for name in ("detail", "compare", "unlock", "delete"):
         assert intruder.get(reverse(f"vault:{name}", args=[record.pk])).status_code == 404
-    assert intruder.post(reverse("vault:unlock", args=[record.pk]), {"key": key}).status_code == 404
-    assert intruder.post(reverse("vault:download", args=[record.pk]), {"key": key, "variant": "original"}).status_code == 404
+    for variant in ("original", "compressed", "thumbnail", "decoded", "original-display"):
+        assert intruder.get(file_url(record, variant)).status_code == 404
     assert intruder.post(reverse("vault:delete", args=[record.pk])).status_code == 404
-    assert ImageRecord.objects.filter(pk=record.pk).exists()
+    for name in ("adopt", "share-create", "download"):
+        assert intruder.post(reverse(f"vault:{name}", args=[record.pk]), {"key": "x", "expires_in_days": "7"}).status_code == 404
+    assert intruder.post(reverse("vault:bulk"), {"ids": [record.pk], "action": "zip"}).status_code == 404
+    assert ImageRecord.objects.filter(pk=record.pk).exists() and not record.shares.exists()
 
 
 def test_pages_require_login(alice):
     client = Client()
-    for url in (reverse("vault:upload"), reverse("vault:gallery")):
+    for url in (reverse("vault:upload"), reverse("vault:gallery"), reverse("vault:unlock-vault"), "/images/1/file/original/"):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert client.get(reverse("vault:landing")).status_code == 200
@@ -235,20 +255,20 @@ def test_pages_require_login(alice):
 
 def test_session_posts_without_csrf_token_are_refused(alice):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(alice)
+    client.get(reverse("login"))
+    login_unlocked(client, "alice", PASSWORD, csrfmiddlewaretoken=client.cookies["csrftoken"].value)
     assert post_upload(client).status_code == 403
     assert not ImageRecord.objects.exists()
-    # With the token from the form, the same post works.
     token = client.get(reverse("vault:upload")).context["csrf_token"]
     response = client.post(
         reverse("vault:upload"),
         {"codec": "png", "target": "balanced", "csrfmiddlewaretoken": str(token),
          "file": SimpleUploadedFile("p.png", image_bytes(make_photo()))},
     )
-    assert response.status_code == 200
+    assert response.status_code == 302
     record = ImageRecord.objects.get()
     assert client.post(reverse("vault:delete", args=[record.pk])).status_code == 403
-    assert client.post(reverse("vault:unlock", args=[record.pk]), {"key": key_from(response)}).status_code == 403
+    assert client.post(reverse("vault:lock-vault")).status_code == 403
     assert ImageRecord.objects.filter(pk=record.pk).exists()
 
 
@@ -257,7 +277,6 @@ def test_delete_asks_for_confirmation_then_removes_everything(client_alice, _iso
     record = ImageRecord.objects.get()
     confirm = client_alice.get(reverse("vault:delete", args=[record.pk]))
     assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
-    assert ImageRecord.objects.exists()
     with django_capture_on_commit_callbacks(execute=True):
         response = client_alice.post(reverse("vault:delete", args=[record.pk]))
     assert response.status_code == 302 and response["Location"] == reverse("vault:gallery")
@@ -265,19 +284,16 @@ def test_delete_asks_for_confirmation_then_removes_everything(client_alice, _iso
     assert files_under(_isolated_storage) == []
 
 
-def test_compare_page_shows_non_browser_originals_as_png(client_alice):
+def test_compare_shows_non_browser_originals_as_png(client_alice):
     tiff = image_bytes(make_photo(), "TIFF")
-    key = key_from(post_upload(client_alice, tiff, name="scan.tiff", codec="webp", quality="90"))
+    post_upload(client_alice, tiff, name="scan.tiff", codec="webp", quality="90")
     record = ImageRecord.objects.get()
     assert record.original_format == "TIFF"
-    images = data_uris(client_alice.post(reverse("vault:unlock", args=[record.pk]), {"key": key}).content.decode())
-    media_types = {media for media, _ in images}
-    assert media_types == {"image/png", "image/webp"}  # browsers cannot show TIFF: it is converted
-    shown = next(data for media, data in images if media == "image/png")
-    with Image.open(io.BytesIO(shown)) as im:
-        assert im.size == (48, 32)
+    shown = client_alice.get(file_url(record, "original-display"))
+    assert shown["Content-Type"] == "image/png"  # browsers cannot show TIFF: it is converted
+    with Image.open(io.BytesIO(shown.content)) as im:
         assert im.convert("RGB").tobytes() == make_photo().tobytes()
-    response = client_alice.post(reverse("vault:download", args=[record.pk]), {"key": key, "variant": "original"})
+    response = client_alice.get(file_url(record, "original") + "?download=1")
     assert response.content == tiff and response["Content-Type"] == "image/tiff"
 
 
@@ -297,3 +313,68 @@ def test_the_size_limit_in_the_help_is_the_number_the_error_quotes(client_alice,
     limit = re.search(r"Up to ([\d.]+ MB)\.", help_text).group(1)
     error = post_upload(client_alice, image_bytes(make_photo(80, 80))).content.decode()
     assert f"the limit is {limit}" in error
+
+
+def test_unknown_file_variant_is_404(client_alice):
+    post_upload(client_alice)
+    record = ImageRecord.objects.get()
+    assert client_alice.get(file_url(record, "keys")).status_code == 404
+
+
+# --- records stored before the vault: they still open with their own key -----------------------
+
+
+def test_a_legacy_record_opens_with_its_key_on_the_unlock_page(client_alice, alice):
+    data = image_bytes(make_photo(seed=9))
+    record, key = legacy_record(alice, data)
+    assert "Open with its retrieval key" in client_alice.get(reverse("vault:detail", args=[record.pk])).content.decode()
+    assert client_alice.get(file_url(record, "original")).status_code == 409
+    response = client_alice.post(reverse("vault:unlock", args=[record.pk]), {"key": key})
+    assert response.status_code == 200 and "Download original" in response.content.decode()
+    response = client_alice.post(reverse("vault:download", args=[record.pk]), {"key": key, "variant": "original"})
+    assert response.content == data
+
+
+def test_a_wrong_key_for_a_legacy_record_is_403_then_locked_out(client_alice, alice, settings):
+    settings.RETRIEVE_FAILURE_LIMIT = 2
+    record, key = legacy_record(alice, image_bytes(make_photo()))
+    url = reverse("vault:unlock", args=[record.pk])
+    assert client_alice.post(url, {"key": "hunter2"}).status_code == 400
+    for _ in range(2):
+        wrong = crypto.format_retrieval_key(crypto.new_retrieval_key())
+        response = client_alice.post(url, {"key": wrong})
+        assert response.status_code == 403 and "That key does not open this image." in response.content.decode()
+    response = client_alice.post(url, {"key": key})
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+
+
+def test_selected_images_download_as_one_zip_with_unique_names(client_alice):
+    import zipfile
+
+    photos = [image_bytes(make_photo(seed=s)) for s in (1, 2)]
+    for data in photos:
+        post_upload(client_alice, data, name="same.png")
+    ids = [r.pk for r in ImageRecord.objects.order_by("id")]
+    response = client_alice.post(reverse("vault:bulk"), {"ids": ids, "action": "zip"})
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert "no-store" in response["Cache-Control"]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.namelist() == ["same.png", "same (2).png"]
+        assert [archive.read(n) for n in archive.namelist()] == photos
+
+
+def test_deleting_selected_images_asks_first_and_refuses_other_users_ids(client_alice, _isolated_storage, django_capture_on_commit_callbacks):
+    for seed in range(3):
+        post_upload(client_alice, image_bytes(make_photo(seed=seed)))
+    keep, *gone = ImageRecord.objects.order_by("id")
+    confirm = client_alice.post(reverse("vault:bulk"), {"ids": [r.pk for r in gone], "action": "delete"})
+    assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
+    assert ImageRecord.objects.count() == 3
+    vault_user("bob", PASSWORD)
+    bob = login_unlocked(Client(), "bob", PASSWORD)
+    assert bob.post(reverse("vault:bulk"), {"ids": [keep.pk], "action": "delete", "confirm": "yes"}).status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client_alice.post(reverse("vault:bulk"), {"ids": [r.pk for r in gone], "action": "delete", "confirm": "yes"})
+    assert done.status_code == 302
+    assert list(ImageRecord.objects.all()) == [keep] and len(files_under(_isolated_storage)) == 3
+    assert client_alice.post(reverse("vault:bulk"), {"action": "zip"}).status_code == 302  # nothing selected

@@ -1,63 +1,77 @@
 """vault.services: storing, retrieving and deleting encrypted images, end to end with storage."""
 import hashlib
+import io
 from datetime import timedelta
 
 import pytest
 from tests.conftest import image_bytes, make_photo
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
+from PIL import Image
 
 from accounts.models import AuditEvent
-from vault import crypto, services
+from vault import crypto, keyring, services
 from vault.models import ImageRecord, UserRetrievalGuard
 from vault.sweep import sweep_orphan_blobs
-from .vault_helpers import bad_uploads, files_under, key_needles, scan_database
+from .vault_helpers import bad_uploads, files_under, key_needles, legacy_record, scan_database, vault_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def alice():
-    return get_user_model().objects.create_user("alice", password="correct horse battery")
+    return vault_user("alice", "correct horse battery")
 
 
 def store(owner, data=None, **kw):
     data = image_bytes(make_photo()) if data is None else data
     kw.setdefault("codec", "png")
     kw.setdefault("filename", "photo.png")
-    return services.store_image(owner=owner, uploaded_file_or_bytes=data, target=kw.pop("target", None), quality=kw.pop("quality", None), **kw)
+    record, _ = services.store_image(
+        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=data, target=kw.pop("target", None),
+        quality=kw.pop("quality", None), **kw,
+    )
+    return record
+
+
+def open_(record, variant="original", master_key=None):
+    return services.open_variant(record=record, master_key=master_key or record.owner.master_key, variant=variant)
 
 
 def other_key(key: str) -> str:
     return crypto.format_retrieval_key(crypto.new_retrieval_key()) if key else key
 
 
-def test_store_then_retrieve_gives_back_the_exact_upload_and_the_codec_bytes(alice, _isolated_storage):
-    upload = image_bytes(make_photo(seed=3), "JPEG", quality=93)
-    record, key = store(alice, upload, codec="webp", quality=60, filename="holiday.jpg")
+def test_store_then_open_gives_back_the_exact_upload_the_codec_bytes_and_a_thumbnail(alice, _isolated_storage):
+    upload = image_bytes(make_photo(seed=3, width=640, height=400), "JPEG", quality=93)
+    record = store(alice, upload, codec="webp", quality=60, filename="holiday.jpg")
+    record.owner = alice  # the fixture's object carries the master key
 
-    assert services.retrieve_image(record=record, key=key, variant="original") == upload
-    compressed = services.retrieve_image(record=record, key=key, variant="compressed")
+    assert open_(record) == upload
+    compressed = open_(record, "compressed")
     assert compressed[:4] == b"RIFF" and compressed[8:12] == b"WEBP"
     assert len(compressed) == record.compressed_size
+    with Image.open(io.BytesIO(open_(record, "thumbnail"))) as thumb:
+        assert thumb.format == "WEBP" and thumb.size == (320, 200)
     assert record.original_size == len(upload)
-    assert record.sha256_original == hashlib.sha256(upload).hexdigest()
+    # No unkeyed digest of the photo: a keyed one that only the data key's holder can compute.
+    assert record.sha256_original == ""
+    assert record.original_mac and record.original_mac != hashlib.sha256(upload).hexdigest()
     assert record.original_format == "JPEG" and record.original_media_type == "image/jpeg"
     assert record.codec == "webp" and record.compressed_media_type == "image/webp"
-    assert (record.width, record.height) == (48, 32)
+    assert (record.width, record.height) == (640, 400)
     assert record.name == "holiday.jpg"
     assert record.total_seconds >= record.encode_seconds > 0
 
 
 def test_blobs_on_storage_are_ciphertext_with_recorded_sha256(alice, _isolated_storage):
     upload = image_bytes(make_photo())
-    record, _ = store(alice, upload)
+    record = store(alice, upload)
     files = files_under(_isolated_storage)
-    assert len(files) == 2
-    for variant in ("original", "compressed"):
+    assert len(files) == 3
+    for variant in ("original", "compressed", "thumbnail"):
         with default_storage.open(getattr(record, f"{variant}_blob"), "rb") as fh:
             blob = fh.read()
         assert blob[0] == crypto.CONTAINER_VERSION
@@ -66,56 +80,72 @@ def test_blobs_on_storage_are_ciphertext_with_recorded_sha256(alice, _isolated_s
     assert upload not in original_blob and b"IHDR" not in original_blob
 
 
-def test_each_record_gets_its_own_data_key_salt_and_key(alice):
-    a, key_a = store(alice)
-    b, key_b = store(alice)
-    assert key_a != key_b
-    assert bytes(a.wrap_salt) != bytes(b.wrap_salt)
-    assert bytes(a.wrapped_key) != bytes(b.wrapped_key)
+def test_each_record_gets_its_own_data_key_and_a_wrap_moved_to_another_record_fails(alice):
+    a, b = store(alice), store(alice)
+    a.owner = b.owner = alice
+    assert bytes(a.dk_wrap) != bytes(b.dk_wrap)
+    ImageRecord.objects.filter(pk=a.pk).update(dk_wrap=b.dk_wrap)  # b's wrapped DK, bound to b's id
+    a.refresh_from_db()
+    a.owner = alice
     with pytest.raises(services.RetrievalRefused):
-        services.retrieve_image(record=a, key=key_b, variant="original")
+        open_(a)
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, detail__contains="wrapped data key").exists()
+
+
+def test_another_vaults_master_key_opens_nothing(alice):
+    record = store(alice)
+    mallory = vault_user("mallory", "another password 1")
+    with pytest.raises(services.RetrievalRefused):
+        services.open_variant(record=record, master_key=mallory.master_key, variant="original")
+    with pytest.raises(keyring.VaultLocked):
+        services.store_image(owner=alice, master_key=mallory.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png")
+
+
+def test_the_same_upload_token_stores_one_image(alice, _isolated_storage):
+    first, created = services.store_image(
+        owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png", upload_token="form-1"
+    )
+    again, created_again = services.store_image(
+        owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)), codec="png", upload_token="form-1"
+    )
+    assert created and not created_again and again.pk == first.pk
+    assert ImageRecord.objects.count() == 1 and len(files_under(_isolated_storage)) == 3
+    # Tokens are per user: another user's same token is a different upload.
+    bob = vault_user("bob", "bob's password 1")
+    _, bob_created = services.store_image(
+        owner=bob, master_key=bob.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png", upload_token="form-1"
+    )
+    assert bob_created and ImageRecord.objects.count() == 2
+
+
+def test_a_malformed_upload_token_is_a_validation_error_quoting_it(alice):
+    with pytest.raises(ValidationError, match="has space"):
+        services.store_image(owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=image_bytes(make_photo()),
+                             codec="png", upload_token="has space")
+    assert not ImageRecord.objects.exists()
 
 
 def test_lossless_target_stores_null_psnr_not_infinity(alice):
-    record, key = store(alice, codec="png", target="lossless")
+    record = store(alice, codec="png", target="lossless")
     record.refresh_from_db()
     assert record.psnr is None
     assert all(c["psnr"] is None or c["psnr"] < float("inf") for c in record.candidates)
 
 
 def test_auto_codec_records_candidates_and_reason(alice):
-    record, _ = store(alice, codec="auto", target="balanced")
+    record = store(alice, codec="auto", target="balanced")
     record.refresh_from_db()
     assert record.candidates and {"codec", "size", "params"} <= set(record.candidates[0])
     assert record.reason
     assert record.codec in {c["codec"] for c in record.candidates}
 
 
-def test_the_database_never_contains_the_key_or_the_data_key(alice, monkeypatch):
-    data_keys = []
-    real_new_data_key = crypto.new_data_key
-
-    def spying_new_data_key():
-        data_keys.append(real_new_data_key())
-        return data_keys[-1]
-
-    monkeypatch.setattr(crypto, "new_data_key", spying_new_data_key)
-    record, key = store(alice, codec="png")
-    secret = crypto.parse_retrieval_key(key)
-    # Retrieval exercises the wrong-key and success paths, which write counters and audit rows.
-    with pytest.raises(services.RetrievalRefused):
-        services.retrieve_image(record=record, key=other_key(key), variant="original")
-    services.retrieve_image(record=record, key=key, variant="original")
-
-    assert len(data_keys) == 1
-    texts, raw = key_needles(key, secret, extra_secrets=tuple(data_keys))
-    assert scan_database(texts, raw) == []
-    # The scan itself can find things: the wrapped key is in the database, so it must be found.
-    assert scan_database([bytes(record.wrapped_key).hex()], [bytes(record.wrapped_key)])
+def legacy(owner):
+    return legacy_record(owner, image_bytes(make_photo()))
 
 
 def test_wrong_key_is_refused_with_the_generic_message_and_audited(alice):
-    record, key = store(alice)
+    record, key = legacy(alice)
     with pytest.raises(services.RetrievalRefused) as info:
         services.retrieve_image(record=record, key=other_key(key), variant="original")
     assert str(info.value) == services.GENERIC_REFUSAL
@@ -127,7 +157,7 @@ def test_wrong_key_is_refused_with_the_generic_message_and_audited(alice):
 
 
 def test_malformed_key_is_a_validation_error_and_not_counted(alice):
-    record, _ = store(alice)
+    record, _ = legacy(alice)
     with pytest.raises(ValidationError, match="not a retrieval key"):
         services.retrieve_image(record=record, key="not-a-key", variant="original")
     record.refresh_from_db()
@@ -136,49 +166,68 @@ def test_malformed_key_is_a_validation_error_and_not_counted(alice):
 
 
 def test_unknown_variant_is_rejected(alice):
-    record, key = store(alice)
-    with pytest.raises(ValidationError, match="thumbnail"):
-        services.retrieve_image(record=record, key=key, variant="thumbnail")
+    record = store(alice)
+    with pytest.raises(ValidationError, match="bogus"):
+        services.open_variant(record=record, master_key=alice.master_key, variant="bogus")
+    legacy_one, key = legacy(alice)
+    with pytest.raises(ValidationError, match="thumbnail"):  # records from before the vault have none
+        services.retrieve_image(record=legacy_one, key=key, variant="thumbnail")
 
 
-def _refusal_message(record, key, variant="original"):
+def _refusal_message(record, key=None, variant="original"):
     with pytest.raises(services.RetrievalRefused) as info:
-        services.retrieve_image(record=record, key=key, variant=variant)
+        if key is None:
+            services.open_variant(record=record, master_key=record.owner.master_key, variant=variant)
+        else:
+            services.retrieve_image(record=record, key=key, variant=variant)
     return str(info.value)
 
 
 def test_tampered_blob_is_refused_like_a_wrong_key(alice, _isolated_storage):
-    record, key = store(alice)
-    wrong_key_message = _refusal_message(record, other_key(key))
+    record = store(alice)
+    record.owner = alice
+    legacy_one, legacy_key = legacy(alice)
+    wrong_key_message = _refusal_message(legacy_one, other_key(legacy_key))
     path = _isolated_storage / record.compressed_blob
     blob = bytearray(path.read_bytes())
     blob[20] ^= 0x01
     path.write_bytes(bytes(blob))
-    assert _refusal_message(record, key, "compressed") == wrong_key_message
+    assert _refusal_message(record, variant="compressed") == wrong_key_message
     # The untouched variant still opens.
-    assert services.retrieve_image(record=record, key=key, variant="original")
+    assert open_(record)
 
 
 def test_tampered_blob_with_matching_sha256_is_still_refused_by_gcm(alice, _isolated_storage):
-    record, key = store(alice)
+    record = store(alice)
     path = _isolated_storage / record.original_blob
     blob = bytearray(path.read_bytes())
     blob[-1] ^= 0x80  # the GCM tag
     path.write_bytes(bytes(blob))
     ImageRecord.objects.filter(pk=record.pk).update(sha256_original_blob=hashlib.sha256(bytes(blob)).hexdigest())
     record.refresh_from_db()
-    assert _refusal_message(record, key) == services.GENERIC_REFUSAL
+    record.owner = alice
+    assert _refusal_message(record) == services.GENERIC_REFUSAL
+
+
+def test_a_changed_keyed_digest_is_refused(alice):
+    record = store(alice)
+    ImageRecord.objects.filter(pk=record.pk).update(original_mac="0" * 64)
+    record.refresh_from_db()
+    record.owner = alice
+    assert _refusal_message(record) == services.GENERIC_REFUSAL
+    assert AuditEvent.objects.filter(detail__contains="keyed digest mismatch").exists()
 
 
 def test_missing_blob_is_refused_like_a_wrong_key(alice, _isolated_storage):
-    record, key = store(alice)
+    record = store(alice)
+    record.owner = alice
     (_isolated_storage / record.original_blob).unlink()
-    assert _refusal_message(record, key) == services.GENERIC_REFUSAL
+    assert _refusal_message(record) == services.GENERIC_REFUSAL
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, detail__contains="missing").exists()
 
 
 def test_blobs_swapped_between_variants_are_refused_even_with_their_hashes(alice):
-    record, key = store(alice)
+    record = store(alice)
     ImageRecord.objects.filter(pk=record.pk).update(
         original_blob=record.compressed_blob,
         compressed_blob=record.original_blob,
@@ -186,25 +235,26 @@ def test_blobs_swapped_between_variants_are_refused_even_with_their_hashes(alice
         sha256_compressed_blob=record.sha256_original_blob,
     )
     record.refresh_from_db()
-    assert _refusal_message(record, key, "original") == services.GENERIC_REFUSAL
-    assert _refusal_message(record, key, "compressed") == services.GENERIC_REFUSAL
+    record.owner = alice
+    assert _refusal_message(record, variant="original") == services.GENERIC_REFUSAL
+    assert _refusal_message(record, variant="compressed") == services.GENERIC_REFUSAL
 
 
 def test_blob_moved_to_another_record_is_refused_even_with_the_same_data_key(alice, monkeypatch):
     # Same data key for both records isolates the associated data: only the record id differs.
     fixed = crypto.new_data_key()
     monkeypatch.setattr(crypto, "new_data_key", lambda: fixed)
-    a, key_a = store(alice)
-    b, _ = store(alice)
+    a, b = store(alice), store(alice)
     ImageRecord.objects.filter(pk=a.pk).update(original_blob=b.original_blob, sha256_original_blob=b.sha256_original_blob)
     a.refresh_from_db()
-    assert _refusal_message(a, key_a) == services.GENERIC_REFUSAL
+    a.owner = alice
+    assert _refusal_message(a) == services.GENERIC_REFUSAL
 
 
 def test_wrong_keys_lock_the_record_then_429_semantics_until_cooloff(alice, settings):
     settings.RETRIEVE_FAILURE_LIMIT = 3
     settings.RETRIEVE_COOLOFF = timedelta(minutes=10)
-    record, key = store(alice)
+    record, key = legacy(alice)
     for _ in range(3):
         with pytest.raises(services.RetrievalRefused):
             services.retrieve_image(record=record, key=other_key(key), variant="original")
@@ -228,8 +278,7 @@ def test_wrong_keys_lock_the_record_then_429_semantics_until_cooloff(alice, sett
 def test_wrong_keys_spread_over_records_lock_the_user(alice, settings):
     settings.RETRIEVE_FAILURE_LIMIT = 10
     settings.RETRIEVE_USER_FAILURE_LIMIT = 4
-    a, key_a = store(alice)
-    b, key_b = store(alice)
+    (a, key_a), (b, key_b) = legacy(alice), legacy(alice)
     for record, key in ((a, key_a), (b, key_b), (a, key_a), (b, key_b)):
         with pytest.raises(services.RetrievalRefused):
             services.retrieve_image(record=record, key=other_key(key), variant="original")
@@ -241,7 +290,7 @@ def test_wrong_keys_spread_over_records_lock_the_user(alice, settings):
 
 def test_old_failures_are_forgotten_after_the_cooloff_window(alice, settings):
     settings.RETRIEVE_FAILURE_LIMIT = 2
-    record, key = store(alice)
+    record, key = legacy(alice)
     with pytest.raises(services.RetrievalRefused):
         services.retrieve_image(record=record, key=other_key(key), variant="original")
     long_ago = timezone.now() - settings.RETRIEVE_COOLOFF - timedelta(minutes=1)
@@ -304,7 +353,7 @@ def test_storage_failure_on_the_second_blob_leaves_no_row_and_no_file(alice, mon
 
 def test_database_failure_after_the_blobs_are_written_leaves_no_file(alice, monkeypatch, _isolated_storage):
     def failing_audit(**kwargs):
-        assert len(files_under(_isolated_storage)) == 2  # both blobs really were written
+        assert len(files_under(_isolated_storage)) == 3  # every blob really was written
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(services, "record_event", failing_audit)
@@ -315,16 +364,16 @@ def test_database_failure_after_the_blobs_are_written_leaves_no_file(alice, monk
 
 
 def test_upload_is_audited_without_key_material(alice):
-    record, key = store(alice)
+    record = store(alice)
     event = AuditEvent.objects.get(action=AuditEvent.Action.UPLOAD)
     assert event.record_id == record.pk and event.actor == alice
-    assert key.replace("-", "") not in event.detail.replace("-", "")
+    assert alice.master_key.hex() not in event.detail and bytes(record.dk_wrap).hex() not in event.detail
 
 
 def test_delete_removes_row_and_blobs_after_commit_and_is_audited(alice, _isolated_storage, django_capture_on_commit_callbacks):
-    record, _ = store(alice)
+    record = store(alice)
     pk = record.pk
-    assert len(files_under(_isolated_storage)) == 2
+    assert len(files_under(_isolated_storage)) == 3
     with django_capture_on_commit_callbacks(execute=True):
         services.delete_image(record=record)
     assert not ImageRecord.objects.exists()
@@ -335,7 +384,7 @@ def test_delete_removes_row_and_blobs_after_commit_and_is_audited(alice, _isolat
 def test_delete_keeps_blobs_when_the_transaction_rolls_back(alice, _isolated_storage, django_capture_on_commit_callbacks):
     from django.db import transaction
 
-    record, _ = store(alice)
+    record = store(alice)
     pk = record.pk
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError):
@@ -344,25 +393,25 @@ def test_delete_keeps_blobs_when_the_transaction_rolls_back(alice, _isolated_sto
                 raise RuntimeError("something later in the request failed")
     assert callbacks == []
     assert ImageRecord.objects.filter(pk=pk).exists()
-    assert len(files_under(_isolated_storage)) == 2
+    assert len(files_under(_isolated_storage)) == 3
 
 
 def test_sweep_removes_only_blobs_without_a_row(alice, _isolated_storage):
-    record, _ = store(alice)
+    record = store(alice)
     orphan = default_storage.save("vault/999/original-deadbeef.sealed", ContentFile(b"x" * 40))
     removed = sweep_orphan_blobs(older_than=timedelta(0))
     assert removed == [orphan]
     remaining = {p.relative_to(_isolated_storage).as_posix() for p in files_under(_isolated_storage)}
-    assert remaining == {record.original_blob, record.compressed_blob}
+    assert remaining == {record.original_blob, record.compressed_blob, record.thumbnail_blob}
 
 
 def test_the_celery_sweep_task_removes_orphans_and_is_scheduled(alice, _isolated_storage, settings):
     from vault.tasks import sweep_orphan_blobs
 
-    record, _ = store(alice)
+    store(alice)
     default_storage.save("vault/998/original-cafe.sealed", ContentFile(b"x" * 40))
     assert sweep_orphan_blobs.delay(older_than_minutes=0).get() == 1  # eager without a broker
-    assert len(files_under(_isolated_storage)) == 2
+    assert len(files_under(_isolated_storage)) == 3
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert sweep_orphan_blobs.name in scheduled
 
@@ -404,12 +453,12 @@ def test_sweep_on_disk_refuses_when_the_database_is_not_the_one_that_marked_the_
     from vault.models import VaultDeployment
     from vault.sweep import SweepRefused
 
-    record, _ = store(alice)
+    store(alice)
     ImageRecord.objects.all().delete()  # as if DATABASE_URL now named an empty database
     VaultDeployment.objects.all().delete()
     with pytest.raises(SweepRefused):
         sweep_orphan_blobs(older_than=timedelta(0))
-    assert len(files_under(_isolated_storage)) == 2
+    assert len(files_under(_isolated_storage)) == 3  # original, compressed, thumbnail
 
 
 def test_a_second_writer_of_the_same_marker_is_fine_and_a_different_one_is_refused(_isolated_storage):

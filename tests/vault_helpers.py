@@ -108,3 +108,54 @@ def scan_database(texts: list[str], raw: list[bytes]) -> list[str]:
         dump = "\n".join(connection.connection.iterdump()).lower()
         hits += [f"sql dump contains {t[:6]}…" for t in lowered if t in dump]
     return hits
+
+
+# --- users with a vault -------------------------------------------------------------------------
+
+
+def vault_user(username: str, password: str, **extra):
+    """A user whose vault exists (as after registering); the MK and recovery key are attached to
+    the returned object for the tests' own checks."""
+    from django.contrib.auth import get_user_model
+
+    from vault import keyring
+
+    user = get_user_model().objects.create_user(username, password=password, **extra)
+    user.master_key, user.recovery_key = keyring.create_vault(user=user, password=password)
+    return user
+
+
+def login_unlocked(client, username: str, password: str, **extra):
+    """Log in through the login page, which is what unlocks the vault for the client's session."""
+    from django.urls import reverse
+
+    response = client.post(reverse("login"), {"username": username, "password": password, **extra})
+    assert response.status_code == 302, response.content[:300]
+    return client
+
+
+def legacy_record(owner, data: bytes, name: str = "old.png"):
+    """A record as the portal stored it before the per-user vault: sealed under its own data key,
+    wrapped under a per-image retrieval key that only the user held. Returns (record, key text)."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from vault import crypto
+    from vault.models import ImageRecord
+
+    record = ImageRecord.objects.create(
+        owner=owner, name=name, original_format="PNG", original_media_type="image/png", width=48, height=32,
+        codec="png", compressed_media_type="image/png", compressed_extension="png", original_size=len(data),
+        compressed_size=len(data), bpp=1.0, encode_seconds=0.01, total_seconds=0.02,
+        sha256_original=hashlib.sha256(data).hexdigest(), sha256_original_blob="0" * 64, sha256_compressed_blob="0" * 64,
+    )
+    material = crypto.new_key_material(record_id=record.pk)
+    for variant in ("original", "compressed"):
+        sealed = crypto.seal(data, key=material.data_key, record_id=record.pk, variant=variant)
+        setattr(record, f"{variant}_blob", default_storage.save(f"vault/{record.pk}/{variant}-legacy.sealed", ContentFile(sealed)))
+        setattr(record, f"sha256_{variant}_blob", hashlib.sha256(sealed).hexdigest())
+    record.wrapped_key, record.wrap_salt, record.key_hash = material.wrapped_key, material.wrap_salt, material.key_hash
+    record.save()
+    return record, material.retrieval_key

@@ -1,14 +1,14 @@
-"""Read-only audit view of compression records. Key material (wrapped key, salt, key hash) is
-never listed, shown, searched or exported here."""
+"""Read-only audit view of compression records and vaults. Key material (wrapped keys, salts, key
+hashes, the master key's wraps and fingerprint) is never listed, shown, searched or exported here."""
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from vault.models import ImageRecord, UserRetrievalGuard
+from vault.models import ImageRecord, UserRetrievalGuard, UserVault
 
-KEY_FIELDS = ("wrapped_key", "wrap_salt", "key_hash")
+KEY_FIELDS = ("wrapped_key", "wrap_salt", "key_hash", "dk_wrap", "original_mac", "upload_token")
 
 
 @admin.register(ImageRecord)
@@ -31,7 +31,10 @@ class ImageRecordAdmin(admin.ModelAdmin):
             "compressed_size", "ratio_display", "percent_saved_display", "psnr_display", "ssim_display",
             "msssim_display", "bpp_display", "encode_time", "total_time",
         )}),
-        ("Integrity (SHA-256)", {"fields": ("sha256_original", "sha256_original_blob", "sha256_compressed_blob", "original_blob", "compressed_blob")}),
+        ("Storage", {"fields": (
+            "vault_epoch", "original_blob", "compressed_blob", "thumbnail_blob",
+            "sha256_original_blob", "sha256_compressed_blob", "sha256_thumbnail_blob", "sha256_original",
+        )}),
         ("Wrong-key lockout", {"fields": ("failed_attempts", "last_failed_at", "locked_until")}),
     )
 
@@ -144,4 +147,20 @@ class UserRetrievalGuardAdmin(admin.ModelAdmin):
     readonly_fields = ("user", "failed_attempts", "last_failed_at")
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(UserVault)
+class UserVaultAdmin(admin.ModelAdmin):
+    """Who has a vault, since when, and its Argon2 costs; the wraps themselves are never shown."""
+
+    list_display = ("user", "epoch", "created", "updated", "kdf_time_cost", "kdf_memory_kib")
+    search_fields = ("user__username",)
+    fields = ("user", "epoch", "created", "updated", "kdf_time_cost", "kdf_memory_kib", "kdf_parallelism")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # a vault is made from its owner's password, which an admin does not have
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import re
 from dataclasses import dataclass
@@ -41,14 +43,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+from argon2.low_level import Type as Argon2Type
+from argon2.low_level import hash_secret_raw
 from django.contrib.auth.hashers import check_password, make_password
+from django.views.decorators.debug import sensitive_variables
 
 CONTAINER_VERSION = 1
 KEY_BYTES = 32  # AES-256 and the retrieval secret: 256 bits each
 NONCE_BYTES = 12  # 96 bits: GCM's native nonce size
 TAG_BYTES = 16
 SALT_BYTES = 32
-VARIANTS = ("original", "compressed")
+VARIANTS = ("original", "compressed", "thumbnail")
 
 _HEADER_BYTES = 1 + NONCE_BYTES
 _KEY_CHARS = 52  # ceil(256 / 5) base32 characters
@@ -91,6 +96,8 @@ def _associated_data(version: int, record_id, variant: str) -> bytes:
     return b"imagevault-blob" + bytes([version]) + _record_bytes(record_id) + variant.encode("ascii")
 
 
+# Every local here is key material or plaintext: hidden from Django's error reports.
+@sensitive_variables()
 def seal(plaintext: bytes, *, key: bytes, record_id, variant: str) -> bytes:
     """Encrypt and authenticate `plaintext` for one record and variant."""
     if len(key) != KEY_BYTES:
@@ -105,6 +112,7 @@ def seal(plaintext: bytes, *, key: bytes, record_id, variant: str) -> bytes:
     return bytes([CONTAINER_VERSION]) + nonce + ciphertext
 
 
+@sensitive_variables()
 def open_sealed(blob: bytes | None, *, key: bytes, record_id, variant: str) -> bytes:
     """Decrypt a blob made by `seal`; any mismatch raises `SealError`."""
     if blob is None or len(blob) < _HEADER_BYTES + TAG_BYTES or len(key) != KEY_BYTES:
@@ -127,12 +135,14 @@ def new_retrieval_key() -> bytes:
     return os.urandom(KEY_BYTES)
 
 
+@sensitive_variables()
 def format_retrieval_key(secret: bytes) -> str:
     """The form a person sees: 13 dash-separated groups of four base32 characters."""
     text = base64.b32encode(secret).decode("ascii").rstrip("=")
     return "-".join(text[i : i + _KEY_GROUP] for i in range(0, len(text), _KEY_GROUP))
 
 
+@sensitive_variables()
 def parse_retrieval_key(text: str) -> bytes:
     """Accept the key as shown, ignoring case, spaces and dashes; raise `MalformedKey` otherwise."""
     if not isinstance(text, str):
@@ -153,15 +163,18 @@ def parse_retrieval_key(text: str) -> bytes:
     return secret
 
 
+@sensitive_variables()
 def canonical_key_text(secret: bytes) -> str:
     return format_retrieval_key(secret).replace("-", "")
 
 
+@sensitive_variables()
 def hash_retrieval_key(secret: bytes) -> str:
     """A Django password hash of the key, so wrong keys are rejected before any unwrapping."""
     return make_password(canonical_key_text(secret))
 
 
+@sensitive_variables()
 def check_retrieval_key(secret: bytes, encoded: str, setter=None) -> bool:
     return check_password(canonical_key_text(secret), encoded, setter=setter)
 
@@ -170,6 +183,7 @@ def new_wrap_salt() -> bytes:
     return os.urandom(SALT_BYTES)
 
 
+@sensitive_variables()
 def _wrapping_key(secret: bytes, *, salt: bytes, record_id) -> bytes:
     # HKDF rather than the raw secret: domain-separates the wrapping key from the hashed form
     # of the same secret, and the per-record salt and record-bound info make every record's
@@ -182,10 +196,12 @@ def _wrapping_key(secret: bytes, *, salt: bytes, record_id) -> bytes:
     ).derive(secret)
 
 
+@sensitive_variables()
 def wrap_data_key(data_key: bytes, *, secret: bytes, salt: bytes, record_id) -> bytes:
     return aes_key_wrap(_wrapping_key(secret, salt=salt, record_id=record_id), data_key)
 
 
+@sensitive_variables()
 def unwrap_data_key(wrapped: bytes, *, secret: bytes, salt: bytes, record_id) -> bytes:
     try:
         return aes_key_unwrap(_wrapping_key(secret, salt=bytes(salt), record_id=record_id), bytes(wrapped))
@@ -204,6 +220,7 @@ class KeyMaterial:
     key_hash: str
 
 
+@sensitive_variables()
 def new_key_material(*, record_id) -> KeyMaterial:
     data_key = new_data_key()
     secret = new_retrieval_key()
@@ -215,3 +232,101 @@ def new_key_material(*, record_id) -> KeyMaterial:
         wrap_salt=salt,
         key_hash=hash_retrieval_key(secret),
     )
+
+
+# --- the per-user key hierarchy -----------------------------------------------------------
+#
+#   password --Argon2id--> password key --wraps--> master key (MK) --wraps--> data key (DK, per image)
+#   recovery key ----HKDF---> recovery wrapping key --wraps--> MK
+#   API token secret --HKDF--> token wrapping key ---wraps--> MK
+#   per-session cookie secret --HKDF--> session key --seals--> MK (kept in the server-side session)
+#
+# Every wrap is AES-256-GCM with a fresh nonce and associated data naming what is wrapped and
+# whose it is (purpose + user/record/token id). GCM rather than RFC 3394 key wrap because the AAD
+# gives us the binding for free: a wrapped DK copied onto another record, or a user's MK wrap
+# copied onto another user, fails authentication instead of unwrapping.
+
+WRAP_VERSION = 1
+_WRAP_BYTES = 1 + NONCE_BYTES + KEY_BYTES + TAG_BYTES
+
+
+def new_master_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def _wrap_aad(purpose: str, *ids: int) -> bytes:
+    # Fixed-width ids after a fixed prefix and the purpose length: an unambiguous encoding, so no
+    # two (purpose, ids) pairs share associated data.
+    tag = purpose.encode("ascii")
+    return b"imagevault-wrap" + bytes([WRAP_VERSION, len(tag)]) + tag + b"".join(_record_bytes(i) for i in ids)
+
+
+@sensitive_variables()
+def wrap_key(key: bytes, *, wrapping_key: bytes, purpose: str, ids: tuple[int, ...]) -> bytes:
+    """Seal a 256-bit key under another, bound to `purpose` and `ids`: version || nonce || ct || tag."""
+    if len(key) != KEY_BYTES or len(wrapping_key) != KEY_BYTES:
+        raise ValueError("Keys are 256 bits.")
+    nonce = os.urandom(NONCE_BYTES)
+    return bytes([WRAP_VERSION]) + nonce + AESGCM(wrapping_key).encrypt(nonce, key, _wrap_aad(purpose, *ids))
+
+
+@sensitive_variables()
+def unwrap_key(wrapped, *, wrapping_key: bytes, purpose: str, ids: tuple[int, ...]) -> bytes:
+    """The key sealed by `wrap_key`; any mismatch (key, purpose, ids, a flipped bit) is `SealError`."""
+    wrapped = bytes(wrapped or b"")
+    if len(wrapped) != _WRAP_BYTES or wrapped[0] != WRAP_VERSION or len(wrapping_key) != KEY_BYTES:
+        raise SealError()
+    try:
+        return AESGCM(wrapping_key).decrypt(wrapped[1 : 1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES :], _wrap_aad(purpose, *ids))
+    except (InvalidTag, ValueError) as exc:
+        raise SealError() from exc
+
+
+@sensitive_variables()
+def subkey(secret: bytes, *, purpose: str) -> bytes:
+    """A 256-bit key for one purpose from a high-entropy secret (recovery key, token, cookie, DK).
+
+    HKDF without a salt is fine here: the inputs are already uniformly random 256-bit secrets, so
+    HKDF only has to separate purposes (a token's wrapping key must never equal its MAC key)."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"imagevault-" + purpose.encode("ascii")).derive(secret)
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """Argon2id costs, stored with each user's vault so they can be raised later without breaking
+    existing wraps (a user's next password change re-derives with the current settings)."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+
+@sensitive_variables()
+def password_key(password: str, *, salt: bytes, params: KdfParams) -> bytes:
+    """The key that wraps MK under a login password: Argon2id (memory-hard, so a stolen database
+    costs an attacker memory as well as time per guess), per-user random salt."""
+    return hash_secret_raw(
+        secret=password.encode("utf-8"),
+        salt=bytes(salt),
+        time_cost=params.time_cost,
+        memory_cost=params.memory_kib,
+        parallelism=params.parallelism,
+        hash_len=KEY_BYTES,
+        type=Argon2Type.ID,
+    )
+
+
+def new_kdf_salt() -> bytes:
+    return os.urandom(16)  # Argon2's recommended salt length
+
+
+@sensitive_variables()
+def keyed_digest(data: bytes, *, data_key: bytes) -> str:
+    """HMAC-SHA256 of an image under a subkey of its DK. Replaces the plain SHA-256 of the original:
+    an unkeyed digest would let anyone holding the database test whether a user stored a known
+    photo; this one can only be computed by someone who already holds the DK."""
+    return hmac.new(subkey(data_key, purpose="digest-v1"), data, hashlib.sha256).hexdigest()
+
+
+def digests_match(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("ascii"), b.encode("ascii"))

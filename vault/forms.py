@@ -47,6 +47,7 @@ class UploadForm(forms.Form):
         required=False,
         help_text="The codec's own quality setting; it replaces the target. Leave empty to search for the target.",
     )
+    upload_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -130,14 +131,79 @@ def key_from_file_text(content: str) -> str:
     return "".join(line for line in lines if line and not line.startswith("#"))
 
 
-def key_file_text(*, record, key: str) -> str:
-    return (
-        f"# Retrieval key for '{record.name}' (image #{record.pk}), created {record.created:%Y-%m-%d %H:%M} UTC.\n"
-        "# Keep this file safe. The portal cannot recover the key: without it the image is gone.\n"
-        f"{key}\n"
+class DownloadForm(forms.Form):
+    key = forms.CharField(widget=forms.HiddenInput)
+    # Records from before the vault (the only ones downloaded with a key) have no thumbnail.
+    variant = forms.ChoiceField(choices=[("original", "original"), ("compressed", "compressed")], widget=forms.HiddenInput)
+
+
+# Gallery orderings: the query parameter and the fields it sorts by (ties broken by newest).
+GALLERY_SORTS = {
+    "newest": ("Newest first", ("-created", "-id")),
+    "oldest": ("Oldest first", ("created", "id")),
+    "largest": ("Largest original", ("-original_size", "-id")),
+    "smallest": ("Smallest original", ("original_size", "-id")),
+    "saving": ("Biggest saving", ("compressed_size_ratio", "-id")),
+}
+
+
+class VaultUnlockForm(forms.Form):
+    password = forms.CharField(
+        label="Your account password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
 
 
-class DownloadForm(forms.Form):
-    key = forms.CharField(widget=forms.HiddenInput)
-    variant = forms.ChoiceField(choices=[(v, v) for v in crypto.VARIANTS], widget=forms.HiddenInput)
+class RecoveryUnlockForm(forms.Form):
+    recovery_key = forms.CharField(
+        label="Recovery key", max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono", "placeholder": "XXXX-XXXX-…"}),
+    )
+    password = forms.CharField(
+        label="Your current password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Your vault will open with this password again from now on.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("recovery_key"):
+            try:
+                crypto.parse_retrieval_key(cleaned["recovery_key"])
+            except crypto.MalformedKey as exc:
+                self.add_error("recovery_key", str(exc).replace("retrieval key", "recovery key"))
+        return cleaned
+
+
+class NewVaultForm(forms.Form):
+    password = forms.CharField(
+        label="Your current password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    confirm = forms.BooleanField(
+        label="I understand that the images in my current vault can never be opened again.", required=True,
+    )
+
+
+SHARE_EXPIRY_CHOICES = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("0", "Never (until I revoke it)")]
+
+
+class ShareCreateForm(forms.Form):
+    label = forms.CharField(label="Label", required=False, max_length=100, help_text="e.g. who you send it to.")
+    expires_in_days = forms.ChoiceField(label="Expires after", choices=SHARE_EXPIRY_CHOICES, initial="7")
+
+    def expires_at(self):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        days = int(self.cleaned_data["expires_in_days"])
+        return timezone.now() + timedelta(days=days) if days else None
+
+
+SHARE_VARIANTS = [("display", "View"), ("original", "Original file"), ("compressed", "Compressed file"), ("decoded", "Compressed, as PNG")]
+
+
+class ShareOpenForm(forms.Form):
+    key = forms.CharField(
+        label="Share key", max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono", "placeholder": "XXXX-XXXX-…"}),
+    )
+    variant = forms.ChoiceField(choices=SHARE_VARIANTS, initial="display", widget=forms.HiddenInput)

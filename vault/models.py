@@ -1,8 +1,13 @@
-"""What the vault remembers about each image. Never a plaintext key: only the data key wrapped
-under the user's retrieval key, the wrap salt, and a password-hasher hash of the retrieval key.
+"""What the vault remembers. Never a plaintext key: each user's master key only wrapped (under
+the password-derived key and under the recovery key), each image's data key only wrapped under the
+master key, and the original's integrity digest keyed by the data key.
 
-Digests are SHA-256. MD5 is not used for security anywhere: its collisions are cheap to compute,
-so an MD5 digest could not tell a substituted blob from the real one.
+Records made before the per-user vault ("legacy" records) keep their data key wrapped under a
+per-image retrieval key, its salt and a password-hasher hash of that key, and a plain SHA-256 of
+the original; they still open with that key.
+
+Blob digests are SHA-256 of the ciphertext. MD5 is not used for security anywhere: its collisions
+are cheap to compute, so an MD5 digest could not tell a substituted blob from the real one.
 """
 import uuid
 
@@ -41,15 +46,32 @@ class ImageRecord(models.Model):
     encode_seconds = models.FloatField()
     total_seconds = models.FloatField()
 
-    sha256_original = models.CharField(max_length=64, validators=[sha256_hex])
+    # Legacy records only: new ones keep no unkeyed digest of the original (see original_mac).
+    sha256_original = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
+    original_mac = models.CharField(
+        max_length=64, blank=True, validators=[sha256_hex],
+        help_text="HMAC-SHA256 of the original under a subkey of the image's data key.",
+    )
     sha256_original_blob = models.CharField(max_length=64, validators=[sha256_hex])
     sha256_compressed_blob = models.CharField(max_length=64, validators=[sha256_hex])
+    sha256_thumbnail_blob = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
     original_blob = models.CharField(max_length=255)
     compressed_blob = models.CharField(max_length=255)
+    thumbnail_blob = models.CharField(max_length=255, blank=True)
 
-    wrapped_key = models.BinaryField(max_length=64, editable=False)
-    wrap_salt = models.BinaryField(max_length=64, editable=False)
-    key_hash = models.CharField(max_length=255, editable=False)
+    # The data key wrapped under the owner's master key (AES-GCM, record id in the AAD), and which
+    # of the owner's vaults that master key belongs to (a reset without the recovery key starts a
+    # new vault; records of the old one stay, locked).
+    dk_wrap = models.BinaryField(max_length=64, null=True, blank=True, editable=False)
+    vault_epoch = models.PositiveIntegerField(null=True, blank=True)
+    # The upload form's (or the API's Idempotency-Key) token: a second submit of the same upload
+    # finds this record instead of storing the image twice.
+    upload_token = models.CharField(max_length=64, null=True, blank=True, editable=False)
+
+    # Legacy per-image retrieval key (records stored before the per-user vault).
+    wrapped_key = models.BinaryField(max_length=64, null=True, blank=True, editable=False)
+    wrap_salt = models.BinaryField(max_length=64, null=True, blank=True, editable=False)
+    key_hash = models.CharField(max_length=255, blank=True, editable=False)
 
     failed_attempts = models.PositiveIntegerField(default=0)
     last_failed_at = models.DateTimeField(null=True, blank=True)
@@ -58,9 +80,17 @@ class ImageRecord(models.Model):
     class Meta:
         ordering = ["-created"]
         indexes = [models.Index(fields=["owner", "-created"])]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "upload_token"], name="vault_one_record_per_upload_token"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.codec})"
+
+    @property
+    def is_legacy(self) -> bool:
+        """Stored before the per-user vault: opens only with its own retrieval key."""
+        return self.dk_wrap is None
 
     @property
     def ratio(self) -> float | None:
@@ -113,3 +143,52 @@ class VaultDeployment(models.Model):
 
     def __str__(self) -> str:
         return f"vault deployment {self.deployment_id}"
+
+
+class UserVault(models.Model):
+    """One user's master key, only ever wrapped: under the Argon2id key of their login password and
+    under their recovery key. The Argon2 parameters are stored per user so raising the settings
+    never breaks an existing wrap."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="vault")
+    epoch = models.PositiveIntegerField(default=1, help_text="Bumped when a new vault replaces one whose keys were lost.")
+    kdf_salt = models.BinaryField(max_length=32, editable=False)
+    kdf_time_cost = models.PositiveIntegerField()
+    kdf_memory_kib = models.PositiveIntegerField()
+    kdf_parallelism = models.PositiveIntegerField()
+    password_wrap = models.BinaryField(max_length=80, editable=False)
+    recovery_wrap = models.BinaryField(max_length=80, editable=False)
+    key_check = models.CharField(max_length=32, editable=False, help_text="A one-way fingerprint of the master key.")
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"vault of {self.user}"
+
+
+class Share(models.Model):
+    """One image shared with whoever holds its share key: the paper's per-image key. The key (shown
+    once, as a link with the key in the URL fragment) is never stored; the image's data key is
+    stored wrapped under a key derived from it, bound to the record and this share. That wrap is
+    also the key check: only the right key authenticates it. Revoking deletes the row and so the wrap."""
+
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    record = models.ForeignKey(ImageRecord, on_delete=models.CASCADE, related_name="shares")
+    label = models.CharField(max_length=100, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    dk_wrap = models.BinaryField(max_length=80, editable=False)
+    uses = models.PositiveIntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveIntegerField(default=0)
+    last_failed_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"share {self.public_id} of record {self.record_id}"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())

@@ -1,8 +1,10 @@
 """Reads for the vault. Every lookup is scoped to the requesting user: another user's record is
 indistinguishable from one that does not exist (404), so ids reveal nothing."""
+from django.db.models import F, FloatField
+from django.db.models.functions import Cast
 from django.http import Http404
 
-from vault.models import ImageRecord
+from vault.models import ImageRecord, Share
 
 
 def images_for(user):
@@ -20,3 +22,35 @@ def get_image_for(user, pk) -> ImageRecord:
     if record is None:
         raise Http404("No such image.")
     return record
+
+
+def sorted_images(user, sort: str):
+    from vault.forms import GALLERY_SORTS
+
+    _, ordering = GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"])
+    queryset = images_for(user)
+    if "compressed_size_ratio" in ordering:
+        # Smallest compressed/original ratio first: the biggest saving.
+        queryset = queryset.annotate(
+            compressed_size_ratio=Cast(F("compressed_size"), FloatField()) / Cast(F("original_size"), FloatField())
+        )
+    return queryset.order_by(*ordering)
+
+
+def shares_for(user, record=None):
+    """The user's live and expired shares (revoked ones no longer exist), newest first."""
+    if user is None or not user.is_authenticated:
+        return Share.objects.none()
+    queryset = Share.objects.filter(record__owner=user).select_related("record")
+    return queryset.filter(record=record) if record is not None else queryset
+
+
+def get_share_for(user, record, share_id) -> Share:
+    try:
+        share_id = int(share_id)
+    except (TypeError, ValueError):
+        raise Http404("No such share.") from None
+    share = shares_for(user, record).filter(pk=share_id).first()
+    if share is None:
+        raise Http404("No such share.")
+    return share

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import logging
 import math
 import re
 import secrets
 import time
 import unicodedata
+import zipfile
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from PIL import Image
@@ -31,13 +34,15 @@ from compression.imageio import InvalidImage, load_upload
 from compression.services import compress_image
 from compression.targets import parse_target
 from portal.observability import COMPRESSION_SECONDS, UPLOAD_SECONDS
-from vault import crypto
+from vault import crypto, keyring
 from vault.deployment import BLOB_PREFIX, ensure_marker
-from vault.models import ImageRecord, UserRetrievalGuard
+from vault.models import ImageRecord, Share, UserRetrievalGuard, UserVault
 
 logger = logging.getLogger(__name__)
 
 VARIANTS = crypto.VARIANTS
+# Records stored before the vault had no thumbnail.
+LEGACY_VARIANTS = ("original", "compressed")
 GENERIC_REFUSAL = "That key does not open this image."
 
 
@@ -184,42 +189,41 @@ def validate_compression_options(*, codec: str | None, target: str | None, quali
     return codec, parsed_target, quality
 
 
-@sensitive_variables("keys")
-def store_image(
-    *,
-    owner,
-    uploaded_file_or_bytes,
-    filename: str = "",
-    codec: str | None = "auto",
-    target: str | None = None,
-    quality=None,
-    request=None,
-) -> tuple[ImageRecord, str]:
-    """Decode, compress, encrypt and store one upload. Returns the record and the retrieval key,
-    which exists nowhere else afterwards: the caller shows it to the user once.
+THUMBNAIL_PX = 320  # the gallery's preview size (longest side)
 
-    Atomic: the row is only committed after both blobs are written, and any failure (validation,
-    storage, the commit itself) deletes whatever blobs were written. `durable=True` makes the
-    commit at the end of this block the real one; inside a caller's transaction a later rollback
-    would otherwise leave blobs behind with no row.
-    """
-    started = time.perf_counter()
-    codec, parsed_target, quality = validate_compression_options(codec=codec, target=target, quality=quality)
-    name = sanitize_filename(filename or getattr(uploaded_file_or_bytes, "name", "") or "")
-    data = _read_upload(uploaded_file_or_bytes, max_bytes=settings.UPLOAD_MAX_BYTES)
-    try:
-        decoded = load_upload(
-            data, filename=name, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS
+
+def make_thumbnail(image: Image.Image) -> bytes:
+    """A small WebP preview for the gallery, sealed like the other blobs (never stored plain)."""
+    thumb = image.copy()
+    thumb = thumb.convert("RGBA" if "A" in thumb.getbands() else "RGB")
+    thumb.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    thumb.save(buf, format="WEBP", quality=80, method=4)
+    return buf.getvalue()
+
+
+def _existing_upload(owner, upload_token: str | None) -> ImageRecord | None:
+    if not upload_token:
+        return None
+    return ImageRecord.objects.filter(owner=owner, upload_token=upload_token).first()
+
+
+def validate_upload_token(token) -> str | None:
+    """The form's hidden token or the API's Idempotency-Key: short printable text, or nothing."""
+    if token in (None, ""):
+        return None
+    token = str(token).strip()
+    if not re.fullmatch(r"[\x21-\x7e]{1,64}", token):
+        raise ValidationError(
+            f"An idempotency key is 1-64 printable ASCII characters without spaces, not {token[:80]!r}.",
+            code="idempotency_key",
         )
-    except InvalidImage as exc:
-        raise ValidationError(str(exc), code="invalid_image") from exc
-    try:
-        result = compress_image(image=decoded.image, codec=codec, target=parsed_target, quality=quality)
-    except ValueError as exc:  # CodecError is a ValueError: a bad codec/target/quality combination
-        raise ValidationError(str(exc), code="compression") from exc
+    return token
 
+
+def _new_record(*, owner, name, data, decoded, result, upload_token) -> ImageRecord:
     fmt = (decoded.format or "").upper()
-    record = ImageRecord(
+    return ImageRecord(
         owner=owner,
         name=name,
         original_format=fmt,
@@ -241,27 +245,75 @@ def store_image(
         bpp=_finite(result.bpp) or 0.0,
         encode_seconds=float(result.seconds),
         total_seconds=0.0,
-        sha256_original=hashlib.sha256(data).hexdigest(),
+        upload_token=upload_token,
     )
-    blob_fields = {"original_blob", "compressed_blob", "sha256_original_blob", "sha256_compressed_blob"}
+
+
+@sensitive_variables("master_key", "data_key")
+def store_image(
+    *,
+    owner,
+    master_key: bytes,
+    uploaded_file_or_bytes,
+    filename: str = "",
+    codec: str | None = "auto",
+    target: str | None = None,
+    quality=None,
+    upload_token: str | None = None,
+    request=None,
+) -> tuple[ImageRecord, bool]:
+    """Decode, compress, encrypt and store one upload in the owner's vault. Returns the record and
+    whether it was created now (False: `upload_token` was already used, e.g. a double submit or a
+    Reload, and the record stored then is returned instead of a second copy).
+
+    Atomic: the row is only committed after every blob is written, and any failure (validation,
+    storage, the commit itself) deletes whatever blobs were written. `durable=True` makes the
+    commit at the end of this block the real one; inside a caller's transaction a later rollback
+    would otherwise leave blobs behind with no row.
+    """
+    started = time.perf_counter()
+    upload_token = validate_upload_token(upload_token)
+    if (existing := _existing_upload(owner, upload_token)) is not None:
+        return existing, False
+    vault = UserVault.objects.filter(user_id=owner.pk).first()
+    if vault is None:
+        raise ValidationError("You have no vault yet: log in once on the website to create it.", code="no_vault")
+    keyring.check_master_key(vault=vault, master_key=master_key)
+    codec, parsed_target, quality = validate_compression_options(codec=codec, target=target, quality=quality)
+    name = sanitize_filename(filename or getattr(uploaded_file_or_bytes, "name", "") or "")
+    data = _read_upload(uploaded_file_or_bytes, max_bytes=settings.UPLOAD_MAX_BYTES)
+    try:
+        decoded = load_upload(
+            data, filename=name, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS
+        )
+    except InvalidImage as exc:
+        raise ValidationError(str(exc), code="invalid_image") from exc
+    try:
+        result = compress_image(image=decoded.image, codec=codec, target=parsed_target, quality=quality)
+    except ValueError as exc:  # CodecError is a ValueError: a bad codec/target/quality combination
+        raise ValidationError(str(exc), code="compression") from exc
+    thumbnail = make_thumbnail(decoded.image)
+
+    record = _new_record(owner=owner, name=name, data=data, decoded=decoded, result=result, upload_token=upload_token)
+    data_key = crypto.new_data_key()
+    record.original_mac = crypto.keyed_digest(data, data_key=data_key)
+    record.vault_epoch = vault.epoch
+    blob_fields = {f"{v}_blob" for v in VARIANTS} | {f"sha256_{v}_blob" for v in VARIANTS} | {"dk_wrap"}
     ensure_marker()  # the orphan sweep only trusts a prefix marked with this database's id
     written: list[str] = []
     try:
         with transaction.atomic(durable=True):
-            record.full_clean(exclude=blob_fields)
-            record.save(force_insert=True)  # the id the blobs are sealed to
-            keys = crypto.new_key_material(record_id=record.pk)
-            for variant, plaintext in (("original", data), ("compressed", result.data)):
-                sealed = crypto.seal(plaintext, key=keys.data_key, record_id=record.pk, variant=variant)
+            record.full_clean(exclude=blob_fields | {"upload_token"})
+            record.save(force_insert=True)  # the id the blobs and the wrapped key are bound to
+            for variant, plaintext in (("original", data), ("compressed", result.data), ("thumbnail", thumbnail)):
+                sealed = crypto.seal(plaintext, key=data_key, record_id=record.pk, variant=variant)
                 stored_name = default_storage.save(_blob_name(record.pk, variant), ContentFile(sealed))
                 written.append(stored_name)
                 setattr(record, f"{variant}_blob", stored_name)
                 setattr(record, f"sha256_{variant}_blob", hashlib.sha256(sealed).hexdigest())
-            record.wrapped_key = keys.wrapped_key
-            record.wrap_salt = keys.wrap_salt
-            record.key_hash = keys.key_hash
+            record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
             record.total_seconds = time.perf_counter() - started
-            record.full_clean()
+            record.full_clean(exclude={"upload_token"})
             record.save()
             record_event(
                 action=AuditEvent.Action.UPLOAD,
@@ -270,11 +322,97 @@ def store_image(
                 record=record,
                 detail=f"{record.codec} {record.original_size}->{record.compressed_size} bytes",
             )
+    except IntegrityError:
+        # Two submits of one upload raced past the check above; the unique (owner, upload_token)
+        # constraint let exactly one in. Nothing of ours was written before the insert failed.
+        _delete_blobs_quietly(written)
+        if (existing := _existing_upload(owner, upload_token)) is not None:
+            return existing, False
+        raise
     except BaseException:
         _delete_blobs_quietly(written)
         raise
     _log_upload(record, seconds=time.perf_counter() - started)
-    return record, keys.retrieval_key
+    return record, True
+
+
+# --- opening with the vault -------------------------------------------------------------------
+
+
+class RecordLocked(Exception):
+    """A record this master key cannot open: stored with its own retrieval key, or in a vault the
+    owner replaced after losing both password and recovery key."""
+
+
+def _audit_refusal(*, record, request, why: str) -> RetrievalRefused:
+    record_event(action=AuditEvent.Action.RETRIEVE_REFUSED, request=request, user=record.owner, record=record, detail=why)
+    return RetrievalRefused()
+
+
+@sensitive_variables("master_key", "data_key")
+def _vault_data_key(*, record: ImageRecord, master_key: bytes, request=None) -> bytes:
+    if record.is_legacy:
+        raise RecordLocked(f"'{record.name}' was stored with its own retrieval key; open it with that key.")
+    vault = UserVault.objects.filter(user_id=record.owner_id).first()
+    if vault is None or record.vault_epoch != vault.epoch:
+        raise RecordLocked(
+            f"'{record.name}' belongs to a vault you replaced after a password reset without the "
+            "recovery key; it cannot be opened any more. You can delete it."
+        )
+    try:
+        return crypto.unwrap_key(record.dk_wrap, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
+    except crypto.SealError:
+        raise _audit_refusal(record=record, request=request, why="wrapped data key does not open under the vault key") from None
+
+
+def _check_variants(variants) -> list[str]:
+    variants = list(variants)
+    for variant in variants:
+        if variant not in VARIANTS:
+            raise ValidationError(f"Unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}.", code="variant")
+    return variants
+
+
+@sensitive_variables("data_key", "plaintext")
+def _open_blobs(*, record: ImageRecord, data_key: bytes, variants, request=None) -> dict[str, bytes]:
+    """Read, check and decrypt blobs. Tampering (a flipped bit, a swapped or missing blob, a wrong
+    keyed digest) is `RetrievalRefused`, audited with its cause."""
+    opened: dict[str, bytes] = {}
+    for variant in variants:
+        name = getattr(record, f"{variant}_blob")
+        blob = _read_blob(name) if name else None
+        if blob is None:
+            raise _audit_refusal(record=record, request=request, why=f"{variant}: blob missing")
+        if hashlib.sha256(blob).hexdigest() != getattr(record, f"sha256_{variant}_blob"):
+            raise _audit_refusal(record=record, request=request, why=f"{variant}: blob SHA-256 mismatch")
+        try:
+            plaintext = crypto.open_sealed(blob, key=data_key, record_id=record.pk, variant=variant)
+        except crypto.SealError:
+            raise _audit_refusal(record=record, request=request, why=f"{variant}: blob failed authentication") from None
+        if variant == "original" and not crypto.digests_match(
+            crypto.keyed_digest(plaintext, data_key=data_key), record.original_mac
+        ):
+            raise _audit_refusal(record=record, request=request, why="original: keyed digest mismatch")
+        opened[variant] = plaintext
+    return opened
+
+
+@sensitive_variables("master_key", "data_key")
+def open_variants(*, record: ImageRecord, master_key: bytes, variants, request=None) -> dict[str, bytes]:
+    """Plaintext of the requested variants of one of the owner's images, opened with the vault's
+    master key. Opening originals/compressed files is audited; thumbnails are not (a gallery page
+    would write a row per picture)."""
+    variants = _check_variants(variants)
+    data_key = _vault_data_key(record=record, master_key=master_key, request=request)
+    opened = _open_blobs(record=record, data_key=data_key, variants=variants, request=request)
+    shown = [v for v in variants if v != "thumbnail"]
+    if shown:
+        record_event(action=AuditEvent.Action.RETRIEVE_OK, request=request, user=record.owner, record=record, detail="+".join(shown))
+    return opened
+
+
+def open_variant(*, record: ImageRecord, master_key: bytes, variant: str, request=None) -> bytes:
+    return open_variants(record=record, master_key=master_key, variants=[variant], request=request)[variant]
 
 
 def _log_upload(record: ImageRecord, *, seconds: float) -> None:
@@ -364,14 +502,13 @@ def _read_blob(name: str) -> bytes | None:
         return None
 
 
-@sensitive_variables("key", "secret", "data_key")
-def retrieve_variants(*, record: ImageRecord, key: str, variants, request=None) -> dict[str, bytes]:
-    """Plaintext bytes of the requested variants, after one key check. `original` is the upload
-    byte for byte; `compressed` is the stored codec bytes (pages use the codec's
-    `display_bytes` for browsers). One success event is audited for the whole request."""
+@sensitive_variables("key", "secret", "data_key", "plaintext")
+def _legacy_open(*, record: ImageRecord, key: str, variants, request=None) -> tuple[bytes, bytes, dict[str, bytes]]:
+    """A record from before the vault, opened with its retrieval key: (key secret, data key, the
+    requested variants' plaintext), after the lockout and key checks."""
     variants = list(variants)
     for variant in variants:
-        if variant not in VARIANTS:
+        if variant not in LEGACY_VARIANTS:
             raise ValidationError(
                 f"Unknown variant {variant!r}; choose 'original' or 'compressed'.", code="variant"
             )
@@ -431,8 +568,52 @@ def retrieve_variants(*, record: ImageRecord, key: str, variants, request=None) 
     if record.failed_attempts or record.last_failed_at:
         ImageRecord.objects.filter(pk=record.pk).update(failed_attempts=0, last_failed_at=None)
         record.failed_attempts, record.last_failed_at = 0, None
-    record_event(action=AuditEvent.Action.RETRIEVE_OK, request=request, user=record.owner, record=record, detail=label)
+    return secret, data_key, opened
+
+
+@sensitive_variables("key", "secret", "data_key")
+def retrieve_variants(*, record: ImageRecord, key: str, variants, request=None) -> dict[str, bytes]:
+    """Plaintext bytes of the requested variants of a record from before the vault, after one key
+    check. `original` is the upload byte for byte; `compressed` is the stored codec bytes (pages
+    use the codec's `display_bytes` for browsers). One success event is audited per request."""
+    _secret, _data_key, opened = _legacy_open(record=record, key=key, variants=variants, request=request)
+    record_event(action=AuditEvent.Action.RETRIEVE_OK, request=request, user=record.owner, record=record,
+                 detail="+".join(opened))
     return opened
+
+
+@sensitive_variables("key", "master_key", "secret", "data_key", "opened")
+def adopt_legacy_record(*, record: ImageRecord, key: str, master_key: bytes, request=None) -> tuple[Share, str]:
+    """"Add to my vault": a record stored with its own retrieval key, opened once with that key, is
+    re-wrapped under the owner's master key (and gains a thumbnail and a keyed digest instead of the
+    plain SHA-256). Its old key keeps working, as a share key of this image (returned with it)."""
+    if not record.is_legacy:
+        raise ValidationError(f"'{record.name}' is already in your vault.", code="not_legacy")
+    vault = UserVault.objects.filter(user_id=record.owner_id).first()
+    if vault is None:
+        raise keyring.VaultLocked()
+    keyring.check_master_key(vault=vault, master_key=master_key)
+    secret, data_key, opened = _legacy_open(record=record, key=key, variants=["original"], request=request)
+    thumbnail = make_thumbnail(load_upload(opened["original"]).image)
+    sealed = crypto.seal(thumbnail, key=data_key, record_id=record.pk, variant="thumbnail")
+    written = [default_storage.save(_blob_name(record.pk, "thumbnail"), ContentFile(sealed))]
+    try:
+        with transaction.atomic():
+            record.thumbnail_blob, record.sha256_thumbnail_blob = written[0], hashlib.sha256(sealed).hexdigest()
+            record.original_mac = crypto.keyed_digest(opened["original"], data_key=data_key)
+            record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
+            record.vault_epoch = vault.epoch
+            # The unkeyed digest and the old key's wrap and hash go: the key lives on as a share.
+            record.sha256_original, record.wrapped_key, record.wrap_salt, record.key_hash = "", None, None, ""
+            record.save()
+            share, key_text = _new_share(record=record, data_key=data_key, label="former retrieval key",
+                                         expires_at=None, request=request, secret=secret)
+            record_event(action=AuditEvent.Action.VAULT_ADOPTED, request=request, user=record.owner, record=record,
+                         detail="Added to the vault; its retrieval key is now a share key.")
+    except BaseException:
+        _delete_blobs_quietly(written)
+        raise
+    return share, key_text
 
 
 def retrieve_image(*, record: ImageRecord, key: str, variant: str, request=None) -> bytes:
@@ -442,8 +623,156 @@ def retrieve_image(*, record: ImageRecord, key: str, variant: str, request=None)
 
 def retrieve_both(*, record: ImageRecord, key: str, request=None) -> tuple[bytes, bytes]:
     """Original and compressed for the compare page, with a single key check."""
-    opened = retrieve_variants(record=record, key=key, variants=VARIANTS, request=request)
+    opened = retrieve_variants(record=record, key=key, variants=LEGACY_VARIANTS, request=request)
     return opened["original"], opened["compressed"]
+
+
+# --- shares: one image, one key, for anyone holding it ------------------------------------------
+
+SHARE_UNAVAILABLE = "This share link does not exist, was revoked or has expired."
+
+
+class ShareUnavailable(Exception):
+    """Unknown, revoked and expired shares look the same to whoever holds the link."""
+
+    def __init__(self) -> None:
+        super().__init__(SHARE_UNAVAILABLE)
+
+
+def _share_wrapping_key(secret: bytes) -> bytes:
+    # The share key is 256 random bits, so HKDF suffices (nothing to slow down); its own purpose
+    # keeps this key distinct from any other use of the same bytes.
+    return crypto.subkey(secret, purpose="share-wrap-v1")
+
+
+@sensitive_variables("master_key", "data_key", "secret")
+def create_share(*, record: ImageRecord, master_key: bytes, label: str = "", expires_at=None, request=None,
+                 secret: bytes | None = None) -> tuple[Share, str]:
+    """A new share of one image. Returns it with its key text, which is stored nowhere: the caller
+    shows it once. `secret` is only passed when an old retrieval key becomes a share key."""
+    data_key = _vault_data_key(record=record, master_key=master_key, request=request)
+    return _new_share(record=record, data_key=data_key, label=label, expires_at=expires_at, request=request, secret=secret)
+
+
+@sensitive_variables("data_key", "secret")
+@transaction.atomic
+def _new_share(*, record, data_key, label, expires_at, request, secret=None) -> tuple[Share, str]:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError(f"The expiry {expires_at:%Y-%m-%d %H:%M} is in the past.", code="expires_at")
+    secret = secret or crypto.new_retrieval_key()
+    share = Share(record=record, public_id=secrets.token_urlsafe(12), label=(label or "").strip()[:100], expires_at=expires_at)
+    share.dk_wrap = b""
+    share.save()  # the id the wrap is bound to
+    share.dk_wrap = crypto.wrap_key(data_key, wrapping_key=_share_wrapping_key(secret), purpose="dk-share", ids=(record.pk, share.pk))
+    share.save(update_fields=["dk_wrap"])
+    until = f" until {expires_at:%Y-%m-%d %H:%M %Z}" if expires_at else ""
+    record_event(action=AuditEvent.Action.SHARE_CREATED, request=request, user=record.owner, record=record,
+                 detail=f"Share {share.public_id} created{until}.")
+    return share, crypto.format_retrieval_key(secret)
+
+
+@transaction.atomic
+def revoke_share(*, share: Share, request=None) -> None:
+    record_event(action=AuditEvent.Action.SHARE_REVOKED, request=request, user=share.record.owner, record=share.record,
+                 detail=f"Share {share.public_id} revoked.")
+    share.delete()  # the wrap goes with the row: the key opens nothing any more
+
+
+def _share_refused(*, share: Share, request, why: str) -> RetrievalRefused:
+    now = timezone.now()
+    with transaction.atomic():
+        fresh = Share.objects.select_for_update().get(pk=share.pk)
+        locked = _count_failure(fresh, now=now, limit=settings.RETRIEVE_FAILURE_LIMIT, cooloff=settings.RETRIEVE_COOLOFF)
+    record_event(action=AuditEvent.Action.SHARE_REFUSED, request=request, user=None, record=share.record,
+                 detail=f"Share {share.public_id}: {why}" + ("; locked after repeated wrong keys" if locked else ""))
+    return RetrievalRefused()
+
+
+@sensitive_variables("key", "secret", "data_key")
+def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Share, dict[str, bytes]]:
+    """Anyone's request with a share link's key: the one image, nothing else. Wrong keys are counted
+    and locked out per share, as retrieval keys are per record."""
+    variants = _check_variants(variants)
+    share = Share.objects.select_related("record", "record__owner").filter(public_id=str(public_id)[:32]).first()
+    if share is None or share.is_expired():
+        raise ShareUnavailable()
+    try:
+        secret = crypto.parse_retrieval_key(key)
+    except crypto.MalformedKey as exc:
+        raise ValidationError(str(exc).replace("retrieval key", "share key"), code="malformed_key") from exc
+    remaining = _lock_remaining(share.locked_until, timezone.now())
+    if remaining:
+        record_event(action=AuditEvent.Action.SHARE_REFUSED, request=request, record=share.record,
+                     detail=f"Share {share.public_id}: locked out after repeated wrong keys")
+        raise RetrievalLocked(math.ceil(remaining))
+    data_key = _share_data_key(share, secret)
+    if data_key is None:
+        raise _share_refused(share=share, request=request, why="wrong key")
+    opened = _open_blobs(record=share.record, data_key=data_key, variants=variants, request=request)
+    Share.objects.filter(pk=share.pk).update(uses=F("uses") + 1, last_used_at=timezone.now(), failed_attempts=0)
+    record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, user=None, record=share.record,
+                 detail=f"Share {share.public_id}: {'+'.join(variants)}")
+    return share, opened
+
+
+@sensitive_variables("secret")
+def _share_data_key(share: Share, secret: bytes) -> bytes | None:
+    try:
+        return crypto.unwrap_key(share.dk_wrap, wrapping_key=_share_wrapping_key(secret), purpose="dk-share",
+                                 ids=(share.record_id, share.pk))
+    except crypto.SealError:
+        return None
+
+
+@sensitive_variables("key", "secret", "data_key")
+def open_with_share_key(*, record: ImageRecord, key: str, variants, request=None) -> dict[str, bytes]:
+    """The old `POST /images/<id>/retrieve/` with a share key of that record (the owner's own
+    request): the key is tried against the record's live shares; a wrong one counts against the
+    record and the owner like a wrong retrieval key."""
+    variants = _check_variants(variants)
+    try:
+        secret = crypto.parse_retrieval_key(key)
+    except crypto.MalformedKey as exc:
+        raise ValidationError(str(exc), code="malformed_key") from exc
+    guard = UserRetrievalGuard.objects.filter(user_id=record.owner_id).first()
+    now = timezone.now()
+    remaining = max(_lock_remaining(record.locked_until, now), _lock_remaining(guard.locked_until if guard else None, now))
+    if remaining:
+        raise RetrievalLocked(math.ceil(remaining))
+    for share in record.shares.all():
+        data_key = None if share.is_expired() else _share_data_key(share, secret)
+        if data_key is not None:
+            opened = _open_blobs(record=record, data_key=data_key, variants=variants, request=request)
+            record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, record=record,
+                         detail=f"Share {share.public_id} via the record's retrieve endpoint: {'+'.join(variants)}")
+            return opened
+    raise _refuse(record=record, request=request, why="no live share of this image opens with this key")
+
+
+# --- several images at once ------------------------------------------------------------------
+
+BULK_MAX = 50  # a zip is built in memory: at most this many originals (each up to UPLOAD_MAX_BYTES)
+
+
+@sensitive_variables("master_key", "data")
+def zip_originals(*, records, master_key: bytes, request=None) -> bytes:
+    """The originals of several of the owner's images in one zip (stored, not deflated: photos do
+    not compress further). Names are made unique, since two uploads may share a file name."""
+    records = list(records)
+    if not records or len(records) > BULK_MAX:
+        raise ValidationError(f"Select between 1 and {BULK_MAX} images, not {len(records)}.", code="selection")
+    buffer, used = io.BytesIO(), set()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for record in records:
+            data = open_variant(record=record, master_key=master_key, variant="original", request=request)
+            stem, dot, ext = record.name.rpartition(".")
+            name, n = record.name, 1
+            while name in used:
+                n += 1
+                name = f"{stem} ({n}).{ext}" if dot else f"{record.name} ({n})"
+            used.add(name)
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 # --- deleting ---------------------------------------------------------------------------------
@@ -452,7 +781,7 @@ def retrieve_both(*, record: ImageRecord, key: str, request=None) -> tuple[bytes
 def delete_image(*, record: ImageRecord, request=None) -> None:
     """Remove the row now and the blobs once the deletion has committed: if the transaction
     rolls back, the row still points at blobs that still exist."""
-    names = [record.original_blob, record.compressed_blob]
+    names = [name for name in (record.original_blob, record.compressed_blob, record.thumbnail_blob) if name]
     with transaction.atomic():
         record_event(
             action=AuditEvent.Action.DELETE,

@@ -21,7 +21,7 @@ from vault.services import _delete_blobs_quietly
 
 logger = logging.getLogger(__name__)
 
-BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed)-[0-9a-f]+\.sealed$")
+BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed|thumbnail)-[0-9a-f]+\.sealed$")
 
 
 class SweepRefused(Exception):
@@ -78,7 +78,7 @@ def list_blobs(storage=None) -> list[tuple[str, datetime | None]]:
 
 
 def _known_names() -> set[str]:
-    rows = ImageRecord.objects.values_list("original_blob", "compressed_blob")
+    rows = ImageRecord.objects.values_list("original_blob", "compressed_blob", "thumbnail_blob")
     return {name for pair in rows.iterator() for name in pair if name}
 
 

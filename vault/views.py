@@ -1,29 +1,37 @@
 """Server-rendered vault pages. Thin: forms validate shape, services do the work.
 
-Decrypted images never touch the disk: the compare page embeds them as data: URIs and downloads
-stream from memory. Pages that carry a key or a decrypted image are marked no-store so no
-browser or proxy cache keeps them.
+Images in the owner's vault open with the master key the login unlocked: every picture a page
+shows is fetched from its own no-store URL (`image_file`), decrypted in memory per request, never
+inlined into the HTML and never written to disk. Records stored before the vault (legacy records)
+still open with their own retrieval key on the unlock page.
 """
 import base64
 import io
+import secrets
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Sum
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import content_disposition_header
+from django.urls import reverse
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from vault import presentation, services
-from vault.forms import DownloadForm, UnlockForm, UploadForm, key_file_text
-from vault.selectors import get_image_for, images_for
+from accounts.audit import record_event
+from accounts.models import AuditEvent
+from vault import keyring, presentation, services
+from vault.forms import (
+    DownloadForm, GALLERY_SORTS, NewVaultForm, RecoveryUnlockForm, ShareCreateForm, ShareOpenForm, UnlockForm,
+    UploadForm, VaultUnlockForm,
+)
+from vault.selectors import get_image_for, get_share_for, images_for, shares_for, sorted_images
 
-GALLERY_PAGE_SIZE = 12
+GALLERY_PAGE_SIZE = 24
 # Formats every current browser shows in <img>; the rest are shown as PNG on the compare page.
 BROWSER_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF"}
 
@@ -49,53 +57,57 @@ def _error_code(exc: ValidationError) -> str | None:
 _FIELD_FOR_CODE = {"codec": "codec", "target": "custom_target", "quality": "quality", "compression": None}
 
 
+def _upload_form(data=None, files=None) -> UploadForm:
+    # A fresh token per rendered form: submitting the same form twice (a double click, Reload on
+    # the POST) carries the same token and stores one image, not two.
+    return UploadForm(data, files, initial={"upload_token": secrets.token_urlsafe(24)})
+
+
+@sensitive_variables("master_key")
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
 def upload(request):
+    master_key = keyring.master_key_for(request)  # locked: VaultMiddleware asks for the password
     if request.method == "GET":
-        return render(request, "vault/upload.html", {"form": UploadForm()})
-    form = UploadForm(request.POST, request.FILES)
+        return render(request, "vault/upload.html", {"form": _upload_form()})
+    form = _upload_form(request.POST, request.FILES)
     if form.is_valid():
         data = form.cleaned_data
         try:
-            record, key = services.store_image(
+            record, created = services.store_image(
                 owner=request.user,
+                master_key=master_key,
                 uploaded_file_or_bytes=data["file"],
                 filename=data["file"].name,
                 codec=data["codec"],
                 target=data["target_text"],
                 quality=data.get("quality"),
+                upload_token=data.get("upload_token"),
                 request=request,
             )
         except ValidationError as exc:
             form.add_error(_FIELD_FOR_CODE.get(_error_code(exc), "file"), _error_text(exc))
         else:
-            # Rendered straight from the POST, never parked in the session: sessions live in the
-            # database, and the key must never reach it. Reloading cannot show it again.
-            return render(request, "vault/result.html", {"record": record, "key": key})
+            if created:
+                messages.success(request, f"Stored '{record.name}', compressed with {record.codec} and encrypted.")
+            else:
+                messages.info(request, f"'{record.name}' was already stored by this form; it was not stored twice.")
+            # Redirect after POST: Reload on the image page cannot submit the upload again.
+            return redirect("vault:detail", pk=record.pk)
     return render(request, "vault/upload.html", {"form": form}, status=400)
-
-
-@sensitive_post_parameters("key")
-@login_required
-@never_cache
-@require_POST
-def key_file(request, pk):
-    """Hand the key just shown back as a downloadable file; it only echoes what the browser sent."""
-    record = get_image_for(request.user, pk)
-    form = UnlockForm(request.POST)
-    if not form.is_valid():
-        return HttpResponse(" ".join(form.non_field_errors()), status=400, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(key_file_text(record=record, key=form.cleaned_data["key_text"]), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = content_disposition_header(True, f"{record.stem}.key")
-    return response
 
 
 @login_required
 def gallery(request):
-    page = Paginator(images_for(request.user), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "vault/gallery.html", {"page": page, "records": page.object_list})
+    sort = request.GET.get("sort") if request.GET.get("sort") in GALLERY_SORTS else "newest"
+    view = "list" if request.GET.get("view") == "list" else "grid"
+    page = Paginator(sorted_images(request.user, sort), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page, "records": page.object_list, "sort": sort, "view": view, "sorts": GALLERY_SORTS,
+        "unlocked": keyring.session_master_key(request) is not None,
+    }
+    return render(request, "vault/gallery.html", context)
 
 
 @login_required
@@ -106,7 +118,6 @@ def detail(request, pk):
     won = presentation.winner_index(record)
     context = {
         "record": record,
-        "unlock_form": UnlockForm(),
         "rd_svg": candidates_svg(
             record.candidates, record.width, record.height, chosen=None if won is None else record.candidates[won]
         ),
@@ -114,8 +125,224 @@ def detail(request, pk):
         "params_shown": presentation.shown_params(record),
         "plain_reason": presentation.plain_reason(record),
         "msssim_measured": any(c.get("msssim") is not None for c in record.candidates or []),
+        "unlocked": keyring.session_master_key(request) is not None,
+        "shares": shares_for(request.user, record),
+        "share_form": ShareCreateForm(),
     }
     return render(request, "vault/detail.html", context)
+
+
+def share_link(request, share, key: str) -> str:
+    """The link to send: the key rides in the fragment, which browsers never send to a server, so
+    it cannot end up in our access logs, a proxy's, or a Referer header."""
+    return request.build_absolute_uri(reverse("vault:share", args=[share.public_id])) + "#" + key
+
+
+@sensitive_variables("master_key", "key")
+@login_required
+@never_cache
+@require_POST
+def share_create(request, pk):
+    record = get_image_for(request.user, pk)
+    form = ShareCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
+        return redirect("vault:detail", pk=record.pk)
+    master_key = keyring.master_key_for(request)
+    try:
+        share, key = services.create_share(
+            record=record, master_key=master_key, label=form.cleaned_data["label"], expires_at=form.expires_at(), request=request
+        )
+    except services.RecordLocked as exc:
+        messages.error(request, str(exc))
+        return redirect("vault:detail", pk=record.pk)
+    # Rendered from this POST only, like every key the portal shows: reloading cannot show it again.
+    response = render(request, "vault/share_created.html", {"record": record, "share": share, "key": key, "link": share_link(request, share, key)})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def share_revoke(request, pk, share_id):
+    record = get_image_for(request.user, pk)
+    services.revoke_share(share=get_share_for(request.user, record, share_id), request=request)
+    messages.success(request, "Share revoked: its link and key open nothing any more.")
+    return redirect(_safe_next(request, reverse("vault:detail", args=[record.pk])))
+
+
+@sensitive_post_parameters("key")
+@sensitive_variables("opened", "data")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def share_page(request, public_id):
+    """The page a share link opens, no login needed. The key comes from the link's fragment (a
+    script copies it into the form) or is typed; the answer is that one image's bytes."""
+    form = ShareOpenForm(request.POST or None)
+    if request.method == "GET" or not form.is_valid():
+        return render(request, "vault/share.html", {"form": form}, status=200 if request.method == "GET" else 400)
+    variant = form.cleaned_data["variant"]
+    stored = {"display": "original", "decoded": "compressed"}.get(variant, variant)
+    try:
+        share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[stored], request=request)
+    except services.ShareUnavailable as exc:
+        return render(request, "vault/share.html", {"form": form, "error": str(exc)}, status=404)
+    except services.RetrievalLocked as exc:
+        response = render(request, "vault/share.html", {"form": form, "error": str(exc)}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except services.RetrievalRefused:
+        return render(request, "vault/share.html", {"form": form, "error": "That key does not open this share."}, status=403)
+    except ValidationError as exc:
+        return render(request, "vault/share.html", {"form": form, "error": _error_text(exc)}, status=400)
+    data = opened[stored]
+    if variant == "display":
+        response = file_response(share.record, "original-display", data)
+    else:
+        response = file_response(share.record, variant, data)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@sensitive_variables("master_key")
+@login_required
+@never_cache
+@require_GET
+def compare(request, pk):
+    record = get_image_for(request.user, pk)
+    if record.is_legacy:
+        return redirect("vault:unlock", pk=record.pk)
+    keyring.master_key_for(request)  # only to send a locked vault to the password page first
+    return render(request, "vault/compare.html", {"record": record, "vault_urls": True})
+
+
+# What `image_file` can serve: stored variants as they are, and forms every browser can show.
+FILE_VARIANTS = ("original", "compressed", "thumbnail", "decoded", "original-display", "compressed-display")
+
+
+@sensitive_variables("master_key", "data")
+@login_required
+@require_GET
+def image_file(request, pk, variant):
+    """One decrypted image per URL, so pages reference pictures with <img src> instead of carrying
+    them inline. no-store (and private): neither the browser cache nor a proxy keeps plaintext."""
+    if variant not in FILE_VARIANTS:
+        raise Http404(f"No variant {variant!r}.")
+    record = get_image_for(request.user, pk)
+    master_key = keyring.master_key_for(request)
+    stored = {"decoded": "compressed", "original-display": "original", "compressed-display": "compressed"}.get(variant, variant)
+    try:
+        data = services.open_variant(record=record, master_key=master_key, variant=stored, request=request)
+    except services.RecordLocked as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+    except services.RetrievalRefused as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    response = file_response(record, variant, data)
+    if request.GET.get("download") != "1":
+        response["Content-Disposition"] = response["Content-Disposition"].replace("attachment", "inline", 1)
+    return response
+
+
+def file_response(record, variant: str, data: bytes) -> HttpResponse:
+    """The HTTP answer for one opened variant (shared with the API's download endpoint)."""
+    if variant == "decoded":
+        return decoded_png_response(record, data)
+    if variant == "thumbnail":
+        response = HttpResponse(data, content_type="image/webp")
+        response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.thumbnail.webp")
+    elif variant == "original-display":
+        shown, media_type = _display_original(record, data)
+        response = HttpResponse(shown, content_type=media_type)
+        response["Content-Disposition"] = content_disposition_header(False, record.name)
+    elif variant == "compressed-display":
+        shown, media_type = _display_compressed(record, data)
+        response = HttpResponse(shown, content_type=media_type)
+        response["Content-Disposition"] = content_disposition_header(False, record.compressed_filename)
+    else:
+        return attachment_response(record, variant, data)
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+@sensitive_post_parameters()
+@sensitive_variables("master_key", "recovery")
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unlock_vault(request):
+    """Unlock a locked vault with the account password (not a new login), or with the recovery key
+    after the password was reset, or, with neither, start a new vault."""
+    next_url = _safe_next(request, reverse("vault:gallery"))
+    password_form = VaultUnlockForm(request.POST if request.POST.get("method") == "password" else None)
+    recovery_form = RecoveryUnlockForm(request.POST if request.POST.get("method") == "recovery" else None, prefix="recovery")
+    new_form = NewVaultForm(request.POST if request.POST.get("method") == "new" else None, prefix="new")
+    context = {"password_form": password_form, "recovery_form": recovery_form, "new_form": new_form, "next": next_url}
+    if request.method == "GET":
+        return render(request, "vault/unlock_vault.html", context)
+    try:
+        if password_form.is_bound and password_form.is_valid():
+            master_key = keyring.unlock_with_password(user=request.user, password=password_form.cleaned_data["password"], request=request)
+        elif recovery_form.is_bound and recovery_form.is_valid():
+            # The password must be the account's: it is what the vault gets re-wrapped under.
+            keyring.check_account_password(user=request.user, password=recovery_form.cleaned_data["password"], request=request)
+            master_key = keyring.unlock_with_recovery_key(user=request.user, recovery_key=recovery_form.cleaned_data["recovery_key"])
+            # The recovery key proved ownership; wrap MK under the current password again so the
+            # next login unlocks by itself (this is how a reset password gets the vault back).
+            keyring.rewrap_password(user=request.user, master_key=master_key, password=recovery_form.cleaned_data["password"],
+                                    request=request, why="Reopened with the recovery key")
+        elif new_form.is_bound and new_form.is_valid():
+            keyring.check_account_password(user=request.user, password=new_form.cleaned_data["password"], request=request)
+            master_key, recovery = keyring.create_vault(user=request.user, password=new_form.cleaned_data["password"], request=request)
+            keyring.open_session(request, master_key=master_key)
+            return render(request, "accounts/recovery_key.html", {"recovery_key": recovery, "next": next_url})
+        else:
+            return render(request, "vault/unlock_vault.html", context, status=400)
+    except keyring.WrongSecret as exc:
+        form = recovery_form if recovery_form.is_bound else (new_form if new_form.is_bound else password_form)
+        form.add_error(None, str(exc))
+        return render(request, "vault/unlock_vault.html", context, status=403)
+    keyring.open_session(request, master_key=master_key)
+    record_vault_event(request, unlocked=True)
+    return redirect(next_url)
+
+
+def record_vault_event(request, *, unlocked: bool) -> None:
+    action = AuditEvent.Action.VAULT_UNLOCKED if unlocked else AuditEvent.Action.VAULT_LOCKED
+    record_event(action=action, request=request, detail="Vault unlocked." if unlocked else "Vault locked.")
+
+
+@login_required
+@require_POST
+def lock_vault(request):
+    keyring.lock_session(request)
+    record_vault_event(request, unlocked=False)
+    messages.success(request, "Your vault is locked. Your password unlocks it again.")
+    return redirect("vault:landing")
+
+
+@sensitive_variables("master_key", "recovery")
+@login_required
+@never_cache
+@require_POST
+def regenerate_recovery_key(request):
+    master_key = keyring.master_key_for(request)
+    recovery = keyring.regenerate_recovery_key(user=request.user, master_key=master_key, request=request)
+    return render(request, "accounts/recovery_key.html", {"recovery_key": recovery, "next": reverse("profile"), "regenerated": True})
+
+
+@require_POST
+def recovery_key_saved(request):
+    """The "I have saved it" step after a recovery key was shown. The key itself is gone by now."""
+    if request.POST.get("saved") != "on":
+        messages.warning(request, "You did not confirm saving your recovery key. If you did not, make a new one on your profile.")
+    return redirect(_safe_next(request, reverse("vault:gallery")))
 
 
 def _unlock_error(request, record, form, exc, *, status):
@@ -226,6 +453,64 @@ def attachment_response(record, variant: str, data: bytes) -> HttpResponse:
     response["Content-Length"] = str(len(data))
     response["Cache-Control"] = "no-store"
     return response
+
+
+@sensitive_post_parameters("key")
+@sensitive_variables("master_key")
+@login_required
+@never_cache
+@require_POST
+def adopt(request, pk):
+    """"Add to my vault" for a record from before the vault, with its retrieval key."""
+    record = get_image_for(request.user, pk)
+    form = UnlockForm(request.POST)
+    if not form.is_valid():
+        return render(request, "vault/unlock.html", {"record": record, "form": form}, status=400)
+    master_key = keyring.master_key_for(request)
+    try:
+        services.adopt_legacy_record(record=record, key=form.cleaned_data["key_text"], master_key=master_key, request=request)
+    except services.RetrievalLocked as exc:
+        return _unlock_error(request, record, form, exc, status=429)
+    except services.RetrievalRefused as exc:
+        return _unlock_error(request, record, form, exc, status=403)
+    except ValidationError as exc:
+        return _unlock_error(request, record, form, _error_text(exc), status=400)
+    messages.success(request, f"'{record.name}' is in your vault now. Its old key still opens it, as a share key (listed below).")
+    return redirect("vault:detail", pk=record.pk)
+
+
+@sensitive_variables("master_key", "data")
+@login_required
+@never_cache
+@require_POST
+def bulk(request):
+    """The gallery's "select several": download their originals as one zip, or delete them (after
+    a confirmation page listing what goes)."""
+    ids = request.POST.getlist("ids")
+    if not 0 < len(ids) <= services.BULK_MAX:
+        messages.error(request, f"Select between 1 and {services.BULK_MAX} images; you selected {len(ids)}.")
+        return redirect("vault:gallery")
+    records = [get_image_for(request.user, pk) for pk in ids]  # another user's id: 404
+    action = request.POST.get("action")
+    if action == "zip":
+        master_key = keyring.master_key_for(request)
+        try:
+            data = services.zip_originals(records=[r for r in records if not r.is_legacy], master_key=master_key, request=request)
+        except (ValidationError, services.RecordLocked, services.RetrievalRefused) as exc:
+            messages.error(request, _error_text(exc) if isinstance(exc, ValidationError) else str(exc))
+            return redirect("vault:gallery")
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = content_disposition_header(True, "images.zip")
+        response["Cache-Control"] = "no-store"
+        return response
+    if action == "delete" and request.POST.get("confirm") == "yes":
+        for record in records:
+            services.delete_image(record=record, request=request)
+        messages.success(request, f"Deleted {len(records)} image{'s' if len(records) != 1 else ''} and their encrypted files.")
+        return redirect("vault:gallery")
+    if action == "delete":
+        return render(request, "vault/bulk_delete.html", {"records": records})
+    return HttpResponse(f"Unknown action {action!r}; use zip or delete.", status=400, content_type="text/plain; charset=utf-8")
 
 
 @login_required

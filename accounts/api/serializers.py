@@ -19,6 +19,18 @@ class IssuedTokenSerializer(serializers.Serializer):
     )
     scope = serializers.CharField(read_only=True)
     expires = serializers.DateTimeField(read_only=True)
+    vault = serializers.ChoiceField(
+        choices=["unlocked", "locked"], read_only=True,
+        help_text=(
+            "unlocked: the token carries its own wrap of your vault key and can upload and open images. "
+            "locked: your password no longer opens your vault (it was reset); reopen it on the website "
+            "with your recovery key, then get a new token."
+        ),
+    )
+    recovery_key = serializers.CharField(
+        read_only=True, required=False,
+        help_text="Only on the first login of an account made without registering: your new vault's recovery key, shown once.",
+    )
 
 
 class AuthErrorSerializer(serializers.Serializer):

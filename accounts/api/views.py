@@ -5,7 +5,7 @@ from axes.helpers import get_cool_off
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
 from django_ratelimit.decorators import ratelimit
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.api.serializers import AuthErrorSerializer, IssuedTokenSerializer, ObtainTokenSerializer
 from accounts.services import create_api_token
+from vault.keyring import open_or_create_vault
 
 API_TOKEN_NAME = "api"
 
@@ -58,6 +59,7 @@ class ObtainTokenView(APIView):
         tags=["auth"],
     )
     @method_decorator(ratelimit(key="ip", rate=_token_rate, method="POST", block=True))
+    @method_decorator(sensitive_variables("outcome", "plaintext"))
     def post(self, request):
         serializer = ObtainTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -79,8 +81,15 @@ class ObtainTokenView(APIView):
         # A token grant is a login: this resets axes' failure count, updates last_login and
         # writes the LOGIN audit event, exactly as the browser login does.
         user_logged_in.send(sender=user.__class__, request=request, user=user)
+        outcome = open_or_create_vault(user=user, password=serializer.validated_data["password"], request=request)
         token, plaintext = create_api_token(
-            user=user, name=API_TOKEN_NAME, scope=serializer.validated_data["scope"], request=request
+            user=user, name=API_TOKEN_NAME, scope=serializer.validated_data["scope"], request=request,
+            master_key=outcome.master_key,
         )
-        body = {"token": plaintext, "scope": token.scope, "expires": token.expires}
+        body = {"token": plaintext, "scope": token.scope, "expires": token.expires,
+                "vault": "unlocked" if outcome.master_key is not None else "locked"}
+        if outcome.recovery_key:
+            # First login of an account made without the registration page: its vault was created
+            # now, and this response is the only place its recovery key ever appears.
+            body["recovery_key"] = outcome.recovery_key
         return Response(body, status=status.HTTP_200_OK, headers={"Cache-Control": "no-store"})

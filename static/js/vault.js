@@ -33,6 +33,26 @@
     });
   });
 
+  // A share link carries its key in the fragment (never sent to the server); copy it into the
+  // form so the person only has to press a button, and drop it from the address bar.
+  var shareKey = document.querySelector("form input[name=key]");
+  if (shareKey && window.location.hash.length > 1 && !shareKey.value) {
+    shareKey.value = decodeURIComponent(window.location.hash.slice(1));
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+
+  // A second click while an upload is sending would be a second upload; the form's token already
+  // makes the server store it once, and this keeps people from wondering whether it worked.
+  document.querySelectorAll("form.js-submit-once").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (event.defaultPrevented) return;  // another check refused to send it
+      form.querySelectorAll("button[type=submit]").forEach(function (button) {
+        button.disabled = true;
+        if (button.dataset.sendingLabel) button.textContent = button.dataset.sendingLabel;
+      });
+    });
+  });
+
   document.querySelectorAll(".compare").forEach(function (compare) {
     var frame = compare.querySelector(".compare-frame");
     var range = compare.querySelector(".compare-range");

@@ -1,8 +1,10 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from rest_framework.reverse import reverse
+
 from vault.crypto import VARIANTS
-from vault.models import ImageRecord
+from vault.models import ImageRecord, Share
 
 
 class ApiErrorSerializer(serializers.Serializer):
@@ -21,6 +23,9 @@ class CandidateSerializer(serializers.Serializer):
 
 class ImageRecordSerializer(serializers.ModelSerializer):
     candidates = CandidateSerializer(many=True, read_only=True, help_text="Every encoding tried while choosing.")
+    thumbnail_url = serializers.SerializerMethodField(help_text="A ~320 px WebP preview (needs your vault: a token or an unlocked session).")
+    download_url = serializers.SerializerMethodField(help_text="Add ?variant=original|compressed|decoded|thumbnail.")
+    legacy = serializers.BooleanField(source="is_legacy", read_only=True, help_text="Stored before the per-user vault: opens only with its own retrieval key.")
     codec_params = serializers.SerializerMethodField()
     ratio = serializers.FloatField(read_only=True, allow_null=True, help_text="Original bytes per compressed byte.")
     percent_saved = serializers.FloatField(read_only=True, allow_null=True)
@@ -33,27 +38,24 @@ class ImageRecordSerializer(serializers.ModelSerializer):
             "codec", "codec_params", "reason", "candidates", "compressed_media_type", "compressed_extension",
             "original_size", "compressed_size", "ratio", "percent_saved",
             "psnr", "ssim", "msssim", "bpp", "encode_seconds", "total_seconds",
-            "sha256_original", "sha256_original_blob", "sha256_compressed_blob",
+            "sha256_original_blob", "sha256_compressed_blob", "legacy", "thumbnail_url", "download_url",
         ]
         read_only_fields = fields
+
+    def _url(self, obj, variant=None) -> str | None:
+        request = self.context.get("request")
+        path = reverse("image-download", args=[obj.pk]) + (f"?variant={variant}" if variant else "")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_thumbnail_url(self, obj) -> str | None:
+        return None if obj.is_legacy else self._url(obj, "thumbnail")
+
+    def get_download_url(self, obj) -> str | None:
+        return None if obj.is_legacy else self._url(obj)
 
     @extend_schema_field({"type": "object", "additionalProperties": True, "description": "Codec parameters used."})
     def get_codec_params(self, obj) -> dict:
         return obj.codec_params or {}
-
-
-class ImageCreatedSerializer(ImageRecordSerializer):
-    key = serializers.CharField(
-        read_only=True,
-        help_text=(
-            "The retrieval key: 52 base32 characters in dash-separated groups of four. Returned only "
-            "in this response; the server keeps no copy and cannot recover it."
-        ),
-    )
-
-    class Meta(ImageRecordSerializer.Meta):
-        fields = ["key", *ImageRecordSerializer.Meta.fields]
-        read_only_fields = fields
 
 
 class ImageUploadSerializer(serializers.Serializer):
@@ -98,10 +100,56 @@ class ImageRetrieveSerializer(serializers.Serializer):
         trim_whitespace=True, max_length=200, help_text="The retrieval key shown when the image was stored."
     )
     variant = serializers.ChoiceField(
-        choices=[*VARIANTS, "decoded"],
+        choices=["original", "compressed", "decoded"],
         default="original",
         help_text=(
             "original: the uploaded bytes exactly; compressed: the stored codec bytes (e.g. a .msc "
             "file for the learned codec); decoded: the compressed version decoded to PNG."
         ),
     )
+
+
+class ImageDownloadQuerySerializer(serializers.Serializer):
+    variant = serializers.ChoiceField(
+        choices=[*VARIANTS, "decoded"],
+        default="original",
+        help_text=(
+            "original: the uploaded bytes exactly; compressed: the stored codec bytes; decoded: the "
+            "compressed version as PNG; thumbnail: a ~320 px WebP preview."
+        ),
+    )
+
+
+class ShareSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True, help_text="The share's public id (in its link).")
+    image = serializers.IntegerField(source="record_id", read_only=True)
+    expired = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Share
+        fields = ["id", "image", "label", "created", "expires_at", "expired", "uses", "last_used_at"]
+        read_only_fields = fields
+
+    def get_expired(self, obj) -> bool:
+        return obj.is_expired()
+
+
+class ShareCreatedSerializer(ShareSerializer):
+    key = serializers.CharField(read_only=True, help_text="The share key, returned only in this response.")
+    url = serializers.CharField(read_only=True, help_text="The link to send: the key is in the fragment.")
+
+    class Meta(ShareSerializer.Meta):
+        fields = [*ShareSerializer.Meta.fields, "key", "url"]
+        read_only_fields = fields
+
+
+class ShareCreateSerializer(serializers.Serializer):
+    label = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    expires_in_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=3650, help_text="Omit or null: until revoked."
+    )
+
+
+class ShareRetrieveSerializer(serializers.Serializer):
+    key = serializers.CharField(trim_whitespace=True, max_length=200, help_text="The share key.")
+    variant = serializers.ChoiceField(choices=["original", "compressed", "decoded", "thumbnail"], default="original")

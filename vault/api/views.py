@@ -1,33 +1,99 @@
 """The images API (/api/v1/images/). Thin: serializers check shape, vault.services does the work,
 and every lookup goes through the owner-scoped selectors (another user's id is a 404)."""
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from vault import services
+from vault import keyring, services
 from vault.api.serializers import (
     ApiErrorSerializer,
-    ImageCreatedSerializer,
+    ShareCreatedSerializer,
+    ShareCreateSerializer,
+    ShareRetrieveSerializer,
+    ShareSerializer,
+    ImageDownloadQuerySerializer,
     ImageRecordSerializer,
     ImageUploadSerializer,
     ImageRetrieveSerializer,
 )
-from vault.selectors import get_image_for, images_for
-from vault.views import attachment_response, decoded_png_response
+from vault.selectors import get_image_for, get_share_for, images_for, shares_for
+from vault.views import attachment_response, decoded_png_response, file_response, share_link
 
 NOT_FOUND = OpenApiResponse(ApiErrorSerializer, description="No such image among yours.")
 ERROR = OpenApiResponse(ApiErrorSerializer, description="Invalid request; `detail` says why.")
 
 
+LOCKED = OpenApiResponse(ApiErrorSerializer, description="Your vault is not open to this request (see `detail`).")
+
+
 def _as_drf_validation_error(exc: DjangoValidationError) -> ValidationError:
     return ValidationError({"detail": " ".join(exc.messages)})
+
+
+@sensitive_variables()
+def _master_key(request) -> bytes:
+    """MK from the request's token (its own wrap) or unlocked browser session; 403 otherwise."""
+    try:
+        return keyring.master_key_for(request)
+    except keyring.VaultLocked as exc:
+        raise PermissionDenied(detail=str(exc)) from None
+
+
+class ShareActions:
+    """Owner-side share endpoints, mixed into the image viewset."""
+
+    @extend_schema(
+        methods=["GET"], summary="List an image's shares", responses={200: ShareSerializer(many=True), 404: NOT_FOUND},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Share an image",
+        description=(
+            "Creates a share key for this one image and returns it once with a link that carries it in "
+            "the URL fragment. Anyone with the key can open the image through POST /api/v1/shares/{id}/retrieve/ "
+            "until it expires or is revoked."
+        ),
+        request=ShareCreateSerializer,
+        responses={201: ShareCreatedSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR},
+    )
+    @action(detail=True, methods=["get", "post"], url_path="shares", url_name="shares", parser_classes=[JSONParser, FormParser])
+    @method_decorator(sensitive_variables("master_key", "key"))
+    def shares(self, request, pk=None):
+        record = self.get_object()
+        if request.method == "GET":
+            return Response(ShareSerializer(shares_for(request.user, record), many=True).data)
+        body = ShareCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        days = body.validated_data.get("expires_in_days")
+        master_key = _master_key(request)
+        try:
+            share, key = services.create_share(
+                record=record, master_key=master_key, label=body.validated_data.get("label", ""),
+                expires_at=timezone.now() + timedelta(days=days) if days else None, request=request,
+            )
+        except services.RecordLocked as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        share.key, share.url = key, share_link(request, share, key)
+        return Response(ShareCreatedSerializer(share).data, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(summary="Revoke a share", responses={204: OpenApiResponse(description="Revoked."), 404: NOT_FOUND})
+    @action(detail=True, methods=["delete"], url_path=r"shares/(?P<share_id>[0-9]+)", url_name="share")
+    def revoke_share(self, request, pk=None, share_id=None):
+        record = self.get_object()
+        services.revoke_share(share=get_share_for(request.user, record, share_id), request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @method_decorator(sensitive_post_parameters("key"), name="dispatch")
@@ -42,6 +108,7 @@ def _as_drf_validation_error(exc: DjangoValidationError) -> ValidationError:
     ),
 )
 class ImageRecordViewSet(
+    ShareActions,
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = ImageRecordSerializer
@@ -53,7 +120,7 @@ class ImageRecordViewSet(
     def perform_content_negotiation(self, request, force=False):
         # The download answers with the image's own media type whatever Accept asks for (an
         # `Accept: image/*` client must not get 406); only its errors are rendered, as JSON.
-        return super().perform_content_negotiation(request, force=force or self.action == "retrieve_bytes")
+        return super().perform_content_negotiation(request, force=force or self.action in ("retrieve_bytes", "download"))
 
     def get_queryset(self):
         return images_for(self.request.user)
@@ -66,31 +133,72 @@ class ImageRecordViewSet(
     @extend_schema(
         summary="Upload, compress and encrypt an image",
         description=(
-            "Multipart upload. The response carries the retrieval `key` exactly once: the server "
-            "stores only a hash of it and the data key wrapped under it, and cannot recover it."
+            "Multipart upload into your vault: no key is returned or needed, the image opens with "
+            "your token (or your unlocked session). Send an `Idempotency-Key` header (1-64 printable "
+            "characters) to make retries safe: a repeat with the same key returns the image stored "
+            "the first time (200) instead of storing it again (201)."
         ),
         request={"multipart/form-data": ImageUploadSerializer},
-        responses={201: ImageCreatedSerializer, 400: ERROR},
+        responses={201: ImageRecordSerializer, 200: ImageRecordSerializer, 400: ERROR, 403: LOCKED},
     )
+    @method_decorator(sensitive_variables("master_key"))
     def create(self, request, *args, **kwargs):
         upload = ImageUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
+        master_key = _master_key(request)
         try:
-            record, key = services.store_image(
+            record, created = services.store_image(
                 owner=request.user,
+                master_key=master_key,
                 uploaded_file_or_bytes=data["file"],
                 filename=data["file"].name,
                 codec=data.get("codec") or "auto",
                 target=data.get("target") or None,
                 quality=data.get("quality"),
+                upload_token=request.headers.get("Idempotency-Key"),
                 request=request,
             )
         except DjangoValidationError as exc:
             raise _as_drf_validation_error(exc) from None
-        record.key = key
-        body = ImageCreatedSerializer(record, context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+        except keyring.VaultLocked as exc:
+            raise PermissionDenied(detail=str(exc)) from None
+        body = ImageRecordSerializer(record, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(
+        operation_id="v1_images_download",
+        summary="Download an image from your vault",
+        description=(
+            "The decrypted bytes with the image's own Content-Type and `Cache-Control: no-store`. "
+            "Needs a token made while your vault was open (every token from /api/v1/auth/token/ is) "
+            "or an unlocked browser session. Records stored before the vault answer 409: open them "
+            "with their retrieval key (POST .../retrieve/)."
+        ),
+        parameters=[ImageDownloadQuerySerializer],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The image bytes."),
+            400: ERROR, 403: LOCKED, 404: NOT_FOUND,
+            409: OpenApiResponse(ApiErrorSerializer, description="This record does not open with your vault key."),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="download", url_name="download")
+    @method_decorator(sensitive_variables("master_key", "data"))
+    def download(self, request, pk=None):
+        record = self.get_object()
+        query = ImageDownloadQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        variant = query.validated_data["variant"]
+        master_key = _master_key(request)
+        try:
+            data = services.open_variant(
+                record=record, master_key=master_key, variant="compressed" if variant == "decoded" else variant, request=request
+            )
+        except services.RecordLocked as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except services.RetrievalRefused as exc:
+            raise PermissionDenied(detail=str(exc)) from None
+        return file_response(record, variant, data)
 
     def perform_destroy(self, instance):
         services.delete_image(record=instance, request=self.request)
@@ -99,6 +207,7 @@ class ImageRecordViewSet(
         operation_id="v1_images_retrieve_bytes",
         summary="Decrypt and download an image",
         description=(
+            "For records stored before the per-user vault, with the retrieval key shown then. "
             "Returns the raw bytes with the image's Content-Type and `Content-Disposition: attachment`. "
             "`original` is the upload byte for byte; `compressed` is the stored codec output; `decoded` is "
             "the compressed version decoded to PNG (what the learned codec's .msc file looks like). A wrong key, "
@@ -135,11 +244,14 @@ class ImageRecordViewSet(
         body = ImageRetrieveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         variant = body.validated_data["variant"]
+        stored = "compressed" if variant == "decoded" else variant
         try:
-            data = services.retrieve_image(
-                record=record, key=body.validated_data["key"],
-                variant="compressed" if variant == "decoded" else variant, request=request,
-            )
+            if record.is_legacy:
+                data = services.retrieve_image(record=record, key=body.validated_data["key"], variant=stored, request=request)
+            else:
+                data = services.open_with_share_key(
+                    record=record, key=body.validated_data["key"], variants=[stored], request=request
+                )[stored]
         except services.RetrievalLocked as exc:
             raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
         except services.RetrievalRefused as exc:
@@ -149,3 +261,44 @@ class ImageRecordViewSet(
         if variant == "decoded":
             return decoded_png_response(record, data)
         return attachment_response(record, variant, data)
+
+
+@method_decorator(sensitive_post_parameters("key"), name="dispatch")
+class ShareRetrieveView(APIView):
+    """Anyone holding a share key: no account, no session, hence no CSRF either."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser, FormParser]
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="v1_shares_retrieve",
+        summary="Open a shared image with its share key",
+        description="Wrong keys are counted per share and lock it for a while (429 with Retry-After).",
+        request=ShareRetrieveSerializer,
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The image bytes."),
+            400: ERROR, 403: ERROR, 404: ERROR, 429: ERROR,
+        },
+        tags=["shares"],
+    )
+    @method_decorator(sensitive_variables("opened"))
+    def post(self, request, share_id):
+        body = ShareRetrieveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        variant = body.validated_data["variant"]
+        stored = "compressed" if variant == "decoded" else variant
+        try:
+            share, opened = services.open_share(public_id=share_id, key=body.validated_data["key"], variants=[stored], request=request)
+        except services.ShareUnavailable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+        except services.RetrievalLocked as exc:
+            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
+        except services.RetrievalRefused:
+            raise PermissionDenied(detail="That key does not open this share.") from None
+        except DjangoValidationError as exc:
+            raise _as_drf_validation_error(exc) from None
+        return file_response(share.record, variant, opened[stored])

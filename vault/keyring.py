@@ -1,0 +1,336 @@
+"""Each user's vault: the master key (MK), its wraps, and how a session or an API token holds it.
+
+MK exists in the clear only in memory while a request uses it. At rest it is only ever wrapped
+(see `vault.crypto`): under the Argon2id key of the login password, under the recovery key, under
+each API token's secret, and, for a logged-in browser, sealed into the server-side session under a
+random secret that lives only in the browser's `vault_key` cookie. A database dump (sessions
+included) therefore holds no usable MK, and a stolen cookie without the database holds none either.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.audit import record_event
+from accounts.models import AuditEvent
+from vault import crypto
+from vault.models import UserVault
+
+# "key" in the name on purpose: Django's error reports hide cookies whose names look secret.
+COOKIE_NAME = "vault_key"
+SESSION_SEALED = "vault_sealed_mk"
+SESSION_SEEN = "vault_seen"
+# How often an active session's "last seen" time is rewritten: not on every request, to spare the
+# session store a write per thumbnail, at the cost of up to a minute of idle-timeout precision.
+SEEN_RESOLUTION_S = 60
+
+
+class VaultLocked(Exception):
+    """The request needs the vault but holds no master key (locked, idle, or never unlocked)."""
+
+    def __init__(self, message: str = "Your vault is locked. Enter your password to unlock it.") -> None:
+        super().__init__(message)
+
+
+class WrongSecret(Exception):
+    """A password or recovery key that does not open the vault."""
+
+
+def kdf_params() -> crypto.KdfParams:
+    return crypto.KdfParams(
+        time_cost=settings.VAULT_ARGON2_TIME_COST,
+        memory_kib=settings.VAULT_ARGON2_MEMORY_KIB,
+        parallelism=settings.VAULT_ARGON2_PARALLELISM,
+    )
+
+
+def _params_of(vault: UserVault) -> crypto.KdfParams:
+    return crypto.KdfParams(vault.kdf_time_cost, vault.kdf_memory_kib, vault.kdf_parallelism)
+
+
+def vault_of(user) -> UserVault | None:
+    return UserVault.objects.filter(user_id=user.pk).first() if user is not None and user.pk else None
+
+
+# --- wraps ------------------------------------------------------------------------------------
+
+
+@sensitive_variables("password", "master_key", "pkey")
+def _set_password_wrap(vault: UserVault, *, master_key: bytes, password: str) -> None:
+    params = kdf_params()
+    vault.kdf_salt = crypto.new_kdf_salt()  # a fresh salt per wrap: old and new keys are unrelated
+    vault.kdf_time_cost, vault.kdf_memory_kib, vault.kdf_parallelism = params.time_cost, params.memory_kib, params.parallelism
+    pkey = crypto.password_key(password, salt=vault.kdf_salt, params=params)
+    vault.password_wrap = crypto.wrap_key(master_key, wrapping_key=pkey, purpose="mk-password", ids=(vault.user_id, vault.epoch))
+
+
+@sensitive_variables("master_key", "secret")
+def _set_recovery_wrap(vault: UserVault, *, master_key: bytes) -> str:
+    secret = crypto.new_retrieval_key()
+    vault.recovery_wrap = crypto.wrap_key(
+        master_key, wrapping_key=crypto.subkey(secret, purpose="recovery-wrap-v1"), purpose="mk-recovery",
+        ids=(vault.user_id, vault.epoch),
+    )
+    return crypto.format_retrieval_key(secret)
+
+
+@sensitive_variables("password", "master_key")
+@transaction.atomic
+def create_vault(*, user, password: str, request=None) -> tuple[bytes, str]:
+    """A new vault for `user`: returns MK (for the session) and the recovery key text, which is
+    shown once and stored nowhere. Replaces a vault whose keys were lost (a new epoch)."""
+    previous = UserVault.objects.select_for_update().filter(user_id=user.pk).first()
+    vault = UserVault(user=user, epoch=(previous.epoch + 1) if previous else 1, created=timezone.now())
+    master_key = crypto.new_master_key()
+    _set_password_wrap(vault, master_key=master_key, password=password)
+    recovery = _set_recovery_wrap(vault, master_key=master_key)
+    vault.key_check = key_check_value(master_key)
+    vault.updated = timezone.now()
+    vault.save()
+    detail = "New vault created." if previous is None else (
+        f"New vault (epoch {vault.epoch}) started without the old keys; older images stay locked."
+    )
+    record_event(action=AuditEvent.Action.VAULT_CREATED, request=request, user=user, detail=detail)
+    return master_key, recovery
+
+
+@sensitive_variables("password")
+def check_account_password(*, user, password: str, request=None) -> None:
+    """WrongSecret unless `password` is the account's. Through `authenticate()` when there is a
+    request, so django-axes counts and locks out guesses here exactly as on the login page (vault
+    pages are reachable by anyone holding a stolen session cookie)."""
+    if request is not None:
+        right = authenticate(request, username=user.get_username(), password=password) is not None
+    else:  # a service call outside a request (a shell, a test): nothing for axes to count
+        right = user.check_password(password)
+    if not right:
+        raise WrongSecret("That password is not right.")
+
+
+@sensitive_variables("password", "pkey")
+def unlock_with_password(*, user, password: str, request=None) -> bytes:
+    """MK from the login password, checked as the account's first (see check_account_password)."""
+    vault = vault_of(user)
+    if vault is None:
+        raise WrongSecret("You have no vault yet.")
+    check_account_password(user=user, password=password, request=request)
+    pkey = crypto.password_key(password, salt=bytes(vault.kdf_salt), params=_params_of(vault))
+    try:
+        return crypto.unwrap_key(vault.password_wrap, wrapping_key=pkey, purpose="mk-password", ids=(user.pk, vault.epoch))
+    except crypto.SealError:
+        # The password is the account's but not the vault's: it was reset or set by an admin.
+        raise WrongSecret(
+            "Your password was changed outside the portal (a reset or an administrator), so it no "
+            "longer opens your vault. Enter your recovery key to reopen it."
+        ) from None
+
+
+@sensitive_variables("recovery_key", "secret")
+def unlock_with_recovery_key(*, user, recovery_key: str) -> bytes:
+    vault = vault_of(user)
+    try:
+        secret = crypto.parse_retrieval_key(recovery_key)
+    except crypto.MalformedKey as exc:
+        raise WrongSecret(str(exc).replace("retrieval key", "recovery key")) from None
+    if vault is None:
+        raise WrongSecret("You have no vault yet.")
+    try:
+        return crypto.unwrap_key(
+            vault.recovery_wrap, wrapping_key=crypto.subkey(secret, purpose="recovery-wrap-v1"),
+            purpose="mk-recovery", ids=(user.pk, vault.epoch),
+        )
+    except crypto.SealError:
+        raise WrongSecret("That recovery key does not open your vault.") from None
+
+
+@sensitive_variables("password", "master_key")
+@transaction.atomic
+def rewrap_password(*, user, master_key: bytes, password: str, request=None, why: str = "Password changed") -> None:
+    """Wrap MK under a new password. Nothing is re-encrypted: images are sealed under their data
+    keys, which are wrapped under MK, which does not change."""
+    vault = UserVault.objects.select_for_update().get(user_id=user.pk)
+    _set_password_wrap(vault, master_key=master_key, password=password)
+    vault.updated = timezone.now()
+    vault.save()
+    record_event(action=AuditEvent.Action.VAULT_REWRAPPED, request=request, user=user, detail=f"{why}: vault re-wrapped.")
+
+
+@sensitive_variables("master_key")
+@transaction.atomic
+def regenerate_recovery_key(*, user, master_key: bytes, request=None) -> str:
+    """A new recovery key; the old one stops working (its wrap is overwritten)."""
+    vault = UserVault.objects.select_for_update().get(user_id=user.pk)
+    # Prove the caller's MK is this vault's before replacing the recovery wrap around it.
+    check_master_key(vault=vault, master_key=master_key)
+    recovery = _set_recovery_wrap(vault, master_key=master_key)
+    vault.updated = timezone.now()
+    vault.save()
+    record_event(action=AuditEvent.Action.VAULT_REWRAPPED, request=request, user=user, detail="Recovery key regenerated.")
+    return recovery
+
+
+def key_check_value(master_key: bytes) -> str:
+    """A one-way fingerprint of MK (HKDF output, a PRF of a 256-bit random key: it reveals nothing
+    about MK and cannot be brute-forced), so the server can tell which vault an MK belongs to."""
+    return crypto.subkey(master_key, purpose="mk-check-v1")[:16].hex()
+
+
+@sensitive_variables("master_key")
+def check_master_key(*, vault: UserVault, master_key: bytes) -> None:
+    """VaultLocked unless `master_key` is this vault's current one (e.g. a session still holding
+    the MK of a vault that another session has since replaced)."""
+    if not crypto.digests_match(vault.key_check, key_check_value(master_key)):
+        raise VaultLocked("Your vault was replaced in another session. Log in again.")
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def _token_wrapping_key(token_secret: str) -> bytes:
+    # The token is 256 random bits (43 url-safe characters), so HKDF suffices: nothing to slow down.
+    return crypto.subkey(token_secret.encode("ascii"), purpose="token-wrap-v1")
+
+
+@sensitive_variables("master_key", "token_secret")
+def wrap_for_token(*, master_key: bytes, token_secret: str, token_id: int, user_id: int) -> bytes:
+    return crypto.wrap_key(master_key, wrapping_key=_token_wrapping_key(token_secret), purpose="mk-token", ids=(user_id, token_id))
+
+
+@sensitive_variables("token_secret")
+def token_master_key(token) -> bytes | None:
+    token_secret = getattr(token, "secret", None)
+    if not token_secret or not token.master_key_wrap:
+        return None
+    try:
+        return crypto.unwrap_key(
+            token.master_key_wrap, wrapping_key=_token_wrapping_key(token_secret), purpose="mk-token",
+            ids=(token.user_id, token.pk),
+        )
+    except crypto.SealError:
+        return None
+
+
+# --- browser sessions -------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@sensitive_variables("master_key", "secret")
+def open_session(request, *, master_key: bytes) -> None:
+    """Keep MK for this login: a fresh random secret goes to the browser only (the response sets it
+    as an HttpOnly cookie, see `VaultSessionMiddleware`); the session stores MK sealed under it."""
+    secret = os.urandom(crypto.KEY_BYTES)
+    sealed = crypto.wrap_key(
+        master_key, wrapping_key=crypto.subkey(secret, purpose="session-v1"), purpose="mk-session", ids=(request.user.pk,)
+    )
+    request.session[SESSION_SEALED] = _b64(sealed)
+    request.session[SESSION_SEEN] = int(time.time())
+    request.vault_cookie = _b64(secret)
+
+
+def lock_session(request) -> None:
+    if hasattr(request, "session"):
+        request.session.pop(SESSION_SEALED, None)
+        request.session.pop(SESSION_SEEN, None)
+    request.vault_cookie = ""  # the middleware deletes the cookie
+
+
+@sensitive_variables("secret")
+def session_master_key(request) -> bytes | None:
+    user = getattr(request, "user", None)
+    session = getattr(request, "session", None)
+    if user is None or not user.is_authenticated or session is None:
+        return None
+    secret_text = getattr(request, "vault_cookie", None)
+    if secret_text is None:
+        secret_text = request.COOKIES.get(COOKIE_NAME)
+    sealed = session.get(SESSION_SEALED)
+    if not secret_text or not sealed:
+        return None
+    try:
+        secret = _unb64(secret_text)
+        return crypto.unwrap_key(
+            _unb64(sealed), wrapping_key=crypto.subkey(secret, purpose="session-v1"), purpose="mk-session", ids=(user.pk,)
+        )
+    except (crypto.SealError, binascii.Error, ValueError):
+        return None
+
+
+def master_key_for(request) -> bytes:
+    """MK for this request from its API token or its browser session; `VaultLocked` otherwise."""
+    auth = getattr(request, "auth", None)
+    if auth is not None and hasattr(auth, "master_key_wrap"):
+        master_key = token_master_key(auth)
+        if master_key is None:
+            raise VaultLocked(
+                "This API token was created without access to your vault; create one with "
+                "POST /api/v1/auth/token/ or on your profile page while your vault is unlocked."
+            )
+        return master_key
+    master_key = session_master_key(request)
+    if master_key is None:
+        raise VaultLocked()
+    return master_key
+
+
+def expire_if_idle(request) -> None:
+    session = getattr(request, "session", None)
+    if session is None or COOKIE_NAME not in request.COOKIES:
+        return
+    seen = session.get(SESSION_SEEN)
+    if seen is None:
+        return
+    now = int(time.time())
+    if now - int(seen) > settings.VAULT_IDLE_TIMEOUT.total_seconds():
+        lock_session(request)
+    elif now - int(seen) >= SEEN_RESOLUTION_S:
+        session[SESSION_SEEN] = now
+
+
+@dataclass
+class LoginOutcome:
+    master_key: bytes | None = None  # None: the password opened the account but not the vault
+    recovery_key: str | None = None  # a vault was just created: show this once
+
+    def __repr__(self) -> str:  # never print MK, even in a debugger or an error report
+        return f"LoginOutcome(unlocked={self.master_key is not None}, new_vault={self.recovery_key is not None})"
+
+
+@sensitive_variables("password", "pkey")
+def open_or_create_vault(*, user, password: str, request=None) -> LoginOutcome:
+    """After a successful login (page or API token grant), with the password just checked. Users
+    made outside the registration page (createsuperuser, the admin, a shell) get their vault here,
+    at their first login."""
+    vault = vault_of(user)
+    if vault is None:
+        master_key, recovery = create_vault(user=user, password=password, request=request)
+        return LoginOutcome(master_key=master_key, recovery_key=recovery)
+    pkey = crypto.password_key(password, salt=bytes(vault.kdf_salt), params=_params_of(vault))
+    try:
+        return LoginOutcome(
+            master_key=crypto.unwrap_key(vault.password_wrap, wrapping_key=pkey, purpose="mk-password", ids=(user.pk, vault.epoch))
+        )
+    except crypto.SealError:
+        return LoginOutcome()
+
+
+def unlock_at_login(request, *, user, password: str) -> LoginOutcome:
+    outcome = open_or_create_vault(user=user, password=password, request=request)
+    if outcome.master_key is not None:
+        open_session(request, master_key=outcome.master_key)
+    return outcome

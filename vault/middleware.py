@@ -1,0 +1,39 @@
+"""Keeps the browser's vault cookie in step with the server-side session, and locks idle vaults."""
+from urllib.parse import quote
+
+from django.conf import settings
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from vault import keyring
+
+
+class VaultSessionMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        keyring.expire_if_idle(request)
+        response = self.get_response(request)
+        cookie = getattr(request, "vault_cookie", None)
+        if cookie:
+            # A session cookie (no max_age): it dies with the browser. HttpOnly: page scripts (and
+            # so an XSS) cannot read it. SameSite=Lax like the session cookie: links from elsewhere
+            # still open images, cross-site POSTs do not carry it. Secure wherever sessions are.
+            response.set_cookie(
+                keyring.COOKIE_NAME, cookie, httponly=True, secure=settings.SESSION_COOKIE_SECURE,
+                samesite="Lax", path="/",
+            )
+        elif keyring.COOKIE_NAME in request.COOKIES and (
+            cookie == "" or not hasattr(request, "session") or keyring.SESSION_SEALED not in request.session
+        ):
+            # Locked, logged out or expired: the secret is useless now, and not keeping it is cheap.
+            response.delete_cookie(keyring.COOKIE_NAME, path="/", samesite="Lax")
+        return response
+
+    def process_exception(self, request, exception):
+        # Pages that need the vault raise VaultLocked; the person is asked for their password (not
+        # a new login) and comes back to the page they wanted.
+        if isinstance(exception, keyring.VaultLocked) and not request.path.startswith("/api/"):
+            return redirect(f"{reverse('vault:unlock-vault')}?next={quote(request.get_full_path())}")
+        return None
