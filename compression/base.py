@@ -60,6 +60,10 @@ class Codec:
     search_priority: ClassVar[int] = 0
     # True when `fast=True` already is the best setting, so the selector skips the final re-encode.
     fast_is_final: ClassVar[bool] = False
+    # Extra `encode` keyword arguments for the final encode (`fast=False`) at each effort level
+    # ("default", "max"), e.g. a slower encoder preset that makes smaller files; a level not
+    # listed is a plain `fast=False` encode. The "fast" level keeps the searched (`fast=True`) file.
+    effort_presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def encode(self, image: Image.Image, *, quality: float | None = None, fast: bool = False) -> bytes:
         """Encode an RGB (or, when `supports_alpha`, RGBA) image.
