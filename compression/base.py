@@ -7,7 +7,7 @@ and `Codec.decode`, so a new codec needs no change elsewhere.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from PIL import Image
@@ -105,6 +105,22 @@ class Codec:
         return data, self.media_type, self.extension
 
 
+def json_safe(value):
+    """`value` as JSON can hold it: infinities and NaN (a lossless PSNR) become None, tuples
+    lists, keys strings, anything else its text."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item"):  # a numpy scalar
+        return json_safe(value.item())
+    return str(value)
+
+
 @dataclass
 class Candidate:
     """One encoding tried while choosing a codec."""
@@ -135,3 +151,13 @@ class CompressionResult:
     seconds: float
     candidates: list[Candidate] = field(default_factory=list)
     reason: str = ""
+
+    def __post_init__(self):
+        # Stored as JSON (database, API) as it is: no caller has to reshape it.
+        self.params = json_safe(self.params)
+        for name in ("psnr", "ssim", "msssim"):
+            setattr(self, name, json_safe(None if getattr(self, name) is None else float(getattr(self, name))))
+
+    def candidate_dicts(self) -> list[dict[str, Any]]:
+        """Every encode tried, as JSON-safe dicts."""
+        return [json_safe(asdict(c)) for c in self.candidates]

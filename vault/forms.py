@@ -46,9 +46,19 @@ class UploadForm(forms.Form):
         help_text="The codec's own quality knob, e.g. 1–100 for JPEG. Overrides the target.",
     )
 
+    effort = forms.ChoiceField(
+        label="Effort",
+        initial="default",
+        required=False,
+        help_text="Slower settings make smaller files.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["codec"].choices = codec_choices()
+        from compression.selection.options import EFFORT_CHOICES
+
+        self.fields["effort"].choices = EFFORT_CHOICES
         self.fields["file"].help_text += f" Up to {filesizeformat(settings.UPLOAD_MAX_BYTES)}."
 
     def clean(self):

@@ -46,7 +46,9 @@ def _error_code(exc: ValidationError) -> str | None:
 
 
 # Which upload-form field a service error belongs under; anything else is about the file.
-_FIELD_FOR_CODE = {"codec": "codec", "target": "custom_target", "quality": "quality", "compression": None}
+_FIELD_FOR_CODE = {
+    "codec": "codec", "target": "custom_target", "quality": "quality", "effort": "effort", "compression": None,
+}
 
 
 @login_required
@@ -66,6 +68,7 @@ def upload(request):
                 codec=data["codec"],
                 target=data["target_text"],
                 quality=data.get("quality"),
+                effort=data.get("effort"),
                 request=request,
             )
         except ValidationError as exc:

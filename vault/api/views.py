@@ -82,6 +82,7 @@ class ImageRecordViewSet(
                 codec=data.get("codec") or "auto",
                 target=data.get("target") or None,
                 quality=data.get("quality"),
+                effort=data.get("effort"),
                 request=request,
             )
         except DjangoValidationError as exc:
