@@ -156,7 +156,9 @@ def run_search(plan_: Plan, request: Request, progress: Progress) -> Outcome:
     representatives = ranking.representatives(target, groups)
     winner = ranking.pick(target, representatives)
     others = [r for r in representatives if r is not winner]
-    return Outcome(winner, trials, reason_text(target, winner, others, notes, pruned=search.pruned))
+    return Outcome(winner, trials, reason_text(
+        target, winner, others, notes, pruned=search.pruned, pruned_predicted=search.pruned_predicted
+    ))
 
 
 def _finalise_contenders(search, groups, fast_winner, trials, effort, progress) -> None:
@@ -215,6 +217,7 @@ def _run_sampled(plan_: Plan, request: Request, progress: Progress, boxes) -> Ou
     notes.append(f"searched on a {sample.width}×{sample.height} sample of tiles; at full size {outcome}")
     others = [r for r in representatives if r is not fast_winner]
     reason = reason_text(
-        sample_search.target, fast_winner, others, notes, pruned=sample_search.pruned, described=target.describe()
+        sample_search.target, fast_winner, others, notes, pruned=sample_search.pruned,
+        pruned_predicted=sample_search.pruned_predicted, described=target.describe(),
     )
     return Outcome(winner, trials, reason, sample_boxes=boxes)

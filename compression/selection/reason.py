@@ -5,6 +5,7 @@ import math
 
 from ..targets import Target
 from .ranking import quality_key
+from .strategies import PREDICTED_LOSS
 from .trials import Trial
 
 
@@ -31,6 +32,7 @@ def reason_text(
     notes: list[str],
     *,
     pruned: list[str] = (),
+    pruned_predicted: list[str] = (),
     described: str | None = None,
 ) -> str:
     """Why `winner` won, against each other search's best (`representatives`); `pruned` names the
@@ -60,10 +62,12 @@ def reason_text(
                 text += f"; {runner.label()} was {_percent_larger(runner.size, winner.size)} larger"
             elif not others:
                 text += f" (only {winner.codec.name} searched)"
-            elif not pruned:
+            elif not pruned and not pruned_predicted:
                 text += "; no other candidate met it"
             if pruned:
                 text += f"; stopped early, already larger below the target: {', '.join(sorted(set(pruned)))}"
+            if pruned_predicted:
+                text += f"; stopped early, predicted over {PREDICTED_LOSS - 1:.0%} larger: {', '.join(sorted(set(pruned_predicted)))}"
         else:
             text = f"no candidate met {described}; closest: {winner.label()} ({describe_value(target, winner)})"
     return "; ".join([text, *notes])

@@ -99,7 +99,8 @@ class Search:
         self.keep_decoded = keep_decoded
         # Shared by the parallel searches: the smallest file meeting the target so far.
         self.best_meeting_size = math.inf
-        self.pruned: list[str] = []
+        self.pruned: list[str] = []  # searches stopped on a missing file larger than a meeting one
+        self.pruned_predicted: list[str] = []  # stopped on an extrapolation (strategies.PREDICTED_LOSS)
         self._lock = threading.Lock()
 
     def encode(self, codec: Codec, quality, options, *, fast: bool) -> Trial:
