@@ -14,6 +14,7 @@ from PIL import Image
 
 from ..codecs import LARGE_IMAGE_PIXELS
 from ..targets import Target
+from . import ranking
 from .search import threshold_search
 from .strategies import final_options, local_slopes
 from .trials import Search, Trial
@@ -68,28 +69,45 @@ def scaled_target(target: Target, image: Image.Image, sample: Image.Image) -> Ta
 
 
 def confirm_full_size(search: Search, sample_search: Search, winner: Trial, group: list[Trial], effort: str) -> list[Trial]:
-    """Encode the sample's winner at full size at the effort's preset. If the full image misses the
-    target (or the budget), search again at full size — only on the side that can fix it, starting
-    where the sample's slope predicts, with at most `FULL_SIZE_RETRIES` more encodes. If it meets a
-    quality target at effort default or max, up to `FULL_SIZE_LOWER` encodes look for a lower
-    quality that still meets it."""
+    """The sample's winner at full size, all measured: returns the full-size trials.
+
+    Full-size encodes are the expensive ones, so the quality is settled with fast encodes: if the
+    full image misses the target (or the budget), at most `FULL_SIZE_RETRIES` more encodes search on
+    the side that can fix it, starting where the sample's slope predicts; if it meets a quality
+    target at effort default or max, at most `FULL_SIZE_LOWER` look lower (whole photos have more
+    smooth area than the tiles, so the sample's quality is often more than they need). Then, at
+    default or max effort, one encode at the effort's preset at the quality found; the caller keeps
+    it if it still meets the target and is smaller."""
     codec = winner.codec
-    fast = effort == "fast" or codec.fast_is_final
-    options = winner.options if fast else final_options(codec, winner.options, effort)
+    measured: list[Trial] = []
 
-    def encode(q):
-        return search.measure(search.encode(codec, q, options, fast=fast))
+    def encode(q, options=winner.options, fast=True):
+        trial = search.measure(search.encode(codec, q, options, fast=fast))
+        measured.append(trial)
+        best = ranking.pick(search.target, measured)
+        for other in measured:
+            if other is not best:
+                other.decoded = None  # a full-size image each: only the winner's is needed again
+        return trial
 
-    first = encode(winner.quality)
-    if winner.quality is None or (first.meets and (fast or search.budget is not None)):
-        return [first]
-    lo, hi = search.bounds(codec)
+    slow = effort != "fast" and not codec.fast_is_final
+    trials = [encode(winner.quality)]
+    if winner.quality is not None:
+        trials += _correct_quality(search, sample_search, winner, group, trials[0], encode, look_lower=slow)
+    if slow:
+        best = ranking.pick(search.target, trials)
+        trials.append(encode(best.quality, final_options(codec, winner.options, effort), fast=False))
+    return trials
+
+
+def _correct_quality(search, sample_search, winner, group, first, encode, *, look_lower: bool) -> list[Trial]:
+    if first.meets and (not look_lower or search.budget is not None):
+        return []
+    lo, hi = search.bounds(winner.codec)
     slope, growth = local_slopes(sample_search, winner, group)
-    step = max(1, int(codec.quality_step))
+    step = max(1, int(winner.codec.quality_step))
     q0 = int(winner.quality)
     if first.meets:
-        # Whole photos have more smooth area than the tiles, so the sample's quality often is
-        # more than the full image needs: the slower efforts look lower, where the margin predicts.
         dq = step if slope is None else max(step, math.floor(search.margin(first) / slope))
         lo, hi, start, ascending, steps = lo, q0 - step, q0 - dq, True, FULL_SIZE_LOWER
     elif search.budget is not None:
@@ -99,11 +117,11 @@ def confirm_full_size(search: Search, sample_search: Search, winner: Trial, grou
         dq = step if slope is None else max(step, math.ceil(-search.margin(first) / slope))
         lo, hi, start, ascending, steps = q0 + step, hi, q0 + dq, True, FULL_SIZE_RETRIES
     if lo > hi:
-        return [first]
+        return []
 
     def evaluate(q):
         trial = encode(q)
         return trial, bool(trial.meets), search.margin(trial)
 
     start = min(max(start, lo), hi)
-    return [first, *threshold_search(evaluate, lo, hi, start, ascending=ascending, max_steps=steps)]
+    return threshold_search(evaluate, lo, hi, start, ascending=ascending, max_steps=steps)
