@@ -7,7 +7,7 @@ and `Codec.decode`, so a new codec needs no change elsewhere.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from PIL import Image
@@ -60,6 +60,10 @@ class Codec:
     search_priority: ClassVar[int] = 0
     # True when `fast=True` already is the best setting, so the selector skips the final re-encode.
     fast_is_final: ClassVar[bool] = False
+    # Extra `encode` keyword arguments for the final encode (`fast=False`) at each effort level
+    # ("default", "max"), e.g. a slower encoder preset that makes smaller files; a level not
+    # listed is a plain `fast=False` encode. The "fast" level keeps the searched (`fast=True`) file.
+    effort_presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def encode(self, image: Image.Image, *, quality: float | None = None, fast: bool = False) -> bytes:
         """Encode an RGB (or, when `supports_alpha`, RGBA) image.
@@ -101,6 +105,22 @@ class Codec:
         return data, self.media_type, self.extension
 
 
+def json_safe(value):
+    """`value` as JSON can hold it: infinities and NaN (a lossless PSNR) become None, tuples
+    lists, keys strings, anything else its text."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item"):  # a numpy scalar
+        return json_safe(value.item())
+    return str(value)
+
+
 @dataclass
 class Candidate:
     """One encoding tried while choosing a codec."""
@@ -131,3 +151,13 @@ class CompressionResult:
     seconds: float
     candidates: list[Candidate] = field(default_factory=list)
     reason: str = ""
+
+    def __post_init__(self):
+        # Stored as JSON (database, API) as it is: no caller has to reshape it.
+        self.params = json_safe(self.params)
+        for name in ("psnr", "ssim", "msssim"):
+            setattr(self, name, json_safe(None if getattr(self, name) is None else float(getattr(self, name))))
+
+    def candidate_dicts(self) -> list[dict[str, Any]]:
+        """Every encode tried, as JSON-safe dicts."""
+        return [json_safe(asdict(c)) for c in self.candidates]

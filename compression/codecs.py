@@ -3,7 +3,7 @@
 Encoder settings: `fast=True` is what the selector uses while it searches (several encodes per
 image); `fast=False` is the final encode of the chosen parameters. Timings on a 768×512 photo
 (2-core VM): WebP method 4 ≈ 60 ms vs method 6 ≈ 100 ms (≈ 5 % smaller); AVIF speed 8 ≈ 75 ms vs
-speed 6 ≈ 190 ms vs speed 4 ≈ 900 ms (too slow for a request); lossless WebP method 1 ≈ 40 ms vs
+speed 6 ≈ 190 ms vs speed 4 ≈ 900 ms (the "max" effort, for background uploads); lossless WebP method 1 ≈ 40 ms vs
 method 4 ≈ 150 ms vs method 6 ≈ 7 s; PNG zlib level 3 ≈ 45 ms vs optimize ≈ 110 ms (up to
 ~500 ms on noisy photos).
 
@@ -14,18 +14,22 @@ claims `lossless` must be pixel-exact.
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 from PIL import Image
 
 from .base import Codec, CodecError
-from .registry import register
 
 
 def _rgb_or_rgba(image: Image.Image) -> Image.Image:
     if image.mode in ("RGB", "RGBA"):
         return image
     return image.convert("RGBA" if image.has_transparency_data else "RGB")
+
+
+# Above this many pixels an encode runs alone (the selector searches such images on a sample).
+LARGE_IMAGE_PIXELS = 1_500_000
 
 
 class PillowCodec(Codec):
@@ -185,22 +189,23 @@ class AvifCodec(PillowCodec):
     default_quality = 60
     psnr_hints = ((28, 30), (30, 40), (33, 55), (36, 70), (40, 80))  # as JpegCodec's
     search_priority = 30  # usually the smallest lossy file, and the slowest encoder
-    # One speed for search and result. Speed 6 gains ≈ 0.3 dB at the same quality but no smaller
-    # file at the quality the search found, at 2.5× the time (≈ 190 vs 75 ms for 768×512). Speed 9
-    # is ≈ 4× faster than 8 but its files are 1–8 % (sometimes more) larger at the same PSNR, which
-    # misjudged AVIF-vs-WebP races when tried as the search speed. One encoder thread: the
-    # selector already runs candidates in parallel.
-    fast_is_final = True
+    # Searched at speed 8; the final encode at speed 6 by default and speed 4 at "max". Speed 9 is
+    # ≈ 4× faster than 8 but its files are 1–8 % (sometimes more) larger at the same PSNR, which
+    # misjudged AVIF-vs-WebP races when tried as the search speed. On Kodak, speed 4 gives
+    # −19.5 % BD-rate vs WebP against −8.2 % at speed 8 (issue 11), at ≈ 12× the time.
+    effort_presets = {"default": {"speed": 6}, "max": {"speed": 4}}
 
-    def encode(self, image, *, quality=None, fast=False):
+    def encode(self, image, *, quality=None, fast=False, speed: int = 6):
         image = self._prepare(image)
         q = round(self.checked_quality(quality))
-        return self._save(image, quality=q, speed=8, subsampling="4:2:0", max_threads=1)
+        if not 0 <= speed <= 10:
+            raise CodecError(f"AVIF speed {speed!r} is out of range; use 0 (slowest) to 10.")
+        # The selector runs small encodes in parallel threads, one encoder thread each; a large
+        # image is only ever encoded alone (its search runs on a sample), so it gets every core.
+        threads = 1 if image.width * image.height <= LARGE_IMAGE_PIXELS else (os.cpu_count() or 1)
+        return self._save(
+            image, quality=q, speed=8 if fast else speed, subsampling="4:2:0", max_threads=threads
+        )
 
 
 CLASSICAL_CODECS = (JpegCodec(), PngCodec(), WebpCodec(), WebpLosslessCodec(), AvifCodec())
-
-
-def register_classical_codecs() -> None:
-    for codec in CLASSICAL_CODECS:
-        register(codec)

@@ -1,7 +1,8 @@
 """The codec registry: every codec the portal can use, by name.
 
 The classical Pillow codecs are registered on first use; others (the learned `mscae` codec)
-call `register()` themselves. The selector iterates `available_codecs()`, so a newly registered
+call `register()` themselves. Imports go one way only, registry → codecs → base: a codec module
+never imports the registry, so `compression.codecs` can be imported on its own. The selector iterates `available_codecs()`, so a newly registered
 codec becomes a candidate without any change elsewhere.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from .base import Codec, CodecError
+from .codecs import CLASSICAL_CODECS
 
 _codecs: dict[str, Codec] = {}
 _lock = threading.RLock()
@@ -23,9 +25,8 @@ def _ensure_defaults() -> None:
         if _defaults_loaded:
             return
         _defaults_loaded = True
-        from .codecs import register_classical_codecs  # late: codecs imports this module
-
-        register_classical_codecs()
+        for codec in CLASSICAL_CODECS:
+            register(codec)
 
 
 def register(codec: Codec) -> Codec:

@@ -253,10 +253,10 @@ def test_a_newly_registered_codec_competes_without_selector_changes(photo):
 
 
 def test_large_images_are_searched_on_a_sample_and_the_full_file_meets_the_target(monkeypatch):
-    import compression.services as services
+    import compression.selection.sampling as sampling
 
-    monkeypatch.setattr(services, "SEARCH_MAX_PIXELS", 10_000)
-    monkeypatch.setattr(services, "SAMPLE_TILE", 32)
+    monkeypatch.setattr(sampling, "SEARCH_MAX_PIXELS", 10_000)
+    monkeypatch.setattr(sampling, "SAMPLE_TILE", 32)
     image = make_photo(256, 160, seed=4)
     result = compress_image(image=image, target="balanced")
     assert "sample" in result.reason
@@ -267,10 +267,10 @@ def test_large_images_are_searched_on_a_sample_and_the_full_file_meets_the_targe
 
 
 def test_large_images_respect_a_byte_budget_at_full_size(monkeypatch):
-    import compression.services as services
+    import compression.selection.sampling as sampling
 
-    monkeypatch.setattr(services, "SEARCH_MAX_PIXELS", 10_000)
-    monkeypatch.setattr(services, "SAMPLE_TILE", 32)
+    monkeypatch.setattr(sampling, "SEARCH_MAX_PIXELS", 10_000)
+    monkeypatch.setattr(sampling, "SAMPLE_TILE", 32)
     image = make_photo(256, 160, seed=5)
     result = compress_image(image=image, target="bytes:6000")
     assert len(result.data) <= 6000
@@ -278,17 +278,18 @@ def test_large_images_respect_a_byte_budget_at_full_size(monkeypatch):
 
 def test_a_search_stops_once_its_missing_file_is_larger_than_a_meeting_one():
     from compression.registry import get_codec
-    from compression.services import _Search
+    from compression.selection.strategies import search_codec
+    from compression.selection.trials import Search
     from compression.targets import parse_target
 
-    search = _Search(make_photo(96, 64, seed=1), parse_target("psnr:45"))
+    search = Search(make_photo(96, 64, seed=1), parse_target("psnr:45"))
     search.best_meeting_size = 10  # another codec already met the target with 10 bytes
-    trials = search.search(get_codec("jpeg"), {"subsampling": "4:2:0"})
+    trials = search_codec(search, get_codec("jpeg"), {"subsampling": "4:2:0"})
     assert len(trials) == 1 and trials[0].meets is False
     assert search.pruned == ["jpeg 4:2:0"]
 
-    unhindered = _Search(make_photo(96, 64, seed=1), parse_target("psnr:45"))
-    assert len(unhindered.search(get_codec("jpeg"), {"subsampling": "4:2:0"})) > 1
+    unhindered = Search(make_photo(96, 64, seed=1), parse_target("psnr:45"))
+    assert len(search_codec(unhindered, get_codec("jpeg"), {"subsampling": "4:2:0"})) > 1
 
 
 class _ManualOnlyJpeg(JpegCodec):

@@ -49,13 +49,22 @@ class UploadForm(forms.Form):
     )
     upload_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
+    effort = forms.ChoiceField(
+        label="Effort",
+        initial="default",
+        required=False,
+        help_text="Slower settings make smaller files.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["codec"].choices = codec_choices()
+        from compression.registry import available_codecs
+        from compression.selection.options import EFFORT_CHOICES
+
+        self.fields["effort"].choices = EFFORT_CHOICES
         self.fields["file"].help_text += f" Up to {megabytes(settings.UPLOAD_MAX_BYTES)}."
         self.fields["file"].widget.attrs["data-max-bytes"] = settings.UPLOAD_MAX_BYTES
-        from compression.registry import available_codecs
-
         # Which codecs take a quality, and its range: the page shows the field only for those.
         self.quality_ranges = {c.name: list(c.quality_range) for c in available_codecs() if c.quality_range}
 

@@ -6,7 +6,6 @@ Views and API views stay thin and call these. Errors a person can act on are rai
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import logging
@@ -32,7 +31,6 @@ from accounts.audit import record_event
 from accounts.models import AuditEvent
 from compression.imageio import InvalidImage, load_upload
 from compression.services import compress_image
-from compression.targets import parse_target
 from portal.observability import COMPRESSION_SECONDS, UPLOAD_SECONDS
 from vault import crypto, keyring
 from vault.deployment import BLOB_PREFIX, ensure_marker
@@ -119,32 +117,6 @@ def _too_big(size: int, max_bytes: int) -> str:
     return f"The file is too large: {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
 
 
-def _finite(value):
-    """Lossless encodings report infinite PSNR; JSON (and strict JSON renderers) cannot carry it."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _json_safe(value):
-    if isinstance(value, float):
-        return _finite(value)
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def _candidate_dict(candidate) -> dict:
-    if dataclasses.is_dataclass(candidate):
-        return _json_safe(dataclasses.asdict(candidate))
-    return _json_safe(dict(candidate))
-
-
 def _blob_name(record_id: int, variant: str) -> str:
     # The random suffix keeps names unique even if a rolled-back id is reused (SQLite reuses
     # rolled-back ids), so a leftover blob can never be mistaken for a later record's.
@@ -161,32 +133,28 @@ def _delete_blobs_quietly(names) -> None:
             logger.exception("Could not delete vault blob %s; `manage.py vault_sweep` will retry.", name)
 
 
-def validate_compression_options(*, codec: str | None, target: str | None, quality) -> tuple[str, object, float | None]:
-    """Normalise the codec/target/quality the user chose; ValidationError quoting a bad value."""
-    from compression.registry import available_codecs
+def validate_compression_options(*, codec: str | None, target: str | None, quality, effort: str | None = None):
+    """The codec/target/quality/effort the user chose, checked by compression's own rules and
+    messages (shared with the API and the selector); ValidationError quoting a bad value, its
+    code naming the field."""
+    from compression.selection import options
 
-    codec = (codec or "auto").strip().lower()
-    names = [getattr(c, "name", c) for c in available_codecs()]
-    if codec != "auto" and codec not in names:
-        raise ValidationError(
-            f"Unknown codec {codec!r}; choose auto or one of: {', '.join(names)}.", code="codec"
-        )
-    parsed_target = None
-    if target not in (None, ""):
+    checks = (
+        ("codec", lambda: options.parse_codec(codec)),
+        ("target", lambda: options.parse_target(target)),
+        ("effort", lambda: options.parse_effort(effort)),
+    )
+    parsed = {}
+    for field, check in checks:
         try:
-            parsed_target = parse_target(str(target).strip())
-        except ValueError as exc:
-            raise ValidationError(str(exc), code="target") from exc
-    if quality in ("", None):
-        quality = None
-    else:
-        try:
-            quality = float(quality)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"Quality must be a number, not {quality!r}.", code="quality") from exc
-        if not math.isfinite(quality):
-            raise ValidationError(f"Quality must be a finite number, not {quality!r}.", code="quality")
-    return codec, parsed_target, quality
+            parsed[field] = check()
+        except ValueError as exc:  # CodecError is a ValueError
+            raise ValidationError(str(exc), code=field) from exc
+    try:
+        parsed["quality"] = options.parse_quality(quality, parsed["codec"])
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="quality") from exc
+    return options.Request(**parsed)
 
 
 THUMBNAIL_PX = 320  # the gallery's preview size (longest side)
@@ -232,17 +200,17 @@ def _new_record(*, owner, name, data, decoded, result, upload_token) -> ImageRec
         height=decoded.height,
         has_alpha=bool(decoded.has_alpha),
         codec=result.codec,
-        codec_params=_json_safe(dict(result.params or {})),
-        candidates=[_candidate_dict(c) for c in (result.candidates or [])],
+        codec_params=result.params,
+        candidates=result.candidate_dicts(),
         reason=result.reason or "",
         compressed_media_type=result.media_type,
         compressed_extension=(result.extension or "").lstrip("."),
         original_size=len(data),
         compressed_size=len(result.data),
-        psnr=_finite(result.psnr),
-        ssim=_finite(result.ssim),
-        msssim=_finite(result.msssim),
-        bpp=_finite(result.bpp) or 0.0,
+        psnr=result.psnr,
+        ssim=result.ssim,
+        msssim=result.msssim,
+        bpp=result.bpp,
         encode_seconds=float(result.seconds),
         total_seconds=0.0,
         upload_token=upload_token,
@@ -259,6 +227,7 @@ def store_image(
     codec: str | None = "auto",
     target: str | None = None,
     quality=None,
+    effort: str | None = None,
     upload_token: str | None = None,
     request=None,
 ) -> tuple[ImageRecord, bool]:
@@ -279,7 +248,7 @@ def store_image(
     if vault is None:
         raise ValidationError("You have no vault yet: log in once on the website to create it.", code="no_vault")
     keyring.check_master_key(vault=vault, master_key=master_key)
-    codec, parsed_target, quality = validate_compression_options(codec=codec, target=target, quality=quality)
+    options = validate_compression_options(codec=codec, target=target, quality=quality, effort=effort)
     name = sanitize_filename(filename or getattr(uploaded_file_or_bytes, "name", "") or "")
     data = _read_upload(uploaded_file_or_bytes, max_bytes=settings.UPLOAD_MAX_BYTES)
     try:
@@ -289,7 +258,10 @@ def store_image(
     except InvalidImage as exc:
         raise ValidationError(str(exc), code="invalid_image") from exc
     try:
-        result = compress_image(image=decoded.image, codec=codec, target=parsed_target, quality=quality)
+        result = compress_image(
+            image=decoded.image, codec=options.codec, target=options.target, quality=options.quality,
+            effort=options.effort,
+        )
     except ValueError as exc:  # CodecError is a ValueError: a bad codec/target/quality combination
         raise ValidationError(str(exc), code="compression") from exc
     thumbnail = make_thumbnail(decoded.image)

@@ -54,7 +54,9 @@ def _error_code(exc: ValidationError) -> str | None:
 
 
 # Which upload-form field a service error belongs under; anything else is about the file.
-_FIELD_FOR_CODE = {"codec": "codec", "target": "custom_target", "quality": "quality", "compression": None}
+_FIELD_FOR_CODE = {
+    "codec": "codec", "target": "custom_target", "quality": "quality", "effort": "effort", "compression": None,
+}
 
 
 def _upload_form(data=None, files=None) -> UploadForm:
@@ -84,6 +86,7 @@ def upload(request):
                 target=data["target_text"],
                 quality=data.get("quality"),
                 upload_token=data.get("upload_token"),
+                effort=data.get("effort"),
                 request=request,
             )
         except ValidationError as exc:

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from compression.selection.options import EFFORTS
 from rest_framework.reverse import reverse
 
 from vault.crypto import VARIANTS
@@ -74,6 +75,16 @@ class ImageUploadSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         help_text="The codec's own quality knob (e.g. 1-100 for JPEG); overrides the target.",
+    )
+
+    effort = serializers.ChoiceField(
+        choices=list(EFFORTS),
+        required=False,
+        default="default",
+        help_text=(
+            "fast: the file the search found; default: the winner re-encoded with slower settings "
+            "(smaller files); max: the slowest, smallest settings."
+        ),
     )
 
     def __init__(self, *args, **kwargs):

@@ -157,6 +157,7 @@ class ImageRecordViewSet(
                 target=data.get("target") or None,
                 quality=data.get("quality"),
                 upload_token=request.headers.get("Idempotency-Key"),
+                effort=data.get("effort"),
                 request=request,
             )
         except DjangoValidationError as exc:

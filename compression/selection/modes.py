@@ -1,0 +1,223 @@
+"""The three ways an image is compressed, each returning an `Outcome` (winner, every trial, reason).
+
+* fixed: a named codec at the user's quality, one encode;
+* search: one named codec, or every suitable codec for `auto`, searched in parallel threads
+  (Pillow's encoders release the GIL), likely winners first, then the winner (and a runner-up
+  within `CONTENDER_MARGIN`) re-encoded at the effort level's preset;
+* sampled search: the same on a mosaic of tiles of a large image, then the winner confirmed at
+  full size (`sampling.confirm_full_size`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from ..base import Codec, CodecError, DecodeCheckError
+from ..registry import available_codecs, get_codec
+from . import ranking
+from .options import Request
+from .progress import FINAL_END, SEARCH_END, Progress
+from .reason import describe_value, reason_text
+from .sampling import confirm_full_size, mosaic, sample_boxes, scaled_target
+from .search import MAX_STEPS
+from .strategies import final_options, finalise, search_codec
+from .trials import Search, Trial
+
+logger = logging.getLogger(__name__)
+
+CONTENDER_MARGIN = 1.08  # runners-up within 8 % of the fast winner also get final encodes
+
+
+@dataclass
+class Plan:
+    image: Image.Image  # flattened onto white when the named codec has no alpha
+    codecs: list[Codec]
+    mode: str  # "fixed", "search" (one named codec) or "auto"
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    winner: Trial
+    trials: list[Trial]
+    reason: str
+    sample_boxes: list[tuple[int, int, int, int]] | None = None
+
+
+def plan(image: Image.Image, request: Request, exclude: tuple[str, ...]) -> Plan:
+    """Which codecs compete, and in which mode. `image` is RGB or RGBA."""
+    target, quality = request.target, request.quality
+    if request.codec == "auto":
+        notes = []
+        if quality is not None:
+            notes.append(f"quality {quality!r} ignored: auto chooses the quality for the target")
+        has_alpha = image.mode == "RGBA"
+        codecs = [
+            c
+            for c in available_codecs()
+            if c.auto_candidate
+            and c.name not in exclude
+            and (c.supports_alpha or not has_alpha)
+            and (c.lossless or not target.lossless)
+        ]
+        if not codecs:
+            raise CodecError(f"No registered codec can encode this image for target {target.spec!r}.")
+        return Plan(image, codecs, "auto", notes)
+    chosen = get_codec(request.codec)
+    notes = []
+    if target.lossless and not chosen.lossless and quality is None:
+        if not chosen.lossless_variant:
+            raise CodecError(f"Codec {chosen.name!r} cannot encode losslessly; choose png, webp-lossless or auto.")
+        notes.append(f"{chosen.name} → {chosen.lossless_variant} for a lossless target")
+        chosen = get_codec(chosen.lossless_variant)
+    if image.mode == "RGBA" and not chosen.supports_alpha:
+        image = _flatten(image)
+        notes.append(f"transparency flattened onto white ({chosen.name} has no alpha)")
+    return Plan(image, [chosen], "fixed" if quality is not None else "search", notes)
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    background = Image.new("RGB", image.size, (255, 255, 255))
+    background.paste(image, mask=image.getchannel("A"))
+    return background
+
+
+def run_fixed(plan_: Plan, request: Request, progress: Progress) -> Outcome:
+    chosen, notes = plan_.codecs[0], list(plan_.notes)
+    search = Search(plan_.image, request.target, progress=progress, keep_decoded=True)
+    q = None if chosen.quality_range is None else request.quality
+    if q is None and request.quality is not None:
+        notes.append(f"quality {request.quality!r} ignored: {chosen.name} is lossless")
+    progress.report(f"encoding {chosen.name}", 0.0)
+    fast = request.effort == "fast"
+    options = {} if fast else final_options(chosen, {}, request.effort)
+    trial = search.measure(search.encode(chosen, q, options, fast=fast))
+    progress.report(f"encoded {chosen.name}", FINAL_END)
+    reason = f"{trial.label()}: quality chosen by the user"
+    if not trial.meets:
+        reason += f" (does not meet {request.target.describe()}: {describe_value(request.target, trial)})"
+    return Outcome(trial, [trial], "; ".join([reason, *notes]))
+
+
+def _workers(n_tasks: int) -> int:
+    return max(1, min(n_tasks, os.cpu_count() or 1, 4))
+
+
+def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tuple[list[list[Trial]], list[str]]:
+    """Every codec and variant searched in parallel; (groups of trials, notes on codecs that failed)."""
+    tasks = [(c, dict(v)) for c in codecs for v in (c.variants or ({},))]
+    # Likely winners first: their small files let the other searches stop early (see
+    # `strategies._search_quality`), and the slowest encoder starts first so the pool does not
+    # wait on it at the end.
+    tasks.sort(key=lambda t: -t[0].search_priority)
+    span = progress.span(0.0, SEARCH_END, len(tasks))
+    failures: list[str] = []
+
+    def run(index_task):
+        index, (codec, options) = index_task
+        stage = f"searching {codec.name}"
+        try:
+            return search_codec(searcher, codec, options, on_step=lambda: span.step(index, stage, MAX_STEPS))
+        except CodecError as exc:
+            if isinstance(exc, DecodeCheckError):
+                logger.warning("%s output failed its decode check during the search: %s", exc.codec, exc)
+            if len(tasks) == 1:
+                raise
+            # One codec failing on an odd image must not fail the upload: the others compete.
+            failures.append(f"{codec.name} skipped ({exc})")
+            return []
+        finally:
+            if progress.cancelled_by is None:
+                span.finish(index, f"searched {codec.name}")
+
+    with ThreadPoolExecutor(max_workers=_workers(len(tasks)), thread_name_prefix="codec-search") as pool:
+        groups = [g for g in pool.map(run, enumerate(tasks)) if g]
+    if not groups:
+        raise CodecError("No codec could encode this image: " + "; ".join(failures))
+    return groups, sorted(failures)
+
+
+def run_search(plan_: Plan, request: Request, progress: Progress) -> Outcome:
+    image, target = plan_.image, request.target
+    boxes = sample_boxes(*image.size)
+    if boxes is not None:
+        return _run_sampled(plan_, request, progress, boxes)
+    search = Search(image, target, progress=progress)
+    groups, failures = _search_all(search, plan_.codecs, progress)
+    notes = [*plan_.notes, *failures]
+    trials = [t for g in groups for t in g]
+    fast_winner = ranking.pick(target, ranking.representatives(target, groups))
+    if request.effort != "fast":
+        _finalise_contenders(search, groups, fast_winner, trials, request.effort, progress)
+    representatives = ranking.representatives(target, groups)
+    winner = ranking.pick(target, representatives)
+    others = [r for r in representatives if r is not winner]
+    return Outcome(winner, trials, reason_text(
+        target, winner, others, notes, pruned=search.pruned, pruned_predicted=search.pruned_predicted
+    ))
+
+
+def _finalise_contenders(search, groups, fast_winner, trials, effort, progress) -> None:
+    """Re-encode the winner and, for a met quality target, a runner-up within CONTENDER_MARGIN
+    at the effort's preset (fast settings may misjudge close races); adds to `groups`/`trials`."""
+    target = search.target
+    contenders = [fast_winner]
+    if fast_winner.meets and search.budget is None:
+        contenders += sorted(
+            (r for r in ranking.representatives(target, groups)
+             if r is not fast_winner and r.meets and r.size <= fast_winner.size * CONTENDER_MARGIN),
+            key=lambda r: r.size,
+        )[:1]
+    contender_groups = [next(g for g in groups if c in g) for c in contenders]
+    span = progress.span(SEARCH_END, FINAL_END, len(contenders))
+
+    def run(item):
+        index, (contender, group) = item
+        extra = finalise(search, contender, group, effort)
+        span.finish(index, f"final encode {contender.codec.name}")
+        return extra
+
+    with ThreadPoolExecutor(max_workers=_workers(len(contenders)), thread_name_prefix="codec-final") as pool:
+        finals = list(pool.map(run, enumerate(zip(contenders, contender_groups))))
+    for group, extra in zip(contender_groups, finals):
+        group.extend(extra)
+        trials.extend(extra)
+
+
+def _run_sampled(plan_: Plan, request: Request, progress: Progress, boxes) -> Outcome:
+    image, target = plan_.image, request.target
+    sample = mosaic(image, boxes)
+    sample_search = Search(sample, scaled_target(target, image, sample), progress=progress)
+    groups, failures = _search_all(sample_search, plan_.codecs, progress)
+    notes = [*plan_.notes, *failures]
+    trials = [t for g in groups for t in g]
+    for trial in trials:
+        trial.sampled = True
+    representatives = ranking.representatives(sample_search.target, groups)
+    fast_winner = ranking.pick(sample_search.target, representatives)
+    winner_group = next(g for g in groups if fast_winner in g)
+    progress.report(f"full-size encode {fast_winner.codec.name}", SEARCH_END)
+    full = Search(image, target, progress=progress, keep_decoded=True)
+    finals = confirm_full_size(full, sample_search, fast_winner, winner_group, request.effort)
+    progress.report(f"encoded {fast_winner.codec.name} at full size", FINAL_END)
+    trials.extend(finals)
+    winner = ranking.pick(target, finals)
+    for trial in finals:
+        if trial is not winner:
+            trial.decoded = None  # a full-size image each: only the winner's is needed again
+    # Sizes compare fairly only within the sample, so the comparison is told there and the
+    # full-size outcome is added.
+    outcome = f"{winner.label()} gave {winner.size} bytes, {describe_value(target, winner)}"
+    if not winner.meets:
+        outcome += f", missing {target.describe()}"
+    notes.append(f"searched on a {sample.width}×{sample.height} sample of tiles; at full size {outcome}")
+    others = [r for r in representatives if r is not fast_winner]
+    reason = reason_text(
+        sample_search.target, fast_winner, others, notes, pruned=sample_search.pruned,
+        pruned_predicted=sample_search.pruned_predicted, described=target.describe(),
+    )
+    return Outcome(winner, trials, reason, sample_boxes=boxes)
