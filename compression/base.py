@@ -6,6 +6,7 @@ and `Codec.decode`, so a new codec needs no change elsewhere.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -64,6 +65,12 @@ class Codec:
     # ("default", "max"), e.g. a slower encoder preset that makes smaller files; a level not
     # listed is a plain `fast=False` encode. The "fast" level keeps the searched (`fast=True`) file.
     effort_presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def session(self, image: Image.Image):
+        """What a search encodes one image through, trial after trial: a callable taking
+        `quality=…, fast=…, **options`. Codecs with per-image work that does not depend on the
+        quality (the learned codec's analysis transform) do it once per session."""
+        return functools.partial(self.encode, image)
 
     def encode(self, image: Image.Image, *, quality: float | None = None, fast: bool = False) -> bytes:
         """Encode an RGB (or, when `supports_alpha`, RGBA) image.

@@ -69,26 +69,18 @@ def test_files_still_decode_after_saving_and_reloading_the_weights(model, image,
     np.testing.assert_array_equal(learned.decode(data, reloaded), learned.decode(data, model))
 
 
-def test_a_rate_search_reuses_the_analysis_transform_without_changing_any_file(image, tmp_path):
-    searched, fresh = tiny(seed=4), tiny(seed=4)
-    learned.encode(fresh, image, 10)
-    assert fresh.model._analysis_cache is None  # a single encode keeps nothing
-    learned.encode(searched, image, 10, searching=True)
-    assert searched.model._analysis_cache is not None  # kept for the next trial on this photo
-    assert learned.encode(searched, image, 90, searching=True) == learned.encode(fresh, image, 90)
-    other_photo = np.asarray(make_photo(96, 80, seed=8))
-    assert learned.encode(searched, other_photo, 90, searching=True) == learned.encode(fresh, other_photo, 90)
-    # New weights drop the kept result: the same photo then gives the new model's latents.
-    learned.encode(searched, image, 50, searching=True)
-    path = tmp_path / "other.weights.h5"
-    tiny(seed=5).model.save_weights(path)
-    searched.model.load_weights(path)
-    learned.wrap_model("mscae-tiny", searched.model)
-    reloaded = tiny(seed=6).model
-    reloaded.load_weights(path)
-    learned.wrap_model("mscae-tiny", reloaded)
-    latents = searched.model.compress(pad(image), 3.0, reuse_analysis=True).symbols[1]
-    np.testing.assert_array_equal(latents, reloaded.compress(pad(image), 3.0).symbols[1])
+def test_a_rate_search_runs_the_analysis_transform_once_without_changing_any_file(model, image, monkeypatch):
+    calls = []
+    analysis = model.model.analysis
+    monkeypatch.setattr(model.model, "analysis", lambda padded: calls.append(1) or analysis(padded))
+    session = learned.EncoderSession(model, image)
+    files = [session.encode(q) for q in (10, 50, 90)]
+    assert len(calls) == 1  # one photo, one g_a, whatever the number of trials
+    assert files == [learned.encode(model, image, q) for q in (10, 50, 90)]
+    assert len(calls) == 4  # a plain encode is whole
+    # The selector goes through the codec's session, which is the same thing.
+    trials = learned.LearnedCodec(loaded=model).session(image)
+    assert trials(quality=50, fast=True) == files[1]
 
 
 def test_a_file_from_other_weights_is_refused_with_a_clear_message(model, image):

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from compression.base import Codec, CodecError, DecodeCheckError
+from compression.metrics import psnr  # noqa: F401  (the CLI and benchmarks use learned.psnr)
 
 from . import bitstream
 
@@ -116,23 +117,46 @@ def _to_array(image) -> np.ndarray:
     return arr
 
 
-def encode(loaded: LoadedModel, image, quality: float, *, searching: bool = False) -> bytes:
-    return encode_with_estimate(loaded, image, quality, searching=searching)[0]
+class EncoderSession:
+    """One photo, many qualities: what a rate search (the selector's trials, `encode_to_target`)
+    encodes. The analysis transform, the encoder's largest, does not depend on the quality, so it
+    runs once per session; `compress` itself stays a pure function of its inputs."""
+
+    def __init__(self, loaded: LoadedModel, image):
+        from .models import pad
+
+        self.loaded = loaded
+        self.array = _to_array(image)
+        self.padded = pad(self.array)
+        self._analysis = None
+        self._lock = threading.Lock()
+
+    def analysis(self) -> np.ndarray:
+        with self._lock:  # parallel trials of one search share it
+            if self._analysis is None:
+                self._analysis = self.loaded.model.analysis(self.padded)
+            return self._analysis
+
+    def encode_with_estimate(self, quality: float) -> tuple[bytes, float]:
+        """-> (.msc file, the bits the entropy models predicted for its two coded strings)."""
+        h, w = self.array.shape[:2]
+        knob = self.loaded.knob(quality)
+        compressed = self.loaded.model.compress(self.padded, knob, analysis=self.analysis())
+        y_string, z_string = compressed.strings
+        header = bitstream.Header(self.loaded.name, self.loaded.digest,
+                                  bitstream.symbols_digest(*compressed.symbols), knob, h, w)
+        return bitstream.pack(header, z_string, y_string), compressed.estimated_bits
+
+    def encode(self, quality: float) -> bytes:
+        return self.encode_with_estimate(quality)[0]
 
 
-def encode_with_estimate(loaded: LoadedModel, image, quality: float, *, searching: bool = False) -> tuple[bytes, float]:
-    """-> (.msc file, the bits the entropy models predicted for its two coded strings).
-    `searching`: one trial of a search over this photo's quality (the analysis transform's output
-    is then kept for the next trial; the file is the same either way)."""
-    from .models import pad
+def encode(loaded: LoadedModel, image, quality: float) -> bytes:
+    return EncoderSession(loaded, image).encode(quality)
 
-    arr = _to_array(image)
-    h, w = arr.shape[:2]
-    knob = loaded.knob(quality)
-    compressed = loaded.model.compress(pad(arr), knob, reuse_analysis=searching)
-    y_string, z_string = compressed.strings
-    header = bitstream.Header(loaded.name, loaded.digest, bitstream.symbols_digest(*compressed.symbols), knob, h, w)
-    return bitstream.pack(header, z_string, y_string), compressed.estimated_bits
+
+def encode_with_estimate(loaded: LoadedModel, image, quality: float) -> tuple[bytes, float]:
+    return EncoderSession(loaded, image).encode_with_estimate(quality)
 
 
 def read_header(data: bytes) -> bitstream.Header:
@@ -178,9 +202,6 @@ def decode(data: bytes, loaded: LoadedModel | None = None) -> np.ndarray:
     return out[: header.height, : header.width]
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def encode_to_target(loaded: LoadedModel, image, *, target_bpp: float | None = None,
@@ -193,13 +214,14 @@ def encode_to_target(loaded: LoadedModel, image, *, target_bpp: float | None = N
     """
     if (target_bpp is None) == (target_psnr is None):
         raise ValueError("give exactly one of target_bpp or target_psnr")
-    arr = _to_array(image)
+    session = EncoderSession(loaded, image)
+    arr = session.array
     pixels = arr.shape[0] * arr.shape[1]
     lo, hi = 0.0, 100.0
     best = None
 
     def meets(q):
-        data = encode(loaded, arr, q, searching=True)
+        data = session.encode(q)
         if target_bpp is not None:
             return len(data) * 8 / pixels <= target_bpp, data
         return psnr(decode(data, loaded), arr) >= target_psnr, data
@@ -216,7 +238,7 @@ def encode_to_target(loaded: LoadedModel, image, *, target_bpp: float | None = N
             hi = mid
     if best is None:
         q = 0.0 if target_bpp is not None else 100.0
-        best = (encode(loaded, arr, q), q)
+        best = (session.encode(q), q)
     return best
 
 
@@ -257,8 +279,13 @@ class LearnedCodec(Codec):
         return self._loaded
 
     def encode(self, image, *, quality=None, fast=False) -> bytes:
-        # The selector searches with fast=True; the learned codec's files do not depend on it.
-        return encode(self.loaded, image, self.checked_quality(quality), searching=fast)
+        # The learned codec has one encoder setting: `fast` changes nothing.
+        return encode(self.loaded, image, self.checked_quality(quality))
+
+    def session(self, image):
+        """A search's trials of one photo share its analysis transform (see EncoderSession)."""
+        session = EncoderSession(self.loaded, image)
+        return lambda *, quality=None, fast=False: session.encode(self.checked_quality(quality))
 
     def decode(self, data: bytes) -> Image.Image:
         try:

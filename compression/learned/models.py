@@ -44,7 +44,6 @@ which gives a continuous quality knob.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 
@@ -216,7 +215,6 @@ class MSCAE(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(20181)
         self.tables: CodingTables | None = None  # integer coding tables: see tables.py
         self.tile_size = TILE_SIZE
-        self._analysis_cache = None
         self.bpp_tracker = keras.metrics.Mean(name="bpp")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
         self.rd_tracker = keras.metrics.Mean(name="rd")  # the raw R + λ·D, before normalisation
@@ -326,11 +324,12 @@ class MSCAE(keras.Model):
         z = ops.convert_to_numpy(self.h_a(y[None], training=False))[0]
         return np.clip(np.rint(z), -t.z_half, t.z_half).astype(np.int64)
 
-    def compress(self, image: np.ndarray, quality: float, *, reuse_analysis: bool = False) -> Compressed:
-        """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `pad`)."""
+    def compress(self, image: np.ndarray, quality: float, *, analysis: np.ndarray | None = None) -> Compressed:
+        """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `pad`). `analysis`:
+        g_a(image) when the caller already has it (it does not depend on the quality)."""
         t = self._require_tables()
         gain, _ = self.gains_for_quality(quality)
-        y = (self.analysis(image, reuse=reuse_analysis) * gain).astype(np.float64)
+        y = ((self.analysis(image) if analysis is None else analysis) * gain).astype(np.float64)
         z_int = self.hyper_latents(y.astype(np.float32))
         z_rows = np.broadcast_to(np.arange(z_int.shape[-1]), z_int.shape).ravel()
         z_encoder = em.new_encoder()
@@ -373,26 +372,13 @@ class MSCAE(keras.Model):
                           tile=self.tile_size // 16, halo=TILE_HALO // 16)
         return np.clip(np.rint(x_hat * 255.0), 0, 255).astype(np.uint8)
 
-    def analysis(self, image: np.ndarray, *, reuse: bool = False) -> np.ndarray:
-        """g_a(x) before the gain. It does not depend on the quality, and a rate search encodes one
-        photo at several qualities in a row: with `reuse` the last result is kept and used again for
-        the same pixels (the encoder's largest transform). Off by default, so a benchmark times
-        whole encodes. A tuple swap is atomic: concurrent callers see a whole entry."""
-        key = None
-        if reuse:
-            key = (image.shape, hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest())
-        cached = self._analysis_cache
-        if key is not None and cached is not None and cached[0] == key:
-            return cached[1]
-        y = run_tiled(lambda t: self.g_a(t.astype(np.float32) / 255.0, training=False), image,
-                      scale=(1, 16), tile=self.tile_size, halo=TILE_HALO)
-        if key is not None:
-            self._analysis_cache = (key, y)
-        return y
+    def analysis(self, image: np.ndarray) -> np.ndarray:
+        """g_a(x) before the gain, tile by tile (see TILE_SIZE)."""
+        return run_tiled(lambda t: self.g_a(t.astype(np.float32) / 255.0, training=False), image,
+                         scale=(1, 16), tile=self.tile_size, halo=TILE_HALO)
 
     def load_weights(self, *args, **kwargs):
-        self._analysis_cache = None  # a kept g_a output belongs to the old weights
-        self.tables = None  # and so do the coding tables
+        self.tables = None  # the coding tables belong to the old weights
         return super().load_weights(*args, **kwargs)
 
 

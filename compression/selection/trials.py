@@ -102,11 +102,18 @@ class Search:
         self.pruned: list[str] = []  # searches stopped on a missing file larger than a meeting one
         self.pruned_predicted: list[str] = []  # stopped on an extrapolation (strategies.PREDICTED_LOSS)
         self._lock = threading.Lock()
+        self._sessions: dict[str, object] = {}
+
+    def _session(self, codec: Codec):
+        with self._lock:
+            if codec.name not in self._sessions:
+                self._sessions[codec.name] = codec.session(self.image)
+            return self._sessions[codec.name]
 
     def encode(self, codec: Codec, quality, options, *, fast: bool) -> Trial:
         self.progress.checkpoint()  # a cancelled job stops before its next encode
         started = time.perf_counter()
-        data = codec.encode(self.image, quality=quality, fast=fast, **options)
+        data = self._session(codec)(quality=quality, fast=fast, **options)
         return Trial(codec, dict(options), quality, data, time.perf_counter() - started, fast)
 
     def measure(self, trial: Trial) -> Trial:
