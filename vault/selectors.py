@@ -45,6 +45,14 @@ def shares_for(user, record=None):
     return queryset.filter(record=record) if record is not None else queryset
 
 
+def get_public_share_for(user, record, public_id: str) -> Share:
+    """A share of `user`'s record by the id the API shows (its public id, as in its link)."""
+    share = shares_for(user, record).filter(public_id=str(public_id)).first()
+    if share is None:
+        raise Http404("No such share.")
+    return share
+
+
 def get_share_for(user, record, share_id) -> Share:
     try:
         share_id = int(share_id)

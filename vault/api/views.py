@@ -28,7 +28,7 @@ from vault.api.serializers import (
     ImageUploadSerializer,
     ImageRetrieveSerializer,
 )
-from vault.selectors import get_image_for, get_share_for, images_for, shares_for
+from vault.selectors import get_image_for, get_public_share_for, images_for, shares_for
 from vault.views import attachment_response, decoded_png_response, file_response, share_link
 
 NOT_FOUND = OpenApiResponse(ApiErrorSerializer, description="No such image among yours.")
@@ -89,10 +89,12 @@ class ShareActions:
         return Response(ShareCreatedSerializer(share).data, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
     @extend_schema(summary="Revoke a share", responses={204: OpenApiResponse(description="Revoked."), 404: NOT_FOUND})
-    @action(detail=True, methods=["delete"], url_path=r"shares/(?P<share_id>[0-9]+)", url_name="share")
+    # The share's public id, the `id` every share response carries (the row's own key never leaves
+    # the server).
+    @action(detail=True, methods=["delete"], url_path=r"shares/(?P<share_id>[A-Za-z0-9_-]+)", url_name="share")
     def revoke_share(self, request, pk=None, share_id=None):
         record = self.get_object()
-        services.revoke_share(share=get_share_for(request.user, record, share_id), request=request)
+        services.revoke_share(share=get_public_share_for(request.user, record, share_id), request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
