@@ -329,13 +329,13 @@ class MSCAE(keras.Model):
         g_a(image) when the caller already has it (it does not depend on the quality)."""
         t = self._require_tables()
         gain, _ = self.gains_for_quality(quality)
-        y = ((self.analysis(image) if analysis is None else analysis) * gain).astype(np.float64)
-        z_int = self.hyper_latents(y.astype(np.float32))
+        y = (self.analysis(image) if analysis is None else analysis) * gain
+        z_int = self.hyper_latents(y)
         z_rows = np.broadcast_to(np.arange(z_int.shape[-1]), z_int.shape).ravel()
         z_encoder = em.new_encoder()
         z_bits = em.encode_grouped(z_encoder, z_int.ravel(), z_rows, t.z_pmf, t.z_half)
         y_encoder = em.new_encoder()
-        scale = 2.0 ** -t.mean_bits
+        scale = np.float32(2.0 ** -t.mean_bits)
         y_bits = 0.0
 
         def code_pass(positions, means_fx, idx):
@@ -367,10 +367,15 @@ class MSCAE(keras.Model):
         symbols, means_fx = code_latents(t, t.hyper_params(z_int), code_pass)
         if check is not None:
             check(z_int, symbols)
-        y_hat = ((symbols + means_fx * 2.0 ** -t.mean_bits) * igain).astype(np.float32)
-        x_hat = run_tiled(lambda t: self.g_s(t, training=False), y_hat, scale=(16, 1),
-                          tile=self.tile_size // 16, halo=TILE_HALO // 16)
-        return np.clip(np.rint(x_hat * 255.0), 0, 255).astype(np.uint8)
+        # float32 holds symbol + mean·2^-F exactly (fewer than 24 significant bits).
+        y_hat = (symbols + means_fx * np.float32(2.0 ** -t.mean_bits)) * igain
+        # Each tile becomes 8-bit pixels at once: a float copy of a whole 24-megapixel picture
+        # (and its rounding temporaries) would be most of the decoder's memory.
+        def synthesis(tile):
+            pixels = ops.convert_to_numpy(self.g_s(tile, training=False)) * 255.0
+            return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+        return run_tiled(synthesis, y_hat, scale=(16, 1), tile=self.tile_size // 16, halo=TILE_HALO // 16)
 
     def analysis(self, image: np.ndarray) -> np.ndarray:
         """g_a(x) before the gain, tile by tile (see TILE_SIZE)."""
@@ -390,12 +395,12 @@ def code_latents(tables: CodingTables, hyper: np.ndarray, code_pass):
     h, w = hyper.shape[:2]
     m = tables.latent_channels
     anchors = checkerboard((h, w))
-    symbols = np.zeros((h, w, m), np.int64)
-    means_fx = np.zeros((h, w, m), np.int64)
+    symbols = np.zeros((h, w, m), np.int32)  # |symbol| ≤ Y_SYMBOL_RANGE
+    means_fx = np.zeros((h, w, m), np.int32)  # |mean| ≤ ACT_MAX
     no_context = np.zeros((int(anchors.sum()), 1, tables.context.kernel.shape[-1]), np.int64)
     for positions, context in ((anchors, no_context), (~anchors, None)):
         if context is None:  # the anchors are known now: the others get their context
-            y_hat_fx = symbols * (1 << tables.mean_bits) + means_fx
+            y_hat_fx = symbols * np.int32(1 << tables.mean_bits) + means_fx  # < 2^22: int32 is exact
             context = tables.context_features(y_hat_fx, anchors)[positions][:, None]
         params = tables.params_at(hyper[positions][:, None], context)[:, 0]
         means, idx = tables.split(params)
