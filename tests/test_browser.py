@@ -80,15 +80,18 @@ def page(browser, view):
 
 
 def log_in(page, live_server, username="alice", *, staff=False):
-    """Log the browser in by the session cookie of a test client (the login form has its own test)."""
+    """Log the browser in with the cookies of a test client that logged in through the login page
+    (which unlocks the vault: the session and the vault cookie); the login form has its own test."""
+    from vault import keyring
+
     if staff:
         user = get_user_model().objects.create_superuser(username, f"{username}@example.com", PASSWORD)
     else:
         user = get_user_model().objects.create_user(username, password=PASSWORD)
+    user.master_key, _ = keyring.create_vault(user=user, password=PASSWORD)
     client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+    assert client.post("/accounts/login/", {"username": username, "password": PASSWORD}).status_code == 302
+    page.context.add_cookies([{"name": c.key, "value": c.value, "url": live_server.url} for c in client.cookies.values()])
     return user
 
 
@@ -161,6 +164,14 @@ def test_register_then_upload_then_the_detail_page(page, live_server):
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password confirmation").fill(PASSWORD)
     page.get_by_role("button", name="Register").click()
+    # The vault's recovery key, shown once: continuing needs the "saved it" box ticked.
+    key = page.locator("#recovery-key").inner_text().strip()
+    assert len(re.sub(r"[^A-Z2-7]", "", key)) == 52, key
+    check_page(page, "recovery-key")
+    page.get_by_role("button", name="Continue").click()  # unticked: the browser keeps the page
+    assert page.locator("#recovery-key").is_visible()
+    page.get_by_label("I have saved my recovery key").check()
+    page.get_by_role("button", name="Continue").click()
     page.wait_for_url(re.compile(r"/images/$"))
     assert page.get_by_role("link", name="carol").is_visible()
 
@@ -250,8 +261,8 @@ def test_the_admin_record_pages_fit(page, live_server):
     from vault import services
 
     user = log_in(page, live_server, "root", staff=True)
-    record, _key = services.store_image(
-        owner=user, uploaded_file_or_bytes=image_bytes(make_photo(seed=6)), filename="a-rather-long-file-name-"
+    record, _ = services.store_image(
+        owner=user, master_key=user.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=6)), filename="a-rather-long-file-name-"
         "from-a-camera-IMG_20261125_203000.png", codec="auto",
     )
     page.goto(f"{live_server.url}/admin/vault/imagerecord/")
