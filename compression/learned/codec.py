@@ -7,7 +7,6 @@ Quality is 0–100 like the classical codecs; it maps linearly onto the model's 
 from __future__ import annotations
 
 import functools
-import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path

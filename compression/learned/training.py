@@ -27,7 +27,6 @@ import contextlib
 import csv
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
