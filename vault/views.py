@@ -439,9 +439,14 @@ def decoded_png_response(record, data: bytes) -> HttpResponse:
     from compression.registry import get_codec
 
     png = get_codec(record.codec).decode_to_png(data)
-    response = HttpResponse(png, content_type="image/png")
-    response["Content-Disposition"] = content_disposition_header(True, f"{record.stem}.{record.codec}.png")
-    response["Content-Length"] = str(len(png))
+    return _private_attachment(png, "image/png", f"{record.stem}.{record.codec}.png")
+
+
+def _private_attachment(data: bytes, media_type: str, filename: str) -> HttpResponse:
+    # no-store: decrypted pictures must not stay in any cache between the server and the user.
+    response = HttpResponse(data, content_type=media_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Content-Length"] = str(len(data))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -451,11 +456,7 @@ def attachment_response(record, variant: str, data: bytes) -> HttpResponse:
         media_type, filename = record.original_media_type, record.name
     else:
         media_type, filename = record.compressed_media_type, record.compressed_filename
-    response = HttpResponse(data, content_type=media_type)
-    response["Content-Disposition"] = content_disposition_header(True, filename)
-    response["Content-Length"] = str(len(data))
-    response["Cache-Control"] = "no-store"
-    return response
+    return _private_attachment(data, media_type, filename)
 
 
 @sensitive_post_parameters("key")
