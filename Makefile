@@ -28,9 +28,10 @@ setup-test: $(VENV)/.installed-test
 migrate: setup
 	$(PY) manage.py migrate --noinput
 
-# The development server, with Django's debug pages (never in production: see docs/deploy.md).
+# The development server (with Django's debug pages: never in production, see docs/deploy.md) and
+# the background workers, on the embedded broker; Ctrl-C stops them all.
 run: migrate
-	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	DJANGO_DEBUG=1 PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 # The browser tests need /usr/bin/chromium (apt-get install chromium); without it they skip.
 test: setup-test

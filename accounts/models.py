@@ -90,6 +90,10 @@ class AuditEvent(models.Model):
         SHARE_REFUSED = "share_refused", "Share refused"
         SHARE_REVOKED = "share_revoked", "Share revoked"
         VAULT_ADOPTED = "vault_adopted", "Added to vault"
+        JOB_QUEUED = "job_queued", "Compression queued again"
+        JOB_DONE = "job_done", "Compressed"
+        JOB_FAILED = "job_failed", "Compression failed"
+        JOB_CANCELLED = "job_cancelled", "Compression cancelled"
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

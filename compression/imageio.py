@@ -11,10 +11,11 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 # Pillow format ids accepted for upload. Everything else (PSD, ICO, PPM, EPS, PDF, SVG, ...) is
 # refused: each extra parser is attack surface and the portal has no use for them.
@@ -152,65 +153,27 @@ def _normalise_mode(image: Image.Image) -> tuple[Image.Image, bool]:
     return image, image.mode == "RGBA"
 
 
-def load_upload(
-    data: bytes,
-    *,
-    filename: str = "",
-    max_bytes: int | None = None,
-    max_pixels: int | None = None,
-) -> DecodedUpload:
-    """Decode an uploaded file or raise `InvalidImage` with a message for the uploader."""
-    if max_bytes is None:
-        max_bytes = _setting("UPLOAD_MAX_BYTES", 25 * 1024 * 1024)
-    if max_pixels is None:
-        max_pixels = _setting("UPLOAD_MAX_PIXELS", 50_000_000)
-    label = f"'{filename}'" if filename else "The file"
+@dataclass
+class ProbedUpload:
+    """What the header declares, before any pixel is decoded."""
 
-    if data is None or len(data) == 0:
-        raise InvalidImage(f"{label} is empty (0 bytes); please choose an image file.")
-    if len(data) > max_bytes:
-        raise InvalidImage(
-            f"{label} is {_human_bytes(len(data))}; the upload limit is {_human_bytes(max_bytes)}."
-        )
+    format: str
+    width: int  # as displayed: EXIF orientation applied
+    height: int
+    media_type: str
 
+
+@contextmanager
+def _decode_errors(label: str, filename: str, max_pixels: int):
+    """Whatever Pillow and the libraries under it raise, as `InvalidImage` with a message for the
+    uploader."""
     # Truncated files must fail rather than come back half grey.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; a warning is a refusal here.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            try:
-                image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
-            except UnidentifiedImageError:
-                found = _sniff_format(data)
-                if found:
-                    where = f" in '{filename}'" if filename else ""
-                    raise InvalidImage(
-                        f"Unsupported image format '{found}'{where}; allowed: {ALLOWED_LABEL}."
-                    ) from None
-                raise InvalidImage(
-                    f"{label} is not an image we can read; allowed formats: {ALLOWED_LABEL}."
-                ) from None
-
-            fmt = image.format or "?"
-            width, height = image.size
-            if width <= 0 or height <= 0:
-                raise InvalidImage(f"{label} declares an empty size {width}×{height}.")
-            if width * height > max_pixels:
-                raise InvalidImage(
-                    f"{label} declares {width}×{height} pixels ({width * height / 1e6:.1f} MP); "
-                    f"the limit is {max_pixels / 1e6:g} MP."
-                )
-            source_mode = image.mode
-            if getattr(image, "n_frames", 1) > 1:
-                image.seek(0)  # animations: the first frame is the picture we keep
-            image.load()
-            if fmt == "PNG" and b"IEND" not in data[-4096:]:
-                # Pillow stops after the last IDAT; a PNG cut after its pixel data still lacks IEND.
-                raise InvalidImage(f"{label} is truncated (the PNG has no end chunk).")
-            image = ImageOps.exif_transpose(image) or image
-            image, has_alpha = _normalise_mode(image)
-            image.load()
+            yield
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -224,6 +187,86 @@ def load_upload(
     except Exception as exc:  # OSError (truncated), SyntaxError (bad header), zlib errors, ...
         reason = "truncated or corrupt" if "truncat" in str(exc).lower() else "corrupt or unreadable"
         raise InvalidImage(f"{label} is {reason}; could not decode the image data.") from None
+
+
+def _limits(data: bytes, label: str, max_bytes: int | None, max_pixels: int | None) -> int:
+    if max_bytes is None:
+        max_bytes = _setting("UPLOAD_MAX_BYTES", 25 * 1024 * 1024)
+    if max_pixels is None:
+        max_pixels = _setting("UPLOAD_MAX_PIXELS", 50_000_000)
+    if data is None or len(data) == 0:
+        raise InvalidImage(f"{label} is empty (0 bytes); please choose an image file.")
+    if len(data) > max_bytes:
+        raise InvalidImage(
+            f"{label} is {_human_bytes(len(data))}; the upload limit is {_human_bytes(max_bytes)}."
+        )
+    return max_pixels
+
+
+def _open_checked(data: bytes, *, label: str, filename: str, max_pixels: int) -> Image.Image:
+    """Open (header only) an allowed format whose declared size is within the limits."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except UnidentifiedImageError:
+        found = _sniff_format(data)
+        if found:
+            where = f" in '{filename}'" if filename else ""
+            raise InvalidImage(f"Unsupported image format '{found}'{where}; allowed: {ALLOWED_LABEL}.") from None
+        raise InvalidImage(f"{label} is not an image we can read; allowed formats: {ALLOWED_LABEL}.") from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise InvalidImage(f"{label} declares an empty size {width}×{height}.")
+    if width * height > max_pixels:
+        raise InvalidImage(
+            f"{label} declares {width}×{height} pixels ({width * height / 1e6:.1f} MP); "
+            f"the limit is {max_pixels / 1e6:g} MP."
+        )
+    return image
+
+
+# EXIF orientations 5-8 turn the picture a quarter: width and height swap when it is shown.
+_QUARTER_TURNS = {5, 6, 7, 8}
+
+
+def probe_upload(
+    data: bytes, *, filename: str = "", max_bytes: int | None = None, max_pixels: int | None = None
+) -> ProbedUpload:
+    """The cheap checks an upload request can afford (size, format, declared pixel count), reading
+    only the header; `load_upload` decodes the pixels later, in a background job."""
+    label = f"'{filename}'" if filename else "The file"
+    max_pixels = _limits(data, label, max_bytes, max_pixels)
+    with _decode_errors(label, filename, max_pixels):
+        with _open_checked(data, label=label, filename=filename, max_pixels=max_pixels) as image:
+            width, height = image.size
+            if image.getexif().get(ExifTags.Base.Orientation) in _QUARTER_TURNS:
+                width, height = height, width
+            fmt = image.format or "?"
+    return ProbedUpload(format=fmt, width=width, height=height, media_type=Image.MIME.get(fmt, "application/octet-stream"))
+
+
+def load_upload(
+    data: bytes,
+    *,
+    filename: str = "",
+    max_bytes: int | None = None,
+    max_pixels: int | None = None,
+) -> DecodedUpload:
+    """Decode an uploaded file or raise `InvalidImage` with a message for the uploader."""
+    label = f"'{filename}'" if filename else "The file"
+    max_pixels = _limits(data, label, max_bytes, max_pixels)
+    with _decode_errors(label, filename, max_pixels):
+        image = _open_checked(data, label=label, filename=filename, max_pixels=max_pixels)
+        fmt = image.format or "?"
+        source_mode = image.mode
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)  # animations: the first frame is the picture we keep
+        image.load()
+        if fmt == "PNG" and b"IEND" not in data[-4096:]:
+            # Pillow stops after the last IDAT; a PNG cut after its pixel data still lacks IEND.
+            raise InvalidImage(f"{label} is truncated (the PNG has no end chunk).")
+        image = ImageOps.exif_transpose(image) or image
+        image, has_alpha = _normalise_mode(image)
+        image.load()
 
     width, height = image.size
     return DecodedUpload(

@@ -14,6 +14,12 @@ def exception_handler(exc, context):
             status=status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": "60"},
         )
+    from vault.jobs import JobConflict, JobLimit
+
+    if isinstance(exc, JobLimit):
+        return Response({"detail": str(exc)}, status=exc.status, headers={"Retry-After": "60"} if exc.status == 429 else {})
+    if isinstance(exc, JobConflict):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail={"detail": " ".join(exc.messages)})
     response = drf_exception_handler(exc, context)

@@ -1,9 +1,8 @@
-"""Celery application.
+"""Celery application: the workers that compress uploads (vault/jobs.py) and run maintenance.
 
-Uploads are compressed inside the request by default (the user must see the key at once);
-Celery takes the slow, deferrable work (e.g. benchmarking, re-encoding) when a broker is
-configured with CELERY_BROKER_URL. Without one, tasks run eagerly in-process so that a fresh
-clone needs no broker.
+`make run` starts one worker (with beat) for normal jobs and one for `effort=max` jobs next to the
+web server, on the embedded filesystem broker in DATA_DIR (settings: CELERY_*). The test suite
+runs tasks eagerly, in the test's own process.
 """
 import os
 

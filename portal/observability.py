@@ -27,17 +27,23 @@ class CeleryQueueCollector:
     def collect(self):
         from django.conf import settings
 
-        if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
-            return
         from portal.celery import app
 
+        if app.conf.task_always_eager:
+            return
         family = GaugeMetricFamily("portal_celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue"])
-        names = {app.conf.task_default_queue or "celery", *(q.name for q in (app.conf.task_queues or []))}
+        names = {
+            app.conf.task_default_queue or "celery", settings.JOB_MAX_EFFORT_QUEUE,
+            *(q.name for q in (app.conf.task_queues or [])),
+        }
         try:
             with app.connection_for_read() as connection:
                 connection.ensure_connection(max_retries=1, timeout=3)
                 for name in sorted(names):
-                    count = connection.default_channel.queue_declare(queue=name, passive=True).message_count
+                    try:
+                        count = connection.default_channel.queue_declare(queue=name, passive=True).message_count
+                    except connection.channel_errors:  # not declared yet: nothing was ever sent to it
+                        count = 0
                     family.add_metric([name], count)
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the broker is down
             logger.warning("could not read the Celery queue length: %s", type(exc).__name__)

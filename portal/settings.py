@@ -14,13 +14,16 @@ safe local defaults so that `make run` works on a fresh clone:
   RETRIEVE_FAILURE_LIMIT, RETRIEVE_USER_FAILURE_LIMIT, RETRIEVE_COOLOFF_MINUTES   wrong-key lockout
   VAULT_ARGON2_TIME_COST, VAULT_ARGON2_MEMORY_KIB, VAULT_ARGON2_PARALLELISM   password-key costs
   VAULT_IDLE_MINUTES   an unlocked vault locks after this many idle minutes (default 30)
-  CELERY_BROKER_URL   run deferred tasks on a broker (default: eager, in-process)
+  CELERY_BROKER_URL   redis://... or amqp://... (default: an embedded filesystem broker in DATA_DIR)
+  VAULT_JOB_KEY   wraps queued images' data keys for the workers; generated into DATA_DIR when unset
+  WORKER_CONCURRENCY, JOB_SOFT_TIME_LIMIT, JOB_MAX_ATTEMPTS, USER_MAX_ACTIVE_JOBS, USER_QUOTA_BYTES
 
 docs/deploy.md lists every variable, including the ones read further down (cache, proxies,
 tokens, throttles, e-mail, logging, Sentry, metrics).
 """
 import os
 import secrets
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,17 +55,27 @@ DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _local_secret_key() -> str:
-    # Generated once and kept in the data directory (not in git) so sessions survive restarts
-    # without anyone committing a key.
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def _local_secret(name: str, make) -> str:
+    # Generated once and kept in the data directory (not in git) so sessions and queued jobs
+    # survive restarts without anyone committing a key. O_EXCL: the web server and the worker
+    # start together, and only one of them may create it.
+    path = DATA_DIR / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(make())
+    for _ in range(50):  # the other process may be between creating and writing it
+        value = path.read_text().strip()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} is empty; delete it to generate a new one.")
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
+SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret("secret_key", lambda: secrets.token_urlsafe(50))
 # Off unless asked for by name: a debug page shows settings, local variables (retrieval keys in
 # unlock and upload) and every URL pattern. DJANGO_DEBUG rather than DEBUG so that a generic
 # DEBUG=1 left in a shell or a container image cannot switch it on by accident.
@@ -139,6 +152,17 @@ DATABASES = {
         conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several writers at once (web threads, workers): WAL lets readers go on during a write;
+    # IMMEDIATE takes the write lock when a transaction starts, so two transactions that read and
+    # then write wait their turn instead of failing with "database is locked"; the timeout is how
+    # long they wait.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 30),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Argon2 first: new and re-hashed passwords use it; the others only verify legacy hashes.
@@ -330,12 +354,54 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
-CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
+# --- Background jobs (Celery) ---------------------------------------------------------------------
+# Default: an embedded broker that needs no server, kombu's filesystem transport in DATA_DIR,
+# shared by the web server and the worker that `make run` starts. CELERY_BROKER_URL=redis://... or
+# amqp://... runs any number of workers on other machines (sharing PostgreSQL and S3).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost//")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _BROKER_DIR = DATA_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "queue"),
+        "data_folder_out": str(_BROKER_DIR / "queue"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+# Only the test suite (and one-off scripts) run tasks inside the caller.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True  # a job's state lives on its record, not in a result backend
+# A job is acknowledged only when it has finished, and a worker process that dies mid-job
+# (killed, out of memory) puts it back on the queue: vault/jobs.py counts the attempts.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long jobs: a worker takes one at a time
+CELERY_WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", os.cpu_count() or 1)
+# KiB; a worker process that grew past this is replaced after its job (one 24 MP photo peaks
+# around 1-2 GB in the learned codec).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_KIB", 3_000_000)
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "vault-sweep-orphan-blobs": {"task": "vault.sweep_orphan_blobs", "schedule": 3600.0},
+    "vault-requeue-stalled-jobs": {"task": "vault.requeue_stalled_jobs", "schedule": 60.0},
 }
+JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 600)  # seconds; the job fails saying so
+JOB_TIME_LIMIT = env_int("JOB_TIME_LIMIT", JOB_SOFT_TIME_LIMIT + 60)  # then the process is killed
+JOB_MAX_SOFT_TIME_LIMIT = env_int("JOB_MAX_SOFT_TIME_LIMIT", 3600)  # effort=max jobs
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+# A queued job nobody has started for this long is sent again (a broker restart can lose it).
+JOB_REQUEUE_AFTER = timedelta(minutes=env_int("JOB_REQUEUE_AFTER_MINUTES", 30))
+JOB_QUEUE = "celery"
+JOB_MAX_EFFORT_QUEUE = "max"  # slow jobs never hold up normal uploads (make run: its own worker)
+# The key that wraps each queued image's data key for the worker (see vault/jobs.py). Generated
+# into the data directory like SECRET_KEY; every web server and worker must share it.
+VAULT_JOB_KEY = os.environ.get("VAULT_JOB_KEY") or _local_secret("job_key", lambda: secrets.token_urlsafe(32))
+
+# Per-user bounds: images waiting for a worker, and bytes stored (originals + compressed).
+USER_MAX_ACTIVE_JOBS = env_int("USER_MAX_ACTIVE_JOBS", 100)
+USER_QUOTA_BYTES = env_int("USER_QUOTA_BYTES", 10 * 1000**3)
 
 # Learned codec weights ship in the repo; a deployment may point elsewhere or switch it off.
 LEARNED_CODEC_ENABLED = env_bool("LEARNED_CODEC_ENABLED", True)

@@ -37,8 +37,22 @@ def _allowed_hosts() -> list[str]:
     return hosts
 
 
+def _job_key() -> str:
+    # Web servers and workers on other machines must share it; one generated into a machine's
+    # DATA_DIR would leave every other machine's workers unable to open the jobs.
+    key = os.environ.get("VAULT_JOB_KEY", "")
+    if len(key) < 32:
+        raise ImproperlyConfigured(
+            f"VAULT_JOB_KEY must be set in the environment in production ({len(key)} characters given; at least 32 "
+            'random ones, e.g. `python -c "import secrets; print(secrets.token_urlsafe(32))"`), the same on every '
+            "web server and worker."
+        )
+    return key
+
+
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = _allowed_hosts()
+VAULT_JOB_KEY = _job_key()
 
 # Never the debug page in production, whatever the environment says.
 DEBUG = False

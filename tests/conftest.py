@@ -26,6 +26,16 @@ def _isolated_storage(settings, tmp_path):
     return tmp_path / "media"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _jobs_run_eagerly():
+    """Compression jobs run inside the test that queues them (tests/test_worker.py starts real
+    workers); the settings were read before this file, so the Celery app is told directly."""
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _without_shipped_learned_codec():
     """The shipped learned model takes seconds to load and run; tests that want a learned codec

@@ -330,26 +330,26 @@ def test_metrics_need_the_token_when_one_is_set(client, settings):
     assert "portal_compression_seconds" in text
 
 
-def test_each_upload_logs_one_line_with_sizes_and_timings_but_no_name_or_key(alice, caplog):
+def test_each_upload_and_its_job_log_one_line_each_with_sizes_and_timings_but_no_name_or_key(alice, caplog):
     from tests.conftest import image_bytes, make_photo
     from vault import services
 
-    with caplog.at_level(logging.INFO, logger="vault.services"):
+    with caplog.at_level(logging.INFO):
         record, _ = services.store_image(
             owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=image_bytes(make_photo()),
             filename="secret-diary.png", codec="png",
         )
-    lines = [r for r in caplog.records if getattr(r, "event", None) == "upload"]
-    assert len(lines) == 1
-    line = lines[0]
-    assert (line.record_id, line.codec, line.original_bytes, line.compressed_bytes) == (
-        record.pk, "png", record.original_size, record.compressed_size,
-    )
-    assert line.seconds >= line.encode_seconds >= 0
-    everything = json.dumps(vars(line), default=str)
-    assert "secret-diary" not in everything
-    for secret in (alice.master_key.hex(), alice.recovery_key):
-        assert secret not in everything
+    uploads = [r for r in caplog.records if getattr(r, "event", None) == "upload"]
+    jobs = [r for r in caplog.records if getattr(r, "event", None) == "job_done"]
+    assert len(uploads) == 1 and len(jobs) == 1
+    assert (uploads[0].record_id, uploads[0].original_bytes) == (record.pk, record.original_size)
+    assert (jobs[0].record_id, jobs[0].codec, jobs[0].compressed_bytes) == (record.pk, "png", record.compressed_size)
+    assert jobs[0].encode_seconds >= 0
+    for line in uploads + jobs:
+        everything = json.dumps(vars(line), default=str)
+        assert "secret-diary" not in everything
+        for secret in (alice.master_key.hex(), alice.recovery_key):
+            assert secret not in everything
 
 
 # --- Sentry ---------------------------------------------------------------------------------------
@@ -387,9 +387,8 @@ def test_metrics_report_the_celery_queue_length_when_a_broker_is_configured(clie
     settings.METRICS_ENABLED, settings.METRICS_TOKEN = True, ""
     assert "portal_celery_queue_length" not in client.get("/metrics").content.decode()  # eager: no queue
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False
     previous = app.conf.broker_url
-    app.conf.broker_url = "memory://"
+    app.conf.broker_url, app.conf.task_always_eager = "memory://", False
     try:
         with app.connection_for_write() as connection:
             producer = connection.Producer()
@@ -399,8 +398,9 @@ def test_metrics_report_the_celery_queue_length_when_a_broker_is_configured(clie
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge("celery")
     finally:
-        app.conf.broker_url = previous
+        app.conf.broker_url, app.conf.task_always_eager = previous, True
     assert 'portal_celery_queue_length{queue="celery"} 3.0' in text
+    assert 'portal_celery_queue_length{queue="max"} 0.0' in text
 
 
 def test_the_api_docs_page_loads_swagger_from_script_files_not_inline(client):

@@ -35,11 +35,12 @@ def get(port, path, headers=None):
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("production")
     port = free_port()
-    strip = {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DJANGO_DEBUG", "REDIS_URL", "CELERY_BROKER_URL"}
+    strip = {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DJANGO_DEBUG", "REDIS_URL", "CELERY_BROKER_URL", "VAULT_JOB_KEY"}
     env = {
         **{k: v for k, v in os.environ.items() if k not in strip and not k.startswith("AWS_")},
         "DJANGO_SETTINGS_MODULE": "portal.settings_production",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        "VAULT_JOB_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATA_DIR": str(data),
         "LEARNED_CODEC_ENABLED": "0",  # the codec is not what this test is about; boot faster

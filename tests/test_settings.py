@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+JOB_KEY = "j" * 16 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG"
 
 
 def manage(*args, env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "VAULT_JOB_KEY"}}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
         capture_output=True, text=True, timeout=120,
@@ -19,11 +20,24 @@ def test_production_settings_pass_the_deploy_check_with_real_values(tmp_path):
     result = manage("check", "--deploy", env={
         "DJANGO_SETTINGS_MODULE": "portal.settings_production",
         "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG",
+        "VAULT_JOB_KEY": JOB_KEY,
         "ALLOWED_HOSTS": "images.example.org",
         "DATA_DIR": str(tmp_path),
     })
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_shared_job_key(tmp_path):
+    result = manage("check", env={
+        "DJANGO_SETTINGS_MODULE": "portal.settings_production",
+        "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG",
+        "ALLOWED_HOSTS": "images.example.org",
+        "DATA_DIR": str(tmp_path),
+    })
+    assert result.returncode != 0
+    assert "VAULT_JOB_KEY must be set" in result.stderr
+    assert not (tmp_path / "job_key").exists()  # production never generates one
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):
@@ -42,6 +56,8 @@ def test_data_dir_relocates_the_database_and_the_generated_secret(tmp_path):
     assert (tmp_path / "db.sqlite3").stat().st_size > 0
     secret = (tmp_path / "secret_key").read_text()
     assert len(secret) >= 50 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
+    job_key = (tmp_path / "job_key").read_text()
+    assert len(job_key) >= 32 and job_key != secret and oct((tmp_path / "job_key").stat().st_mode)[-3:] == "600"
 
 
 def test_every_environment_variable_the_code_reads_is_documented_for_operators():
@@ -78,6 +94,7 @@ def test_production_ignores_django_debug(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
              "DJANGO_SETTINGS_MODULE": "portal.settings_production", "DJANGO_DEBUG": "1",
-             "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG", "ALLOWED_HOSTS": "x", "DATA_DIR": str(tmp_path)},
+             "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG", "VAULT_JOB_KEY": JOB_KEY, "ALLOWED_HOSTS": "x",
+             "DATA_DIR": str(tmp_path)},
     )
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr

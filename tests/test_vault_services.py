@@ -332,28 +332,21 @@ def test_bad_codec_target_or_quality_is_a_validation_error_quoting_the_value(ali
     assert not ImageRecord.objects.exists() and files_under(_isolated_storage) == []
 
 
-def test_storage_failure_on_the_second_blob_leaves_no_row_and_no_file(alice, monkeypatch, _isolated_storage):
-    real_save = FileSystemStorage.save
-    calls = []
+def test_storage_failure_while_storing_the_original_leaves_no_row_and_no_file(alice, monkeypatch, _isolated_storage):
+    def failing_save(self, name, content, *args, **kwargs):
+        raise OSError("disk full")
 
-    def flaky_save(self, name, content, *args, **kwargs):
-        calls.append(name)
-        if len(calls) == 2:
-            raise OSError("disk full")
-        return real_save(self, name, content, *args, **kwargs)
-
-    monkeypatch.setattr(FileSystemStorage, "save", flaky_save)
+    monkeypatch.setattr(FileSystemStorage, "save", failing_save)
     with pytest.raises(OSError, match="disk full"):
         store(alice)
-    assert len(calls) == 2
     assert not ImageRecord.objects.exists()
     assert files_under(_isolated_storage) == []
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.UPLOAD).exists()
 
 
-def test_database_failure_after_the_blobs_are_written_leaves_no_file(alice, monkeypatch, _isolated_storage):
+def test_database_failure_after_the_original_is_written_leaves_no_row_and_no_file(alice, monkeypatch, _isolated_storage):
     def failing_audit(**kwargs):
-        assert len(files_under(_isolated_storage)) == 3  # every blob really was written
+        assert len(files_under(_isolated_storage)) == 1  # the original really was written
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(services, "record_event", failing_audit)
@@ -361,6 +354,22 @@ def test_database_failure_after_the_blobs_are_written_leaves_no_file(alice, monk
         store(alice)
     assert not ImageRecord.objects.exists()
     assert files_under(_isolated_storage) == []
+
+
+def test_storage_failure_in_the_job_keeps_the_original_and_fails_the_job_readably(alice, monkeypatch, _isolated_storage):
+    real_save = FileSystemStorage.save
+
+    def save_only_originals(self, name, content, *args, **kwargs):
+        if "/compressed-" in name or "/thumbnail-" in name:
+            raise OSError("disk full")
+        return real_save(self, name, content, *args, **kwargs)
+
+    monkeypatch.setattr(FileSystemStorage, "save", save_only_originals)
+    record = store(alice)
+    assert record.status == "failed" and "unexpected error" in record.error
+    assert record.job_dk_wrap is None and not record.compressed_blob
+    assert [p.name.split("-")[0] for p in files_under(_isolated_storage)] == ["original"]
+    assert open_(record, master_key=alice.master_key) == image_bytes(make_photo())
 
 
 def test_upload_is_audited_without_key_material(alice):

@@ -24,12 +24,26 @@ def codec_choices():
     return [("auto", "Automatic (recommended)"), *choices]
 
 
-class UploadForm(forms.Form):
-    file = forms.FileField(
-        label="Image",
-        help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
-    )
+UPLOAD_MAX_FILES = 50  # files in one submission of the form
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One or several files: cleaned to a list (Django's documented pattern)."""
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data]
+        if len(files) > UPLOAD_MAX_FILES:
+            raise ValidationError(f"{len(files)} files at once is too many; the limit is {UPLOAD_MAX_FILES} per upload.")
+        return [super(MultipleFileField, self).clean(one, initial) for one in files]
+
+
+class CompressionOptionsForm(forms.Form):
+    """Codec, target, quality and effort: for an upload, or to compress a stored original again."""
+
     codec = forms.ChoiceField(
         label="Codec",
         initial="auto",
@@ -47,8 +61,6 @@ class UploadForm(forms.Form):
         required=False,
         help_text="The codec's own quality setting; it replaces the target. Leave empty to search for the target.",
     )
-    upload_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
-
     effort = forms.ChoiceField(
         label="Effort",
         initial="default",
@@ -63,8 +75,6 @@ class UploadForm(forms.Form):
         from compression.selection.options import EFFORT_CHOICES
 
         self.fields["effort"].choices = EFFORT_CHOICES
-        self.fields["file"].help_text += f" Up to {megabytes(settings.UPLOAD_MAX_BYTES)}."
-        self.fields["file"].widget.attrs["data-max-bytes"] = settings.UPLOAD_MAX_BYTES
         # Which codecs take a quality, and its range: the page shows the field only for those.
         self.quality_ranges = {c.name: list(c.quality_range) for c in available_codecs() if c.quality_range}
 
@@ -93,6 +103,33 @@ class UploadForm(forms.Form):
                 self.add_error("custom_target" if cleaned.get("target") == "custom" else "target", str(exc))
         cleaned["target_text"] = target
         return cleaned
+
+    def options(self) -> dict:
+        """The job options of vault/jobs.py, after is_valid()."""
+        data = self.cleaned_data
+        return {
+            "codec": data["codec"], "target": data["target_text"] or None, "quality": data.get("quality"),
+            "effort": data.get("effort") or "default",
+        }
+
+
+class RecompressForm(CompressionOptionsForm):
+    pass
+
+
+class UploadForm(CompressionOptionsForm):
+    field_order = ["file"]
+    file = MultipleFileField(
+        label="Images",
+        help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF; several at once if you like.",
+        widget=MultipleFileInput(attrs={"accept": "image/*"}),
+    )
+    upload_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text += f" Up to {megabytes(settings.UPLOAD_MAX_BYTES)} each."
+        self.fields["file"].widget.attrs["data-max-bytes"] = settings.UPLOAD_MAX_BYTES
 
 
 def megabytes(n: int) -> str:

@@ -20,6 +20,15 @@ sha256_hex = RegexValidator(r"^[0-9a-f]{64}$", "Expected a lowercase hex SHA-256
 
 
 class ImageRecord(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Compressing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_records")
     name = models.CharField(max_length=255, help_text="The uploaded file name, sanitised.")
     created = models.DateTimeField(default=timezone.now, db_index=True)
@@ -30,21 +39,38 @@ class ImageRecord(models.Model):
     height = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     has_alpha = models.BooleanField(default=False)
 
-    codec = models.CharField(max_length=32, db_index=True)
+    # What the background job (vault/jobs.py) is doing. The compressed fields below stay empty until
+    # a job has finished once; a later recompression replaces them only when it succeeds.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="0-100, the job's estimate.")
+    stage = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True, help_text="Why the last job failed, for the owner.")
+    job_options = models.JSONField(default=dict, blank=True, help_text="codec, target, quality and effort asked for.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    job_task_id = models.CharField(max_length=64, blank=True, editable=False)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The data key wrapped under the server's job key, so a worker can open the original without
+    # the owner's master key. It exists only while a job is queued or running (see README, "Keys").
+    job_dk_wrap = models.BinaryField(max_length=64, null=True, blank=True, editable=False)
+
+    codec = models.CharField(max_length=32, db_index=True, blank=True)
     codec_params = models.JSONField(default=dict, blank=True)
     candidates = models.JSONField(default=list, blank=True)
     reason = models.TextField(blank=True)
-    compressed_media_type = models.CharField(max_length=64)
-    compressed_extension = models.CharField(max_length=16)
+    compressed_media_type = models.CharField(max_length=64, blank=True)
+    compressed_extension = models.CharField(max_length=16, blank=True)
 
     original_size = models.PositiveBigIntegerField()
-    compressed_size = models.PositiveBigIntegerField()
+    compressed_size = models.PositiveBigIntegerField(null=True, blank=True)
     psnr = models.FloatField(null=True, blank=True, help_text="dB; empty when the encoding is exact.")
     ssim = models.FloatField(null=True, blank=True)
     msssim = models.FloatField(null=True, blank=True)
-    bpp = models.FloatField()
-    encode_seconds = models.FloatField()
-    total_seconds = models.FloatField()
+    bpp = models.FloatField(null=True, blank=True)
+    encode_seconds = models.FloatField(null=True, blank=True)
+    total_seconds = models.FloatField(null=True, blank=True)
 
     # Legacy records only: new ones keep no unkeyed digest of the original (see original_mac).
     sha256_original = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
@@ -53,10 +79,10 @@ class ImageRecord(models.Model):
         help_text="HMAC-SHA256 of the original under a subkey of the image's data key.",
     )
     sha256_original_blob = models.CharField(max_length=64, validators=[sha256_hex])
-    sha256_compressed_blob = models.CharField(max_length=64, validators=[sha256_hex])
+    sha256_compressed_blob = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
     sha256_thumbnail_blob = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
     original_blob = models.CharField(max_length=255)
-    compressed_blob = models.CharField(max_length=255)
+    compressed_blob = models.CharField(max_length=255, blank=True)
     thumbnail_blob = models.CharField(max_length=255, blank=True)
 
     # The data key wrapped under the owner's master key (AES-GCM, record id in the AAD), and which
@@ -93,13 +119,22 @@ class ImageRecord(models.Model):
         return self.dk_wrap is None
 
     @property
+    def is_active(self) -> bool:
+        """A job is queued or running for it."""
+        return self.status in self.ACTIVE
+
+    @property
+    def has_compressed(self) -> bool:
+        return bool(self.compressed_blob)
+
+    @property
     def ratio(self) -> float | None:
         """Original bytes per compressed byte (higher is better)."""
         return self.original_size / self.compressed_size if self.compressed_size else None
 
     @property
     def percent_saved(self) -> float | None:
-        if not self.original_size:
+        if not self.original_size or self.compressed_size is None:
             return None
         return 100.0 * (1 - self.compressed_size / self.original_size)
 

@@ -29,10 +29,9 @@ from PIL import Image
 
 from accounts.audit import record_event
 from accounts.models import AuditEvent
-from compression.imageio import InvalidImage, load_upload
-from compression.services import compress_image
-from portal.observability import COMPRESSION_SECONDS, UPLOAD_SECONDS
-from vault import crypto, keyring
+from compression.imageio import InvalidImage, load_upload, probe_upload
+from portal.observability import UPLOAD_SECONDS
+from vault import crypto, jobs, keyring
 from vault.deployment import BLOB_PREFIX, ensure_marker
 from vault.models import ImageRecord, Share, UserRetrievalGuard, UserVault
 
@@ -117,13 +116,13 @@ def _too_big(size: int, max_bytes: int) -> str:
     return f"The file is too large: {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
 
 
-def _blob_name(record_id: int, variant: str) -> str:
+def blob_name(record_id: int, variant: str) -> str:
     # The random suffix keeps names unique even if a rolled-back id is reused (SQLite reuses
     # rolled-back ids), so a leftover blob can never be mistaken for a later record's.
     return f"{BLOB_PREFIX}/{record_id}/{variant}-{secrets.token_hex(8)}.sealed"
 
 
-def _delete_blobs_quietly(names) -> None:
+def delete_blobs_quietly(names) -> None:
     for name in names:
         if not name:
             continue
@@ -189,30 +188,22 @@ def validate_upload_token(token) -> str | None:
     return token
 
 
-def _new_record(*, owner, name, data, decoded, result, upload_token) -> ImageRecord:
-    fmt = (decoded.format or "").upper()
+def _new_record(*, owner, name, data, probed, options, target_text, upload_token) -> ImageRecord:
     return ImageRecord(
         owner=owner,
         name=name,
-        original_format=fmt,
-        original_media_type=Image.MIME.get(fmt, "application/octet-stream"),
-        width=decoded.width,
-        height=decoded.height,
-        has_alpha=bool(decoded.has_alpha),
-        codec=result.codec,
-        codec_params=result.params,
-        candidates=result.candidate_dicts(),
-        reason=result.reason or "",
-        compressed_media_type=result.media_type,
-        compressed_extension=(result.extension or "").lstrip("."),
+        original_format=probed.format,
+        original_media_type=probed.media_type,
+        width=probed.width,
+        height=probed.height,
         original_size=len(data),
-        compressed_size=len(result.data),
-        psnr=result.psnr,
-        ssim=result.ssim,
-        msssim=result.msssim,
-        bpp=result.bpp,
-        encode_seconds=float(result.seconds),
-        total_seconds=0.0,
+        job_options={
+            "codec": options.codec, "target": (target_text or "").strip() or None, "quality": options.quality,
+            "effort": options.effort,
+        },
+        status=ImageRecord.Status.QUEUED,
+        stage="receiving",
+        queued_at=timezone.now(),
         upload_token=upload_token,
     )
 
@@ -231,14 +222,15 @@ def store_image(
     upload_token: str | None = None,
     request=None,
 ) -> tuple[ImageRecord, bool]:
-    """Decode, compress, encrypt and store one upload in the owner's vault. Returns the record and
-    whether it was created now (False: `upload_token` was already used, e.g. a double submit or a
-    Reload, and the record stored then is returned instead of a second copy).
+    """Check one upload cheaply, seal and store its original at once, and queue its compression
+    (vault/jobs.py). Returns the record (status `queued`, or already `done` where tasks run eagerly)
+    and whether it was created now (False: `upload_token` was already used, e.g. a double submit or
+    a Reload, and the record stored then is returned instead of a second copy).
 
-    Atomic: the row is only committed after every blob is written, and any failure (validation,
-    storage, the commit itself) deletes whatever blobs were written. `durable=True` makes the
-    commit at the end of this block the real one; inside a caller's transaction a later rollback
-    would otherwise leave blobs behind with no row.
+    Nothing slow happens inside a transaction: the row is inserted in one short transaction (it
+    gives the id the blob is bound to), the sealed original is written outside any, and a second
+    short one records it. Any failure deletes the blob and the row; a process that dies in between
+    leaves a row without an original, which `jobs.requeue_stalled` removes.
     """
     started = time.perf_counter()
     upload_token = validate_upload_token(upload_token)
@@ -252,60 +244,64 @@ def store_image(
     name = sanitize_filename(filename or getattr(uploaded_file_or_bytes, "name", "") or "")
     data = _read_upload(uploaded_file_or_bytes, max_bytes=settings.UPLOAD_MAX_BYTES)
     try:
-        decoded = load_upload(
-            data, filename=name, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS
-        )
+        probed = probe_upload(data, filename=name, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
     except InvalidImage as exc:
         raise ValidationError(str(exc), code="invalid_image") from exc
-    try:
-        result = compress_image(
-            image=decoded.image, codec=options.codec, target=options.target, quality=options.quality,
-            effort=options.effort,
-        )
-    except ValueError as exc:  # CodecError is a ValueError: a bad codec/target/quality combination
-        raise ValidationError(str(exc), code="compression") from exc
-    thumbnail = make_thumbnail(decoded.image)
+    jobs.check_limits(owner=owner, incoming_bytes=len(data))
 
-    record = _new_record(owner=owner, name=name, data=data, decoded=decoded, result=result, upload_token=upload_token)
+    record = _new_record(
+        owner=owner, name=name, data=data, probed=probed, options=options, target_text=target, upload_token=upload_token
+    )
     data_key = crypto.new_data_key()
     record.original_mac = crypto.keyed_digest(data, data_key=data_key)
     record.vault_epoch = vault.epoch
-    blob_fields = {f"{v}_blob" for v in VARIANTS} | {f"sha256_{v}_blob" for v in VARIANTS} | {"dk_wrap"}
-    ensure_marker()  # the orphan sweep only trusts a prefix marked with this database's id
-    written: list[str] = []
     try:
         with transaction.atomic(durable=True):
-            record.full_clean(exclude=blob_fields | {"upload_token"})
-            record.save(force_insert=True)  # the id the blobs and the wrapped key are bound to
-            for variant, plaintext in (("original", data), ("compressed", result.data), ("thumbnail", thumbnail)):
-                sealed = crypto.seal(plaintext, key=data_key, record_id=record.pk, variant=variant)
-                stored_name = default_storage.save(_blob_name(record.pk, variant), ContentFile(sealed))
-                written.append(stored_name)
-                setattr(record, f"{variant}_blob", stored_name)
-                setattr(record, f"sha256_{variant}_blob", hashlib.sha256(sealed).hexdigest())
-            record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
-            record.total_seconds = time.perf_counter() - started
-            record.full_clean(exclude={"upload_token"})
-            record.save()
-            record_event(
-                action=AuditEvent.Action.UPLOAD,
-                request=request,
-                user=owner,
-                record=record,
-                detail=f"{record.codec} {record.original_size}->{record.compressed_size} bytes",
-            )
+            record.full_clean(exclude={"upload_token", "original_blob", "sha256_original_blob"})
+            record.save(force_insert=True)  # the id the blob and the wrapped keys are bound to
     except IntegrityError:
         # Two submits of one upload raced past the check above; the unique (owner, upload_token)
-        # constraint let exactly one in. Nothing of ours was written before the insert failed.
-        _delete_blobs_quietly(written)
+        # constraint let exactly one in.
         if (existing := _existing_upload(owner, upload_token)) is not None:
             return existing, False
         raise
-    except BaseException:
-        _delete_blobs_quietly(written)
-        raise
-    _log_upload(record, seconds=time.perf_counter() - started)
+    _store_original(record, data=data, data_key=data_key, master_key=master_key, request=request)
+    jobs.enqueue(record)
+    UPLOAD_SECONDS.labels(codec=options.codec).observe(time.perf_counter() - started)
+    record.refresh_from_db()  # where tasks run eagerly, the job has already finished
     return record, True
+
+
+@sensitive_variables("master_key", "data_key", "data")
+def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master_key: bytes, request) -> None:
+    written: list[str] = []
+    try:
+        ensure_marker()  # the orphan sweep only trusts a prefix marked with this database's id
+        sealed = crypto.seal(data, key=data_key, record_id=record.pk, variant="original")
+        written.append(default_storage.save(blob_name(record.pk, "original"), ContentFile(sealed)))
+        record.original_blob, record.sha256_original_blob = written[0], hashlib.sha256(sealed).hexdigest()
+        record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
+        jobs.mark_queued(record, data_key=data_key)
+        with transaction.atomic(durable=True):
+            record.full_clean(exclude={"upload_token"})
+            record.save()
+            record_event(
+                action=AuditEvent.Action.UPLOAD, request=request, user=record.owner, record=record,
+                detail=f"{record.original_size} bytes, {jobs.describe_options(record.job_options)}",
+            )
+    except BaseException:
+        delete_blobs_quietly(written)
+        ImageRecord.objects.filter(pk=record.pk).delete()
+        raise
+    logger.info(
+        "upload stored",
+        extra={
+            # Sizes and ids only: never the file name (it can say more than the user meant to)
+            # nor any key material.
+            "event": "upload", "record_id": record.pk, "owner_id": record.owner_id,
+            "original_bytes": record.original_size, "pixels": record.pixels,
+        },
+    )
 
 
 # --- opening with the vault -------------------------------------------------------------------
@@ -322,7 +318,7 @@ def _audit_refusal(*, record, request, why: str) -> RetrievalRefused:
 
 
 @sensitive_variables("master_key", "data_key")
-def _vault_data_key(*, record: ImageRecord, master_key: bytes, request=None) -> bytes:
+def vault_data_key(*, record: ImageRecord, master_key: bytes, request=None) -> bytes:
     if record.is_legacy:
         raise RecordLocked(f"'{record.name}' was stored with its own retrieval key; open it with that key.")
     vault = UserVault.objects.filter(user_id=record.owner_id).first()
@@ -346,12 +342,16 @@ def _check_variants(variants) -> list[str]:
 
 
 @sensitive_variables("data_key", "plaintext")
-def _open_blobs(*, record: ImageRecord, data_key: bytes, variants, request=None) -> dict[str, bytes]:
+def open_sealed_blobs(*, record: ImageRecord, data_key: bytes, variants, request=None) -> dict[str, bytes]:
     """Read, check and decrypt blobs. Tampering (a flipped bit, a swapped or missing blob, a wrong
     keyed digest) is `RetrievalRefused`, audited with its cause."""
     opened: dict[str, bytes] = {}
     for variant in variants:
         name = getattr(record, f"{variant}_blob")
+        if not name and variant != "original" and record.status != ImageRecord.Status.DONE:
+            raise jobs.NotCompressedYet(
+                f"'{record.name}' has no {variant} file yet: its compression is {record.get_status_display().lower()}."
+            )
         blob = _read_blob(name) if name else None
         if blob is None:
             raise _audit_refusal(record=record, request=request, why=f"{variant}: blob missing")
@@ -375,8 +375,8 @@ def open_variants(*, record: ImageRecord, master_key: bytes, variants, request=N
     master key. Opening originals/compressed files is audited; thumbnails are not (a gallery page
     would write a row per picture)."""
     variants = _check_variants(variants)
-    data_key = _vault_data_key(record=record, master_key=master_key, request=request)
-    opened = _open_blobs(record=record, data_key=data_key, variants=variants, request=request)
+    data_key = vault_data_key(record=record, master_key=master_key, request=request)
+    opened = open_sealed_blobs(record=record, data_key=data_key, variants=variants, request=request)
     shown = [v for v in variants if v != "thumbnail"]
     if shown:
         record_event(action=AuditEvent.Action.RETRIEVE_OK, request=request, user=record.owner, record=record, detail="+".join(shown))
@@ -385,27 +385,6 @@ def open_variants(*, record: ImageRecord, master_key: bytes, variants, request=N
 
 def open_variant(*, record: ImageRecord, master_key: bytes, variant: str, request=None) -> bytes:
     return open_variants(record=record, master_key=master_key, variants=[variant], request=request)[variant]
-
-
-def _log_upload(record: ImageRecord, *, seconds: float) -> None:
-    # One line per upload for the log collector and the metrics: sizes, codec and timings only,
-    # never the file name (it can say more than the user meant to) nor any key material.
-    UPLOAD_SECONDS.labels(codec=record.codec).observe(seconds)
-    COMPRESSION_SECONDS.labels(codec=record.codec).observe(record.encode_seconds)
-    logger.info(
-        "upload stored",
-        extra={
-            "event": "upload",
-            "record_id": record.pk,
-            "owner_id": record.owner_id,
-            "codec": record.codec,
-            "original_bytes": record.original_size,
-            "compressed_bytes": record.compressed_size,
-            "pixels": record.width * record.height,
-            "encode_seconds": round(record.encode_seconds, 4),
-            "seconds": round(seconds, 4),
-        },
-    )
 
 
 # --- retrieving -------------------------------------------------------------------------------
@@ -568,7 +547,7 @@ def adopt_legacy_record(*, record: ImageRecord, key: str, master_key: bytes, req
     secret, data_key, opened = _legacy_open(record=record, key=key, variants=["original"], request=request)
     thumbnail = make_thumbnail(load_upload(opened["original"]).image)
     sealed = crypto.seal(thumbnail, key=data_key, record_id=record.pk, variant="thumbnail")
-    written = [default_storage.save(_blob_name(record.pk, "thumbnail"), ContentFile(sealed))]
+    written = [default_storage.save(blob_name(record.pk, "thumbnail"), ContentFile(sealed))]
     try:
         with transaction.atomic():
             record.thumbnail_blob, record.sha256_thumbnail_blob = written[0], hashlib.sha256(sealed).hexdigest()
@@ -583,7 +562,7 @@ def adopt_legacy_record(*, record: ImageRecord, key: str, master_key: bytes, req
             record_event(action=AuditEvent.Action.VAULT_ADOPTED, request=request, user=record.owner, record=record,
                          detail="Added to the vault; its retrieval key is now a share key.")
     except BaseException:
-        _delete_blobs_quietly(written)
+        delete_blobs_quietly(written)
         raise
     return share, key_text
 
@@ -622,7 +601,7 @@ def create_share(*, record: ImageRecord, master_key: bytes, label: str = "", exp
                  secret: bytes | None = None) -> tuple[Share, str]:
     """A new share of one image. Returns it with its key text, which is stored nowhere: the caller
     shows it once. `secret` is only passed when an old retrieval key becomes a share key."""
-    data_key = _vault_data_key(record=record, master_key=master_key, request=request)
+    data_key = vault_data_key(record=record, master_key=master_key, request=request)
     return _new_share(record=record, data_key=data_key, label=label, expires_at=expires_at, request=request, secret=secret)
 
 
@@ -680,7 +659,7 @@ def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Sha
     data_key = _share_data_key(share, secret)
     if data_key is None:
         raise _share_refused(share=share, request=request, why="wrong key")
-    opened = _open_blobs(record=share.record, data_key=data_key, variants=variants, request=request)
+    opened = open_sealed_blobs(record=share.record, data_key=data_key, variants=variants, request=request)
     Share.objects.filter(pk=share.pk).update(uses=F("uses") + 1, last_used_at=timezone.now(), failed_attempts=0)
     record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, user=None, record=share.record,
                  detail=f"Share {share.public_id}: {'+'.join(variants)}")
@@ -714,7 +693,7 @@ def open_with_share_key(*, record: ImageRecord, key: str, variants, request=None
     for share in record.shares.all():
         data_key = None if share.is_expired() else _share_data_key(share, secret)
         if data_key is not None:
-            opened = _open_blobs(record=record, data_key=data_key, variants=variants, request=request)
+            opened = open_sealed_blobs(record=record, data_key=data_key, variants=variants, request=request)
             record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, record=record,
                          detail=f"Share {share.public_id} via the record's retrieve endpoint: {'+'.join(variants)}")
             return opened
@@ -763,4 +742,4 @@ def delete_image(*, record: ImageRecord, request=None) -> None:
             detail=f"{record.codec}, {record.original_size} bytes original",
         )
         record.delete()
-        transaction.on_commit(lambda: _delete_blobs_quietly(names))
+        transaction.on_commit(lambda: delete_blobs_quietly(names))

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from vault.deployment import BLOB_PREFIX, current_deployment_id, read_marker, storage_identity, write_marker
 from vault.models import ImageRecord
-from vault.services import _delete_blobs_quietly
+from vault.services import delete_blobs_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def sweep_orphan_blobs(
         name for name, modified in candidates if name not in known and modified is not None and modified <= cutoff
     )
     if not dry_run:
-        _delete_blobs_quietly(orphans)
+        delete_blobs_quietly(orphans)
     logger.info(
         "orphan sweep", extra={"event": "sweep", "blobs": len(candidates), "orphans": len(orphans), "dry_run": dry_run}
     )

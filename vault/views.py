@@ -24,10 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.audit import record_event
 from accounts.models import AuditEvent
-from vault import keyring, presentation, services
+from vault import jobs, keyring, presentation, services
 from vault.forms import (
-    DownloadForm, GALLERY_SORTS, NewVaultForm, RecoveryUnlockForm, ShareCreateForm, ShareOpenForm, UnlockForm,
-    UploadForm, VaultUnlockForm,
+    DownloadForm, GALLERY_SORTS, NewVaultForm, RecompressForm, RecoveryUnlockForm, ShareCreateForm, ShareOpenForm,
+    UnlockForm, UploadForm, VaultUnlockForm,
 )
 from vault.selectors import get_image_for, get_share_for, images_for, shares_for, sorted_images
 
@@ -70,35 +70,85 @@ def _upload_form(data=None, files=None) -> UploadForm:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def upload(request):
+    """One or several files. Each is stored and queued on its own (one bad file does not stop the
+    others); the page's script sends files one by one to the API instead, with progress bars, and
+    this form is what works without it."""
     master_key = keyring.master_key_for(request)  # locked: VaultMiddleware asks for the password
     if request.method == "GET":
         return render(request, "vault/upload.html", {"form": _upload_form()})
     form = _upload_form(request.POST, request.FILES)
-    if form.is_valid():
-        data = form.cleaned_data
+    if not form.is_valid():
+        return render(request, "vault/upload.html", {"form": form}, status=400)
+    data, queued, refused = form.cleaned_data, [], []
+    for index, upload in enumerate(data["file"]):
         try:
-            record, created = services.store_image(
+            record, _created = services.store_image(
                 owner=request.user,
                 master_key=master_key,
-                uploaded_file_or_bytes=data["file"],
-                filename=data["file"].name,
+                uploaded_file_or_bytes=upload,
+                filename=upload.name,
                 codec=data["codec"],
                 target=data["target_text"],
                 quality=data.get("quality"),
-                upload_token=data.get("upload_token"),
+                # One token per file of this form: a double submit stores none of them twice.
+                upload_token=f"{data['upload_token']}-{index}" if data.get("upload_token") else None,
                 effort=data.get("effort"),
                 request=request,
             )
         except ValidationError as exc:
-            form.add_error(_FIELD_FOR_CODE.get(_error_code(exc), "file"), _error_text(exc))
+            field = _FIELD_FOR_CODE.get(_error_code(exc), "file")
+            if field != "file":  # an option error is the same for every file: say it once
+                form.add_error(field, _error_text(exc))
+                break
+            refused.append(_error_text(exc))
+        except jobs.JobLimit as exc:
+            refused.append(str(exc))
+            break
         else:
-            if created:
-                messages.success(request, f"Stored '{record.name}', compressed with {record.codec} and encrypted.")
-            else:
-                messages.info(request, f"'{record.name}' was already stored by this form; it was not stored twice.")
-            # Redirect after POST: Reload on the image page cannot submit the upload again.
-            return redirect("vault:detail", pk=record.pk)
-    return render(request, "vault/upload.html", {"form": form}, status=400)
+            queued.append(record)
+    if not queued:
+        for message in refused:
+            form.add_error("file", message)
+        return render(request, "vault/upload.html", {"form": form}, status=400)
+    names = ", ".join(f"'{r.name}'" for r in queued[:3]) + (f" and {len(queued) - 3} more" if len(queued) > 3 else "")
+    messages.success(request, f"Stored {names} encrypted; compression runs in the background (progress below).")
+    for message in refused:
+        messages.error(request, f"Not stored: {message}")
+    # Redirect after POST: Reload on the gallery cannot submit the upload again.
+    return redirect("vault:gallery")
+
+
+@sensitive_variables("master_key")
+@login_required
+@require_POST
+def job_action(request, pk, action):
+    """Cancel, retry or recompress one image's background job, then back to where the user was."""
+    record = get_image_for(request.user, pk)
+    try:
+        if action == "cancel":
+            jobs.cancel_job(record=record, request=request)
+            messages.info(request, f"Cancelled the compression of '{record.name}'; its original is kept.")
+        else:
+            options = None
+            if action == "recompress":
+                form = RecompressForm(request.POST)
+                if not form.is_valid():
+                    raise ValidationError(" ".join(m for errors in form.errors.values() for m in errors))
+                options = form.options()
+            jobs.requeue(record=record, master_key=keyring.master_key_for(request), options=options, request=request)
+            messages.success(request, f"'{record.name}' is queued for compression again.")
+    except (jobs.JobConflict, jobs.JobLimit, services.RecordLocked, ValidationError) as exc:
+        messages.error(request, _error_text(exc) if isinstance(exc, ValidationError) else str(exc))
+    except services.RetrievalRefused as exc:
+        messages.error(request, str(exc))
+    return redirect(_safe_next(request) or reverse("vault:detail", args=[record.pk]))
+
+
+def _safe_next(request) -> str | None:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return None
 
 
 @login_required
@@ -196,6 +246,8 @@ def share_page(request, public_id):
         return response
     except services.RetrievalRefused:
         return render(request, "vault/share.html", {"form": form, "error": "That key does not open this share."}, status=403)
+    except jobs.NotCompressedYet as exc:
+        return render(request, "vault/share.html", {"form": form, "error": str(exc)}, status=409)
     except ValidationError as exc:
         return render(request, "vault/share.html", {"form": form, "error": _error_text(exc)}, status=400)
     data = opened[stored]
@@ -215,6 +267,9 @@ def compare(request, pk):
     record = get_image_for(request.user, pk)
     if record.is_legacy:
         return redirect("vault:unlock", pk=record.pk)
+    if not record.has_compressed:
+        messages.info(request, f"'{record.name}' is not compressed yet ({record.get_status_display().lower()}).")
+        return redirect("vault:detail", pk=record.pk)
     keyring.master_key_for(request)  # only to send a locked vault to the password page first
     return render(request, "vault/compare.html", {"record": record, "vault_urls": True})
 
@@ -236,7 +291,7 @@ def image_file(request, pk, variant):
     stored = {"decoded": "compressed", "original-display": "original", "compressed-display": "compressed"}.get(variant, variant)
     try:
         data = services.open_variant(record=record, master_key=master_key, variant=stored, request=request)
-    except services.RecordLocked as exc:
+    except (services.RecordLocked, jobs.NotCompressedYet) as exc:
         return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
     except services.RetrievalRefused as exc:
         return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")

@@ -30,11 +30,20 @@ class ImageRecordSerializer(serializers.ModelSerializer):
     codec_params = serializers.SerializerMethodField()
     ratio = serializers.FloatField(read_only=True, allow_null=True, help_text="Original bytes per compressed byte.")
     percent_saved = serializers.FloatField(read_only=True, allow_null=True)
+    status = serializers.ChoiceField(
+        choices=ImageRecord.Status.choices, read_only=True,
+        help_text="queued and running: poll this record; done: the compressed fields are filled in.",
+    )
+    progress = serializers.IntegerField(read_only=True, help_text="0-100.")
+    stage = serializers.CharField(read_only=True, help_text="What the job is doing now.")
+    error = serializers.CharField(read_only=True, help_text="Why the last job failed (status failed).")
+    requested = serializers.JSONField(source="job_options", read_only=True, help_text="codec, target, quality and effort asked for.")
 
     class Meta:
         model = ImageRecord
         fields = [
-            "id", "name", "created",
+            "id", "name", "created", "status", "progress", "stage", "error", "requested", "attempts",
+            "queued_at", "started_at", "finished_at",
             "original_format", "original_media_type", "width", "height", "has_alpha",
             "codec", "codec_params", "reason", "candidates", "compressed_media_type", "compressed_extension",
             "original_size", "compressed_size", "ratio", "percent_saved",
@@ -49,7 +58,7 @@ class ImageRecordSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
     def get_thumbnail_url(self, obj) -> str | None:
-        return None if obj.is_legacy else self._url(obj, "thumbnail")
+        return None if obj.is_legacy or not obj.thumbnail_blob else self._url(obj, "thumbnail")
 
     def get_download_url(self, obj) -> str | None:
         return None if obj.is_legacy else self._url(obj)
@@ -59,8 +68,7 @@ class ImageRecordSerializer(serializers.ModelSerializer):
         return obj.codec_params or {}
 
 
-class ImageUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF.")
+class CompressionOptionsSerializer(serializers.Serializer):
     codec = serializers.ChoiceField(choices=[], required=False, default="auto")
     target = serializers.CharField(
         required=False,
@@ -104,6 +112,10 @@ class ImageUploadSerializer(serializers.Serializer):
             except ValueError as exc:
                 raise serializers.ValidationError(str(exc)) from None
         return value.strip()
+
+
+class ImageUploadSerializer(CompressionOptionsSerializer):
+    file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF.")
 
 
 class ImageRetrieveSerializer(serializers.Serializer):
@@ -164,3 +176,21 @@ class ShareCreateSerializer(serializers.Serializer):
 class ShareRetrieveSerializer(serializers.Serializer):
     key = serializers.CharField(trim_whitespace=True, max_length=200, help_text="The share key.")
     variant = serializers.ChoiceField(choices=["original", "compressed", "decoded", "thumbnail"], default="original")
+
+
+class ImageStatusSerializer(serializers.ModelSerializer):
+    """The few fields a progress bar polls for."""
+
+    class Meta:
+        model = ImageRecord
+        fields = ["id", "name", "status", "progress", "stage", "error", "codec", "compressed_size", "percent_saved"]
+        read_only_fields = fields
+
+    percent_saved = serializers.FloatField(read_only=True, allow_null=True)
+
+
+class ImageStatusQuerySerializer(serializers.Serializer):
+    ids = serializers.RegexField(
+        r"^\d{1,18}(,\d{1,18}){0,99}$", help_text="Up to 100 image ids, comma-separated.",
+        error_messages={"invalid": "ids must be up to 100 image ids separated by commas, e.g. 12,13,14."},
+    )

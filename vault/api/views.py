@@ -16,9 +16,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from vault import keyring, services
+from rest_framework.reverse import reverse
+
+from vault import jobs, keyring, services
 from vault.api.serializers import (
     ApiErrorSerializer,
+    CompressionOptionsSerializer,
+    ImageStatusQuerySerializer,
+    ImageStatusSerializer,
     ShareCreatedSerializer,
     ShareCreateSerializer,
     ShareRetrieveSerializer,
@@ -133,15 +138,22 @@ class ImageRecordViewSet(
         return record
 
     @extend_schema(
-        summary="Upload, compress and encrypt an image",
+        summary="Upload an image; it is compressed in the background",
         description=(
             "Multipart upload into your vault: no key is returned or needed, the image opens with "
-            "your token (or your unlocked session). Send an `Idempotency-Key` header (1-64 printable "
-            "characters) to make retries safe: a repeat with the same key returns the image stored "
-            "the first time (200) instead of storing it again (201)."
+            "your token (or your unlocked session). The original is checked cheaply, encrypted and "
+            "stored at once; the answer is **202** with a `Location` header naming the record, whose "
+            "`status` goes queued → running → done (or failed, with `error`) and whose `progress` "
+            "counts to 100: poll it, or many at once with GET /api/v1/images/status/?ids=…. Send an "
+            "`Idempotency-Key` header (1-64 printable characters) to make retries safe: a repeat with "
+            "the same key returns the image stored the first time (200) instead of storing it again."
         ),
         request={"multipart/form-data": ImageUploadSerializer},
-        responses={201: ImageRecordSerializer, 200: ImageRecordSerializer, 400: ERROR, 403: LOCKED},
+        responses={
+            202: ImageRecordSerializer, 200: ImageRecordSerializer, 400: ERROR, 403: LOCKED,
+            413: OpenApiResponse(ApiErrorSerializer, description="Your storage quota would be exceeded."),
+            429: OpenApiResponse(ApiErrorSerializer, description="Too many of your images are waiting, or too many requests."),
+        },
     )
     @method_decorator(sensitive_variables("master_key"))
     def create(self, request, *args, **kwargs):
@@ -166,8 +178,80 @@ class ImageRecordViewSet(
             raise _as_drf_validation_error(exc) from None
         except keyring.VaultLocked as exc:
             raise PermissionDenied(detail=str(exc)) from None
+        return self._job_response(record, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    def _job_response(self, record, code):
         body = ImageRecordSerializer(record, context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK, headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store", "Location": reverse("image-detail", args=[record.pk], request=self.request)}
+        return Response(body, status=code, headers=headers)
+
+    @extend_schema(
+        summary="Progress of several images",
+        description="Status, progress and stage of up to 100 of your images at once, for progress bars. Ids that are not yours are left out.",
+        parameters=[ImageStatusQuerySerializer],
+        responses={200: ImageStatusSerializer(many=True), 400: ERROR},
+    )
+    @action(detail=False, methods=["get"], url_path="status", url_name="status")
+    def status_many(self, request):
+        query = ImageStatusQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        ids = [int(i) for i in query.validated_data["ids"].split(",")]
+        records = self.get_queryset().filter(pk__in=ids)
+        return Response(ImageStatusSerializer(records, many=True).data, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(
+        summary="Cancel an image's compression",
+        description="Stops a queued or running job; the original stays in your vault (retry or recompress it later).",
+        request=None,
+        responses={200: ImageRecordSerializer, 404: NOT_FOUND, 409: ERROR},
+    )
+    @action(detail=True, methods=["post"], url_path="cancel", url_name="cancel")
+    def cancel(self, request, pk=None):
+        record = jobs.cancel_job(record=self.get_object(), request=request)
+        return self._job_response(record, status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Compress an image again, with the same options",
+        description="For a failed or cancelled job (or a finished one). Needs your vault (a token or an unlocked session).",
+        request=None,
+        responses={202: ImageRecordSerializer, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR},
+    )
+    @action(detail=True, methods=["post"], url_path="retry", url_name="retry")
+    @method_decorator(sensitive_variables("master_key"))
+    def retry(self, request, pk=None):
+        return self._requeue(request, options=None)
+
+    @extend_schema(
+        summary="Compress an image again from its original, with other options",
+        description=(
+            "Another codec, target, quality or effort for a stored image: its original is kept for "
+            "this. The current compressed file stays until the new one is done."
+        ),
+        request=CompressionOptionsSerializer,
+        responses={202: ImageRecordSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR},
+    )
+    @action(detail=True, methods=["post"], url_path="recompress", url_name="recompress", parser_classes=[JSONParser, FormParser, MultiPartParser])
+    @method_decorator(sensitive_variables("master_key"))
+    def recompress(self, request, pk=None):
+        body = CompressionOptionsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        parsed = services.validate_compression_options(
+            codec=data.get("codec"), target=data.get("target") or None, quality=data.get("quality"), effort=data.get("effort"),
+        )
+        options = {"codec": parsed.codec, "target": data.get("target") or None, "quality": parsed.quality, "effort": parsed.effort}
+        return self._requeue(request, options=options)
+
+    def _requeue(self, request, *, options):
+        record = self.get_object()
+        master_key = _master_key(request)
+        try:
+            record = jobs.requeue(record=record, master_key=master_key, options=options, request=request)
+        except services.RecordLocked as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except services.RetrievalRefused as exc:
+            raise PermissionDenied(detail=str(exc)) from None
+        return self._job_response(record, status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         operation_id="v1_images_download",
