@@ -52,11 +52,14 @@ def test_malformed_base_urls_are_refused(url):
 
 
 @pytest.mark.parametrize("option, value", [("users", 0), ("users", 51), ("duration", 0), ("duration", 601),
-                                           ("poll_timeout", -1), ("poll_timeout", 3601)])
+                                           ("max_uploads", 0), ("max_uploads", 10_001), ("pace", -1),
+                                           ("poll_timeout", -1), ("poll_timeout", 3601), ("poll_window", 0)])
 def test_out_of_bounds_options_are_refused_with_the_value(option, value):
-    values = {"users": 3, "duration": 20, "poll_timeout": 60, "request_timeout": 30, "poll_interval": 1} | {option: value}
+    values = {"users": 3, "duration": 20, "max_uploads": 100, "pace": 0, "poll_timeout": 60, "poll_interval": 1,
+              "poll_window": 10, "request_timeout": 30}
+    loadbench.validate_bounds(**values)
     with pytest.raises(BenchmarkError, match=f"--{option.replace('_', '-')} {value} is out of range"):
-        loadbench.validate_bounds(**values)
+        loadbench.validate_bounds(**values | {option: value})
 
 
 def test_unknown_codec_is_refused_listing_the_available_ones():
@@ -82,6 +85,13 @@ def test_folder_without_images_is_refused(tmp_path):
 def test_command_refuses_a_remote_server_before_creating_anyone(db):
     with pytest.raises(CommandError, match="not a loopback address"):
         call_command("benchmark_load", base_url="http://203.0.113.5:8000", users=1, duration=1)
+    assert not get_user_model().objects.exists()
+
+
+def test_command_refuses_a_report_path_in_a_missing_folder_before_creating_anyone(db, tmp_path):
+    make_photo(16, 16).save(tmp_path / "p.png")
+    with pytest.raises(CommandError, match="its folder does not exist"):
+        call_command("benchmark_load", base_url="http://127.0.0.1:1", images=str(tmp_path), json_path=str(tmp_path / "no" / "r.json"))
     assert not get_user_model().objects.exists()
 
 
@@ -286,6 +296,27 @@ def test_each_user_uploads_round_robin_with_its_own_token_until_the_duration_end
     assert all(job.status == "queued" and job.url.startswith(client.base_url + "/api/v1/images/") for job in recorder.jobs)
 
 
+def test_uploads_stop_at_the_upload_cap():
+    client = FakeClient()
+    plan = loadbench.UploadPlan(client=client, tokens=["t0", "t1", "t2"], images=[("a.png", b"A")],
+                                content_type="x", duration=30, max_uploads=7)
+    started = time.monotonic()
+    recorder = loadbench.run_uploads(plan)
+    assert len(recorder.requests) == 7 and len(recorder.jobs) == 7
+    assert time.monotonic() - started < 5  # the cap, not the 30 s, ended the run
+
+
+def test_a_paced_user_starts_an_upload_at_most_every_pace_seconds():
+    client = FakeClient()
+    plan = loadbench.UploadPlan(client=client, tokens=["t0", "t1"], images=[("a.png", b"A")],
+                                content_type="x", duration=0.9, pace=0.4)
+    recorder = loadbench.run_uploads(plan)
+    starts = {user: sorted(req.started for req in recorder.requests if req.user == user) for user in (0, 1)}
+    assert [len(starts[0]), len(starts[1])] == [3, 2]  # user 0 at 0, 0.4, 0.8 s; user 1 offset by 0.2 s: 0.2, 0.6
+    assert starts[1][0] - starts[0][0] == pytest.approx(0.2, abs=0.15)
+    assert all(b - a == pytest.approx(0.4, abs=0.15) for user in (0, 1) for a, b in zip(starts[user], starts[user][1:]))
+
+
 def test_polling_follows_jobs_to_the_end_and_counts_its_errors():
     client = FakeClient(states={
         "u1": [(200, {"id": 1, "status": "running"}), (200, {"id": 1, "status": "done", "finished_at": iso(T0)})],
@@ -300,6 +331,22 @@ def test_polling_follows_jobs_to_the_end_and_counts_its_errors():
     assert errors == {"ConnectionResetError": 1, "HTTP 503": 1}
     assert naps == [0.5, 0.5]
     assert {(call[1], call[2]) for call in client.calls} == {("u1", "t0"), ("u2", "t1")}
+
+
+def test_polling_asks_about_the_oldest_unfinished_jobs_first_and_everything_at_the_timeout():
+    states = {f"u{n}": [(200, {"id": n, "status": "queued"})] for n in range(1, 6)}
+    states["u1"] = [(200, {"id": 1, "status": "done"})]
+    client = FakeClient(states=states)
+    jobs = [Job(0, n, f"u{n}", accepted_at=T0 + n, record={"id": n, "status": "queued"}) for n in range(1, 6)]
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    loadbench.poll_jobs(client, jobs, ["t0"], timeout=2, interval=1, window=2, clock=lambda: now[0], sleep=sleep)
+    asked = [call[1] for call in client.calls]
+    # Round 1: u1 (done) and u2; round 2: u2 and u3; at the timeout (round 3): all four still unfinished.
+    assert asked == ["u1", "u2", "u2", "u3", "u2", "u3", "u4", "u5"]
 
 
 def test_polling_gives_up_at_the_timeout_leaving_jobs_unfinished():
@@ -362,3 +409,77 @@ def test_cleanup_of_an_unknown_run_says_so(db):
         call_command("benchmark_load", cleanup="nosuchrun")
     with pytest.raises(CommandError, match='"Bad Id" is not a run id'):
         call_command("benchmark_load", cleanup="Bad Id")
+
+
+class _JobServer(BaseHTTPRequestHandler):
+    """The job API the portal is moving to: 202 + Location, then queued → running → done over
+    three GETs, with the server's timestamps."""
+    records: dict = {}
+    deleted: list = []
+    lock = threading.Lock()
+
+    def _send(self, code, payload=None, headers=()):
+        body = json.dumps(payload).encode() if payload is not None else b""
+        self.send_response(code)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        assert b'name="codec"\r\n\r\nauto' in body and self.headers["Authorization"].startswith("Token ")
+        with self.lock:
+            n = len(self.records) + 1
+            now = time.time()
+            self.records[n] = {"id": n, "status": "queued", "progress": 0, "queued_at": iso(now), "polls": 0}
+        self._send(202, {k: v for k, v in self.records[n].items() if k != "polls"}, [("Location", f"/api/v1/images/{n}/")])
+
+    def do_GET(self):
+        if self.path == "/api/v1/images/":
+            return self._send(200, {"count": 0, "results": []})
+        n = int(self.path.rstrip("/").rsplit("/", 1)[1])
+        with self.lock:
+            record = self.records[n]
+            record["polls"] += 1
+            queued = loadbench.parse_timestamp(record["queued_at"])
+            if record["polls"] >= 1:
+                record.update(status="running", started_at=iso(queued + 0.5))
+            if record["polls"] >= 2:
+                record.update(status="done", progress=100, finished_at=iso(queued + 1.5))
+            answer = {k: v for k, v in record.items() if k != "polls"}
+        self._send(200, answer)
+
+    def do_DELETE(self):
+        with self.lock:
+            self.deleted.append(self.path)
+        self._send(204)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_command_follows_202_jobs_to_done_and_reports_their_timings(db, tmp_path):
+    for seed in range(2):
+        make_photo(16, 16, seed=seed).save(tmp_path / f"p{seed}.png")
+    _JobServer.records, _JobServer.deleted = {}, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _JobServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = io.StringIO()
+    try:
+        call_command("benchmark_load", base_url=f"http://127.0.0.1:{server.server_address[1]}", users=2, duration=1,
+                     pace=0.4, images=str(tmp_path), poll_interval=0.1, json_path=str(tmp_path / "r.json"), stdout=out)
+    finally:
+        server.shutdown()
+        server.server_close()
+    report = json.loads((tmp_path / "r.json").read_text())
+    uploads = len(_JobServer.records)
+    assert uploads >= 4 and report["requests"] == report["accepted"] == uploads and report["errors"] == {}
+    assert report["jobs"]["done"] == uploads and report["jobs"]["unfinished"] == 0
+    assert report["queue_wait_s"]["p95"] == pytest.approx(0.5, abs=0.01)
+    assert report["run_time_s"]["max"] == pytest.approx(1.0, abs=0.01)
+    assert sorted(_JobServer.deleted) == sorted(f"/api/v1/images/{n}/" for n in _JobServer.records)
+    assert not get_user_model().objects.exists()
+    assert "queue wait (started_at - queued_at): p50 0.5 s" in out.getvalue()

@@ -99,12 +99,18 @@ class Command(BaseCommand):
         parser.add_argument("--users", type=int, default=20, help=f"concurrent users, 1-{loadbench.MAX_USERS}")
         parser.add_argument("--duration", type=float, default=120,
                             help=f"seconds of uploading, 1-{loadbench.MAX_DURATION_S}")
+        parser.add_argument("--max-uploads", type=int, default=1000,
+                            help=f"stop starting uploads after this many in all, 1-{loadbench.MAX_UPLOADS}")
+        parser.add_argument("--pace", type=float, default=0,
+                            help="seconds between the starts of one user's uploads (0: back to back)")
         parser.add_argument("--images", default=None, help="folder of images (default ../shared/data/kodak)")
         parser.add_argument("--codec", default="auto")
         parser.add_argument("--target", default="", help="quality target sent with each upload (default: the server's)")
         parser.add_argument("--poll-timeout", type=float, default=600,
                             help="seconds to wait for the jobs to end after the upload phase")
         parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polling rounds")
+        parser.add_argument("--poll-window", type=int, default=10,
+                            help="unfinished jobs asked about per round, oldest first")
         parser.add_argument("--request-timeout", type=float, default=120, help="seconds before one request is given up")
         parser.add_argument("--json", dest="json_path", default=None, help="also write the report here as JSON")
         parser.add_argument("--keep", action="store_true", help="keep the benchmark users and their images")
@@ -116,16 +122,15 @@ class Command(BaseCommand):
             return self._cleanup_only(opts["cleanup"])
         try:
             base_url = loadbench.validate_base_url(opts["base_url"])
-            loadbench.validate_bounds(
-                users=opts["users"], duration=opts["duration"], poll_timeout=opts["poll_timeout"],
-                request_timeout=opts["request_timeout"], poll_interval=opts["poll_interval"],
-            )
+            loadbench.validate_bounds(**{name: opts[name] for name in loadbench.BOUNDS})
             from compression.registry import codec_choices
 
             codec = loadbench.validate_codec(opts["codec"], codec_choices())
             target = self._check_target(opts["target"])
             folder = Path(opts["images"]) if opts["images"] else default_images()
             files = loadbench.list_images(folder)
+            if opts["json_path"] and not Path(opts["json_path"]).resolve().parent.is_dir():
+                raise loadbench.BenchmarkError(f'--json "{opts["json_path"]}": its folder does not exist.')
         except loadbench.BenchmarkError as exc:
             raise CommandError(str(exc)) from None
 
@@ -137,23 +142,23 @@ class Command(BaseCommand):
         client = loadbench.Client(base_url, timeout=opts["request_timeout"])
         plan = loadbench.UploadPlan(
             client=client, tokens=[], images=images, content_type=f"multipart/form-data; boundary={boundary}",
-            duration=opts["duration"],
+            duration=opts["duration"], max_uploads=opts["max_uploads"], pace=opts["pace"],
         )
         recorder = loadbench.Recorder()
         run_id = time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(2)
         config = {
             "run_id": run_id, "base_url": base_url, "users": opts["users"], "duration_s": opts["duration"],
             "codec": codec, "target": target or None, "images": len(files), "images_folder": str(folder),
-            "poll_timeout_s": opts["poll_timeout"],
+            "max_uploads": opts["max_uploads"], "pace_s": opts["pace"], "poll_timeout_s": opts["poll_timeout"],
         }
 
         self.stdout.write(f"Run {run_id}: creating {opts['users']} benchmark users in {settings.DATABASES['default']['NAME']}…")
         started = time.perf_counter()
-        users = create_benchmark_users(run_id, opts["users"])
-        tokens = plan.tokens = [token for _user, token in users]
-        self.stdout.write(f"  done in {time.perf_counter() - started:.1f} s")
         try:
-            self._preflight(client, tokens[0])
+            # Inside the try: an interrupted setup still deletes the users made so far (by name).
+            plan.tokens = [token for _user, token in create_benchmark_users(run_id, opts["users"])]
+            self.stdout.write(f"  done in {time.perf_counter() - started:.1f} s")
+            self._preflight(client, plan.tokens[0])
             report = self._run(plan, recorder, config, opts)
             self.stdout.write(loadbench.format_report(report))
             if opts["json_path"]:
@@ -166,7 +171,7 @@ class Command(BaseCommand):
                     f"python manage.py benchmark_load --cleanup {run_id}"
                 )
             else:
-                self._cleanup(client, tokens, recorder.jobs, run_id)
+                self._cleanup(client, plan.tokens, recorder.jobs, run_id)
 
     def _check_target(self, target: str) -> str:
         from compression.targets import parse_target
@@ -209,7 +214,8 @@ class Command(BaseCommand):
         )
         poll_started = time.time()
         poll_errors = loadbench.poll_jobs(
-            plan.client, recorder.jobs, plan.tokens, timeout=opts["poll_timeout"], interval=opts["poll_interval"]
+            plan.client, recorder.jobs, plan.tokens, timeout=opts["poll_timeout"], interval=opts["poll_interval"],
+            window=opts["poll_window"],
         )
         report = {"config": {**config, "upload_phase_s": round(upload_s, 1), "poll_phase_s": round(time.time() - poll_started, 1)}}
         report.update(loadbench.summarize(recorder.requests, recorder.jobs, poll_errors=poll_errors))
