@@ -94,7 +94,7 @@ def test_a_read_only_token_can_list_and_download_but_not_upload_or_delete(alice)
     created = api_with(writer).post(
         IMAGES, {"file": _png_upload(), "codec": "png"}, format="multipart"
     )
-    assert created.status_code == 201, created.content
+    assert created.status_code == 202, created.content
     record_id = created.json()["id"]
 
     token, reader_plaintext = create_api_token(

@@ -69,10 +69,13 @@ def wrong_key():
     return crypto.format_retrieval_key(crypto.new_retrieval_key())
 
 
-def test_create_returns_201_with_the_compression_metadata_and_no_key(api):
+def test_create_returns_202_with_a_location_and_the_record_its_job_filled_in(api):
     response = upload(api, codec="png")
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     body = response.json()
+    assert response["Location"].endswith(f"/api/v1/images/{body['id']}/")
+    assert body["status"] == "done" and body["progress"] == 100  # jobs run eagerly in the suite
+    assert body["requested"] == {"codec": "png", "target": None, "quality": None, "effort": "default"}
     assert "key" not in body
     assert body["codec"] == "png"
     assert body["original_size"] == len(image_bytes(make_photo()))
@@ -87,10 +90,10 @@ def test_create_returns_201_with_the_compression_metadata_and_no_key(api):
 
 def test_create_with_auto_codec_target_and_explicit_quality(api):
     response = upload(api, codec="auto", target="psnr:30")
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     assert response.json()["candidates"]
     response = upload(api, codec="jpeg", quality="55")
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     assert response.json()["codec"] == "jpeg"
 
 
@@ -123,7 +126,7 @@ def test_download_ignores_an_image_accept_header_and_refuses_a_bad_variant(api):
 def test_idempotency_key_makes_a_retried_upload_store_one_image(api, _isolated_storage):
     first = api.post(IMAGES, {"file": SimpleUploadedFile("a.png", image_bytes(make_photo()))}, format="multipart", HTTP_IDEMPOTENCY_KEY="retry-7")
     again = api.post(IMAGES, {"file": SimpleUploadedFile("a.png", image_bytes(make_photo()))}, format="multipart", HTTP_IDEMPOTENCY_KEY="retry-7")
-    assert first.status_code == 201 and again.status_code == 200
+    assert first.status_code == 202 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert ImageRecord.objects.count() == 1 and len(files_under(_isolated_storage)) == 3
     bad = api.post(IMAGES, {"file": SimpleUploadedFile("a.png", image_bytes(make_photo()))}, format="multipart", HTTP_IDEMPOTENCY_KEY="x" * 65)
@@ -251,7 +254,7 @@ def test_session_posts_need_a_csrf_token(alice):
 def test_token_posts_need_no_csrf_token(alice):
     client = token_client("alice")
     client.enforce_csrf_checks = True
-    assert upload(client).status_code == 201
+    assert upload(client).status_code == 202
 
 
 @pytest.mark.parametrize("kind", ["non-image", "truncated-png", "truncated-jpeg", "zero-bytes", "bomb", "disallowed-format"])

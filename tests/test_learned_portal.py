@@ -90,7 +90,7 @@ def test_uploads_with_mscae_are_retrievable_as_msc_and_as_png(api, tiny_codec):
         {"file": io.BytesIO(image_bytes(photo)), "codec": "mscae", "quality": "70"},
         format="multipart",
     )
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     body = response.json()
     assert body["codec"] == "mscae"
     url = f"/api/v1/images/{body['id']}/download/"

@@ -75,6 +75,6 @@ def test_api_refuses_an_out_of_range_quality_with_auto(api, quality, needle):
 
 def test_api_takes_an_effort_level(api):
     response = _upload(api, codec="auto", target="small", effort="fast")
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     assert ImageRecord.objects.get().codec_params["effort_level"] == "fast"
     assert _upload(api, effort="slowest").status_code == 400

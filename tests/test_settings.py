@@ -37,7 +37,6 @@ def test_production_settings_refuse_to_start_without_a_shared_job_key(tmp_path):
     })
     assert result.returncode != 0
     assert "VAULT_JOB_KEY must be set" in result.stderr
-    assert not (tmp_path / "job_key").exists()  # production never generates one
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):

@@ -293,10 +293,10 @@ def test_an_error_report_of_a_failing_api_upload_shows_no_token_or_master_key(al
         # e-mails with include_html); the text one has the request's POST data and cookies.
         reports.append(reporter.get_traceback_html() + reporter.get_traceback_text())
 
-    def broken_compress(**kwargs):  # fails deep inside store_image, which holds MK and the DK
+    def broken_storage(**kwargs):  # fails deep inside store_image, which holds MK and the DK
         raise RuntimeError("storage went away")
 
-    monkeypatch.setattr(services, "compress_image", broken_compress)
+    monkeypatch.setattr(services, "ensure_marker", broken_storage)
     got_request_exception.connect(capture)
     try:
         response = api.post("/api/v1/images/", {"file": SimpleUploadedFile("p.png", image_bytes(make_photo()))}, format="multipart")
