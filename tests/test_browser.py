@@ -7,6 +7,7 @@ keeps them as artefacts).
 Playwright never downloads a browser here: it drives /usr/bin/chromium (CHROMIUM overrides),
 which `.ci/run` installs with apt. Without it these tests skip, saying so.
 """
+import io
 import os
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.servers.basehttp import WSGIServer
 from django.test import Client
+from PIL import Image, ImageChops
 
 from tests.conftest import image_bytes, make_photo
 
@@ -437,9 +439,6 @@ def test_compare_divider_drags_and_each_side_stays_clipped_and_aligned(page, liv
 
 
 def test_compare_background_is_the_same_under_both_sides_and_a_lossless_copy_looks_identical(page, live_server):
-    from PIL import Image, ImageChops
-    import io
-
     user = log_in(page, live_server)
     record = stored(user, make_photo(160, 120, seed=4, mode="RGBA"), name="logo.png", codec="png")
     open_compare(page, live_server, record)
