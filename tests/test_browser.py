@@ -582,3 +582,18 @@ def test_compare_without_javascript_still_shows_both_pictures(browser, view, liv
         assert not page.get_by_role("button", name="Zoom in").is_visible()  # the viewer's controls need the script
     finally:
         context.close()
+
+
+def test_compare_shows_a_tiny_image_large_and_pixel_sharp(page, live_server):
+    user = log_in(page, live_server)
+    record = stored(user, make_photo(16, 16, seed=9), name="icon.png", codec="webp", quality=50)
+    open_compare(page, live_server, record)
+    stage = page.locator(".compare-stage")
+    inner = stage.evaluate("e => [e.clientWidth, e.clientHeight]")
+    drawn = assert_aligned(page)
+    assert drawn["box"][2] == pytest.approx(min(inner), abs=1), f"a 16 px image fitted as {drawn['box']} in {inner}"
+    assert page.locator(".pane-original img").evaluate("e => getComputedStyle(e).imageRendering") == "pixelated"
+    fitted = zoom_percent(page)
+    page.get_by_role("button", name="Zoom in").click()
+    assert zoom_percent(page) >= fitted  # never smaller for a zoom in
+    check_page(page, "compare-tiny")

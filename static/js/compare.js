@@ -85,6 +85,11 @@
       return Math.min(fitScale(box), 1) / 2;
     }
 
+    // A tiny image fits at more than MAX_SCALE; zooming in from there must not shrink it.
+    function maxScale(box) {
+      return Math.max(MAX_SCALE, fitScale(box));
+    }
+
     function render() {
       var box = paneBox();
       if (!box.w || !box.h) return;  // not laid out (yet): nothing to place
@@ -121,7 +126,7 @@
         px = box.w / 2;
         py = box.h / 2;
       }
-      var s0 = state.scale, s1 = clamp(scale, minScale(box), MAX_SCALE);
+      var s0 = state.scale, s1 = clamp(scale, minScale(box), maxScale(box));
       var u = (px - (box.w / 2 - state.cx * s0)) / s0;
       var v = (py - (box.h / 2 - state.cy * s0)) / s0;
       state.cx = (box.w / 2 - px) / s1 + u;
@@ -134,7 +139,7 @@
     function stepZoom(direction) {
       var s = state.scale, next;
       if (direction > 0) {
-        next = STOPS.filter(function (z) { return z > s * 1.001; })[0] || MAX_SCALE;
+        next = STOPS.filter(function (z) { return z > s * 1.001; })[0] || maxScale(paneBox());
       } else {
         next = STOPS.filter(function (z) { return z < s / 1.001; }).pop() || 0;
       }
