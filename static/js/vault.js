@@ -1,5 +1,6 @@
-/* The portal's only script: a copy button for the retrieval key and the compare slider.
-   Everything works without it; it only reveals the elements marked .js-only. */
+/* The portal's shared script: copy buttons, the share key from a link's fragment, and forms that
+   send once. Everything works without it; it only reveals the elements marked .js-only.
+   (The compare view has its own script, compare.js.) */
 (function () {
   "use strict";
 
@@ -51,28 +52,5 @@
         if (button.dataset.sendingLabel) button.textContent = button.dataset.sendingLabel;
       });
     });
-  });
-
-  document.querySelectorAll(".compare").forEach(function (compare) {
-    var frame = compare.querySelector(".compare-frame");
-    var range = compare.querySelector(".compare-range");
-    if (!frame || !range) return;
-    var set = function (value) {
-      frame.style.setProperty("--pos", value + "%");
-    };
-    range.addEventListener("input", function () { set(range.value); });
-    // Dragging on the picture itself moves the divider too.
-    var dragging = false;
-    var fromPointer = function (event) {
-      var box = frame.getBoundingClientRect();
-      var pct = Math.max(0, Math.min(100, ((event.clientX - box.left) / box.width) * 100));
-      range.value = pct;
-      set(pct);
-    };
-    frame.addEventListener("pointerdown", function (e) { dragging = true; frame.setPointerCapture(e.pointerId); fromPointer(e); });
-    frame.addEventListener("pointermove", function (e) { if (dragging) fromPointer(e); });
-    frame.addEventListener("pointerup", function () { dragging = false; });
-    frame.addEventListener("pointercancel", function () { dragging = false; });
-    set(range.value);
   });
 })();
