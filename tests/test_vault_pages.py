@@ -311,7 +311,7 @@ def test_the_size_limit_in_the_help_is_the_number_the_error_quotes(client_alice,
     assert "Up to 26.2 MB each." in help_text
     settings.UPLOAD_MAX_BYTES = 1500
     help_text = client_alice.get(reverse("vault:upload")).content.decode()
-    limit = re.search(r"Up to ([\d.]+ MB)\.", help_text).group(1)
+    limit = re.search(r"Up to ([\d.]+ MB) each\.", help_text).group(1)
     error = post_upload(client_alice, image_bytes(make_photo(80, 80))).content.decode()
     assert f"the limit is {limit}" in error
 

@@ -1,0 +1,89 @@
+"""The images API as a job API: 202 and polling, cancel, retry, recompress, and the per-user
+bounds as 429/413 with messages."""
+import pytest
+
+from vault import jobs
+from vault.models import ImageRecord
+
+from .test_api_images import IMAGES, PASSWORD, token_client, upload  # noqa: F401 - fixtures
+from .test_api_images import alice, api, bob  # noqa: F401 - fixtures
+from .vault_helpers import vault_user  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def no_worker(monkeypatch):
+    monkeypatch.setattr(jobs, "enqueue", lambda record: None)
+
+
+def test_an_upload_answers_202_queued_and_polling_shows_it_done_after_the_worker(api, no_worker):
+    response = upload(api, codec="png")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued" and body["progress"] == 0 and body["compressed_size"] is None
+    assert body["thumbnail_url"] is None  # no thumbnail until the job made one
+    record = ImageRecord.objects.get(pk=body["id"])
+    jobs.run_job(record_id=record.pk, task_id=record.job_task_id)
+    polled = api.get(response["Location"]).json()
+    assert polled["status"] == "done" and polled["progress"] == 100 and polled["compressed_size"] > 0
+
+
+def test_the_status_endpoint_reports_several_of_your_images_and_leaves_out_others(api, bob, no_worker):
+    mine = [upload(api, codec="png").json()["id"] for _ in range(2)]
+    theirs = upload(token_client("bob"), codec="png").json()["id"]
+    response = api.get(f"{IMAGES}status/?ids={mine[0]},{mine[1]},{theirs}")
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    assert sorted(item["id"] for item in response.json()) == sorted(mine)
+    assert {item["status"] for item in response.json()} == {"queued"}
+
+
+@pytest.mark.parametrize("ids", ["", "1,,2", "a", ",".join(["1"] * 101)])
+def test_the_status_endpoint_refuses_malformed_ids_with_a_message(api, ids):
+    response = api.get(f"{IMAGES}status/?ids={ids}")
+    assert response.status_code == 400 and "ids" in response.json()["detail"]
+
+
+def test_cancel_then_retry_then_a_second_cancel_of_a_done_job_is_409(api, no_worker):
+    pk = upload(api, codec="png").json()["id"]
+    cancelled = api.post(f"{IMAGES}{pk}/cancel/")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    retried = api.post(f"{IMAGES}{pk}/retry/")
+    assert retried.status_code == 202 and retried.json()["status"] == "queued"
+    record = ImageRecord.objects.get(pk=pk)
+    jobs.run_job(record_id=pk, task_id=record.job_task_id)
+    again = api.post(f"{IMAGES}{pk}/cancel/")
+    assert again.status_code == 409 and "only a waiting or running job" in again.json()["detail"]
+
+
+def test_recompress_takes_other_options_and_checks_them(api):
+    pk = upload(api, codec="png").json()["id"]
+    bad = api.post(f"{IMAGES}{pk}/recompress/", {"codec": "webp", "quality": 500}, format="json")
+    assert bad.status_code == 400 and "500" in bad.json()["detail"]
+    response = api.post(f"{IMAGES}{pk}/recompress/", {"codec": "webp", "quality": 60}, format="json")
+    assert response.status_code == 202
+    assert response.json()["codec"] == "webp" and response.json()["requested"]["quality"] == 60
+
+
+def test_another_users_image_is_404_for_every_job_action(api, bob, no_worker):
+    theirs = upload(token_client("bob"), codec="png").json()["id"]
+    for action in ("cancel", "retry", "recompress"):
+        assert api.post(f"{IMAGES}{theirs}/{action}/", {}, format="json").status_code == 404
+    assert ImageRecord.objects.get(pk=theirs).status == "queued"
+
+
+def test_too_many_waiting_images_is_429_and_over_quota_is_413(api, no_worker, settings):
+    settings.USER_MAX_ACTIVE_JOBS = 1
+    assert upload(api, codec="png").status_code == 202
+    refused = upload(api, codec="png")
+    assert refused.status_code == 429 and "images waiting" in refused.json()["detail"] and refused["Retry-After"]
+    settings.USER_MAX_ACTIVE_JOBS, settings.USER_QUOTA_BYTES = 100, 10
+    full = upload(api, codec="png")
+    assert full.status_code == 413 and "Delete some images" in full.json()["detail"]
+    assert ImageRecord.objects.count() == 1
+
+
+def test_a_file_that_is_not_an_image_is_400_before_anything_is_stored(api):
+    response = upload(api, b"just some text, not a picture", name="notes.txt")
+    assert response.status_code == 400 and "notes.txt" in response.json()["detail"]
+    assert not ImageRecord.objects.exists()
