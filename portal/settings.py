@@ -342,6 +342,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    # Per user (vault/api/views.py): uploads and downloads are the expensive requests.
+    "DEFAULT_THROTTLE_RATES": {
+        "uploads": os.environ.get("THROTTLE_UPLOADS", "120/min"),
+        "retrievals": os.environ.get("THROTTLE_RETRIEVALS", "600/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Learned image compression portal API",

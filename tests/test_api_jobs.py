@@ -87,3 +87,15 @@ def test_a_file_that_is_not_an_image_is_400_before_anything_is_stored(api):
     response = upload(api, b"just some text, not a picture", name="notes.txt")
     assert response.status_code == 400 and "notes.txt" in response.json()["detail"]
     assert not ImageRecord.objects.exists()
+
+
+def test_uploads_beyond_the_per_user_rate_are_429_with_a_wait(api, no_worker, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"uploads": "2/min", "retrievals": "9/min"}}
+    assert [upload(api, codec="png").status_code for _ in range(3)] == [202, 202, 429]
+    refused = upload(api, codec="png")
+    assert refused.status_code == 429 and "throttled" in refused.json()["detail"].lower() and int(refused["Retry-After"]) > 0
+    assert ImageRecord.objects.count() == 2
+    cache.clear()

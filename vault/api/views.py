@@ -14,6 +14,8 @@ from rest_framework.exceptions import PermissionDenied, Throttled, ValidationErr
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from rest_framework.reverse import reverse
@@ -54,6 +56,18 @@ def _master_key(request) -> bytes:
         return keyring.master_key_for(request)
     except keyring.VaultLocked as exc:
         raise PermissionDenied(detail=str(exc)) from None
+
+
+class PerUserThrottle(UserRateThrottle):
+    """A rate per user (per address when anonymous) for one scope of REST_FRAMEWORK's rates."""
+
+    def __init__(self, scope: str):
+        self.scope = scope
+        super().__init__()
+
+    def get_rate(self):
+        # Read per request, not frozen at import as DRF's class attribute is: settings may change.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
 
 class ShareActions:
@@ -131,6 +145,10 @@ class ImageRecordViewSet(
 
     def get_queryset(self):
         return images_for(self.request.user)
+
+    def get_throttles(self):
+        scope = {"create": "uploads", "download": "retrievals", "retrieve_bytes": "retrievals"}.get(self.action)
+        return [PerUserThrottle(scope)] if scope else []
 
     def get_object(self):
         record = get_image_for(self.request.user, self.kwargs[self.lookup_field])
