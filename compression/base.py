@@ -48,6 +48,9 @@ class Codec:
     # Extra encoder settings the selector tries as separate candidates (e.g. JPEG chroma
     # subsampling); each dict is passed to `encode` as keyword arguments. `({},)`: just one.
     variants: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+    # Codecs whose decoding depends on trained weights name them here (model, format version and
+    # weights digest), so stored files of a replaced model can be found (`recompress_learned`).
+    model_id: str | None = None
     # Name of this codec's exact (lossless) sibling, used when a lossless target names a lossy codec.
     lossless_variant: ClassVar[str | None] = None
     # Typical (PSNR dB, quality) pairs, ascending, where the search starts for a PSNR target; a

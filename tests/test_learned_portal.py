@@ -122,3 +122,36 @@ def test_the_compare_page_shows_a_learned_image_as_png_with_a_png_download(clien
     assert shown["Content-Type"] == "image/png"  # no browser shows .msc: the page gets a PNG
     decoded = client.get(f"/images/{record.pk}/file/decoded/?download=1")
     assert decoded["Content-Type"] == "image/png" and 'filename="cat.mscae.png"' in decoded["Content-Disposition"]
+
+
+@pytest.mark.django_db
+def test_recompress_learned_flags_old_model_files_and_the_owners_next_unlock_reencodes_them(tiny_codec, client):
+    from django.core.management import call_command
+
+    from vault import services
+    from vault.models import ImageRecord
+
+    from .vault_helpers import login_unlocked, vault_user
+
+    owner = vault_user("dora", "x-Secret-123")
+    record, _ = services.store_image(
+        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo(64, 48)),
+        filename="a.png", codec="mscae", quality=50,
+    )
+    assert record.codec_params["model"] == tiny_codec.model_id
+    # As if an earlier model had made it.
+    ImageRecord.objects.filter(pk=record.pk).update(codec_params={**record.codec_params, "model": "mscae/v1/0123"})
+    old_blob = record.compressed_blob
+    out = io.StringIO()
+    call_command("recompress_learned", stdout=out)
+    assert "Flagged 1 mscae image of 1 user" in out.getvalue()
+    record.refresh_from_db()
+    assert record.needs_recompress and record.compressed_blob == old_blob  # nothing opened or deleted yet
+
+    login_unlocked(client, "dora", "x-Secret-123")  # jobs run eagerly here: re-encoded during the login
+    record.refresh_from_db()
+    assert not record.needs_recompress and record.status == "done" and record.codec == "mscae"
+    assert record.codec_params["model"] == tiny_codec.model_id and record.compressed_blob != old_blob
+    again = io.StringIO()
+    call_command("recompress_learned", stdout=again)
+    assert "nothing to do" in again.getvalue()

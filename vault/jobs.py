@@ -337,6 +337,40 @@ def mark_queued(record: ImageRecord, *, data_key: bytes) -> None:
     record.job_dk_wrap = job_wrap(data_key, record.pk)
 
 
+@sensitive_variables("master_key")
+def queue_flagged(*, owner, master_key: bytes, request=None) -> int:
+    """Queue the owner's images that `recompress_learned` flagged, now that their MK is here;
+    returns how many. One that cannot be queued now (a limit) stays flagged for next time."""
+    queued = 0
+    for record in ImageRecord.objects.filter(owner=owner, needs_recompress=True).exclude(status__in=ImageRecord.ACTIVE):
+        options = {**(record.job_options or {}), "codec": record.codec}
+        if record.codec_params.get("target") and options.get("quality") is None:
+            options["target"] = record.codec_params["target"]
+        try:
+            requeue(record=record, master_key=master_key, options=options, request=request)
+        except (JobLimit, JobConflict):
+            logger.info("record %s stays flagged for recompression: its owner's limits are reached", record.pk)
+            break
+        except Exception:  # noqa: BLE001 - a login must never fail because of this
+            logger.exception("could not queue flagged record %s", record.pk)
+            continue
+        ImageRecord.objects.filter(pk=record.pk).update(needs_recompress=False)
+        queued += 1
+    return queued
+
+
+def flag_old_model_files(*, codec_name: str, model_id: str) -> dict[int, int]:
+    """Flag every finished vault record of `codec_name` whose file was made by another model than
+    `model_id` (or before records named their model); returns {owner id: images flagged}."""
+    candidates = ImageRecord.objects.filter(codec=codec_name, status=Status.DONE, dk_wrap__isnull=False)
+    stale = [r for r in candidates.only("pk", "owner_id", "codec_params") if (r.codec_params or {}).get("model") != model_id]
+    ImageRecord.objects.filter(pk__in=[r.pk for r in stale]).update(needs_recompress=True)
+    per_owner: dict[int, int] = {}
+    for record in stale:
+        per_owner[record.owner_id] = per_owner.get(record.owner_id, 0) + 1
+    return per_owner
+
+
 def describe_options(options: dict) -> str:
     shown = [f"{k}={v}" for k, v in (options or {}).items() if v not in (None, "")]
     return ", ".join(shown) or "auto"

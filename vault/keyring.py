@@ -241,6 +241,10 @@ def open_session(request, *, master_key: bytes) -> None:
     request.session[SESSION_SEALED] = _b64(sealed)
     request.session[SESSION_SEEN] = int(time.time())
     request.vault_cookie = _b64(secret)
+    from vault import jobs
+
+    # The one moment the server holds this user's MK without being asked for an image.
+    jobs.queue_flagged(owner=request.user, master_key=master_key, request=request)
 
 
 def lock_session(request) -> None:

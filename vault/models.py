@@ -55,6 +55,9 @@ class ImageRecord(models.Model):
     # The data key wrapped under the server's job key, so a worker can open the original without
     # the owner's master key. It exists only while a job is queued or running (see README, "Keys").
     job_dk_wrap = models.BinaryField(max_length=64, null=True, blank=True, editable=False)
+    # Its compressed file was made by a model this server no longer decodes (`recompress_learned`):
+    # re-encoded from the original when the owner next unlocks the vault (only MK opens it).
+    needs_recompress = models.BooleanField(default=False, db_index=True)
 
     codec = models.CharField(max_length=32, db_index=True, blank=True)
     codec_params = models.JSONField(default=dict, blank=True)

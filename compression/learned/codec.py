@@ -277,6 +277,10 @@ class LearnedCodec(Codec):
             self._loaded = load_model("mscae", self._weights_path)
         return self._loaded
 
+    @property
+    def model_id(self) -> str:
+        return f"{self.loaded.name}/v{bitstream.VERSION}/{self.loaded.digest.hex()}"
+
     def encode(self, image, *, quality=None, fast=False) -> bytes:
         # The learned codec has one encoder setting: `fast` changes nothing.
         return encode(self.loaded, image, self.checked_quality(quality))

@@ -73,6 +73,8 @@ def build_result(image: Image.Image, outcome: Outcome, request: Request, *, mode
             "decoded_sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
         }
     )
+    if winner.codec.model_id:
+        params["model"] = winner.codec.model_id
     if on_sample:
         params["quality_sample"] = f"SSIM and MS-SSIM on the {len(outcome.sample_boxes)} search tiles"
     return CompressionResult(

@@ -121,5 +121,10 @@ class Migration(migrations.Migration):
             name='total_seconds',
             field=models.FloatField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name='imagerecord',
+            name='needs_recompress',
+            field=models.BooleanField(db_index=True, default=False),
+        ),
         migrations.RunPython(existing_records_are_done, migrations.RunPython.noop),
     ]
