@@ -89,3 +89,22 @@ def test_admin_shows_rounded_figures_named_properly_and_candidates_as_a_table(ad
     assert page.count('<table class="vault-admin-table" tabindex="0">') == 2
     assert "<td>webp</td>" in page and "[{&quot;" not in page  # candidates as rows, not a JSON dump
     assert f"{record.bpp:.3f}" in page and repr(record.psnr) not in page
+
+
+def test_admin_shows_a_queued_record_with_its_job_and_without_the_job_keys_wrap(monkeypatch):
+    from vault import jobs
+
+    monkeypatch.setattr(jobs, "enqueue", lambda record: None)  # no worker: it stays queued
+    owner = vault_user("owner", "x")
+    record, _ = services.store_image(
+        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo()),
+        filename="waiting.png", codec="png",
+    )
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "x")
+    client = Client()
+    client.force_login(admin)
+    listing = client.get("/admin/vault/imagerecord/?status__exact=queued").content.decode()
+    assert "waiting.png" in listing and "Queued" in listing
+    html = client.get(f"/admin/vault/imagerecord/{record.pk}/change/").content.decode()
+    assert "waiting for a worker" in html and bytes(record.job_dk_wrap).hex() not in html
+    assert "Job dk wrap" not in html and record.job_task_id not in html

@@ -8,23 +8,27 @@ from django.utils.text import Truncator
 
 from vault.models import ImageRecord, UserRetrievalGuard, UserVault
 
-KEY_FIELDS = ("wrapped_key", "wrap_salt", "key_hash", "dk_wrap", "original_mac", "upload_token")
+KEY_FIELDS = ("wrapped_key", "wrap_salt", "key_hash", "dk_wrap", "job_dk_wrap", "job_task_id", "original_mac", "upload_token")
 
 
 @admin.register(ImageRecord)
 class ImageRecordAdmin(admin.ModelAdmin):
     # Few, short columns: beside the admin's two sidebars, more overflow a laptop screen.
     list_display = (
-        "id", "name_short", "owner", "codec", "compressed_size_h", "psnr_display", "created_short",
+        "id", "name_short", "owner", "status", "codec", "compressed_size_h", "psnr_display", "created_short",
     )
     list_display_links = ("id", "name_short")
-    list_filter = ("codec", "original_format", "has_alpha", "created")
+    list_filter = ("status", "codec", "original_format", "has_alpha", "created")
     search_fields = ("name", "owner__username", "codec", "sha256_original", "reason")
     date_hierarchy = "created"
     list_select_related = ("owner",)
     exclude = KEY_FIELDS
     fieldsets = (
         (None, {"fields": ("owner", "name", "created")}),
+        ("Job", {"fields": (
+            "status", "progress", "stage", "error", "job_options", "attempts", "queued_at", "started_at",
+            "heartbeat_at", "finished_at", "needs_recompress",
+        )}),
         ("Original", {"fields": ("original_format", "original_media_type", "width", "height", "has_alpha", "original_size")}),
         ("Compression", {"fields": (
             "codec", "params_table", "reason", "candidates_table", "compressed_media_type", "compressed_extension",
@@ -60,7 +64,7 @@ class ImageRecordAdmin(admin.ModelAdmin):
 
     @admin.display(description="size", ordering="compressed_size")
     def compressed_size_h(self, obj):
-        return filesizeformat(obj.compressed_size)
+        return "–" if obj.compressed_size is None else filesizeformat(obj.compressed_size)
 
     @admin.display(description="ratio")
     def ratio_display(self, obj):
@@ -81,7 +85,9 @@ class ImageRecordAdmin(admin.ModelAdmin):
 
     @admin.display(description="PSNR", ordering="psnr")
     def psnr_display(self, obj):
-        return "exact" if obj.psnr is None else f"{obj.psnr:.2f} dB"
+        if obj.psnr is None:
+            return "exact" if obj.has_compressed else "–"
+        return f"{obj.psnr:.2f} dB"
 
     @admin.display(description="SSIM", ordering="ssim")
     def ssim_display(self, obj):
@@ -97,11 +103,11 @@ class ImageRecordAdmin(admin.ModelAdmin):
 
     @admin.display(description="encode time", ordering="encode_seconds")
     def encode_time(self, obj):
-        return f"{obj.encode_seconds:.3f} s"
+        return "–" if obj.encode_seconds is None else f"{obj.encode_seconds:.3f} s"
 
     @admin.display(description="total time", ordering="total_seconds")
     def total_time(self, obj):
-        return f"{obj.total_seconds:.3f} s"
+        return "–" if obj.total_seconds is None else f"{obj.total_seconds:.3f} s"
 
     @admin.display(description="codec parameters")
     def params_table(self, obj):
