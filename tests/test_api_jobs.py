@@ -5,9 +5,7 @@ import pytest
 from vault import jobs
 from vault.models import ImageRecord
 
-from .test_api_images import IMAGES, PASSWORD, token_client, upload  # noqa: F401 - fixtures
-from .test_api_images import alice, api, bob  # noqa: F401 - fixtures
-from .vault_helpers import vault_user  # noqa: F401
+from .test_api_images import IMAGES, alice, api, bob, token_client, upload  # noqa: F401 - fixtures too
 
 pytestmark = pytest.mark.django_db
 

@@ -135,20 +135,14 @@ def job_action(request, pk, action):
                 if not form.is_valid():
                     raise ValidationError(" ".join(m for errors in form.errors.values() for m in errors))
                 options = form.options()
+                services.validate_compression_options(**options)  # the codec's own range and rules
             jobs.requeue(record=record, master_key=keyring.master_key_for(request), options=options, request=request)
             messages.success(request, f"'{record.name}' is queued for compression again.")
-    except (jobs.JobConflict, jobs.JobLimit, services.RecordLocked, ValidationError) as exc:
-        messages.error(request, _error_text(exc) if isinstance(exc, ValidationError) else str(exc))
-    except services.RetrievalRefused as exc:
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    except (jobs.JobConflict, jobs.JobLimit, services.RecordLocked, services.RetrievalRefused) as exc:
         messages.error(request, str(exc))
-    return redirect(_safe_next(request) or reverse("vault:detail", args=[record.pk]))
-
-
-def _safe_next(request) -> str | None:
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return None
+    return redirect(_safe_next(request, reverse("vault:detail", args=[record.pk])))
 
 
 @login_required
