@@ -326,7 +326,7 @@
       var messages = [];
       Object.keys(answer).forEach(function (field) {
         [].concat(answer[field]).forEach(function (message) {
-          messages.push(field === "file" || field === "non_field_errors" ? message : field + ": " + message);
+          messages.push(field === "file" || field === "detail" || field === "non_field_errors" ? message : field + ": " + message);
         });
       });
       if (messages.length) return messages.join(" ");
