@@ -183,3 +183,50 @@ def test_a_failed_image_s_page_shows_the_error_and_retry_compresses_it(page, liv
     expect(page.locator(".messages")).to_contain_text("queued for compression again")
     expect(page.locator("#job")).to_have_count(0)
     expect(page.get_by_role("link", name="Compare")).to_be_visible()
+
+
+def test_an_image_s_page_shows_the_result_by_itself_when_its_job_ends(page, live_server):
+    from tests.test_upload_batch_pages import workers_away
+    from vault import jobs, services
+
+    user = log_in(page, live_server)
+    with workers_away():
+        record, _ = services.store_image(
+            owner=user, master_key=user.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=7)),
+            filename="patience.png", codec="webp",
+        )
+    page.goto(f"{live_server.url}/images/{record.pk}/")
+    expect(page.locator("#job .job-stage")).to_contain_text("Queued")
+    ImageRecord = type(record)
+    with ONE_AT_A_TIME:
+        ImageRecord.objects.filter(pk=record.pk).update(status="running", progress=37, stage="searching webp")
+    expect(page.locator("#job .job-stage")).to_have_text("Compressing: searching webp · 37 %")
+    assert page.locator("#job progress").evaluate("e => e.value") == 37
+
+    with ONE_AT_A_TIME:
+        ImageRecord.objects.filter(pk=record.pk).update(status="queued")  # as the worker finds it
+        jobs.run_job(record_id=record.pk, task_id=record.job_task_id)
+
+    expect(page.get_by_role("link", name="Compare")).to_be_visible(timeout=10_000)
+    expect(page.locator("#job")).to_have_count(0)
+    expect(page.locator(".preview img")).to_be_visible()
+
+
+def test_an_upload_waiting_for_a_worker_can_be_cancelled_and_retried_from_its_row(page, live_server):
+    from tests.test_upload_batch_pages import workers_away
+
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/upload/")
+    page.get_by_label("Images").set_input_files([photo("later.png", 4)])
+    row = page.locator(".upload-item", has_text="later.png")
+    with workers_away() as sent:
+        page.get_by_role("button", name="Compress and encrypt").click()
+        expect(row).to_have_attribute("data-state", "queued", timeout=DONE_TIMEOUT)
+        expect(row.locator(".upload-state")).to_contain_text("Stored; waiting for a worker")
+        assert len(sent) == 1
+        row.get_by_role("button", name=re.compile("^Cancel")).click()
+        expect(row).to_have_attribute("data-state", "cancelled")
+    # Workers are back: Retry runs the job again (at once, in the test's eager mode).
+    row.get_by_role("button", name=re.compile("^Retry")).click()
+    expect(row).to_have_attribute("data-state", "done", timeout=DONE_TIMEOUT)
+    expect(row.get_by_role("link", name="later.png")).to_be_visible()

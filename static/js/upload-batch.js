@@ -89,8 +89,11 @@
     return b;
   }
 
-  // state: ready | refused | waiting | uploading | queued | running | done | failed | cancelled | error
+  // state: ready | refused | waiting | uploading | queued | running | done | failed | cancelled | error.
+  // The buttons are rebuilt only when the state changes (the caller adds them when this returns
+  // true): a button replaced every second would lose the keyboard focus.
   function show(item, state, text, percent) {
+    var changed = item.state !== state;
     item.state = state;
     item.row.dataset.state = state;
     item.stateBox.textContent = text;
@@ -100,8 +103,9 @@
     } else if (percent !== undefined) {
       item.bar.value = percent;
     }
-    item.actions.textContent = "";
+    if (changed) item.actions.textContent = "";
     updateSummary();
+    return changed;
   }
 
   function linkName(item) {
@@ -353,22 +357,21 @@
 
   function update(item, record) {
     var status = record.status;
+    var cancel = function () { act(item, urls.apiCancel); };
+    var retry = function () { act(item, urls.apiRetry); };
     if (status === "queued") {
-      show(item, "queued", "Stored; " + (record.stage || "waiting for a worker"), null);
-      button(item, "Cancel", function () { act(item, urls.apiCancel); });
+      if (show(item, "queued", "Stored; " + (record.stage || "waiting for a worker"), null)) button(item, "Cancel", cancel);
     } else if (status === "running") {
-      show(item, "running", "Compressing: " + (record.stage || "working") + " · " + record.progress + " %", record.progress);
-      button(item, "Cancel", function () { act(item, urls.apiCancel); });
+      var text = "Compressing: " + (record.stage || "working") + " · " + record.progress + " %";
+      if (show(item, "running", text, record.progress)) button(item, "Cancel", cancel);
     } else if (status === "done") {
       var figures = [record.codec, record.compressed_size === null ? null : fileSize(record.compressed_size)];
       if (record.percent_saved !== null && record.percent_saved !== undefined) figures.push(Math.round(record.percent_saved) + " % saved");
       show(item, "done", "Done · " + figures.filter(Boolean).join(" · "), 100);
     } else if (status === "failed") {
-      show(item, "failed", "Failed: " + (record.error || "no reason was recorded."));
-      button(item, "Retry", function () { act(item, urls.apiRetry); });
+      if (show(item, "failed", "Failed: " + (record.error || "no reason was recorded."))) button(item, "Retry", retry);
     } else if (status === "cancelled") {
-      show(item, "cancelled", "Cancelled; the original is kept.");
-      button(item, "Retry", function () { act(item, urls.apiRetry); });
+      if (show(item, "cancelled", "Cancelled; the original is kept.")) button(item, "Retry", retry);
     }
   }
 
@@ -384,6 +387,7 @@
         var answer = parse(text);
         if (response.ok && answer) {
           follow(item, answer);
+          item.actions.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
         } else {
           item.stateBox.textContent = errorText(answer, response.status);
           item.actions.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
