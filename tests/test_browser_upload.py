@@ -230,3 +230,20 @@ def test_an_upload_waiting_for_a_worker_can_be_cancelled_and_retried_from_its_ro
     row.get_by_role("button", name=re.compile("^Retry")).click()
     expect(row).to_have_attribute("data-state", "done", timeout=DONE_TIMEOUT)
     expect(row.get_by_role("link", name="later.png")).to_be_visible()
+
+
+def test_without_javascript_the_form_posts_several_files_and_lands_on_the_gallery(browser, live_server):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(DONE_TIMEOUT)
+        log_in(page, live_server)
+        page.goto(f"{live_server.url}/upload/")
+        expect(page.locator("[data-upload-list]")).to_be_hidden()  # the script's list and hint only with the script
+        page.get_by_label("Images").set_input_files([photo("one.png", 1), photo("two.png", 2)])
+        page.get_by_role("button", name="Compress and encrypt").click()
+        page.wait_for_url(re.compile(r"/images/$"))
+        expect(page.locator(".messages")).to_contain_text("'one.png', 'two.png'")
+        expect(page.locator(".thumb")).to_have_count(2)
+    finally:
+        context.close()
