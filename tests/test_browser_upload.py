@@ -247,3 +247,19 @@ def test_without_javascript_the_form_posts_several_files_and_lands_on_the_galler
         expect(page.locator(".thumb")).to_have_count(2)
     finally:
         context.close()
+
+
+def test_uploads_over_the_throttle_wait_as_the_server_says_then_go_on(page, live_server, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "uploads": "1/s"},
+    }
+    answers = []
+    page.on("response", lambda r: r.request.method == "POST" and "/api/v1/images/" in r.url and answers.append(r.status))
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/upload/")
+    page.get_by_label("Images").set_input_files([photo(f"burst{i}.png", i) for i in range(3)])
+    page.get_by_role("button", name="Compress and encrypt").click()
+
+    for i in range(3):
+        expect(page.locator(".upload-item", has_text=f"burst{i}.png")).to_have_attribute("data-state", "done", timeout=DONE_TIMEOUT)
+    assert 429 in answers and answers.count(202) == 3, answers

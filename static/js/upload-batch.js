@@ -34,6 +34,7 @@
   var items = []; // sent (or being sent) this visit
   var waiting = []; // sent, waiting for an upload slot
   var uploading = 0;
+  var delayed = 0; // told by the server to wait (429 with Retry-After), sent again by themselves
   var polling = false;
 
   // --- rows ---------------------------------------------------------------------------------
@@ -305,7 +306,12 @@
         item.id = answer.id;
         follow(item, answer);
       } else {
-        notStored(item, errorText(answer, xhr.status), xhr.status === 429 || xhr.status >= 500);
+        var wait = Number(xhr.getResponseHeader("Retry-After"));
+        if (xhr.status === 429 && wait > 0 && wait <= 300) {
+          later(item, wait, errorText(answer, xhr.status));
+        } else {
+          notStored(item, errorText(answer, xhr.status), xhr.status === 429 || xhr.status >= 500);
+        }
       }
     };
     xhr.onerror = function () {
@@ -337,6 +343,18 @@
     }
     if (status === 413) return "The server refused the file as too large (HTTP 413).";
     return "The server could not store the file (HTTP " + status + ").";
+  }
+
+  // The upload throttle (many files in a minute) says how long to wait: wait, then send again,
+  // with the same Idempotency-Key.
+  function later(item, seconds, message) {
+    delayed += 1;
+    show(item, "waiting", message + " Sending it again in " + seconds + " s.", 0);
+    window.setTimeout(function () {
+      delayed -= 1;
+      queueUpload(item);
+      pump();
+    }, seconds * 1000);
   }
 
   function notStored(item, message, canResend) {
@@ -449,7 +467,7 @@
 
   // Leaving while bytes are still on their way would lose those files; stored ones carry on.
   window.addEventListener("beforeunload", function (event) {
-    if (uploading || waiting.length) {
+    if (uploading || waiting.length || delayed) {
       event.preventDefault();
       event.returnValue = "";
     }
