@@ -167,11 +167,21 @@ def test_the_gallery_follows_a_job_from_queued_to_done_without_a_reload(page, li
 
 
 def test_a_failed_image_s_page_shows_the_error_and_retry_compresses_it(page, live_server):
-    from tests.test_upload_batch_pages import failed, workers_away
+    from tests.test_upload_batch_pages import failed, stored, workers_away
+    from vault import jobs
 
     user = log_in(page, live_server)
     with workers_away(), pytest.MonkeyPatch.context() as patch:
         record = failed(user, "stubborn.png", message="The codec gave up on 'stubborn.png'.", monkeypatch=patch)
+        stopped = jobs.cancel_job(record=stored(user, "stopped.png", seed=3))
+        stored(user, "waiting.png", seed=4)
+    for view_name in ("grid", "list"):
+        page.goto(f"{live_server.url}/images/?view={view_name}")
+        item = page.locator(f'[data-job-id="{record.pk}"]')
+        expect(item).to_contain_text("Failed: The codec gave up on 'stubborn.png'.")
+        expect(item.get_by_role("button", name=re.compile("^Retry"))).to_be_visible()
+        expect(page.locator(f'[data-job-id="{stopped.pk}"]')).to_contain_text("Cancelled; the original is kept.")
+        check_page(page, f"gallery-{view_name}-job-states")
     page.goto(f"{live_server.url}/images/{record.pk}/")
     job = page.locator("#job")
     expect(job).to_contain_text("Compression failed")
