@@ -38,7 +38,14 @@ class MultipleFileField(forms.FileField):
         files = data if isinstance(data, (list, tuple)) else [data]
         if len(files) > UPLOAD_MAX_FILES:
             raise ValidationError(f"{len(files)} files at once is too many; the limit is {UPLOAD_MAX_FILES} per upload.")
-        return [super(MultipleFileField, self).clean(one, initial) for one in files]
+        return [self._clean_one(one, initial) for one in files]
+
+    def _clean_one(self, one, initial):
+        if getattr(one, "name", None) and not getattr(one, "size", None):
+            # An empty file among others: the service refuses it by name ("'x.png' is empty"), and
+            # the other files of the form are still stored.
+            return one
+        return super().clean(one, initial)
 
 
 class CompressionOptionsForm(forms.Form):
@@ -114,7 +121,20 @@ class CompressionOptionsForm(forms.Form):
 
 
 class RecompressForm(CompressionOptionsForm):
-    pass
+    @classmethod
+    def for_record(cls, record) -> "RecompressForm":
+        """An unbound form showing the options the record's last job asked for."""
+        options = record.job_options or {}
+        target = options.get("target") or "balanced"
+        presets = {value for value, _label in TARGET_PRESETS}
+        initial = {
+            "codec": options.get("codec") or "auto",
+            "target": target if target in presets else "custom",
+            "custom_target": "" if target in presets else target,
+            "quality": options.get("quality"),
+            "effort": options.get("effort") or "default",
+        }
+        return cls(initial=initial)
 
 
 class UploadForm(CompressionOptionsForm):

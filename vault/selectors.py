@@ -30,10 +30,12 @@ def sorted_images(user, sort: str):
     _, ordering = GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"])
     queryset = images_for(user)
     if "compressed_size_ratio" in ordering:
-        # Smallest compressed/original ratio first: the biggest saving.
+        # Smallest compressed/original ratio first: the biggest saving. Images not compressed yet
+        # have no ratio; they go last on every database (SQLite would put NULL first, PostgreSQL last).
         queryset = queryset.annotate(
             compressed_size_ratio=Cast(F("compressed_size"), FloatField()) / Cast(F("original_size"), FloatField())
         )
+        ordering = [F("compressed_size_ratio").asc(nulls_last=True) if o == "compressed_size_ratio" else o for o in ordering]
     return queryset.order_by(*ordering)
 
 

@@ -100,9 +100,9 @@ def upload(request):
             if field != "file":  # an option error is the same for every file: say it once
                 form.add_error(field, _error_text(exc))
                 break
-            refused.append(_error_text(exc))
+            refused.append(_named(upload.name, _error_text(exc)))
         except jobs.JobLimit as exc:
-            refused.append(str(exc))
+            refused.append(_named(upload.name, str(exc)))
             break
         else:
             queued.append(record)
@@ -116,6 +116,11 @@ def upload(request):
         messages.error(request, f"Not stored: {message}")
     # Redirect after POST: Reload on the gallery cannot submit the upload again.
     return redirect("vault:gallery")
+
+
+def _named(filename: str, message: str) -> str:
+    """A per-file error of a batch says which file, where the message does not already."""
+    return message if f"'{filename}'" in message else f"'{filename}': {message}"
 
 
 @sensitive_variables("master_key")
@@ -175,6 +180,7 @@ def detail(request, pk):
         "unlocked": keyring.session_master_key(request) is not None,
         "shares": shares_for(request.user, record),
         "share_form": ShareCreateForm(),
+        "recompress_form": RecompressForm.for_record(record),
     }
     return render(request, "vault/detail.html", context)
 
