@@ -74,6 +74,15 @@ class SerialWSGIServer(WSGIServer):
         super().__init__(*args, **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """The live server's throttle counts live in the cache table, which no test rolls back: each test
+    starts as a new visitor would, not throttled by the logins of the tests before it."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(scope="module")
 def live_server(django_db_setup):
     from pytest_django.live_server_helper import LiveServer

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from tests.conftest import image_bytes, make_photo
-from tests.test_browser import browser, check_page, log_in, page, view  # noqa: F401 - fixtures used by name
+from tests.test_browser import _fresh_throttles, browser, check_page, log_in, page, view  # noqa: F401 - fixtures used by name
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
