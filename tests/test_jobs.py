@@ -184,7 +184,7 @@ def test_stalled_jobs_are_sent_again_and_dead_uploads_removed(alice, no_worker, 
     jobs._claim(running.pk, running.job_task_id)
     half = store(alice)
     ImageRecord.objects.filter(pk=half.pk).update(original_blob="")  # died before its original was written
-    later = timezone.now() + settings.JOB_REQUEUE_AFTER + timedelta(seconds=settings.JOB_SOFT_TIME_LIMIT + 180)
+    later = timezone.now() + settings.JOB_REQUEUE_AFTER + timedelta(seconds=jobs.hard_limit_for({}) + 61)
     counts = jobs.requeue_stalled(now=later)
     assert counts == {"resent": 2, "failed": 0, "removed": 1}
     assert not ImageRecord.objects.filter(pk=half.pk).exists()
@@ -199,7 +199,7 @@ def test_a_running_job_silent_past_its_limit_fails_once_its_attempts_are_used_up
     record = store(alice)
     for _ in range(settings.JOB_MAX_ATTEMPTS):
         jobs._claim(record.pk, record.job_task_id)
-    later = timezone.now() + timedelta(seconds=settings.JOB_SOFT_TIME_LIMIT + 180)
+    later = timezone.now() + timedelta(seconds=jobs.hard_limit_for({}) + 61)
     assert jobs.requeue_stalled(now=later)["failed"] == 1
     record.refresh_from_db()
     assert record.status == Status.FAILED and "stopped 3 times" in record.error and record.job_dk_wrap is None

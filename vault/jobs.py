@@ -89,6 +89,11 @@ def soft_limit_for(options: dict) -> int:
     return settings.JOB_MAX_SOFT_TIME_LIMIT if options.get("effort") == "max" else settings.JOB_SOFT_TIME_LIMIT
 
 
+def hard_limit_for(options: dict) -> int:
+    """When the worker process is killed: the soft limit plus the grace JOB_TIME_LIMIT gives it."""
+    return soft_limit_for(options) + max(1, settings.JOB_TIME_LIMIT - settings.JOB_SOFT_TIME_LIMIT)
+
+
 def check_limits(*, owner, incoming_bytes: int) -> None:
     """Refuse an upload (or a requeue, incoming_bytes=0) beyond the owner's bounds."""
     from django.db.models import Sum
@@ -121,7 +126,7 @@ def enqueue(record: ImageRecord) -> None:
     try:
         compress_job.apply_async(
             args=[record.pk], task_id=record.job_task_id, queue=queue_for(options), soft_time_limit=soft_limit_for(options),
-            time_limit=soft_limit_for(options) + 60,
+            time_limit=hard_limit_for(options),
         )
     except Exception:  # noqa: BLE001 - kombu raises many types; the record says queued either way
         if compress_job.app.conf.task_always_eager:
@@ -391,7 +396,7 @@ def requeue_stalled(*, now=None) -> dict[str, int]:
         counts["resent"] += _resend(record.pk, now=now, lost_attempt=False)
     for record in ImageRecord.objects.filter(status=Status.RUNNING):
         silent_for = (now - (record.heartbeat_at or record.started_at or now)).total_seconds()
-        if silent_for > soft_limit_for(record.job_options or {}) + 120:
+        if silent_for > hard_limit_for(record.job_options or {}) + 60:
             outcome = _resend(record.pk, now=now, lost_attempt=True)
             counts["resent" if outcome else "failed"] += 1
     from vault.services import delete_image
