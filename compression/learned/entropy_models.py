@@ -154,7 +154,7 @@ def _model(pmf_row: np.ndarray):
 def encode_grouped(encoder, symbols: np.ndarray, rows: np.ndarray, pmf: np.ndarray, offset: int) -> float:
     """Code `symbols` (flat ints in [−offset, offset]), each under table row `rows[i]`: all
     symbols of the lowest row first, each group in order. -> the bits the tables assign them."""
-    symbols = np.asarray(symbols, np.int64) + offset
+    symbols = np.asarray(symbols, np.int32) + np.int32(offset)  # |symbol| ≤ 2^10: int32 is exact
     bits = 0.0
     for row in np.unique(rows):
         group = symbols[rows == row]
@@ -165,11 +165,12 @@ def encode_grouped(encoder, symbols: np.ndarray, rows: np.ndarray, pmf: np.ndarr
 
 def decode_grouped(decoder, rows: np.ndarray, pmf: np.ndarray, offset: int, what: str) -> np.ndarray:
     """The inverse of `encode_grouped`: rows known, symbols recovered (flat int64)."""
-    out = np.empty(rows.shape, np.int64)
+    out = np.empty(rows.shape, np.int32)
     try:
         for row in np.unique(rows):
             where = rows == row
             out[where] = decoder.decode(_model(pmf[row]), int(where.sum()))
     except Exception as exc:  # constriction raises plain exceptions on invalid data
         raise EntropyCoderError(f"{what} string is corrupt ({exc})") from exc
-    return out - offset
+    out -= offset
+    return out
