@@ -158,8 +158,11 @@ def encode_grouped(encoder, symbols: np.ndarray, rows: np.ndarray, pmf: np.ndarr
     bits = 0.0
     for row in np.unique(rows):
         group = symbols[rows == row]
-        encoder.encode(group.astype(np.int32), _model(pmf[row]))
-        bits -= float(np.log2(pmf[row][group] / (1 << PMF_PRECISION)).sum())
+        encoder.encode(group, _model(pmf[row]))
+        # From symbol counts: per-symbol float64 logs of a 24-megapixel photo's largest group
+        # would be hundreds of megabytes.
+        counts = np.bincount(group, minlength=pmf.shape[-1])
+        bits -= float(counts @ np.log2(pmf[row] / (1 << PMF_PRECISION)))
     return bits
 
 

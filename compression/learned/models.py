@@ -66,9 +66,10 @@ DOWNSAMPLING = 64  # g_a (16) × h_a (4): images are padded to a multiple of thi
 # halo exceeds both transforms' receptive fields (61 px for g_a: four 5×5 stride-2 layers; about
 # ±3 latents = ±48 px for g_s), so tiled results equal whole-image ones up to float rounding.
 # Multiples of 16 keep every tile on the transforms' stride grid. TensorFlow keeps the working
-# memory of the largest tile it has seen (about 470 MB for 768-px tiles, 240 MB for 512-px ones
-# with this model), so the tile size sets most of the coder's memory beyond the library itself.
-TILE_SIZE = 512
+# memory of the largest tile it has seen (with the shipped model about 470 MB for 768-px tiles,
+# 240 MB for 512-px ones, 130 MB for 384-px ones), so the tile size sets most of the coder's
+# memory beyond the library itself; the halo makes smaller tiles cost more compute.
+TILE_SIZE = 384
 TILE_HALO = 64
 # The integer prior (`code_latents`) runs in bands of this many latent rows (16 pixels each): its
 # int64 working arrays then cover a band, not a 24-megapixel photo's whole latent grid.
@@ -331,9 +332,10 @@ class MSCAE(keras.Model):
         z = ops.convert_to_numpy(self.h_a(y[None], training=False))[0]
         return np.clip(np.rint(z), -t.z_half, t.z_half).astype(np.int64)
 
-    def compress(self, image: np.ndarray, quality: float, *, analysis: np.ndarray | None = None) -> Compressed:
+    def compress(self, image: np.ndarray | None, quality: float, *, analysis: np.ndarray | None = None) -> Compressed:
         """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `pad`). `analysis`:
-        g_a(image) when the caller already has it (it does not depend on the quality)."""
+        g_a(image) when the caller already has it (it does not depend on the quality; `image`
+        is then not needed)."""
         t = self._require_tables()
         gain, _ = self.gains_for_quality(quality)
         latents = self.analysis(image) if analysis is None else analysis
