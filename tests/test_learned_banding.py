@@ -120,3 +120,15 @@ def test_integer_layers_give_the_same_values_in_any_chunk_of_rows(loaded, monkey
     np.testing.assert_array_equal(tables.hyper_params(z_symbols), whole)
     np.testing.assert_array_equal(tables.context_features(y_hat_fx, anchors), context)
     assert whole.dtype == np.int16 and np.abs(whole).max() > 0
+
+
+def test_tiled_hyper_analysis_gives_the_whole_grid_hyper_latents(loaded, monkeypatch):
+    from compression.learned import models
+
+    model = loaded.model
+    y = np.random.default_rng(4).normal(0, 20, (40, 56, model.M)).astype(np.float32)
+    whole = model.hyper_latents(y)  # 40 × 56 latents: one piece at the default tile size
+    monkeypatch.setattr(models, "HYPER_TILE", 8)
+    monkeypatch.setattr(models, "HYPER_HALO", 8)
+    np.testing.assert_array_equal(model.hyper_latents(y), whole)  # 5 × 7 tiles
+    assert np.abs(whole).max() > 0

@@ -154,10 +154,10 @@ def _model(pmf_row: np.ndarray):
 def encode_grouped(encoder, symbols: np.ndarray, rows: np.ndarray, pmf: np.ndarray, offset: int) -> float:
     """Code `symbols` (flat ints in [−offset, offset]), each under table row `rows[i]`: all
     symbols of the lowest row first, each group in order. -> the bits the tables assign them."""
-    symbols = np.asarray(symbols, np.int32) + np.int32(offset)  # |symbol| ≤ 2^10: int32 is exact
+    symbols = np.asarray(symbols)
     bits = 0.0
     for row in np.unique(rows):
-        group = symbols[rows == row]
+        group = symbols[rows == row].astype(np.int32) + np.int32(offset)  # |symbol| ≤ 2^10
         encoder.encode(group, _model(pmf[row]))
         # From symbol counts: per-symbol float64 logs of a 24-megapixel photo's largest group
         # would be hundreds of megabytes.

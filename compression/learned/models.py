@@ -74,6 +74,10 @@ TILE_HALO = 64
 # The integer prior (`code_latents`) runs in bands of this many latent rows (16 pixels each): its
 # int64 working arrays then cover a band, not a 24-megapixel photo's whole latent grid.
 BAND_ROWS = 16
+# h_a runs on tiles of HYPER_TILE latents with HYPER_HALO latents of context (its receptive field
+# is under ±8 latents); multiples of 4 keep the tiles on its stride grid.
+HYPER_TILE = 128
+HYPER_HALO = 16
 QUANTISE_CHUNK = 4096  # latent positions the encoder quantises at a time (float64 temporaries)
 
 
@@ -329,7 +333,9 @@ class MSCAE(keras.Model):
 
     def hyper_latents(self, y: np.ndarray) -> np.ndarray:
         t = self._require_tables()
-        z = ops.convert_to_numpy(self.h_a(y[None], training=False))[0]
+        # Tiled like g_a: on a 24-megapixel photo's whole latent grid, h_a's TensorFlow working
+        # memory (which the library keeps afterwards) would be about 90 MB.
+        z = run_tiled(lambda tile: self.h_a(tile, training=False), y, scale=(1, 4), tile=HYPER_TILE, halo=HYPER_HALO)
         return np.clip(np.rint(z), -t.z_half, t.z_half).astype(np.int64)
 
     def compress(self, image: np.ndarray | None, quality: float, *, analysis: np.ndarray | None = None) -> Compressed:
@@ -350,7 +356,7 @@ class MSCAE(keras.Model):
 
         def code_pass(positions, means_fx, idx):
             nonlocal y_bits
-            sym = np.empty(means_fx.shape, np.int32)
+            sym = np.empty(means_fx.shape, np.int16)  # |symbol| ≤ Y_SYMBOL_RANGE
             where = np.flatnonzero(positions)
             for i in range(0, where.size, QUANTISE_CHUNK):
                 part = slice(i, i + QUANTISE_CHUNK)
@@ -427,7 +433,9 @@ def code_latents(tables: CodingTables, hyper: np.ndarray, code_pass, band_rows: 
     means_fx = np.zeros((h, w, m), np.int16)  # |mean| ≤ ACT_MAX
     halo = tables.context.kernel.shape[0] // 2  # rows of anchors a band's context convolution reads
     for positions in (anchors, ~anchors):
-        means, idx = [], []
+        means = np.empty((int(positions.sum()), m), np.int16)
+        idx = np.empty((int(positions.sum()), m), np.uint8)
+        done = 0  # positions of this pass before the band, in raster order
         for r0 in range(0, h, band_rows):
             r1 = min(h, r0 + band_rows)
             here = positions[r0:r1]
@@ -438,10 +446,9 @@ def code_latents(tables: CodingTables, hyper: np.ndarray, code_pass, band_rows: 
                 # ŷ in units of 2^-F: |ŷ| < 2^22, so int32 is exact.
                 y_hat_fx = symbols[lo:hi].astype(np.int32) * np.int32(1 << tables.mean_bits) + means_fx[lo:hi]
                 context = tables.context_features(y_hat_fx, anchors[lo:hi])[r0 - lo : r1 - lo][here]
-            band_means, band_idx = tables.split(tables.params_at(hyper[r0:r1][here][:, None], context[:, None])[:, 0])
-            means.append(band_means)
-            idx.append(band_idx)
-        means, idx = np.concatenate(means), np.concatenate(idx)
+            band = slice(done, done + len(context))
+            means[band], idx[band] = tables.split(tables.params_at(hyper[r0:r1][here][:, None], context[:, None])[:, 0])
+            done = band.stop
         symbols[positions] = code_pass(positions, means, idx)
         means_fx[positions] = means
         del means, idx
