@@ -122,25 +122,25 @@ class EncoderSession:
     runs once per session; `compress` itself stays a pure function of its inputs."""
 
     def __init__(self, loaded: LoadedModel, image):
-        from .models import pad
-
         self.loaded = loaded
         self.array = _to_array(image)
-        self.padded = pad(self.array)
         self._analysis = None
         self._lock = threading.Lock()
 
     def analysis(self) -> np.ndarray:
+        from .models import pad
+
         with self._lock:  # parallel trials of one search share it
             if self._analysis is None:
-                self._analysis = self.loaded.model.analysis(self.padded)
+                # The padded copy, as large as the photo, lives only while g_a runs.
+                self._analysis = self.loaded.model.analysis(pad(self.array))
             return self._analysis
 
     def encode_with_estimate(self, quality: float) -> tuple[bytes, float]:
         """-> (.msc file, the bits the entropy models predicted for its two coded strings)."""
         h, w = self.array.shape[:2]
         knob = self.loaded.knob(quality)
-        compressed = self.loaded.model.compress(self.padded, knob, analysis=self.analysis())
+        compressed = self.loaded.model.compress(None, knob, analysis=self.analysis())
         y_string, z_string = compressed.strings
         header = bitstream.Header(self.loaded.name, self.loaded.digest,
                                   bitstream.symbols_digest(*compressed.symbols), knob, h, w)

@@ -154,22 +154,26 @@ def _model(pmf_row: np.ndarray):
 def encode_grouped(encoder, symbols: np.ndarray, rows: np.ndarray, pmf: np.ndarray, offset: int) -> float:
     """Code `symbols` (flat ints in [−offset, offset]), each under table row `rows[i]`: all
     symbols of the lowest row first, each group in order. -> the bits the tables assign them."""
-    symbols = np.asarray(symbols, np.int64) + offset
+    symbols = np.asarray(symbols)
     bits = 0.0
     for row in np.unique(rows):
-        group = symbols[rows == row]
-        encoder.encode(group.astype(np.int32), _model(pmf[row]))
-        bits -= float(np.log2(pmf[row][group] / (1 << PMF_PRECISION)).sum())
+        group = symbols[rows == row].astype(np.int32) + np.int32(offset)  # |symbol| ≤ 2^10
+        encoder.encode(group, _model(pmf[row]))
+        # From symbol counts: per-symbol float64 logs of a 24-megapixel photo's largest group
+        # would be hundreds of megabytes.
+        counts = np.bincount(group, minlength=pmf.shape[-1])
+        bits -= float(counts @ np.log2(pmf[row] / (1 << PMF_PRECISION)))
     return bits
 
 
 def decode_grouped(decoder, rows: np.ndarray, pmf: np.ndarray, offset: int, what: str) -> np.ndarray:
     """The inverse of `encode_grouped`: rows known, symbols recovered (flat int64)."""
-    out = np.empty(rows.shape, np.int64)
+    out = np.empty(rows.shape, np.int32)
     try:
         for row in np.unique(rows):
             where = rows == row
             out[where] = decoder.decode(_model(pmf[row]), int(where.sum()))
     except Exception as exc:  # constriction raises plain exceptions on invalid data
         raise EntropyCoderError(f"{what} string is corrupt ({exc})") from exc
-    return out - offset
+    out -= offset
+    return out

@@ -13,7 +13,8 @@ training, one implementation for encoder and decoder:
   per-channel scale calibrated on validation photos when the weights are exported;
 * a layer is ``v = (acc · m + B + 2^(S−1)) >> S`` on int64, where ``acc`` is the integer
   convolution, ``m``/``B`` the integer rescale and bias, ``S`` the layer's shift; then the
-  integer leaky ReLU ``v if v ≥ 0 else round(v / 5)`` (slope 0.2, as Keras's) and the clip.
+  integer leaky ReLU ``v if v ≥ 0 else round(v / 5)`` (slope 0.2, as Keras's) and the clip to
+  ±ACT_MAX, so activations are stored as int16 (int64 lives only in one chunk of rows at a time).
 
 Bounds (checked when a layer is quantised, so nothing can overflow at run time): every input
 is at most ``in_bound`` in magnitude, so ``|acc| ≤ in_bound · Σ|kernel|`` per output channel; that
@@ -37,7 +38,7 @@ FLOAT64_EXACT = 2**53
 INT64_SAFE = 2**62
 MAX_SHIFT = 40
 LEAKY_DIVISOR = 5  # Keras's leaky_relu slope 0.2 = 1/5
-_CHUNK_ELEMENTS = 1 << 23  # im2col rows per matrix product: ~64 MB of float64, whatever the image
+_CHUNK_ELEMENTS = 1 << 21  # im2col entries per matrix product: ~16 MB of float64, whatever the image
 
 
 class IntegerOverflowError(ValueError):
@@ -49,20 +50,30 @@ def leaky_relu_int(v: np.ndarray) -> np.ndarray:
     return np.where(v >= 0, v, -((-v + LEAKY_DIVISOR // 2) // LEAKY_DIVISOR))
 
 
-def _correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
-    """'Valid' cross-correlation of x (H, W, C) int64, padded by pad=(before, after) with zeros
-    on both spatial axes, with kernel (kh, kw, C, O) int64 -> (H', W', O) int64, exact."""
+def _correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int], finish=None, dtype=np.int64) -> np.ndarray:
+    """'Valid' cross-correlation of x (H, W, C) integers, padded by pad=(before, after) with
+    zeros on both spatial axes, with kernel (kh, kw, C, O) int64 -> (H', W', O), exact.
+
+    It runs in row chunks of about _CHUNK_ELEMENTS im2col entries; `finish` maps each chunk's
+    int64 accumulator to the stored values (of `dtype`), so neither a float64 copy of the input
+    nor a whole-image accumulator ever exists: memory stays the input and output plus one chunk."""
     kh, kw, c, o = kernel.shape
-    xp = np.pad(x, (pad, pad, (0, 0))).astype(np.float64)
-    h, w = xp.shape[0] - kh + 1, xp.shape[1] - kw + 1
+    (top, bottom), (left, right) = pad, pad
+    h, w = x.shape[0] + top + bottom - kh + 1, x.shape[1] + left + right - kw + 1
     k = kernel.reshape(kh * kw * c, o).astype(np.float64)
-    out = np.empty((h, w, o), np.int64)
+    out = np.empty((h, w, o), dtype)
     rows = max(1, _CHUNK_ELEMENTS // max(1, w * kh * kw * c))
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
-        win = sliding_window_view(xp[r0 : r1 + kh - 1], (kh, kw), axis=(0, 1))  # (r, w, C, kh, kw)
+        # The chunk's rows of the zero-padded input, padded here: no padded copy of x.
+        slab = np.zeros((r1 - r0 + kh - 1, x.shape[1] + left + right, c), np.float64)
+        x0, x1 = max(0, r0 - top), min(x.shape[0], r1 + kh - 1 - top)
+        slab[x0 + top - r0 : x1 + top - r0, left : left + x.shape[1]] = x[x0:x1]
+        win = sliding_window_view(slab, (kh, kw), axis=(0, 1))  # (r, w, C, kh, kw)
         cols = win.transpose(0, 1, 3, 4, 2).reshape((r1 - r0) * w, kh * kw * c)
-        out[r0:r1] = (cols @ k).reshape(r1 - r0, w, o)
+        acc = (cols @ k).astype(np.int64)
+        del slab, win, cols
+        out[r0:r1] = (acc if finish is None else finish(acc)).reshape(r1 - r0, w, o)
     return out
 
 
@@ -84,22 +95,34 @@ class IntLayer:
     shift: int
     leaky: bool
 
-    def accumulate(self, x: np.ndarray) -> np.ndarray:
+    def accumulate(self, x: np.ndarray, finish=None, dtype=np.int64) -> np.ndarray:
+        """The integer convolution; `finish` and `dtype` as in `_correlate`."""
         kh = self.kernel.shape[0]
         if self.kind == "conv":
-            return _correlate(x, self.kernel, ((kh - 1) // 2, kh // 2))
+            return _correlate(x, self.kernel, ((kh - 1) // 2, kh // 2), finish, dtype)
         if self.kind == "deconv2":
             # TF's SAME transposed convolution = zero-insertion, then a correlation with the
             # flipped kernel padded (k−2, 1) for k = 5 (checked against Keras in the tests).
-            return _correlate(_upsample2(x), self.kernel, (kh - 2, 1))
+            return _correlate(_upsample2(x), self.kernel, (kh - 2, 1), finish, dtype)
         raise ValueError(f"unknown integer layer kind {self.kind!r}")
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        acc = self.accumulate(np.asarray(x, np.int64))
-        v = (acc * self.multiplier + self.bias + (1 << (self.shift - 1))) >> self.shift
+    def rescale(self, acc: np.ndarray) -> np.ndarray:
+        """int64 accumulator -> the layer's output, in place (the bounds above rule out overflow)."""
+        acc *= self.multiplier
+        acc += self.bias + (1 << (self.shift - 1))
+        acc >>= self.shift
         if self.leaky:
-            v = leaky_relu_int(v)
-        return np.clip(v, -ACT_MAX, ACT_MAX)
+            negative = acc < 0
+            acc[negative] = leaky_relu_int(acc[negative])
+        return np.clip(acc, -ACT_MAX, ACT_MAX, out=acc)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """-> int16: every output is clipped to ±ACT_MAX, which int16 holds exactly, so a
+        whole-image activation takes a quarter of int64's memory."""
+        x = np.asarray(x)
+        if x.dtype.kind not in "iu":
+            x = x.astype(np.int64)
+        return self.accumulate(x, self.rescale, np.int16)
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {

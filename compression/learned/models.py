@@ -65,9 +65,20 @@ DOWNSAMPLING = 64  # g_a (16) × h_a (4): images are padded to a multiple of thi
 # memory stays flat for any photo size (a 24-megapixel photo in one piece needed 11.6 GB). The
 # halo exceeds both transforms' receptive fields (61 px for g_a: four 5×5 stride-2 layers; about
 # ±3 latents = ±48 px for g_s), so tiled results equal whole-image ones up to float rounding.
-# Multiples of 16 keep every tile on the transforms' stride grid.
-TILE_SIZE = 768
+# Multiples of 16 keep every tile on the transforms' stride grid. TensorFlow keeps the working
+# memory of the largest tile it has seen (with the shipped model about 470 MB for 768-px tiles,
+# 240 MB for 512-px ones, 130 MB for 384-px ones), so the tile size sets most of the coder's
+# memory beyond the library itself; the halo makes smaller tiles cost more compute.
+TILE_SIZE = 384
 TILE_HALO = 64
+# The integer prior (`code_latents`) runs in bands of this many latent rows (16 pixels each): its
+# int64 working arrays then cover a band, not a 24-megapixel photo's whole latent grid.
+BAND_ROWS = 16
+# h_a runs on tiles of HYPER_TILE latents with HYPER_HALO latents of context (its receptive field
+# is under ±8 latents); multiples of 4 keep the tiles on its stride grid.
+HYPER_TILE = 128
+HYPER_HALO = 16
+QUANTISE_CHUNK = 4096  # latent positions the encoder quantises at a time (float64 temporaries)
 
 
 def _conv(filters, kernel, stride=1, activation=None, name=None, dtype=None, zero=False):
@@ -215,6 +226,7 @@ class MSCAE(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(20181)
         self.tables: CodingTables | None = None  # integer coding tables: see tables.py
         self.tile_size = TILE_SIZE
+        self.band_rows = BAND_ROWS
         self.bpp_tracker = keras.metrics.Mean(name="bpp")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
         self.rd_tracker = keras.metrics.Mean(name="rd")  # the raw R + λ·D, before normalisation
@@ -321,30 +333,41 @@ class MSCAE(keras.Model):
 
     def hyper_latents(self, y: np.ndarray) -> np.ndarray:
         t = self._require_tables()
-        z = ops.convert_to_numpy(self.h_a(y[None], training=False))[0]
+        # Tiled like g_a: on a 24-megapixel photo's whole latent grid, h_a's TensorFlow working
+        # memory (which the library keeps afterwards) would be about 90 MB.
+        z = run_tiled(lambda tile: self.h_a(tile, training=False), y, scale=(1, 4), tile=HYPER_TILE, halo=HYPER_HALO)
         return np.clip(np.rint(z), -t.z_half, t.z_half).astype(np.int64)
 
-    def compress(self, image: np.ndarray, quality: float, *, analysis: np.ndarray | None = None) -> Compressed:
+    def compress(self, image: np.ndarray | None, quality: float, *, analysis: np.ndarray | None = None) -> Compressed:
         """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `pad`). `analysis`:
-        g_a(image) when the caller already has it (it does not depend on the quality)."""
+        g_a(image) when the caller already has it (it does not depend on the quality; `image`
+        is then not needed)."""
         t = self._require_tables()
         gain, _ = self.gains_for_quality(quality)
-        y = (self.analysis(image) if analysis is None else analysis) * gain
-        z_int = self.hyper_latents(y)
+        latents = self.analysis(image) if analysis is None else analysis
+        z_int = self.hyper_latents(latents * gain)  # y = g_a(x)·gain, whole only while h_a runs
         z_rows = np.broadcast_to(np.arange(z_int.shape[-1]), z_int.shape).ravel()
         z_encoder = em.new_encoder()
         z_bits = em.encode_grouped(z_encoder, z_int.ravel(), z_rows, t.z_pmf, t.z_half)
         y_encoder = em.new_encoder()
-        scale = np.float32(2.0 ** -t.mean_bits)
+        scale = np.float64(2.0 ** -t.mean_bits)
+        flat = latents.reshape(-1, latents.shape[-1])
         y_bits = 0.0
 
         def code_pass(positions, means_fx, idx):
             nonlocal y_bits
-            sym = np.clip(np.rint(y[positions] - means_fx * scale), -Y_SYMBOL_RANGE, Y_SYMBOL_RANGE).astype(np.int64)
+            sym = np.empty(means_fx.shape, np.int16)  # |symbol| ≤ Y_SYMBOL_RANGE
+            where = np.flatnonzero(positions)
+            for i in range(0, where.size, QUANTISE_CHUNK):
+                part = slice(i, i + QUANTISE_CHUNK)
+                # y·gain in float32, as `y` always was; the difference in float64, as the files
+                # have always been made (a float32 one could round across a half).
+                residual = flat[where[part]] * gain - means_fx[part] * scale
+                sym[part] = np.clip(np.rint(residual), -Y_SYMBOL_RANGE, Y_SYMBOL_RANGE)
             y_bits += em.encode_grouped(y_encoder, sym.ravel(), idx.ravel(), t.y_pmf, Y_SYMBOL_RANGE)
             return sym
 
-        symbols, _ = code_latents(t, t.hyper_params(z_int), code_pass)
+        symbols, _ = code_latents(t, t.hyper_params(z_int), code_pass, self.band_rows)
         strings = (em.finish(y_encoder), em.finish(z_encoder))
         return Compressed(strings, z_int.shape[:2], y_bits + z_bits, (z_int, symbols))
 
@@ -364,11 +387,16 @@ class MSCAE(keras.Model):
         def code_pass(positions, means_fx, idx):
             return em.decode_grouped(y_decoder, idx.ravel(), t.y_pmf, Y_SYMBOL_RANGE, "latent").reshape(idx.shape)
 
-        symbols, means_fx = code_latents(t, t.hyper_params(z_int), code_pass)
+        symbols, means_fx = code_latents(t, t.hyper_params(z_int), code_pass, self.band_rows)
         if check is not None:
             check(z_int, symbols)
-        # float32 holds symbol + mean·2^-F exactly (fewer than 24 significant bits).
-        y_hat = (symbols + means_fx * np.float32(2.0 ** -t.mean_bits)) * igain
+        # float32 holds symbol + mean·2^-F exactly (fewer than 24 significant bits), and its
+        # product with the gain is rounded once, as g_s's float32 input always was.
+        y_hat = symbols.astype(np.float32)
+        del symbols
+        y_hat += means_fx * np.float32(2.0 ** -t.mean_bits)
+        del means_fx
+        y_hat *= igain
         # Each tile becomes 8-bit pixels at once: a float copy of a whole 24-megapixel picture
         # (and its rounding temporaries) would be most of the decoder's memory.
         def synthesis(tile):
@@ -387,26 +415,44 @@ class MSCAE(keras.Model):
         return super().load_weights(*args, **kwargs)
 
 
-def code_latents(tables: CodingTables, hyper: np.ndarray, code_pass):
+def code_latents(tables: CodingTables, hyper: np.ndarray, code_pass, band_rows: int = None):
     """The two checkerboard passes, shared by encoder and decoder. `code_pass(positions,
-    means_fx, idx)` codes (encoder) or decodes (decoder) the symbols at `positions` given their
-    integer means (units of 2^-F) and scale indexes, and returns them.
-    -> (symbols, means_fx), both (h, w, M) int64."""
+    means_fx, idx)` codes (encoder) or decodes (decoder) the symbols of one whole pass (`positions`,
+    a (h, w) mask, in raster order) given their integer means (units of 2^-F) and scale indexes,
+    and returns them as (n, M) integers. -> (symbols int32, means_fx int16), both (h, w, M).
+
+    The parameter networks run in bands of `band_rows` latent rows, so their int64 temporaries
+    cover one band, never the image. The range coder still sees each pass as one sequence (every
+    symbol of the lowest scale index first, see `em.encode_grouped`), so the files do not depend
+    on the band size."""
+    band_rows = int(band_rows or BAND_ROWS)
     h, w = hyper.shape[:2]
     m = tables.latent_channels
     anchors = checkerboard((h, w))
-    symbols = np.zeros((h, w, m), np.int32)  # |symbol| ≤ Y_SYMBOL_RANGE
-    means_fx = np.zeros((h, w, m), np.int32)  # |mean| ≤ ACT_MAX
-    no_context = np.zeros((int(anchors.sum()), 1, tables.context.kernel.shape[-1]), np.int64)
-    for positions, context in ((anchors, no_context), (~anchors, None)):
-        if context is None:  # the anchors are known now: the others get their context
-            y_hat_fx = symbols * np.int32(1 << tables.mean_bits) + means_fx  # < 2^22: int32 is exact
-            context = tables.context_features(y_hat_fx, anchors)[positions][:, None]
-        params = tables.params_at(hyper[positions][:, None], context)[:, 0]
-        means, idx = tables.split(params)
+    symbols = np.zeros((h, w, m), np.int16)  # |symbol| ≤ Y_SYMBOL_RANGE
+    means_fx = np.zeros((h, w, m), np.int16)  # |mean| ≤ ACT_MAX
+    halo = tables.context.kernel.shape[0] // 2  # rows of anchors a band's context convolution reads
+    for positions in (anchors, ~anchors):
+        means = np.empty((int(positions.sum()), m), np.int16)
+        idx = np.empty((int(positions.sum()), m), np.uint8)
+        done = 0  # positions of this pass before the band, in raster order
+        for r0 in range(0, h, band_rows):
+            r1 = min(h, r0 + band_rows)
+            here = positions[r0:r1]
+            if positions is anchors:
+                context = np.zeros((int(here.sum()), tables.context.kernel.shape[-1]), np.int16)
+            else:  # the anchors are all known now: the others get their context
+                lo, hi = max(0, r0 - halo), min(h, r1 + halo)
+                # ŷ in units of 2^-F: |ŷ| < 2^22, so int32 is exact.
+                y_hat_fx = symbols[lo:hi].astype(np.int32) * np.int32(1 << tables.mean_bits) + means_fx[lo:hi]
+                context = tables.context_features(y_hat_fx, anchors[lo:hi])[r0 - lo : r1 - lo][here]
+            band = slice(done, done + len(context))
+            means[band], idx[band] = tables.split(tables.params_at(hyper[r0:r1][here][:, None], context[:, None])[:, 0])
+            done = band.stop
         symbols[positions] = code_pass(positions, means, idx)
         means_fx[positions] = means
-    return symbols, means_fx
+        del means, idx
+    return symbols.astype(np.int32), means_fx  # int32: what the symbols digest hashes
 
 
 def run_tiled(fn, x: np.ndarray, *, scale: tuple[int, int], tile: int, halo: int) -> np.ndarray:

@@ -96,25 +96,27 @@ class CodingTables:
 
     # --- the integer probability model ----------------------------------------------------
     def hyper_params(self, z_int: np.ndarray) -> np.ndarray:
+        """z symbols (h, w, N) -> (4h, 4w, 2M) int16 (see IntLayer: ±ACT_MAX fits)."""
         h = np.asarray(z_int, np.int64)
         for layer in self.hyper:
             h = layer(h)
         return h
 
     def params_at(self, hyper: np.ndarray, ctx: np.ndarray) -> np.ndarray:
-        """hyper + the entropy-parameter network's correction (same scales)."""
+        """hyper + the entropy-parameter network's correction (same scales) -> int16."""
         hidden = self.params[0](np.concatenate([hyper, ctx], axis=-1))
-        return np.clip(hyper + self.params[1](hidden), -ACT_MAX, ACT_MAX)
+        total = hyper.astype(np.int32) + self.params[1](hidden)  # two int16 values: int32 holds the sum
+        return np.clip(total, -ACT_MAX, ACT_MAX).astype(np.int16)
 
     def context_features(self, y_hat_fx: np.ndarray, anchors: np.ndarray) -> np.ndarray:
         """The context convolution over the anchors alone (the others are zero)."""
         return self.context(np.where(anchors[..., None], y_hat_fx, 0))
 
     def split(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """-> (means in units of 2^-F, scale-table indexes)."""
+        """-> (means in units of 2^-F, scale-table indexes as uint8: SCALE_LEVELS ≤ 256)."""
         m = self.latent_channels
         means, raw = params[..., :m], params[..., m:]
-        idx = np.empty(raw.shape, np.int64)
+        idx = np.empty(raw.shape, np.uint8)
         for c in range(m):
             idx[..., c] = np.searchsorted(self.scale_thresholds[c], raw[..., c], side="right")
         return means, idx

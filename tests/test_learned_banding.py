@@ -1,0 +1,134 @@
+"""The learned codec's integer prior runs in row bands of the latent grid (models.code_latents)
+and its integer layers in row chunks (integer._correlate): neither may change a single symbol,
+the order the range coder sees them in, or therefore a byte of any file."""
+import numpy as np
+import pytest
+
+from compression.learned import codec as learned
+from compression.learned import integer
+from compression.learned.models import code_latents, pad
+from compression.learned.tables import checkerboard
+
+from .conftest import make_photo
+
+WHOLE_GRID = 10**6  # a band taller than any latent grid: one band, the whole-grid computation
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    """A tiny model with a strong random context branch: its scales vary from latent to latent,
+    so each pass is coded in several groups (one per scale) and the order matters."""
+    import keras
+
+    from compression.learned.models import build_model
+    from compression.learned.zoo import model_config
+
+    keras.utils.set_random_seed(5)
+    cfg = model_config("mscae-tiny")
+    model = build_model(cfg["N"], cfg["M"], cfg["lambdas"])
+    kernel, bias = model.ep1.get_weights()
+    rng = np.random.default_rng(5)
+    model.ep1.set_weights([rng.normal(0, 0.5, kernel.shape).astype(np.float32),
+                           rng.normal(0, 2.0, bias.shape).astype(np.float32)])
+    return learned.wrap_model("mscae-tiny", model)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return pad(np.asarray(make_photo(200, 136, seed=21)))  # a 12 × 16 latent grid
+
+
+def encode_with_bands(loaded, image, band_rows):
+    loaded.model.band_rows = band_rows
+    try:
+        return learned.encode(loaded, image, 70)
+    finally:
+        loaded.model.band_rows = WHOLE_GRID
+
+
+def whole_grid_passes(tables, hyper, y_hat_fx):
+    """The two checkerboard passes as they were first written: every parameter of a pass from
+    one whole-grid computation. -> [(positions, means, idx)] of the anchor and the other pass."""
+    anchors = checkerboard(hyper.shape[:2])
+    no_context = np.zeros((int(anchors.sum()), 1, tables.context.kernel.shape[-1]), np.int64)
+    context = tables.context_features(y_hat_fx, anchors)[~anchors][:, None]
+    out = []
+    for positions, ctx in ((anchors, no_context), (~anchors, context)):
+        means, idx = tables.split(tables.params_at(hyper[positions][:, None], ctx)[:, 0])
+        out.append((positions, means, idx))
+    return out
+
+
+@pytest.mark.parametrize("band_rows", [1, 2, 3, 5])
+def test_band_wise_coding_makes_the_same_file_as_whole_grid_coding(loaded, image, band_rows):
+    whole = encode_with_bands(loaded, image, WHOLE_GRID)
+    assert encode_with_bands(loaded, image, band_rows) == whole
+
+
+@pytest.mark.parametrize("band_rows", [1, 3])
+def test_each_pass_codes_the_whole_grid_parameters_in_raster_order(loaded, image, band_rows):
+    model, tables = loaded.model, loaded.model.tables
+    compressed = model.compress(image, loaded.knob(40))
+    z_symbols, y_symbols = compressed.symbols
+    hyper = tables.hyper_params(z_symbols)
+    seen = []
+
+    def code_pass(positions, means, idx):  # a decoder that already knows every symbol
+        seen.append((positions, means, idx))
+        return y_symbols[positions]
+
+    symbols, means_fx = code_latents(tables, hyper, code_pass, band_rows)
+    np.testing.assert_array_equal(symbols, y_symbols)
+    y_hat_fx = symbols * (1 << tables.mean_bits) + means_fx
+    expected = whole_grid_passes(tables, hyper, y_hat_fx)
+    assert len(seen) == 2
+    for (positions, means, idx), (want_positions, want_means, want_idx) in zip(seen, expected):
+        np.testing.assert_array_equal(positions, want_positions)
+        np.testing.assert_array_equal(means, want_means)
+        np.testing.assert_array_equal(idx, want_idx)
+    assert len(np.unique(expected[1][2])) > 1  # more than one scale: the grouped order is exercised
+
+
+def test_a_band_wise_file_decodes_to_its_symbols_and_the_whole_grid_picture(loaded, image):
+    model = loaded.model
+    model.band_rows = 2
+    try:
+        compressed = model.compress(image, loaded.knob(70))
+        data = learned.encode(loaded, image, 70)
+        model.band_rows = 3
+        seen = {}
+        model.decompress(compressed.strings, compressed.shape, loaded.knob(70),
+                         check=lambda z, y: seen.update(z=z, y=y))
+        banded = learned.decode(data, loaded)  # checks the file's symbols digest too
+    finally:
+        model.band_rows = WHOLE_GRID
+    np.testing.assert_array_equal(seen["z"], compressed.symbols[0])
+    np.testing.assert_array_equal(seen["y"], compressed.symbols[1])
+    assert np.abs(compressed.symbols[1]).max() > 0
+    np.testing.assert_array_equal(banded, learned.decode(data, loaded))
+
+
+def test_integer_layers_give_the_same_values_in_any_chunk_of_rows(loaded, monkeypatch):
+    tables = loaded.model.tables
+    rng = np.random.default_rng(3)
+    z_symbols = rng.integers(-8, 9, (3, 5, tables.z_pmf.shape[0]))
+    whole = tables.hyper_params(z_symbols)
+    y_hat_fx = rng.integers(-5000, 5000, (*whole.shape[:2], tables.latent_channels))
+    anchors = checkerboard(whole.shape[:2])
+    context = tables.context_features(y_hat_fx, anchors)
+    monkeypatch.setattr(integer, "_CHUNK_ELEMENTS", 1)  # one output row per matrix product
+    np.testing.assert_array_equal(tables.hyper_params(z_symbols), whole)
+    np.testing.assert_array_equal(tables.context_features(y_hat_fx, anchors), context)
+    assert whole.dtype == np.int16 and np.abs(whole).max() > 0
+
+
+def test_tiled_hyper_analysis_gives_the_whole_grid_hyper_latents(loaded, monkeypatch):
+    from compression.learned import models
+
+    model = loaded.model
+    y = np.random.default_rng(4).normal(0, 20, (40, 56, model.M)).astype(np.float32)
+    whole = model.hyper_latents(y)  # 40 × 56 latents: one piece at the default tile size
+    monkeypatch.setattr(models, "HYPER_TILE", 8)
+    monkeypatch.setattr(models, "HYPER_HALO", 8)
+    np.testing.assert_array_equal(model.hyper_latents(y), whole)  # 5 × 7 tiles
+    assert np.abs(whole).max() > 0
