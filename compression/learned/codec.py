@@ -182,7 +182,8 @@ def decode(data: bytes, loaded: LoadedModel | None = None) -> np.ndarray:
     if header.model != loaded.name or header.digest != loaded.digest:
         raise bitstream.BitstreamError(
             f"file was made by model {header.model!r} (weights {header.digest.hex()[:12]}), "
-            f"but the decoder has {loaded.name!r} (weights {loaded.digest.hex()[:12]})"
+            f"but the decoder has {loaded.name!r} (weights {loaded.digest.hex()[:12]}); re-encode it from its "
+            "original (images kept in the vault: python manage.py recompress_learned)"
         )
     if not 0 <= header.quality <= loaded.num_levels - 1:
         raise bitstream.BitstreamError(f"quality {header.quality:g} is outside this model's levels")
