@@ -263,10 +263,10 @@ class LearnedCodec(Codec):
     default_quality = 50
     # The search's files are final at fast and default effort; max effort re-encodes the winner
     # with its latents refined on the photo (SGA, refine.py): minutes per photo, for background
-    # jobs. 300 steps: most of the gain of longer runs at a fraction of their time (see
+    # jobs. 150 steps: about 3 minutes for a 768×512 photo on this 2-core machine (see
     # docs/benchmarks/max_effort.md).
     fast_is_final = True
-    effort_presets = {"max": {"refine_steps": 300}}
+    effort_presets = {"max": {"refine_steps": 150}}
 
     def __init__(self, loaded: LoadedModel | None = None, weights_path: str | Path | None = None):
         self._loaded = loaded

@@ -126,14 +126,17 @@ class Refinement:
     start_loss: float = 0.0  # the hard-rounded loss before and after refining
     end_loss: float = 0.0
     seconds: float = 0.0
+    snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # step count -> analysis then
 
 
 def refine(model, padded: np.ndarray, analysis: np.ndarray, knob: float, steps: int, *,
            pixels: tuple[int, int] | None = None, learning_rate: float | None = None,
-           seed: int = 2020) -> Refinement:
+           seed: int = 2020, snapshot_steps=()) -> Refinement:
     """SGA on one photo. padded: (H, W, 3) uint8, a multiple of DOWNSAMPLING; analysis: g_a of it
     (H/16, W/16, M) before the gain; knob: the model's continuous quality. -> the refined
-    analysis (before the gain) and the loss trace. Needs the TensorFlow backend (GradientTape)."""
+    analysis (before the gain) and the loss trace; `snapshot_steps`: step counts after which the
+    analysis is also kept (benchmarks: the gain of shorter runs, from one long one). Needs the
+    TensorFlow backend (GradientTape)."""
     import tensorflow as tf
 
     started = time.perf_counter()
@@ -161,6 +164,8 @@ def refine(model, padded: np.ndarray, analysis: np.ndarray, knob: float, steps: 
 
     for i in range(steps):
         result.losses.append(float(step(tf.constant(temperature(i, steps), tf.float32))))
+        if i + 1 in snapshot_steps:
+            result.snapshots[i + 1] = (y.numpy()[0] / gain).astype(np.float32)
     result.end_loss = hard_loss()
     result.analysis = (y.numpy()[0] / gain).astype(np.float32)
     result.seconds = time.perf_counter() - started
