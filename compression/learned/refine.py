@@ -20,7 +20,8 @@ the refined file only when its real loss (file bits, decoded pixels) beats the d
 so max effort is never worse than default effort on the same photo.
 
 Cost: every step runs h_a, h_s, the prior and g_s forward and backward on the whole photo, so
-time and memory grow with the pixels; photos above `MAX_PIXELS` are coded at default effort.
+time and memory grow with the pixels; photos above `MAX_PIXELS` are coded at default effort (as
+they are under a backend other than TensorFlow: the loop uses a GradientTape).
 """
 from __future__ import annotations
 
@@ -37,14 +38,15 @@ from .entropy_models import gaussian_likelihood
 from .models import _anchor_mask, _ste_round
 
 # The paper runs 2000 steps at learning rate 5e-3 on a GPU. For 300 steps on a 256×256 Kodak crop
-# (kodim07, quality 50) the real loss fell by 5.0 / 6.1 / 3.9 / -3 % at 1e-3 / 2.5e-3 / 5e-3 /
-# 2e-2: larger steps let the early, nearly uniform soft rounding push latents off what the final
-# hard rounding wants.
+# (kodim07, quality 50) the real loss fell by 5.0 / 6.1 / 3.9 % at 1e-3 / 2.5e-3 / 5e-3, and
+# 2e-2 made it worse: larger steps let the early, nearly uniform soft rounding push latents off
+# what the final hard rounding wants.
 LEARNING_RATE = 0.0025
 TAU_START = 0.5  # the paper's upper bound: at 0.5 the soft rounding is close to uniform noise
 TAU_END = 0.05  # at the last step: nearly hard rounding
-# The whole photo goes through the float graph with gradients (no tiling): about 3 GB of
-# activations per megapixel with the shipped model, and minutes per megapixel.
+# The whole photo goes through the float graph with gradients (no tiling): a 768×512 photo peaked
+# at 1.5 GB RSS and refined at ~330 s per megapixel for 150 steps on the shared 2-core machine
+# (docs/benchmarks/max_effort.md), so larger photos would take too long and too much memory.
 MAX_PIXELS = 1_000_000
 _EPS = 1e-5
 
@@ -191,8 +193,9 @@ def encode_refined(session, quality: float, steps: int, **kwargs) -> tuple[bytes
     knob = loaded.knob(quality)
     default = session.encode(quality)
     h, w = session.array.shape[:2]
-    if steps <= 0 or h * w > MAX_PIXELS:
-        return default, {"refined": False, "reason": "too large" if steps > 0 else "no steps"}
+    if steps <= 0 or h * w > MAX_PIXELS or keras.backend.backend() != "tensorflow":
+        reason = "no steps" if steps <= 0 else "too large" if h * w > MAX_PIXELS else "needs TensorFlow"
+        return default, {"refined": False, "reason": reason}
     refined = refine(loaded.model, session.padded, session.analysis(), knob, steps, pixels=(h, w), **kwargs)
     data = session.encode(quality, analysis=refined.analysis)
     default_loss = real_loss(loaded, default, session.array, knob)
