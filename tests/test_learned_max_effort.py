@@ -122,3 +122,13 @@ def test_photos_above_the_refinement_limit_are_coded_at_default_effort(tiny_mode
 def test_the_learned_codec_offers_refinement_only_at_max_effort():
     assert learned.LearnedCodec.effort_presets["max"]["refine_steps"] >= 100
     assert "default" not in learned.LearnedCodec.effort_presets
+
+
+def test_under_a_backend_without_gradient_tapes_max_effort_codes_at_default_effort(tiny_model, photo, monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    session = learned.EncoderSession(tiny_model, photo)
+    data, figures = refine.encode_refined(session, QUALITY, STEPS)
+    assert figures == {"refined": False, "reason": "needs TensorFlow"}
+    assert data == session.encode(QUALITY)
