@@ -50,6 +50,21 @@ def test_encode_several_inputs_then_decode_and_describe_them(tmp_path, tiny_weig
         assert decoded.size == Image.open(source).size
 
 
+def test_max_effort_on_the_command_line_writes_a_file_the_normal_decoder_reads(tmp_path, tiny_weights, monkeypatch):
+    from compression.learned import refine
+
+    monkeypatch.setattr(refine, "LEARNING_RATE", 0.1)  # the untrained tiny model needs large steps
+    src = tmp_path / "a.png"
+    make_photo(64, 48, seed=5).save(src)
+    model = ["--model", "mscae-tiny", "--weights", tiny_weights]
+    run("encode", str(src), "-o", str(tmp_path / "d.msc"), "--quality", "60", *model)
+    run("encode", str(src), "-o", str(tmp_path / "m.msc"), "--quality", "60", "--effort", "max",
+        "--refine-steps", "30", *model)
+    assert (tmp_path / "m.msc").read_bytes() != (tmp_path / "d.msc").read_bytes()
+    run("decode", str(tmp_path / "m.msc"), "-o", str(tmp_path / "m.png"), *model)
+    assert Image.open(tmp_path / "m.png").size == (64, 48)
+
+
 def test_target_bpp_on_the_command_line(tmp_path, tiny_weights):
     src = tmp_path / "a.png"
     make_photo(128, 128, seed=3).save(src)
@@ -71,6 +86,7 @@ def test_target_bpp_on_the_command_line(tmp_path, tiny_weights):
         (["info", "{junk}"], "not an MSCAE file"),
         (["encode", "{junk}", "-o", "x.msc"], "not an image"),
         (["encode", "{png}", "-o", "x.msc", "--quality", "150"], "0–100"),
+        (["encode", "{png}", "-o", "x.msc", "--effort", "max", "--refine-steps", "0"], "got 0"),
     ],
 )
 def test_bad_input_exits_with_a_one_line_message(tmp_path, tiny_weights, args, message):

@@ -136,18 +136,29 @@ class EncoderSession:
                 self._analysis = self.loaded.model.analysis(pad(self.array))
             return self._analysis
 
-    def encode_with_estimate(self, quality: float) -> tuple[bytes, float]:
-        """-> (.msc file, the bits the entropy models predicted for its two coded strings)."""
+    def encode_with_estimate(self, quality: float, analysis: np.ndarray | None = None) -> tuple[bytes, float]:
+        """-> (.msc file, the bits the entropy models predicted for its two coded strings).
+        `analysis`: latents to code in place of g_a(photo) (max effort's refined ones)."""
         h, w = self.array.shape[:2]
         knob = self.loaded.knob(quality)
-        compressed = self.loaded.model.compress(None, knob, analysis=self.analysis())
+        analysis = self.analysis() if analysis is None else analysis
+        compressed = self.loaded.model.compress(None, knob, analysis=analysis)
         y_string, z_string = compressed.strings
         header = bitstream.Header(self.loaded.name, self.loaded.digest,
                                   bitstream.symbols_digest(*compressed.symbols), knob, h, w)
         return bitstream.pack(header, z_string, y_string), compressed.estimated_bits
 
-    def encode(self, quality: float) -> bytes:
-        return self.encode_with_estimate(quality)[0]
+    def encode(self, quality: float, analysis: np.ndarray | None = None) -> bytes:
+        return self.encode_with_estimate(quality, analysis)[0]
+
+    def encode_effort(self, quality: float, refine_steps: int = 0) -> bytes:
+        """`refine_steps` > 0: max effort, the latents refined on this photo's own loss first
+        (refine.py); the file decodes with the normal decoder."""
+        if refine_steps <= 0:
+            return self.encode(quality)
+        from .refine import encode_refined
+
+        return encode_refined(self, quality, refine_steps)[0]
 
 
 def encode(loaded: LoadedModel, image, quality: float) -> bytes:
@@ -251,7 +262,12 @@ class LearnedCodec(Codec):
     lossless = False
     quality_range = (0, 100)
     default_quality = 50
-    fast_is_final = True  # one encoder setting: nothing to re-encode after the search
+    # The search's files are final at fast and default effort; max effort re-encodes the winner
+    # with its latents refined on the photo (SGA, refine.py): minutes per photo, for background
+    # jobs. 150 steps: about 3 minutes for a 768×512 photo on this 2-core machine (see
+    # docs/benchmarks/max_effort.md).
+    fast_is_final = True
+    effort_presets = {"max": {"refine_steps": 150}}
 
     def __init__(self, loaded: LoadedModel | None = None, weights_path: str | Path | None = None):
         self._loaded = loaded
@@ -282,14 +298,15 @@ class LearnedCodec(Codec):
     def model_id(self) -> str:
         return f"{self.loaded.name}/v{bitstream.VERSION}/{self.loaded.digest.hex()}"
 
-    def encode(self, image, *, quality=None, fast=False) -> bytes:
-        # The learned codec has one encoder setting: `fast` changes nothing.
-        return encode(self.loaded, image, self.checked_quality(quality))
+    def encode(self, image, *, quality=None, fast=False, refine_steps=0) -> bytes:
+        # `fast` changes nothing: the learned codec's effort is `refine_steps` alone.
+        return EncoderSession(self.loaded, image).encode_effort(self.checked_quality(quality), int(refine_steps))
 
     def session(self, image):
         """A search's trials of one photo share its analysis transform (see EncoderSession)."""
         session = EncoderSession(self.loaded, image)
-        return lambda *, quality=None, fast=False: session.encode(self.checked_quality(quality))
+        return lambda *, quality=None, fast=False, refine_steps=0: session.encode_effort(
+            self.checked_quality(quality), int(refine_steps))
 
     def decode(self, data: bytes) -> Image.Image:
         try:

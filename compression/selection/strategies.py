@@ -115,7 +115,7 @@ def finalise(search: Search, winner: Trial, group: list[Trial], effort: str) -> 
     search (at most `FINAL_STEPS` encodes). Budgets and lossless codecs get one final encode.
     Returns the new, measured trials."""
     codec = winner.codec
-    if codec.fast_is_final:
+    if codec.fast_is_final and not codec.effort_presets.get(effort):
         return []
     options = final_options(codec, winner.options, effort)
     if not winner.meets or winner.quality is None or search.budget is not None:

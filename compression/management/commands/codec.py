@@ -1,6 +1,7 @@
 """The learned codec on the command line.
 
     python manage.py codec encode IN... (-o OUT.msc | --out-dir DIR) [--quality Q | --target-bpp B | --target-psnr P]
+                                        [--effort max [--refine-steps N]]
     python manage.py codec decode IN.msc... (-o OUT.png | --out-dir DIR)
     python manage.py codec info IN.msc...
 
@@ -31,6 +32,10 @@ class Command(BaseCommand):
         rate.add_argument("--target-psnr", type=float, default=None)
         enc.add_argument("--weights", default=None, help="weights file (default: the shipped one)")
         enc.add_argument("--model", default="mscae", help="model name from compression.learned.zoo")
+        enc.add_argument("--effort", choices=("default", "max"), default="default",
+                         help="max: refine the latents on the photo before coding (minutes per photo); "
+                              "with a target, the file at the quality found is refined")
+        enc.add_argument("--refine-steps", type=int, default=None, help="max effort's steps (default: the preset's)")
 
         dec = sub.add_parser("decode", help=".msc -> PNG")
         dec.add_argument("inputs", nargs="+")
@@ -81,6 +86,13 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must be a non-negative number, got {value!r}")
         if opts["quality"] is not None and opts["quality"] > 100:
             raise CommandError(f"--quality must be 0–100, got {opts['quality']!r}")
+        steps = 0
+        if opts["effort"] == "max":
+            steps = opts["refine_steps"]
+            if steps is None:
+                steps = codec.LearnedCodec.effort_presets["max"]["refine_steps"]
+            if steps < 1:
+                raise CommandError(f"--refine-steps must be a positive integer, got {opts['refine_steps']!r}")
         loaded = self._model(opts)
         for src, dst in pairs:
             try:
@@ -95,6 +107,8 @@ class Command(BaseCommand):
             else:
                 quality = 50.0 if opts["quality"] is None else opts["quality"]
                 data = codec.encode(loaded, image, quality)
+            if steps:
+                data = codec.EncoderSession(loaded, image).encode_effort(quality, steps)
             dst.write_bytes(data)
             bpp = len(data) * 8 / (image.width * image.height)
             self.stdout.write(
