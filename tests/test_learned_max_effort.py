@@ -6,7 +6,7 @@ import pytest
 from compression import registry
 from compression.learned import codec as learned
 from compression.learned import refine
-from compression.learned.models import build_model
+from compression.learned.models import build_model, pad
 from compression.learned.zoo import model_config
 from compression.services import compress_image
 
@@ -73,7 +73,7 @@ def test_refined_latents_give_a_file_of_lower_real_loss_that_the_normal_decoder_
     session = learned.EncoderSession(tiny_model, photo)
     knob = tiny_model.knob(QUALITY)
     default = session.encode(QUALITY)
-    result = refine.refine(tiny_model.model, session.padded, session.analysis(), knob, STEPS,
+    result = refine.refine(tiny_model.model, pad(session.array), session.analysis(), knob, STEPS,
                            pixels=photo.shape[:2])
     assert result.end_loss < result.start_loss
     refined = session.encode(QUALITY, analysis=result.analysis)

@@ -34,6 +34,7 @@ class Command(BaseCommand):
         from compression.bdrate import bd_rate
         from compression.learned import codec as learned
         from compression.learned import refine
+        from compression.learned.models import pad
         from compression.metrics import psnr
 
         loaded = learned.load_model("mscae")
@@ -66,7 +67,7 @@ class Command(BaseCommand):
 
                 measure(session.encode(quality), 0)
                 started = time.perf_counter()
-                result = refine.refine(loaded.model, session.padded, session.analysis(), knob, steps,
+                result = refine.refine(loaded.model, pad(session.array), session.analysis(), knob, steps,
                                        pixels=image.shape[:2], snapshot_steps=set(counts))
                 seconds = time.perf_counter() - started
                 for count in counts:
