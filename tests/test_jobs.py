@@ -203,3 +203,33 @@ def test_a_running_job_silent_past_its_limit_fails_once_its_attempts_are_used_up
     assert jobs.requeue_stalled(now=later)["failed"] == 1
     record.refresh_from_db()
     assert record.status == Status.FAILED and "stopped 3 times" in record.error and record.job_dk_wrap is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_from_search_threads_is_written_by_one_thread_and_a_cancel_stops_the_next_callback(no_worker, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 0.02)
+    owner = vault_user("carol", "correct horse battery")
+    record = store(owner)
+    jobs._claim(record.pk, record.job_task_id)
+
+    def wait_for(predicate):
+        deadline = time.monotonic() + 10
+        while not predicate():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.01)
+
+    with jobs.ProgressWriter(record.pk, record.job_task_id) as progress:
+        searcher = threading.Thread(target=progress, args=("searching webp", 0.42))  # as the selector's threads call
+        searcher.start()
+        searcher.join()
+        wait_for(lambda: ImageRecord.objects.get(pk=record.pk).progress == 42)
+        assert ImageRecord.objects.get(pk=record.pk).stage == "searching webp"
+        jobs.cancel_job(record=record)
+        progress("searching avif", 0.5)
+        wait_for(lambda: progress.cancelled)
+        with pytest.raises(jobs.JobCancelled):
+            progress("searching avif", 0.6)
+    assert ImageRecord.objects.get(pk=record.pk).status == Status.CANCELLED

@@ -111,14 +111,6 @@ class CompressionOptionsForm(forms.Form):
         cleaned["target_text"] = target
         return cleaned
 
-    def options(self) -> dict:
-        """The job options of vault/jobs.py, after is_valid()."""
-        data = self.cleaned_data
-        return {
-            "codec": data["codec"], "target": data["target_text"] or None, "quality": data.get("quality"),
-            "effort": data.get("effort") or "default",
-        }
-
 
 class RecompressForm(CompressionOptionsForm):
     @classmethod

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 import uuid
 
@@ -29,7 +30,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -178,23 +179,55 @@ def _claim(record_id: int, task_id: str) -> ImageRecord | None:
     return record
 
 
-def _reporter(record: ImageRecord, task_id: str):
-    """compress_image's progress callback: a throttled write that also notices cancellation (the
-    update matches no row once the job is no longer running under this message)."""
-    last = [0.0]
+class ProgressWriter:
+    """compress_image's progress callback, and the one thread that writes it to the record.
 
-    def report(stage: str, fraction: float) -> None:
-        now = time.monotonic()
-        if now - last[0] < PROGRESS_INTERVAL and fraction < 1.0:
-            return
-        last[0] = now
-        updated = ImageRecord.objects.filter(pk=record.pk, status=Status.RUNNING, job_task_id=task_id).update(
-            stage=stage[:64], progress=min(99, int(fraction * 100)), heartbeat_at=timezone.now()
-        )
-        if not updated:
+    The selector calls back from its search threads; writing from each of them would give every
+    thread its own database connection (and, on the suite's in-memory SQLite, lock contention).
+    So callbacks only note the latest (stage, fraction), and this thread writes it every
+    PROGRESS_INTERVAL. Its update matches no row once the job is no longer running under this
+    message (cancelled, deleted, sent again): the next callback then raises JobCancelled."""
+
+    def __init__(self, record_id: int, task_id: str):
+        self.record_id, self.task_id = record_id, task_id
+        self.latest = self.written = None
+        self.cancelled = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"progress-{record_id}", daemon=True)
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if self.cancelled:
             raise JobCancelled()
+        self.latest = (stage[:64], min(99, int(fraction * 100)))
 
-    return report
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(PROGRESS_INTERVAL):
+                self._write()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _write(self) -> None:
+        latest = self.latest
+        if latest is None or latest == self.written:
+            return
+        try:
+            updated = ImageRecord.objects.filter(pk=self.record_id, status=Status.RUNNING, job_task_id=self.task_id).update(
+                stage=latest[0], progress=latest[1], heartbeat_at=timezone.now()
+            )
+        except DatabaseError:  # a missed progress write must not stop the job; the next one may pass
+            logger.warning("could not write the progress of record %s", self.record_id, exc_info=True)
+            return
+        self.written = latest
+        self.cancelled = not updated
 
 
 @sensitive_variables("data_key", "original")
@@ -205,10 +238,11 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
     original = open_sealed_blobs(record=record, data_key=data_key, variants=["original"])["original"]
     decoded = load_upload(original, filename=record.name, max_bytes=len(original), max_pixels=settings.UPLOAD_MAX_PIXELS)
     options = record.job_options or {}
-    result = compress_image(
-        image=decoded.image, codec=options.get("codec") or "auto", target=options.get("target"),
-        quality=options.get("quality"), effort=options.get("effort"), progress=_reporter(record, task_id),
-    )
+    with ProgressWriter(record.pk, task_id) as progress:
+        result = compress_image(
+            image=decoded.image, codec=options.get("codec") or "auto", target=options.get("target"),
+            quality=options.get("quality"), effort=options.get("effort"), progress=progress,
+        )
     thumbnail = make_thumbnail(decoded.image)
     del original
     _store_result(record, task_id, data_key=data_key, decoded=decoded, result=result, thumbnail=thumbnail, started=started)

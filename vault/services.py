@@ -156,6 +156,13 @@ def validate_compression_options(*, codec: str | None, target: str | None, quali
     return options.Request(**parsed)
 
 
+def job_options(*, codec: str | None, target: str | None, quality, effort: str | None = None) -> dict:
+    """What a job is asked to do, checked (ValidationError as `validate_compression_options`) and
+    in the form `ImageRecord.job_options` keeps: the target as the user wrote it."""
+    parsed = validate_compression_options(codec=codec, target=target, quality=quality, effort=effort)
+    return {"codec": parsed.codec, "target": (target or "").strip() or None, "quality": parsed.quality, "effort": parsed.effort}
+
+
 THUMBNAIL_PX = 320  # the gallery's preview size (longest side)
 
 
@@ -188,7 +195,7 @@ def validate_upload_token(token) -> str | None:
     return token
 
 
-def _new_record(*, owner, name, data, probed, options, target_text, upload_token) -> ImageRecord:
+def _new_record(*, owner, name, data, probed, options: dict, upload_token) -> ImageRecord:
     return ImageRecord(
         owner=owner,
         name=name,
@@ -197,10 +204,7 @@ def _new_record(*, owner, name, data, probed, options, target_text, upload_token
         width=probed.width,
         height=probed.height,
         original_size=len(data),
-        job_options={
-            "codec": options.codec, "target": (target_text or "").strip() or None, "quality": options.quality,
-            "effort": options.effort,
-        },
+        job_options=options,
         status=ImageRecord.Status.QUEUED,
         stage="receiving",
         queued_at=timezone.now(),
@@ -240,7 +244,7 @@ def store_image(
     if vault is None:
         raise ValidationError("You have no vault yet: log in once on the website to create it.", code="no_vault")
     keyring.check_master_key(vault=vault, master_key=master_key)
-    options = validate_compression_options(codec=codec, target=target, quality=quality, effort=effort)
+    options = job_options(codec=codec, target=target, quality=quality, effort=effort)
     name = sanitize_filename(filename or getattr(uploaded_file_or_bytes, "name", "") or "")
     data = _read_upload(uploaded_file_or_bytes, max_bytes=settings.UPLOAD_MAX_BYTES)
     try:
@@ -249,9 +253,7 @@ def store_image(
         raise ValidationError(str(exc), code="invalid_image") from exc
     jobs.check_limits(owner=owner, incoming_bytes=len(data))
 
-    record = _new_record(
-        owner=owner, name=name, data=data, probed=probed, options=options, target_text=target, upload_token=upload_token
-    )
+    record = _new_record(owner=owner, name=name, data=data, probed=probed, options=options, upload_token=upload_token)
     data_key = crypto.new_data_key()
     record.original_mac = crypto.keyed_digest(data, data_key=data_key)
     record.vault_epoch = vault.epoch
@@ -267,7 +269,7 @@ def store_image(
         raise
     _store_original(record, data=data, data_key=data_key, master_key=master_key, request=request)
     jobs.enqueue(record)
-    UPLOAD_SECONDS.labels(codec=options.codec).observe(time.perf_counter() - started)
+    UPLOAD_SECONDS.labels(codec=options["codec"]).observe(time.perf_counter() - started)
     record.refresh_from_db()  # where tasks run eagerly, the job has already finished
     return record, True
 

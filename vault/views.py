@@ -139,8 +139,10 @@ def job_action(request, pk, action):
                 form = RecompressForm(request.POST)
                 if not form.is_valid():
                     raise ValidationError(" ".join(m for errors in form.errors.values() for m in errors))
-                options = form.options()
-                services.validate_compression_options(**options)  # the codec's own range and rules
+                data = form.cleaned_data
+                options = services.job_options(  # the codec's own range and rules too
+                    codec=data["codec"], target=data["target_text"], quality=data.get("quality"), effort=data.get("effort"),
+                )
             jobs.requeue(record=record, master_key=keyring.master_key_for(request), options=options, request=request)
             messages.success(request, f"'{record.name}' is queued for compression again.")
     except ValidationError as exc:

@@ -254,10 +254,9 @@ class ImageRecordViewSet(
         body = CompressionOptionsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        parsed = services.validate_compression_options(
+        options = services.job_options(
             codec=data.get("codec"), target=data.get("target") or None, quality=data.get("quality"), effort=data.get("effort"),
         )
-        options = {"codec": parsed.codec, "target": data.get("target") or None, "quality": parsed.quality, "effort": parsed.effort}
         return self._requeue(request, options=options)
 
     def _requeue(self, request, *, options):
