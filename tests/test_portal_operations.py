@@ -1,6 +1,7 @@
 """Running it for real: health, proxies, throttles, CSP, request size, sessions, e-mail, logs, metrics."""
 import json
 import logging
+import re
 from io import BytesIO
 
 import pytest
@@ -307,9 +308,10 @@ def test_json_log_lines_carry_the_request_id(client, caplog):
 
 
 def test_a_request_without_an_id_gets_a_fresh_one(client):
-    first, second = client.get("/healthz"), client.get("/healthz", HTTP_X_REQUEST_ID="bad id\n")
+    first, second = client.get("/healthz"), client.get("/healthz", HTTP_X_REQUEST_ID="not an id\n")
     assert len(first["X-Request-ID"]) == 32 and first["X-Request-ID"] != second["X-Request-ID"]
-    assert "bad" not in second["X-Request-ID"]
+    # A fresh hex id, not the client's text ("bad" could appear in random hex; "not an" cannot).
+    assert re.fullmatch(r"[0-9a-f]{32}", second["X-Request-ID"])
 
 
 # --- metrics ------------------------------------------------------------------------------------
