@@ -233,3 +233,12 @@ def test_progress_from_search_threads_is_written_by_one_thread_and_a_cancel_stop
         with pytest.raises(jobs.JobCancelled):
             progress("searching avif", 0.6)
     assert ImageRecord.objects.get(pk=record.pk).status == Status.CANCELLED
+
+
+def test_an_original_altered_in_storage_fails_the_job_as_damaged_and_is_audited(alice, no_worker, _isolated_storage):
+    record = store(alice)
+    blob = _isolated_storage / record.original_blob
+    blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")
+    record = run(record)
+    assert record.status == Status.FAILED and "could not be opened" in record.error
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, record_id=record.pk).exists()

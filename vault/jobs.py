@@ -232,10 +232,13 @@ class ProgressWriter:
 
 @sensitive_variables("data_key", "original")
 def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> None:
-    from vault.services import make_thumbnail, open_sealed_blobs
+    from vault.services import RetrievalRefused, make_thumbnail, open_sealed_blobs
 
     data_key = crypto.unwrap_key(record.job_dk_wrap, wrapping_key=_job_key(), purpose="job", ids=(record.pk,))
-    original = open_sealed_blobs(record=record, data_key=data_key, variants=["original"])["original"]
+    try:
+        original = open_sealed_blobs(record=record, data_key=data_key, variants=["original"])["original"]
+    except RetrievalRefused:  # missing, swapped or altered blob: audited with its cause already
+        raise crypto.SealError() from None
     decoded = load_upload(original, filename=record.name, max_bytes=len(original), max_pixels=settings.UPLOAD_MAX_PIXELS)
     options = record.job_options or {}
     with ProgressWriter(record.pk, task_id) as progress:
