@@ -54,6 +54,15 @@ def _without_shipped_learned_codec():
         registry.register(shipped)
 
 
+@pytest.fixture
+def no_worker():
+    """Uploads stay queued, as when no worker has taken them yet; the task ids jobs.enqueue sent."""
+    from tests.vault_helpers import workers_away
+
+    with workers_away() as sent:
+        yield sent
+
+
 def make_photo(width=48, height=32, seed=0, mode="RGB") -> Image.Image:
     """A smooth, photo-like test image (gradients + noise), deterministic per seed."""
     rng = np.random.default_rng(seed)

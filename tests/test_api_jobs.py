@@ -10,11 +10,6 @@ from .test_api_images import IMAGES, alice, api, bob, token_client, upload  # no
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def no_worker(monkeypatch):
-    monkeypatch.setattr(jobs, "enqueue", lambda record: None)
-
-
 def test_an_upload_answers_202_queued_and_polling_shows_it_done_after_the_worker(api, no_worker):
     response = upload(api, codec="png")
     assert response.status_code == 202

@@ -11,18 +11,9 @@ from tests.conftest import image_bytes, make_photo
 from vault import services
 from .vault_helpers import legacy_record, login_unlocked, vault_user
 
+from .test_vault_pages import PASSWORD, alice, client_alice  # noqa: F401 - fixtures
+
 pytestmark = pytest.mark.django_db
-PASSWORD = "a-Long-enough-passw0rd"
-
-
-@pytest.fixture
-def alice():
-    return vault_user("alice", PASSWORD)
-
-
-@pytest.fixture
-def client_alice(alice):
-    return login_unlocked(Client(), "alice", PASSWORD)
 
 
 def stored(owner, image=None, name="photo.png", **options):

@@ -22,14 +22,6 @@ def alice():
     return vault_user("alice", "correct horse battery")
 
 
-@pytest.fixture
-def no_worker(monkeypatch):
-    """Uploads stay queued: nothing takes their messages (as while every worker is busy)."""
-    sent = []
-    monkeypatch.setattr(jobs, "enqueue", lambda record: sent.append((record.pk, record.job_task_id)))
-    return sent
-
-
 def store(owner, data=None, **kw):
     kw.setdefault("codec", "png")
     record, _ = services.store_image(
@@ -49,7 +41,7 @@ def run(record):
 def test_an_upload_is_stored_and_queued_without_compressing(alice, no_worker, _isolated_storage):
     record = store(alice)
     assert record.status == Status.QUEUED and not record.has_compressed
-    assert no_worker == [(record.pk, record.job_task_id)]
+    assert no_worker == [record.job_task_id]
     assert [p.name.split("-")[0] for p in files_under(_isolated_storage) if p.parent.name == str(record.pk)] == ["original"]
     assert record.job_options == {"codec": "png", "target": None, "quality": None, "effort": "default"}
     assert record.job_dk_wrap  # the worker's way to the data key

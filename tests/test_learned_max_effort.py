@@ -3,14 +3,13 @@ annealing on its own rate-distortion loss, coded and decoded by the unchanged co
 import numpy as np
 import pytest
 
-from compression import registry
 from compression.learned import codec as learned
 from compression.learned import refine
-from compression.learned.models import build_model, pad
-from compression.learned.zoo import model_config
+from compression.learned.models import pad
 from compression.services import compress_image
 
 from .conftest import make_photo
+from .test_learned_portal import tiny_codec, tiny_model  # noqa: F401 - fixtures
 
 QUALITY = 60
 STEPS = 30
@@ -21,20 +20,6 @@ def tiny_steps(monkeypatch):
     # The untrained tiny model's latents are about 0.1 and its synthesis outputs nearly 0: steps
     # of the shipped model's size would not move a latent across a rounding boundary in 30 steps.
     monkeypatch.setattr(refine, "LEARNING_RATE", 0.1)
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    import keras
-
-    keras.utils.set_random_seed(0)
-    cfg = model_config("mscae-tiny")
-    return learned.wrap_model("mscae-tiny", build_model(cfg["N"], cfg["M"], cfg["lambdas"]))
-
-
-@pytest.fixture
-def tiny_codec(tiny_model):
-    return registry.register(learned.LearnedCodec(loaded=tiny_model))
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 image's page, the landing page): progress while queued or running, the error and Retry when failed,
 Cancel while waiting, and "Compress again" from the stored original."""
 import re
-from contextlib import contextmanager
 from html import unescape
 
 import pytest
@@ -15,7 +14,7 @@ from tests.conftest import image_bytes, make_photo
 from vault import jobs, services
 from vault.models import ImageRecord
 
-from .vault_helpers import login_unlocked, vault_user
+from .vault_helpers import login_unlocked, vault_user, workers_away
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-Long-enough-passw0rd"
@@ -39,29 +38,6 @@ def png(name, seed=0, data=None):
 def post_files(client, files, follow=False, **fields):
     payload = {"codec": "png", "target": "balanced", "custom_target": "", "quality": "", "file": files, **fields}
     return client.post(reverse("vault:upload"), payload, follow=follow)
-
-
-@contextmanager
-def workers_away():
-    """Uploads stay queued, as when no worker has taken them yet: jobs.enqueue sends them to a
-    broker (here a list of task ids) instead of running them in the test."""
-    from portal.celery import app
-    from vault.tasks import compress_job
-
-    sent = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(compress_job, "apply_async", lambda *args, **kwargs: sent.append(kwargs.get("task_id")))
-        app.conf.task_always_eager = False
-        try:
-            yield sent
-        finally:
-            app.conf.task_always_eager = True
-
-
-@pytest.fixture
-def no_worker():
-    with workers_away() as sent:
-        yield sent
 
 
 def stored(owner, name="photo.png", seed=0, **options) -> ImageRecord:

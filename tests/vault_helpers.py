@@ -9,8 +9,10 @@ import io
 import re
 import struct
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from django.db import connection
 from PIL import Image
 
@@ -159,3 +161,20 @@ def legacy_record(owner, data: bytes, name: str = "old.png"):
     record.wrapped_key, record.wrap_salt, record.key_hash = material.wrapped_key, material.wrap_salt, material.key_hash
     record.save()
     return record, material.retrieval_key
+
+
+@contextmanager
+def workers_away():
+    """Uploads stay queued, as when no worker has taken them yet: jobs.enqueue sends them to a
+    broker (here a list of task ids) instead of running them in the test."""
+    from portal.celery import app
+    from vault.tasks import compress_job
+
+    sent = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compress_job, "apply_async", lambda *args, **kwargs: sent.append(kwargs.get("task_id")))
+        app.conf.task_always_eager = False
+        try:
+            yield sent
+        finally:
+            app.conf.task_always_eager = True
