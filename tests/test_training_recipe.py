@@ -209,3 +209,16 @@ def test_train_codec_refuses_a_missing_photos_folder_by_name(tmp_path):
         call_command("train_codec", "--model", "mscae-tiny", "--data", str(folder),
                      "--photos", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_every_run_warms_the_rate_up_linearly_before_the_constant_phase(tmp_path):
+    schedule, model = _schedule(tmp_path, [0.0], time_limit_s=None, total_steps=10**6, warmup_steps=100)
+    schedule.on_epoch_begin(50)  # a resumed run: the global step is far past any warm-up
+    rates = []
+    for _ in range(120):
+        schedule.on_train_batch_begin(0)
+        rates.append(model.optimizer.learning_rate)
+        schedule.on_train_batch_end(0)
+    assert rates[0] == pytest.approx(1e-5) and rates[49] == pytest.approx(0.5e-3, rel=0.02)
+    assert all(a <= b for a, b in zip(rates, rates[1:]))
+    assert rates[99] == rates[119] == 1e-3

@@ -40,6 +40,8 @@ class Command(BaseCommand):
                             help="minutes, then stop cleanly; the last 15%% decay the learning rate")
         parser.add_argument("--decay-minutes", type=float, default=15,
                             help="length of the decay that `touch <run-dir>/finish` starts")
+        parser.add_argument("--warmup-steps", type=int, default=300,
+                            help="linear learning-rate warm-up at the start of every run or resume (0: none)")
         parser.add_argument("--export", action="store_true",
                             help="copy the best weights to the shipped path (CODEC_WEIGHTS_DIR/<model>.weights.h5)")
         parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
@@ -63,7 +65,7 @@ class Command(BaseCommand):
             state = train(
                 model_name=opts["model"], run_dir=opts["run_dir"], cifar=opts["cifar"],
                 folders=folders or [], val_folders=val_folders or [], photo_folders=photos or [],
-                epochs=opts["epochs"], decay_minutes=opts["decay_minutes"],
+                epochs=opts["epochs"], decay_minutes=opts["decay_minutes"], warmup_steps=opts["warmup_steps"],
                 steps_per_epoch=opts["steps_per_epoch"], batch_size=opts["batch_size"], crop=opts["crop"],
                 learning_rate=opts["lr"], precision=opts["precision"], init_weights=opts["init_weights"],
                 time_limit_s=opts["time_limit"] * 60 if opts["time_limit"] else None,
