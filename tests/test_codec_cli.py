@@ -87,6 +87,7 @@ def test_target_bpp_on_the_command_line(tmp_path, tiny_weights):
         (["encode", "{junk}", "-o", "x.msc"], "not an image"),
         (["encode", "{png}", "-o", "x.msc", "--quality", "150"], "0–100"),
         (["encode", "{png}", "-o", "x.msc", "--effort", "max", "--refine-steps", "0"], "got 0"),
+        (["encode", "{png}", "-o", "x.msc", "--target-psnr", "120"], "'120.0' dB is out of range"),
     ],
 )
 def test_bad_input_exits_with_a_one_line_message(tmp_path, tiny_weights, args, message):

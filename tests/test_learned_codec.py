@@ -9,6 +9,9 @@ from compression.learned import bitstream
 from compression.learned import codec as learned
 from compression.learned.models import DOWNSAMPLING, build_model, pad
 from compression.learned.zoo import model_config
+from compression.metrics import psnr
+from compression.selection.modes import search_one
+from compression.targets import parse_target
 
 from .conftest import make_photo, photo_folder
 
@@ -142,24 +145,26 @@ def test_quality_knob_is_monotone_in_size(model, image):
     assert sizes[-1] > sizes[0]
 
 
-def test_rate_control_hits_its_bpp_target_within_5_percent(model):
-    photo = np.asarray(make_photo(128, 128, seed=7))
-    pixels = photo.shape[0] * photo.shape[1]
+def test_the_selectors_search_hits_a_bpp_target_of_the_learned_codec_within_5_percent(model):
+    photo = make_photo(128, 128, seed=7)
+    pixels = 128 * 128
     low = len(learned.encode(model, photo, 0)) * 8 / pixels
     high = len(learned.encode(model, photo, 100)) * 8 / pixels
     target = low + 0.6 * (high - low)
-    data, quality = learned.encode_to_target(model, photo, target_bpp=target, iterations=10)
-    achieved = len(data) * 8 / pixels
-    assert achieved <= target
+    trial = search_one(learned.LearnedCodec(loaded=model), photo, parse_target(f"bpp:{target}"))
+    achieved = len(trial.data) * 8 / pixels
+    assert trial.meets and achieved <= target
     assert abs(achieved - target) / target <= 0.05
 
 
-def test_rate_control_reaches_a_psnr_target(model):
-    photo = np.asarray(make_photo(64, 64, seed=8))
-    best = learned.psnr(photo, learned.decode(learned.encode(model, photo, 100), model))
+def test_the_selectors_search_reaches_a_psnr_target_of_the_learned_codec(model):
+    photo = make_photo(64, 64, seed=8)
+    pixels = np.asarray(photo)
+    best = psnr(pixels, learned.decode(learned.encode(model, photo, 100), model))
     target = best - 0.5
-    data, _ = learned.encode_to_target(model, photo, target_psnr=target)
-    assert learned.psnr(photo, learned.decode(data, model)) >= target
+    trial = search_one(learned.LearnedCodec(loaded=model), photo, parse_target(f"psnr:{target}"))
+    assert psnr(pixels, learned.decode(trial.data, model)) >= target
+    assert trial.quality < 100
 
 
 def test_images_with_alpha_are_refused_by_the_learned_codec(model):
@@ -243,7 +248,7 @@ def test_bfloat16_training_ships_weights_the_float32_codec_decodes_and_an_explic
 
     folder = photo_folder(tmp_path / "photos", 3, 72, 72)
     kwargs = dict(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(folder)],
-                  steps_per_epoch=2, batch_size=2, crop=64, verbose=0, log=lambda *_: None)
+                  steps_per_epoch=2, batch_size=2, crop=64, warmup_steps=0, verbose=0, log=lambda *_: None)
     train(epochs=1, precision="mixed_bfloat16", **kwargs)
     # Resuming continues the run's learning rate unless one is given.
     state = train(epochs=2, precision="mixed_bfloat16", learning_rate=1e-5, **kwargs)
@@ -258,7 +263,7 @@ def test_bfloat16_training_ships_weights_the_float32_codec_decodes_and_an_explic
     assert loaded.model.transform_dtype is None  # the codec itself always runs in float32
     photo = np.asarray(make_photo(64, 64, seed=9))
     decoded = learned.decode(learned.encode(loaded, photo, 50), loaded)
-    assert decoded.shape == photo.shape and learned.psnr(photo, decoded) > 5
+    assert decoded.shape == photo.shape and psnr(photo, decoded) > 5
 
 
 def test_an_unknown_training_precision_is_refused_by_name(tmp_path):

@@ -15,7 +15,6 @@ import numpy as np
 from PIL import Image
 
 from compression.base import Codec, CodecError, DecodeCheckError
-from compression.metrics import psnr  # noqa: F401  (the CLI and benchmarks use learned.psnr)
 
 from . import bitstream
 
@@ -117,8 +116,8 @@ def _to_array(image) -> np.ndarray:
 
 
 class EncoderSession:
-    """One photo, many qualities: what a rate search (the selector's trials, `encode_to_target`)
-    encodes. The analysis transform, the encoder's largest, does not depend on the quality, so it
+    """One photo, many qualities: what a rate search (the selector's trials, `manage.py codec
+    --target-bpp`) encodes. The analysis transform, the encoder's largest, does not depend on the quality, so it
     runs once per session; `compress` itself stays a pure function of its inputs."""
 
     def __init__(self, loaded: LoadedModel, image):
@@ -213,44 +212,6 @@ def decode(data: bytes, loaded: LoadedModel | None = None) -> np.ndarray:
     return out[: header.height, : header.width]
 
 
-
-
-def encode_to_target(loaded: LoadedModel, image, *, target_bpp: float | None = None,
-                     target_psnr: float | None = None, iterations: int = 8) -> tuple[bytes, float]:
-    """Bisection over the quality knob (size and PSNR grow with it).
-
-    target_bpp: the highest quality whose file is at most that many bits per pixel.
-    target_psnr: the lowest quality whose decoded PSNR reaches the target.
-    Returns (file, quality); if no quality meets the target, the closest end of the range.
-    """
-    if (target_bpp is None) == (target_psnr is None):
-        raise ValueError("give exactly one of target_bpp or target_psnr")
-    session = EncoderSession(loaded, image)
-    arr = session.array
-    pixels = arr.shape[0] * arr.shape[1]
-    lo, hi = 0.0, 100.0
-    best = None
-
-    def meets(q):
-        data = session.encode(q)
-        if target_bpp is not None:
-            return len(data) * 8 / pixels <= target_bpp, data
-        return psnr(decode(data, loaded), arr) >= target_psnr, data
-
-    # size/PSNR rise with q: for bpp we keep the highest passing q, for PSNR the lowest.
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        ok, data = meets(mid)
-        if ok:
-            best = (data, mid)
-        if (target_bpp is not None) == ok:
-            lo = mid
-        else:
-            hi = mid
-    if best is None:
-        q = 0.0 if target_bpp is not None else 100.0
-        best = (session.encode(q), q)
-    return best
 
 
 class LearnedCodec(Codec):

@@ -38,6 +38,7 @@ import keras
 
 from . import data as data_mod
 from ..bdrate import bd_rate
+from ..metrics import psnr
 from .models import DOWNSAMPLING, build_model, load_weights_without_context
 from .zoo import model_config
 
@@ -363,7 +364,7 @@ def calibrate(loaded, images, *, levels=None) -> list[tuple[float, float]]:
     qualities = [100 * k / (levels - 1) for k in range(levels)]
     hints = []
     for q in qualities:
-        values = [learned.psnr(im, learned.decode(learned.encode(loaded, im, q), loaded)) for im in images]
+        values = [psnr(im, learned.decode(learned.encode(loaded, im, q), loaded)) for im in images]
         hints.append((round(float(np.mean(values)), 2), round(q, 2)))
     return hints
 

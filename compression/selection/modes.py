@@ -25,7 +25,7 @@ from .reason import describe_value, reason_text
 from .sampling import confirm_full_size, mosaic, sample_boxes, scaled_target
 from .search import MAX_STEPS
 from .strategies import final_options, finalise, search_codec
-from .trials import Search, Trial
+from .trials import Search, Trial, rgb_or_rgba
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,14 @@ def plan(image: Image.Image, request: Request, exclude: tuple[str, ...]) -> Plan
         image = _flatten(image)
         notes.append(f"transparency flattened onto white ({chosen.name} has no alpha)")
     return Plan(image, [chosen], "fixed" if quality is not None else "search", notes)
+
+
+def search_one(codec: Codec, image: Image.Image, target) -> Trial:
+    """The search mode for one codec object, registered or not (`manage.py codec --weights`
+    searches weights the portal does not serve): its best trial for `target` (a parsed Target),
+    the smallest file meeting it, else the closest."""
+    search = Search(rgb_or_rgba(image), target)
+    return ranking.pick(target, search_codec(search, codec, {}))
 
 
 def _flatten(image: Image.Image) -> Image.Image:

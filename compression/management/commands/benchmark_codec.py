@@ -31,6 +31,7 @@ class Command(BaseCommand):
 
         from compression.bdrate import bd_rate
         from compression.learned import codec as learned
+        from compression.metrics import psnr
         from compression.registry import get_codec
 
         folder = Path(opts["dataset"])
@@ -63,7 +64,7 @@ class Command(BaseCommand):
                     data = c.encode(image, quality=q)
                     decoded = np.asarray(c.decode(data).convert("RGB"))
                 seconds = time.perf_counter() - started
-                results.append((len(data) * 8 / pixels, learned.psnr(arr, decoded), seconds))
+                results.append((len(data) * 8 / pixels, psnr(arr, decoded), seconds))
             self.stderr.write(f"[{i}/{len(paths)}] {path.name}")
 
         self.stdout.write(f"\n{len(paths)} images from {folder}\n")

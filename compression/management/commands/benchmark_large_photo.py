@@ -20,6 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from compression.learned import codec as learned
+        from compression.metrics import psnr
 
         try:
             image = Image.open(opts["photo"]).convert("RGB")
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         megapixels = pixels.shape[0] * pixels.shape[1] / 1e6
         self.stdout.write(
             f"{image.width}x{image.height} ({megapixels:.1f} MP) quality {opts['quality']:g}: "
-            f"{len(data)} bytes, {len(data) * 8 / (megapixels * 1e6):.3f} bpp, PSNR {learned.psnr(pixels, decoded):.2f} dB; "
+            f"{len(data)} bytes, {len(data) * 8 / (megapixels * 1e6):.3f} bpp, PSNR {psnr(pixels, decoded):.2f} dB; "
             f"encode {encoded - started:.1f} s, decode {done - encoded:.1f} s; peak RSS {peak_mb:.0f} MB "
             f"({loaded_mb:.0f} MB after loading the model)"
         )

@@ -78,6 +78,8 @@ class Command(BaseCommand):
     def _encode(self, opts):
         from compression.imageio import InvalidImage, load_upload
         from compression.learned import codec
+        from compression.selection.modes import search_one
+        from compression.targets import parse_target
 
         pairs = self._outputs(opts, ".msc")
         for name in ("quality", "target_bpp", "target_psnr"):
@@ -93,17 +95,26 @@ class Command(BaseCommand):
                 steps = codec.LearnedCodec.effort_presets["max"]["refine_steps"]
             if steps < 1:
                 raise CommandError(f"--refine-steps must be a positive integer, got {opts['refine_steps']!r}")
+        target = None
+        if opts["target_bpp"] is not None or opts["target_psnr"] is not None:
+            spec = (f"bpp:{opts['target_bpp']!r}" if opts["target_bpp"] is not None
+                    else f"psnr:{opts['target_psnr']!r}")
+            try:
+                target = parse_target(spec)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
         loaded = self._model(opts)
+        weights = opts.get("weights") or codec.default_weights_path(opts["model"])
         for src, dst in pairs:
             try:
                 image = load_upload(src.read_bytes(), filename=src.name).image
             except InvalidImage as exc:
                 raise CommandError(f"{src}: {exc}") from None
             started = time.perf_counter()
-            if opts["target_bpp"] is not None or opts["target_psnr"] is not None:
-                data, quality = codec.encode_to_target(
-                    loaded, image, target_bpp=opts["target_bpp"], target_psnr=opts["target_psnr"]
-                )
+            if target is not None:
+                # The portal's own quality search, on these weights.
+                trial = search_one(codec.LearnedCodec(loaded=loaded, weights_path=weights), image, target)
+                data, quality = trial.data, trial.quality
             else:
                 quality = 50.0 if opts["quality"] is None else opts["quality"]
                 data = codec.encode(loaded, image, quality)
