@@ -523,12 +523,13 @@ def _with_end(iterator):
     yield None
 
 
-def run_rows(stack, x: np.ndarray, prepare, budget: int = ANALYSIS_CALL_ELEMENTS) -> np.ndarray:
+def run_rows(stack, x: np.ndarray, prepare, budget: int | None = None) -> np.ndarray:
     """A stack of 'same' Conv2D layers, each followed by pointwise layers (GDN), applied to x
     (H, W, C) in full-width bands of rows, layer after layer, each layer's input rows kept only
     until its bands no longer read them (see `_stream_conv`). Every output is computed from the
     same input values as in one piece; unlike tiles no context is computed twice. `prepare` maps
     rows of x to the first layer's input (elementwise)."""
+    budget = int(budget or ANALYSIS_CALL_ELEMENTS)
     stages = []
     for layer in stack:
         if isinstance(layer, layers.Conv2D):
