@@ -179,3 +179,35 @@ def test_analysis_in_strips_and_row_bands_gives_the_one_piece_latents(loaded, mo
         monkeypatch.setattr(models, "ANALYSIS_STRIP", strip)
         monkeypatch.setattr(models, "ANALYSIS_CALL_ELEMENTS", budget)
         np.testing.assert_array_equal(model.analysis(image), whole)
+
+
+def reference_rescale(layer, acc):
+    """IntLayer.rescale as first written: int64 throughout, the leaky ReLU, then the clip."""
+    acc = acc * layer.multiplier + layer.bias + (1 << (layer.shift - 1))
+    acc >>= layer.shift
+    if layer.leaky:
+        acc = integer.leaky_relu_int(acc)
+    return np.clip(acc, -integer.ACT_MAX, integer.ACT_MAX)
+
+
+def test_the_rescale_by_look_up_gives_the_reference_values(loaded):
+    """IntLayer.rescale's leaky ReLU is a table look-up over a clipped range: the same values as
+    the reference, for accumulators over the whole range their bound allows and around the ends
+    of the table."""
+    tables = loaded.model.tables
+    rng = np.random.default_rng(8)
+    for layer in (*tables.hyper, tables.context, *tables.params):
+        o = layer.kernel.shape[-1]
+        bound = (integer.ACT_MAX * np.abs(layer.kernel).reshape(-1, o).sum(axis=0)).max()
+        acc = np.concatenate([
+            rng.integers(-bound, bound + 1, (4000, o)),
+            rng.integers(-bound // 1000, bound // 1000 + 1, (4000, o)),
+            # accumulators whose rescaled value lands next to the table's ends and at zero
+            *[(np.round((v + rng.integers(-3, 4, (200, o))) * 2.0**layer.shift / np.where(
+                layer.multiplier != 0, layer.multiplier, 1))).astype(np.int64)
+              for v in (integer._LEAKY_LOW, -integer.ACT_MAX, 0, integer.ACT_MAX)],
+        ])
+        acc = np.clip(acc, -bound, bound)
+        got = layer.rescale(acc.copy())
+        assert got.dtype == np.int16
+        np.testing.assert_array_equal(got, reference_rescale(layer, acc))

@@ -50,6 +50,15 @@ def leaky_relu_int(v: np.ndarray) -> np.ndarray:
     return np.where(v >= 0, v, -((-v + LEAKY_DIVISOR // 2) // LEAKY_DIVISOR))
 
 
+# leaky_relu_int(v) clipped to ±ACT_MAX, as int16, for every v from _LEAKY_LOW to ACT_MAX. At and
+# below _LEAKY_LOW the clipped result is −ACT_MAX (leaky_relu_int is monotone), above ACT_MAX it is
+# ACT_MAX: an accumulator clipped to that range first gives the same result from the table.
+_LEAKY_LOW = -(LEAKY_DIVISOR * ACT_MAX + LEAKY_DIVISOR // 2)
+_LEAKY_TABLE = np.clip(leaky_relu_int(np.arange(_LEAKY_LOW, ACT_MAX + 1, dtype=np.int64)),
+                       -ACT_MAX, ACT_MAX).astype(np.int16)
+assert leaky_relu_int(np.int64(_LEAKY_LOW)) <= -ACT_MAX
+
+
 def _correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int], finish=None, dtype=np.int64) -> np.ndarray:
     """'Valid' cross-correlation of x (H, W, C) integers, padded by pad=(before, after) with
     zeros on both spatial axes (or ((top, bottom), (left, right))), with kernel (kh, kw, C, O)
@@ -65,6 +74,15 @@ def _correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int], finish=N
     k = kernel.reshape(kh * kw * c, o).astype(np.float64)
     out = np.empty((h, w, o), dtype)
     rows = max(1, _CHUNK_ELEMENTS // max(1, w * kh * kw * c))
+    if kh == kw == 1 and top == bottom == left == right == 0:
+        # A 1×1 convolution is a matrix product of the input's pixels as they are: no padded
+        # slab, no windows (the same products and sums as below).
+        flat, flat_out = x.reshape(-1, c), out.reshape(-1, o)
+        step = rows * w
+        for i in range(0, len(flat), step):
+            acc = (flat[i : i + step].astype(np.float64) @ k).astype(np.int64)
+            flat_out[i : i + step] = acc if finish is None else finish(acc)
+        return out
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         # The chunk's rows of the zero-padded input, padded here: no padded copy of x.
@@ -169,14 +187,18 @@ class IntLayer:
         return _correlate_at(x, points, self.kernel, taps, ((kh - 1) // 2, kh // 2), self.rescale, np.int16)
 
     def rescale(self, acc: np.ndarray) -> np.ndarray:
-        """int64 accumulator -> the layer's output, in place (the bounds above rule out overflow)."""
+        """int64 accumulator -> the layer's output as int16, computed in place (the bounds above
+        rule out overflow)."""
         acc *= self.multiplier
         acc += self.bias + (1 << (self.shift - 1))
         acc >>= self.shift
         if self.leaky:
-            negative = acc < 0
-            acc[negative] = leaky_relu_int(acc[negative])
-        return np.clip(acc, -ACT_MAX, ACT_MAX, out=acc)
+            # The leaky ReLU then the clip to ±ACT_MAX, as one look-up (see _LEAKY_TABLE): the
+            # same values as leaky_relu_int and np.clip, with no int64 division.
+            np.clip(acc, _LEAKY_LOW, ACT_MAX, out=acc)
+            acc -= _LEAKY_LOW
+            return _LEAKY_TABLE[acc]
+        return np.clip(acc, -ACT_MAX, ACT_MAX, out=acc).astype(np.int16)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """-> int16: every output is clipped to ±ACT_MAX, which int16 holds exactly, so a
