@@ -132,3 +132,82 @@ def test_tiled_hyper_analysis_gives_the_whole_grid_hyper_latents(loaded, monkeyp
     monkeypatch.setattr(models, "HYPER_HALO", 8)
     np.testing.assert_array_equal(model.hyper_latents(y), whole)  # 5 × 7 tiles
     assert np.abs(whole).max() > 0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (6, 4)])
+def test_transposed_integer_layers_computed_by_phases_equal_the_zero_inserted_correlation(loaded, shape):
+    """h_s's stride-2 layers run as four small correlations (integer._deconv2_phases), leaving out
+    the products with the inserted zeros: the same integers, also at the inputs' extremes."""
+    rng = np.random.default_rng(6)
+    for layer in (lay for lay in loaded.model.tables.hyper if lay.kind == "deconv2"):
+        c = layer.kernel.shape[2]
+        for x in (rng.integers(-integer.ACT_MAX, integer.ACT_MAX + 1, (*shape, c)),
+                  np.where(rng.random((*shape, c)) < 0.5, -integer.ACT_MAX, integer.ACT_MAX)):
+            kh = layer.kernel.shape[0]
+            zero_inserted = integer._correlate(integer._upsample2(x), layer.kernel, (kh - 2, 1))
+            np.testing.assert_array_equal(layer.accumulate(x), zero_inserted)
+            np.testing.assert_array_equal(layer(x), layer.rescale(zero_inserted.copy()).astype(np.int16))
+
+
+def test_the_context_at_the_other_positions_equals_the_whole_band_convolution(loaded, monkeypatch):
+    tables = loaded.model.tables
+    rng = np.random.default_rng(7)
+    for shape in ((1, 1), (2, 7), (9, 6)):
+        anchors = checkerboard(shape)
+        bound = 511 * 2**tables.mean_bits + integer.ACT_MAX  # the largest |ŷ| in units of 2^-F
+        y_hat_fx = rng.integers(-bound, bound + 1, (*shape, tables.latent_channels))
+        points = np.argwhere(~anchors)
+        expected = tables.context_features(y_hat_fx, anchors)[~anchors]
+        np.testing.assert_array_equal(tables.context_at(y_hat_fx, anchors, points), expected)
+        monkeypatch.setattr(integer, "_CHUNK_ELEMENTS", 1)  # one position per matrix product
+        np.testing.assert_array_equal(tables.context_at(y_hat_fx, anchors, points), expected)
+        monkeypatch.undo()
+
+
+def test_analysis_in_strips_and_row_bands_gives_the_one_piece_latents(loaded, monkeypatch):
+    """g_a in strips of columns, each in bands of rows layer after layer (models.run_rows): every
+    latent from the same input values as in one piece, so the same float32 values."""
+    from keras import ops
+
+    from compression.learned import models
+
+    model = loaded.model
+    image = pad(np.asarray(make_photo(330, 200, seed=22)))  # 256 × 384 pixels
+    whole = ops.convert_to_numpy(model.g_a(image[None].astype(np.float32) / 255.0, training=False))[0]
+    monkeypatch.setattr(model, "tile_size", 64)  # too large for one tile: strips
+    for strip, budget in ((128, 1 << 12), (64, 1 << 16), (1024, 1 << 21)):
+        monkeypatch.setattr(models, "ANALYSIS_STRIP", strip)
+        monkeypatch.setattr(models, "ANALYSIS_CALL_ELEMENTS", budget)
+        np.testing.assert_array_equal(model.analysis(image), whole)
+
+
+def reference_rescale(layer, acc):
+    """IntLayer.rescale as first written: int64 throughout, the leaky ReLU, then the clip."""
+    acc = acc * layer.multiplier + layer.bias + (1 << (layer.shift - 1))
+    acc >>= layer.shift
+    if layer.leaky:
+        acc = integer.leaky_relu_int(acc)
+    return np.clip(acc, -integer.ACT_MAX, integer.ACT_MAX)
+
+
+def test_the_rescale_by_look_up_gives_the_reference_values(loaded):
+    """IntLayer.rescale's leaky ReLU is a table look-up over a clipped range: the same values as
+    the reference, for accumulators over the whole range their bound allows and around the ends
+    of the table."""
+    tables = loaded.model.tables
+    rng = np.random.default_rng(8)
+    for layer in (*tables.hyper, tables.context, *tables.params):
+        o = layer.kernel.shape[-1]
+        bound = (integer.ACT_MAX * np.abs(layer.kernel).reshape(-1, o).sum(axis=0)).max()
+        acc = np.concatenate([
+            rng.integers(-bound, bound + 1, (4000, o)),
+            rng.integers(-bound // 1000, bound // 1000 + 1, (4000, o)),
+            # accumulators whose rescaled value lands next to the table's ends and at zero
+            *[(np.round((v + rng.integers(-3, 4, (200, o))) * 2.0**layer.shift / np.where(
+                layer.multiplier != 0, layer.multiplier, 1))).astype(np.int64)
+              for v in (integer._LEAKY_LOW, -integer.ACT_MAX, 0, integer.ACT_MAX)],
+        ])
+        acc = np.clip(acc, -bound, bound)
+        got = layer.rescale(acc.copy())
+        assert got.dtype == np.int16
+        np.testing.assert_array_equal(got, reference_rescale(layer, acc))

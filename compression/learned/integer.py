@@ -50,19 +50,39 @@ def leaky_relu_int(v: np.ndarray) -> np.ndarray:
     return np.where(v >= 0, v, -((-v + LEAKY_DIVISOR // 2) // LEAKY_DIVISOR))
 
 
+# leaky_relu_int(v) clipped to ±ACT_MAX, as int16, for every v from _LEAKY_LOW to ACT_MAX. At and
+# below _LEAKY_LOW the clipped result is −ACT_MAX (leaky_relu_int is monotone), above ACT_MAX it is
+# ACT_MAX: an accumulator clipped to that range first gives the same result from the table.
+_LEAKY_LOW = -(LEAKY_DIVISOR * ACT_MAX + LEAKY_DIVISOR // 2)
+_LEAKY_TABLE = np.clip(leaky_relu_int(np.arange(_LEAKY_LOW, ACT_MAX + 1, dtype=np.int64)),
+                       -ACT_MAX, ACT_MAX).astype(np.int16)
+assert leaky_relu_int(np.int64(_LEAKY_LOW)) <= -ACT_MAX
+
+
 def _correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int], finish=None, dtype=np.int64) -> np.ndarray:
     """'Valid' cross-correlation of x (H, W, C) integers, padded by pad=(before, after) with
-    zeros on both spatial axes, with kernel (kh, kw, C, O) int64 -> (H', W', O), exact.
+    zeros on both spatial axes (or ((top, bottom), (left, right))), with kernel (kh, kw, C, O)
+    int64 -> (H', W', O), exact.
 
     It runs in row chunks of about _CHUNK_ELEMENTS im2col entries; `finish` maps each chunk's
     int64 accumulator to the stored values (of `dtype`), so neither a float64 copy of the input
     nor a whole-image accumulator ever exists: memory stays the input and output plus one chunk."""
     kh, kw, c, o = kernel.shape
-    (top, bottom), (left, right) = pad, pad
+    # pad: (before, after) on both axes, or ((top, bottom), (left, right)).
+    (top, bottom), (left, right) = (pad, pad) if np.ndim(pad) == 1 else pad
     h, w = x.shape[0] + top + bottom - kh + 1, x.shape[1] + left + right - kw + 1
     k = kernel.reshape(kh * kw * c, o).astype(np.float64)
     out = np.empty((h, w, o), dtype)
     rows = max(1, _CHUNK_ELEMENTS // max(1, w * kh * kw * c))
+    if kh == kw == 1 and top == bottom == left == right == 0:
+        # A 1×1 convolution is a matrix product of the input's pixels as they are: no padded
+        # slab, no windows (the same products and sums as below).
+        flat, flat_out = x.reshape(-1, c), out.reshape(-1, o)
+        step = rows * w
+        for i in range(0, len(flat), step):
+            acc = (flat[i : i + step].astype(np.float64) @ k).astype(np.int64)
+            flat_out[i : i + step] = acc if finish is None else finish(acc)
+        return out
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         # The chunk's rows of the zero-padded input, padded here: no padded copy of x.
@@ -81,6 +101,47 @@ def _upsample2(x: np.ndarray) -> np.ndarray:
     u = np.zeros((2 * x.shape[0], 2 * x.shape[1], x.shape[2]), x.dtype)
     u[::2, ::2] = x
     return u
+
+
+def _deconv2_phases(kh: int, pad_top: int):
+    """The stride-2 transposed convolution as four small correlations ("polyphase"): the
+    zero-inserted input of `IntLayer.accumulate` has non-zeros only at even rows and columns, so
+    output row i = 2u + p meets them only through the kernel rows a ≡ pad_top − p (mod 2), at input
+    row u + t − d for the t-th such row. -> for p in (0, 1): (first kernel row a0, d, kernel rows
+    kt); the phase's correlation pads x by (d, kt − 1 − d), which keeps it at the input's size."""
+    phases = []
+    for p in (0, 1):
+        a0 = (pad_top - p) % 2
+        d, kt = (pad_top - p - a0) // 2, len(range(a0, kh, 2))
+        if not 0 <= d <= kt - 1:
+            raise ValueError(f"no polyphase form for a {kh}-tap kernel padded {pad_top} before")
+        phases.append((a0, d, kt))
+    return phases
+
+
+def _correlate_at(x: np.ndarray, points: np.ndarray, kernel: np.ndarray, taps: np.ndarray, pad: tuple[int, int],
+                  finish=None, dtype=np.int64) -> np.ndarray:
+    """`_correlate(x, kernel, pad, ...)` at the output positions `points` ((n, 2) rows and columns)
+    only, with only the kernel taps where `taps` (kh, kw) is True: the caller guarantees that the
+    other taps meet nothing but zeros at those points. -> (n, O). Exact for the same reason as
+    `_correlate`: the products left out are exact zeros, and every partial sum of the rest is an
+    integer below 2^53, so the float64 sum is the same integer in any order."""
+    kh, kw, c, o = kernel.shape
+    top, left = pad[0], pad[0]
+    offsets = np.argwhere(taps)  # (taps, 2), kernel rows and columns
+    k = kernel[offsets[:, 0], offsets[:, 1]].reshape(len(offsets) * c, o).astype(np.float64)
+    # Zero-padded so that every tap of every point is in range.
+    padded = np.zeros((x.shape[0] + kh - 1, x.shape[1] + kw - 1, c), np.float64)
+    padded[top : top + x.shape[0], left : left + x.shape[1]] = x
+    out = np.empty((len(points), o), dtype)
+    step = max(1, _CHUNK_ELEMENTS // max(1, len(offsets) * c))
+    for i in range(0, len(points), step):
+        pts = points[i : i + step]
+        rows = pts[:, 0, None] + offsets[None, :, 0]  # (n, taps) rows of `padded`
+        cols = pts[:, 1, None] + offsets[None, :, 1]
+        acc = (padded[rows, cols].reshape(len(pts), -1) @ k).astype(np.int64)
+        out[i : i + len(pts)] = acc if finish is None else finish(acc)
+    return out
 
 
 @dataclass(frozen=True)
@@ -103,18 +164,41 @@ class IntLayer:
         if self.kind == "deconv2":
             # TF's SAME transposed convolution = zero-insertion, then a correlation with the
             # flipped kernel padded (k−2, 1) for k = 5 (checked against Keras in the tests).
-            return _correlate(_upsample2(x), self.kernel, (kh - 2, 1), finish, dtype)
+            # Computed as its four phases (`_deconv2_phases`): the same non-zero products, a
+            # quarter of the work; the three quarters left out are products with the inserted
+            # zeros, so every output is the same exact integer (see `_correlate`).
+            kw = self.kernel.shape[1]
+            out = np.empty((2 * x.shape[0], 2 * x.shape[1], self.kernel.shape[-1]), dtype)
+            for p, (a0, d, kt) in enumerate(_deconv2_phases(kh, kh - 2)):
+                for q, (b0, e, ks) in enumerate(_deconv2_phases(kw, kh - 2)):
+                    sub = np.ascontiguousarray(self.kernel[a0::2, b0::2])
+                    out[p::2, q::2] = _correlate(x, sub, ((d, kt - 1 - d), (e, ks - 1 - e)), finish, dtype)
+            return out
         raise ValueError(f"unknown integer layer kind {self.kind!r}")
 
+    def at(self, x: np.ndarray, points: np.ndarray, taps: np.ndarray) -> np.ndarray:
+        """A "conv" layer's int16 output at `points` only ((n, 2) positions of x's grid), from the
+        kernel taps where `taps` is True; every other tap must meet only zeros there (see
+        `_correlate_at`). -> (n, O), the same values as `self(x)[points[:, 0], points[:, 1]]`."""
+        if self.kind != "conv":
+            raise ValueError("IntLayer.at computes stride-1 convolutions only")
+        kh = self.kernel.shape[0]
+        x = np.asarray(x)
+        return _correlate_at(x, points, self.kernel, taps, ((kh - 1) // 2, kh // 2), self.rescale, np.int16)
+
     def rescale(self, acc: np.ndarray) -> np.ndarray:
-        """int64 accumulator -> the layer's output, in place (the bounds above rule out overflow)."""
+        """int64 accumulator -> the layer's output as int16, computed in place (the bounds above
+        rule out overflow)."""
         acc *= self.multiplier
         acc += self.bias + (1 << (self.shift - 1))
         acc >>= self.shift
         if self.leaky:
-            negative = acc < 0
-            acc[negative] = leaky_relu_int(acc[negative])
-        return np.clip(acc, -ACT_MAX, ACT_MAX, out=acc)
+            # The leaky ReLU then the clip to ±ACT_MAX, as one look-up (see _LEAKY_TABLE): the
+            # same values as leaky_relu_int and np.clip, with no int64 division.
+            np.clip(acc, _LEAKY_LOW, ACT_MAX, out=acc)
+            acc -= _LEAKY_LOW
+            return _LEAKY_TABLE[acc]
+        return np.clip(acc, -ACT_MAX, ACT_MAX, out=acc).astype(np.int16)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """-> int16: every output is clipped to ±ACT_MAX, which int16 holds exactly, so a

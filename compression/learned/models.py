@@ -61,7 +61,8 @@ from .tables import Y_SYMBOL_RANGE, CodingTables, TablesError, checkerboard
 # CompressAI's MSE-optimised models, which span ~0.1–1 bpp on Kodak.
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 DOWNSAMPLING = 64  # g_a (16) × h_a (4): images are padded to a multiple of this
-# g_a and g_s run on tiles of TILE_SIZE pixels with TILE_HALO pixels of context on every side, so
+# g_s runs on tiles of TILE_SIZE pixels with TILE_HALO pixels of context on every side (g_a on
+# strips, see ANALYSIS_STRIP, or in one piece when the photo fits one tile's window), so
 # memory stays flat for any photo size (a 24-megapixel photo in one piece needed 11.6 GB). The
 # halo exceeds both transforms' receptive fields (61 px for g_a: four 5×5 stride-2 layers; about
 # ±3 latents = ±48 px for g_s), so tiled results equal whole-image ones up to float rounding.
@@ -78,6 +79,19 @@ BAND_ROWS = 16
 # is under ±8 latents); multiples of 4 keep the tiles on its stride grid.
 HYPER_TILE = 128
 HYPER_HALO = 16
+# g_a runs on strips of ANALYSIS_STRIP columns (with TILE_HALO columns of context on either side,
+# as tiles have), each strip in bands of rows, layer after layer (`run_rows`): no rows of context
+# are recomputed, so the halo costs about 2·64/1024 of the compute where 384-px tiles cost 78 %.
+# Each call of a layer reads or writes at most about ANALYSIS_CALL_ELEMENTS float32 values, which
+# bounds TensorFlow's kept working memory as the tile size did (measured on a 4-megapixel photo:
+# g_a grows the peak by 135 MB, 91 MB with tiles; full-width bands of 2^22 values took 260 MB).
+# The latents are bit-identical to the tiled ones (observed here on Kodak, a 4- and a
+# 24-megapixel photo: g_a's float32 layers give an output the same value whatever the extent of
+# the call, which the tiles already showed). g_s is not run this way: its results do change with
+# the extent of a call (±1 on 37 of 12 million values of the 4-megapixel photo against its
+# tiles), and its tiles keep the decoded pixels exactly as they were.
+ANALYSIS_STRIP = 1024
+ANALYSIS_CALL_ELEMENTS = 1 << 21
 QUANTISE_CHUNK = 4096  # latent positions the encoder quantises at a time (float64 temporaries)
 
 
@@ -406,9 +420,23 @@ class MSCAE(keras.Model):
         return run_tiled(synthesis, y_hat, scale=(16, 1), tile=self.tile_size // 16, halo=TILE_HALO // 16)
 
     def analysis(self, image: np.ndarray) -> np.ndarray:
-        """g_a(x) before the gain, tile by tile (see TILE_SIZE)."""
-        return run_tiled(lambda t: self.g_a(t.astype(np.float32) / 255.0, training=False), image,
-                         scale=(1, 16), tile=self.tile_size, halo=TILE_HALO)
+        """g_a(x) before the gain, in bands of rows (see `run_rows`); photos that fit one tile in
+        one piece, as `run_tiled` did."""
+        h, w = image.shape[:2]
+        if h <= self.tile_size + 2 * TILE_HALO and w <= self.tile_size + 2 * TILE_HALO:
+            return ops.convert_to_numpy(self.g_a(image[None].astype(np.float32) / 255.0, training=False))[0]
+        out = None
+        # Strips as run_tiled's tiles, full height: multiples of 16 columns with TILE_HALO (more
+        # than g_a's 61-px receptive field) on either side, so each strip's own latents are the
+        # whole image's.
+        for c0 in range(0, w, ANALYSIS_STRIP):
+            c1 = min(w, c0 + ANALYSIS_STRIP)
+            wc0, wc1 = max(0, c0 - TILE_HALO), min(w, c1 + TILE_HALO)
+            part = run_rows(self.g_a.layers, image[:, wc0:wc1], lambda rows: rows.astype(np.float32) / 255.0)
+            if out is None:
+                out = np.empty((h // 16, w // 16, part.shape[-1]), part.dtype)
+            out[:, c0 // 16 : c1 // 16] = part[:, (c0 - wc0) // 16 : (c1 - wc0) // 16]
+        return out
 
     def load_weights(self, *args, **kwargs):
         self.tables = None  # the coding tables belong to the old weights
@@ -440,19 +468,94 @@ def code_latents(tables: CodingTables, hyper: np.ndarray, code_pass, band_rows: 
             r1 = min(h, r0 + band_rows)
             here = positions[r0:r1]
             if positions is anchors:
-                context = np.zeros((int(here.sum()), tables.context.kernel.shape[-1]), np.int16)
+                context = None  # a zero context: `params_at` leaves its products out
             else:  # the anchors are all known now: the others get their context
                 lo, hi = max(0, r0 - halo), min(h, r1 + halo)
                 # ŷ in units of 2^-F: |ŷ| < 2^22, so int32 is exact.
                 y_hat_fx = symbols[lo:hi].astype(np.int32) * np.int32(1 << tables.mean_bits) + means_fx[lo:hi]
-                context = tables.context_features(y_hat_fx, anchors[lo:hi])[r0 - lo : r1 - lo][here]
-            band = slice(done, done + len(context))
-            means[band], idx[band] = tables.split(tables.params_at(hyper[r0:r1][here][:, None], context[:, None])[:, 0])
+                # Only at this pass's positions (raster order, as `[here]` selects them).
+                points = np.argwhere(here) + np.array([r0 - lo, 0])
+                context = tables.context_at(y_hat_fx, anchors[lo:hi], points)[:, None]
+            band = slice(done, done + int(here.sum()))
+            means[band], idx[band] = tables.split(tables.params_at(hyper[r0:r1][here][:, None], context)[:, 0])
             done = band.stop
         symbols[positions] = code_pass(positions, means, idx)
         means_fx[positions] = means
         del means, idx
     return symbols.astype(np.int32), means_fx  # int32: what the symbols digest hashes
+
+
+def _stream_conv(conv, pointwise, chunks, n: int, budget: int):
+    """One stage of `run_rows`: `conv` (a Keras Conv2D, 'same' padding, stride s) then the
+    `pointwise` layers, over input rows that arrive in order as `chunks` ((r, W, C) arrays, n rows
+    in all) -> yields its output rows in order, in bands.
+
+    TensorFlow's SAME padding of a stride-s, k-tap convolution over a length that is a multiple of
+    s pads (k − s) // 2 = pt zeros before and the rest after, so output row i reads input rows
+    s·i − pt … s·i − pt + k − 1. A band of outputs [o0, o1) is computed from the input rows
+    [s0, s1) that it reads, s0 and s1 rounded to multiples of s: the band's own SAME padding then
+    falls exactly where the image's does (at its first and last rows), and elsewhere every output
+    kept reads only real rows, the same ones as in the whole image. The outputs computed past
+    either end of the band (at most ⌈(k − s)/s⌉ rows) are dropped."""
+    (k, _), (s, _) = conv.kernel_size, conv.strides
+    if conv.padding != "same" or n % s or k < s:
+        raise ValueError(f"run_rows: unsupported layer {conv.name}")
+    pt, n_out = (k - s) // 2, n // s
+    buf, buf_start, avail, done = None, 0, 0, 0
+    for chunk in _with_end(chunks):
+        if chunk is not None:
+            buf = chunk if buf is None else np.concatenate([buf, chunk])
+            avail += len(chunk)
+        width = buf.shape[1]
+        rows_per_call = max(1, budget // max(s * width * buf.shape[2], width // s * conv.filters))
+        while done < n_out:
+            ready = n_out if avail == n else min(n_out, max(0, (avail - k + pt) // s + 1))
+            if ready - done < rows_per_call and not (avail == n and ready > done):
+                break
+            o1 = min(ready, done + rows_per_call)
+            s0 = max(0, s * done - pt) // s * s
+            s1 = min(n, -(-(s * (o1 - 1) - pt + k) // s) * s)
+            out = conv(buf[None, s0 - buf_start : s1 - buf_start], training=False)
+            out = out[:, done - s0 // s : o1 - s0 // s]
+            for layer in pointwise:
+                out = layer(out, training=False)
+            yield ops.convert_to_numpy(out)[0]
+            done = o1
+            keep = max(0, s * done - pt) // s * s  # the next band's first input row
+            buf, buf_start = buf[keep - buf_start :], keep
+
+
+def _with_end(iterator):
+    yield from iterator
+    yield None
+
+
+def run_rows(stack, x: np.ndarray, prepare, budget: int | None = None) -> np.ndarray:
+    """A stack of 'same' Conv2D layers, each followed by pointwise layers (GDN), applied to x
+    (H, W, C) in full-width bands of rows, layer after layer, each layer's input rows kept only
+    until its bands no longer read them (see `_stream_conv`). Every output is computed from the
+    same input values as in one piece; unlike tiles no context is computed twice. `prepare` maps
+    rows of x to the first layer's input (elementwise)."""
+    budget = int(budget or ANALYSIS_CALL_ELEMENTS)
+    stages = []
+    for layer in stack:
+        if isinstance(layer, layers.Conv2D):
+            stages.append((layer, []))
+        elif stages:
+            stages[-1][1].append(layer)
+        else:
+            raise ValueError(f"run_rows: {layer.name} before the first convolution")
+    first = max(1, budget // max(1, x.shape[1] * x.shape[2]))
+    chunks = (prepare(x[r : r + first]) for r in range(0, x.shape[0], first))
+    n = x.shape[0]
+    for conv, pointwise in stages:
+        chunks, n = _stream_conv(conv, pointwise, chunks, n, budget), n // conv.strides[0]
+    out, r = None, 0
+    for chunk in chunks:
+        if out is None:
+            out = np.empty((n, *chunk.shape[1:]), chunk.dtype)
+        out[r : r + len(chunk)], r = chunk, r + len(chunk)
+    return out
 
 
 def run_tiled(fn, x: np.ndarray, *, scale: tuple[int, int], tile: int, halo: int) -> np.ndarray:
