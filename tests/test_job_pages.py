@@ -18,10 +18,9 @@ def alice_client(client):
     return login_unlocked(client, "alice", PASSWORD)
 
 
-def stored(monkeypatch=None, codec="png"):
+def stored(codec="png"):
+    """Alice's upload: done at once, or still queued under the `no_worker` fixture."""
     owner = ImageRecord._meta.get_field("owner").related_model.objects.get(username="alice")
-    if monkeypatch is not None:
-        monkeypatch.setattr(jobs, "enqueue", lambda record: None)
     from vault import keyring
 
     master_key = keyring.unlock_with_password(user=owner, password=PASSWORD)
@@ -30,8 +29,8 @@ def stored(monkeypatch=None, codec="png"):
     return record
 
 
-def test_cancel_from_the_gallery_returns_there_with_a_message(alice_client, monkeypatch):
-    record = stored(monkeypatch)
+def test_cancel_from_the_gallery_returns_there_with_a_message(alice_client, no_worker):
+    record = stored()
     response = alice_client.post(reverse("vault:job-cancel", args=[record.pk]), {"next": reverse("vault:gallery")}, follow=True)
     assert response.redirect_chain[-1][0] == reverse("vault:gallery")
     assert "Cancelled the compression of" in response.content.decode()
@@ -39,8 +38,8 @@ def test_cancel_from_the_gallery_returns_there_with_a_message(alice_client, monk
     assert record.status == "cancelled"
 
 
-def test_retry_queues_it_again_and_an_offsite_next_goes_to_the_image_instead(alice_client, monkeypatch):
-    record = jobs.cancel_job(record=stored(monkeypatch))
+def test_retry_queues_it_again_and_an_offsite_next_goes_to_the_image_instead(alice_client, no_worker):
+    record = jobs.cancel_job(record=stored())
     response = alice_client.post(reverse("vault:job-retry", args=[record.pk]), {"next": "https://evil.example/"})
     assert response["Location"] == reverse("vault:detail", args=[record.pk])
     record.refresh_from_db()
@@ -67,8 +66,8 @@ def test_compress_again_with_a_bad_quality_says_why_and_changes_nothing(alice_cl
     assert record.codec == "png" and record.status == "done"
 
 
-def test_another_users_image_is_404_for_the_job_actions(alice_client, monkeypatch):
-    record = stored(monkeypatch)
+def test_another_users_image_is_404_for_the_job_actions(alice_client, no_worker):
+    record = stored()
     vault_user("mallory", PASSWORD)
     other = login_unlocked(type(alice_client)(), "mallory", PASSWORD)
     for name in ("vault:job-cancel", "vault:job-retry", "vault:job-recompress"):

@@ -91,10 +91,7 @@ def test_admin_shows_rounded_figures_named_properly_and_candidates_as_a_table(ad
     assert f"{record.bpp:.3f}" in page and repr(record.psnr) not in page
 
 
-def test_admin_shows_a_queued_record_with_its_job_and_without_the_job_keys_wrap(monkeypatch):
-    from vault import jobs
-
-    monkeypatch.setattr(jobs, "enqueue", lambda record: None)  # no worker: it stays queued
+def test_admin_shows_a_queued_record_with_its_job_and_without_the_job_keys_wrap(no_worker):
     owner = vault_user("owner", "x")
     record, _ = services.store_image(
         owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo()),
