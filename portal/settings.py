@@ -346,6 +346,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "uploads": os.environ.get("THROTTLE_UPLOADS", "120/min"),
         "retrievals": os.environ.get("THROTTLE_RETRIEVALS", "600/min"),
+        # The pages poll once a second per open tab; a 429 only skips a round there.
+        "status": os.environ.get("THROTTLE_STATUS", "300/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

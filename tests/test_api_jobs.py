@@ -92,3 +92,15 @@ def test_uploads_beyond_the_per_user_rate_are_429_with_a_wait(api, no_worker, se
     assert refused.status_code == 429 and "throttled" in refused.json()["detail"].lower() and int(refused["Retry-After"]) > 0
     assert ImageRecord.objects.count() == 2
     cache.clear()
+
+
+def test_status_polls_beyond_the_per_user_rate_are_429(api, no_worker, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    record_id = upload(api, codec="png").json()["id"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
+                               "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "status": "3/min"}}
+    codes = [api.get(f"{IMAGES}status/?ids={record_id}").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    cache.clear()

@@ -147,7 +147,8 @@ class ImageRecordViewSet(
         return images_for(self.request.user)
 
     def get_throttles(self):
-        scope = {"create": "uploads", "download": "retrievals", "retrieve_bytes": "retrievals"}.get(self.action)
+        scope = {"create": "uploads", "download": "retrievals", "retrieve_bytes": "retrievals",
+                 "status_many": "status"}.get(self.action)
         return [PerUserThrottle(scope)] if scope else []
 
     def get_object(self):
