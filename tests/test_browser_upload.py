@@ -134,15 +134,13 @@ def test_dropped_and_pasted_images_join_the_list_and_a_too_large_one_is_refused_
 
 
 def test_the_gallery_follows_a_job_from_queued_to_done_without_a_reload(page, live_server):
-    from tests.test_upload_batch_pages import workers_away
-    from vault import jobs, services
+    from tests.test_upload_batch_pages import stored
+    from tests.vault_helpers import workers_away
+    from vault import jobs
 
     user = log_in(page, live_server)
     with workers_away():
-        record, _ = services.store_image(
-            owner=user, master_key=user.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)),
-            filename="waiting.png", codec="png",
-        )
+        record = stored(user, "waiting.png", seed=5)
     page.goto(f"{live_server.url}/images/")
     item = page.locator(f'.thumb[data-job-id="{record.pk}"]')
     expect(item.locator("progress")).to_be_visible()
@@ -167,7 +165,8 @@ def test_the_gallery_follows_a_job_from_queued_to_done_without_a_reload(page, li
 
 
 def test_a_failed_image_s_page_shows_the_error_and_retry_compresses_it(page, live_server):
-    from tests.test_upload_batch_pages import failed, stored, workers_away
+    from tests.test_upload_batch_pages import failed, stored
+    from tests.vault_helpers import workers_away
     from vault import jobs
 
     user = log_in(page, live_server)
@@ -196,15 +195,13 @@ def test_a_failed_image_s_page_shows_the_error_and_retry_compresses_it(page, liv
 
 
 def test_an_image_s_page_shows_the_result_by_itself_when_its_job_ends(page, live_server):
-    from tests.test_upload_batch_pages import workers_away
-    from vault import jobs, services
+    from tests.test_upload_batch_pages import stored
+    from tests.vault_helpers import workers_away
+    from vault import jobs
 
     user = log_in(page, live_server)
     with workers_away():
-        record, _ = services.store_image(
-            owner=user, master_key=user.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=7)),
-            filename="patience.png", codec="webp",
-        )
+        record = stored(user, "patience.png", seed=7, codec="webp")
     page.goto(f"{live_server.url}/images/{record.pk}/")
     expect(page.locator("#job .job-stage")).to_contain_text("Queued")
     ImageRecord = type(record)
@@ -223,7 +220,7 @@ def test_an_image_s_page_shows_the_result_by_itself_when_its_job_ends(page, live
 
 
 def test_an_upload_waiting_for_a_worker_can_be_cancelled_and_retried_from_its_row(page, live_server):
-    from tests.test_upload_batch_pages import workers_away
+    from tests.vault_helpers import workers_away
 
     log_in(page, live_server)
     page.goto(f"{live_server.url}/upload/")

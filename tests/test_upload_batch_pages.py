@@ -7,28 +7,17 @@ from html import unescape
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import image_bytes, make_photo
 from vault import jobs, services
 from vault.models import ImageRecord
 
-from .vault_helpers import login_unlocked, vault_user, workers_away
+from .test_vault_pages import alice, client_alice  # noqa: F401 - fixtures used by name
+from .vault_helpers import workers_away
 
 pytestmark = pytest.mark.django_db
-PASSWORD = "a-Long-enough-passw0rd"
 Status = ImageRecord.Status
-
-
-@pytest.fixture
-def alice():
-    return vault_user("alice", PASSWORD)
-
-
-@pytest.fixture
-def client_alice(alice):
-    return login_unlocked(Client(), "alice", PASSWORD)
 
 
 def png(name, seed=0, data=None):

@@ -117,8 +117,8 @@ def _to_array(image) -> np.ndarray:
 
 class EncoderSession:
     """One photo, many qualities: what a rate search (the selector's trials, `manage.py codec
-    --target-bpp`) encodes. The analysis transform, the encoder's largest, does not depend on the quality, so it
-    runs once per session; `compress` itself stays a pure function of its inputs."""
+    --target-bpp`) encodes. The analysis transform, the encoder's largest, does not depend on the
+    quality, so it runs once per session; `compress` itself stays a pure function of its inputs."""
 
     def __init__(self, loaded: LoadedModel, image):
         self.loaded = loaded

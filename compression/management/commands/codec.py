@@ -112,13 +112,13 @@ class Command(BaseCommand):
                 raise CommandError(f"{src}: {exc}") from None
             started = time.perf_counter()
             if target is not None:
-                # The portal's own quality search, on these weights.
+                # The portal's own quality search, on these weights; max effort then refines the
+                # file at the quality it found.
                 trial = search_one(codec.LearnedCodec(loaded=loaded, weights_path=weights), image, target)
-                data, quality = trial.data, trial.quality
+                quality = trial.quality
+                data = codec.EncoderSession(loaded, image).encode_effort(quality, steps) if steps else trial.data
             else:
                 quality = 50.0 if opts["quality"] is None else opts["quality"]
-                data = codec.encode(loaded, image, quality)
-            if steps:
                 data = codec.EncoderSession(loaded, image).encode_effort(quality, steps)
             dst.write_bytes(data)
             bpp = len(data) * 8 / (image.width * image.height)
