@@ -166,7 +166,10 @@ def test_the_context_at_the_other_positions_equals_the_whole_band_convolution(lo
 
 def test_analysis_in_strips_and_row_bands_gives_the_one_piece_latents(loaded, monkeypatch):
     """g_a in strips of columns, each in bands of rows layer after layer (models.run_rows): every
-    latent from the same input values as in one piece, so the same float32 values."""
+    latent from the same input values as in one piece. The kernels may sum in another order for
+    another shape (AVX2-only CPUs differ by an ulp on a few values), so the latents agree to a
+    tolerance, and every latent not within that tolerance of a rounding boundary rounds to the
+    same symbol: g_a runs only in the encoder, so that is what a file can depend on."""
     from keras import ops
 
     from compression.learned import models
@@ -178,7 +181,11 @@ def test_analysis_in_strips_and_row_bands_gives_the_one_piece_latents(loaded, mo
     for strip, budget in ((128, 1 << 12), (64, 1 << 16), (1024, 1 << 21)):
         monkeypatch.setattr(models, "ANALYSIS_STRIP", strip)
         monkeypatch.setattr(models, "ANALYSIS_CALL_ELEMENTS", budget)
-        np.testing.assert_array_equal(model.analysis(image), whole)
+        banded = model.analysis(image)
+        np.testing.assert_allclose(banded, whole, rtol=0, atol=1e-5)
+        clear = np.abs(np.abs(whole - np.floor(whole)) - 0.5) > 1e-4  # not at a rounding boundary
+        assert clear.mean() > 0.99
+        np.testing.assert_array_equal(np.rint(banded[clear]), np.rint(whole[clear]))
 
 
 def reference_rescale(layer, acc):
