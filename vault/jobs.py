@@ -41,6 +41,7 @@ from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
 from vault import crypto
 from vault.models import ImageRecord
+from vault.errors import JobCancelled, JobConflict, JobLimit, NotCompressedYet  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 Status = ImageRecord.Status
@@ -51,26 +52,6 @@ LOST_WORKER = (
     "tried again. Retry it, or choose a faster codec or effort."
 )
 UNEXPECTED = "An unexpected error stopped the compression. Retry it, or choose another codec."
-
-
-class JobCancelled(Exception):
-    """The owner cancelled the job, or another message now owns it: stop working on it."""
-
-
-class JobConflict(Exception):
-    """The action does not fit the job's state (e.g. cancelling a finished job); 409."""
-
-
-class NotCompressedYet(JobConflict):
-    """The compressed file or thumbnail of an image whose first job has not finished."""
-
-
-class JobLimit(Exception):
-    """A per-user bound was reached; `status` is the HTTP status to answer with (429 or 413)."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _job_key() -> bytes:

@@ -24,6 +24,7 @@ from accounts.audit import record_event
 from accounts.models import AuditEvent
 from vault import crypto
 from vault.models import UserVault
+from vault.errors import VaultLocked, WrongSecret  # noqa: F401  (re-exported)
 
 # "key" in the name on purpose: Django's error reports hide cookies whose names look secret.
 COOKIE_NAME = "vault_key"
@@ -32,17 +33,6 @@ SESSION_SEEN = "vault_seen"
 # How often an active session's "last seen" time is rewritten: not on every request, to spare the
 # session store a write per thumbnail, at the cost of up to a minute of idle-timeout precision.
 SEEN_RESOLUTION_S = 60
-
-
-class VaultLocked(Exception):
-    """The request needs the vault but holds no master key (locked, idle, or never unlocked)."""
-
-    def __init__(self, message: str = "Your vault is locked. Enter your password to unlock it.") -> None:
-        super().__init__(message)
-
-
-class WrongSecret(Exception):
-    """A password or recovery key that does not open the vault."""
 
 
 def kdf_params() -> crypto.KdfParams:

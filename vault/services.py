@@ -34,32 +34,13 @@ from portal.observability import UPLOAD_SECONDS
 from vault import crypto, jobs, keyring
 from vault.deployment import BLOB_PREFIX, ensure_marker
 from vault.models import ImageRecord, Share, UserRetrievalGuard, UserVault
+from vault.errors import GENERIC_REFUSAL, SHARE_UNAVAILABLE, RecordLocked, RetrievalLocked, RetrievalRefused, ShareUnavailable  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 
 VARIANTS = crypto.VARIANTS
 # Records stored before the vault had no thumbnail.
 LEGACY_VARIANTS = ("original", "compressed")
-GENERIC_REFUSAL = "That key does not open this image."
-
-
-class RetrievalRefused(Exception):
-    """Wrong key, tampered blob or missing blob: deliberately indistinguishable to the caller."""
-
-    def __init__(self) -> None:
-        super().__init__(GENERIC_REFUSAL)
-
-
-class RetrievalLocked(Exception):
-    """Too many wrong keys; retrieval is refused until the cool-off ends."""
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = max(1, int(retry_after))
-        minutes = math.ceil(self.retry_after / 60)
-        super().__init__(
-            f"Too many wrong keys. Retrieval is locked; try again in about {minutes} minute"
-            f"{'s' if minutes != 1 else ''}."
-        )
 
 
 def user_failure_limit() -> int:
@@ -307,11 +288,6 @@ def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master
 
 
 # --- opening with the vault -------------------------------------------------------------------
-
-
-class RecordLocked(Exception):
-    """A record this master key cannot open: stored with its own retrieval key, or in a vault the
-    owner replaced after losing both password and recovery key."""
 
 
 def _audit_refusal(*, record, request, why: str) -> RetrievalRefused:
@@ -581,15 +557,6 @@ def retrieve_both(*, record: ImageRecord, key: str, request=None) -> tuple[bytes
 
 
 # --- shares: one image, one key, for anyone holding it ------------------------------------------
-
-SHARE_UNAVAILABLE = "This share link does not exist, was revoked or has expired."
-
-
-class ShareUnavailable(Exception):
-    """Unknown, revoked and expired shares look the same to whoever holds the link."""
-
-    def __init__(self) -> None:
-        super().__init__(SHARE_UNAVAILABLE)
 
 
 def _share_wrapping_key(secret: bytes) -> bytes:

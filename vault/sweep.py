@@ -18,14 +18,11 @@ from django.utils import timezone
 from vault.deployment import BLOB_PREFIX, current_deployment_id, read_marker, storage_identity, write_marker
 from vault.models import ImageRecord
 from vault.services import delete_blobs_quietly
+from vault.errors import SweepRefused  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 
 BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed|thumbnail)-[0-9a-f]+\.sealed$")
-
-
-class SweepRefused(Exception):
-    """The sweep will not delete anything: the storage or the database is not what it expects."""
 
 
 def _list_s3(storage):

@@ -1,0 +1,107 @@
+"""Every domain exception of the vault, each with the HTTP status it maps to.
+
+The bottom of the vault's import order: this module imports nothing from the project, so any
+module may raise these and one handler (`portal.api.exception_handler` for the API, the page
+mapping for the pages) turns them into responses. `status` is the HTTP status; `retry_after`
+(seconds) where the client should wait before trying again.
+"""
+from __future__ import annotations
+
+import math
+
+GENERIC_REFUSAL = "That key does not open this image."
+SHARE_UNAVAILABLE = "This share link does not exist, was revoked or has expired."
+
+
+class VaultError(Exception):
+    """Base of the vault's domain exceptions; `status` is the HTTP status a handler answers."""
+
+    status = 400
+    retry_after: int | None = None
+
+
+class RetrievalRefused(VaultError):
+    """Wrong key, tampered blob or missing blob: deliberately indistinguishable to the caller."""
+
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__(GENERIC_REFUSAL)
+
+
+class RetrievalLocked(VaultError):
+    """Too many wrong keys; retrieval is refused until the cool-off ends."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        minutes = math.ceil(self.retry_after / 60)
+        super().__init__(
+            f"Too many wrong keys. Retrieval is locked; try again in about {minutes} minute"
+            f"{'s' if minutes != 1 else ''}."
+        )
+
+
+class RecordLocked(VaultError):
+    """A record this master key cannot open: stored with its own retrieval key, or in a vault the
+    owner replaced after losing both password and recovery key."""
+
+    status = 409
+
+
+class ShareUnavailable(VaultError):
+    """Unknown, revoked and expired shares look the same to whoever holds the link."""
+
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__(SHARE_UNAVAILABLE)
+
+
+class VaultLocked(VaultError):
+    """The request needs the vault but holds no master key (locked, idle, or never unlocked)."""
+
+    status = 403
+
+    def __init__(self, message: str = "Your vault is locked. Enter your password to unlock it.") -> None:
+        super().__init__(message)
+
+
+class WrongSecret(VaultError):
+    """A password or recovery key that does not open the vault."""
+
+    status = 403
+
+
+class JobCancelled(VaultError):
+    """The owner cancelled the job, or another message now owns it: stop working on it. Internal
+    to the worker; never reaches a client."""
+
+    status = 409
+
+
+class JobConflict(VaultError):
+    """The action does not fit the job's state (e.g. cancelling a finished job)."""
+
+    status = 409
+
+
+class NotCompressedYet(JobConflict):
+    """The compressed file or thumbnail of an image whose first job has not finished."""
+
+
+class JobLimit(VaultError):
+    """A per-user bound was reached: 429 (too many jobs at once, retry later) or 413 (over quota)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = 60 if status == 429 else None
+
+
+class SweepRefused(VaultError):
+    """The sweep will not delete anything: the storage or the database is not what it expects.
+    Raised to an operator's command, never to a web client."""
+
+    status = 409
