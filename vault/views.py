@@ -26,10 +26,10 @@ from accounts.audit import record_event
 from accounts.models import AuditEvent
 from vault import jobs, keyring, presentation, services
 from vault.forms import (
-    DownloadForm, GALLERY_SORTS, NewVaultForm, RecompressForm, RecoveryUnlockForm, ShareCreateForm, ShareOpenForm,
+    DownloadForm, NewVaultForm, RecompressForm, RecoveryUnlockForm, ShareCreateForm, ShareOpenForm,
     UnlockForm, UploadForm, VaultUnlockForm,
 )
-from vault.selectors import get_image_for, get_share_for, images_for, shares_for, sorted_images
+from vault.selectors import GALLERY_SORTS, get_image_for, get_share_for, images_for, shares_for, sorted_images
 
 GALLERY_PAGE_SIZE = 24
 # Formats every current browser shows in <img>; the rest are shown as PNG on the compare page.
