@@ -5,7 +5,7 @@ own errors go through portal.api.exception_handler first, and only what escapes 
 unexpected exception, a URL no API view matches) lands here. None of them echoes the exception
 text: it may carry internals (paths, SQL, a value from the request) that a visitor must not see.
 """
-from django.http import HttpResponseServerError, JsonResponse
+from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 
@@ -36,6 +36,18 @@ def error_response(request, status: int, *, detail: str | None = None, retry_aft
     else:
         context = {"status": status, "title": title, "detail": detail}
         response = render(request, "error.html", context, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def text_or_json(request, status: int, detail: str, *, retry_after: int | None = None):
+    """A refusal in one sentence where no page fits (a file URL, a request refused before its view
+    runs): `{"detail": ...}` under /api/, plain text elsewhere."""
+    if is_api(request):
+        response = JsonResponse({"detail": detail}, status=status)
+    else:
+        response = HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
     return response

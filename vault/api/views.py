@@ -36,7 +36,7 @@ from vault.api.serializers import (
     ImageRetrieveSerializer,
 )
 from vault.selectors import get_image_for, get_public_share_for, images_for, shares_for
-from vault.views import attachment_response, decoded_png_response, file_response, share_link
+from vault.responses import file_response, share_link, stored_variant
 
 NOT_FOUND = OpenApiResponse(ApiErrorSerializer, description="No such image among yours.")
 ERROR = OpenApiResponse(ApiErrorSerializer, description="Invalid request; `detail` says why.")
@@ -297,7 +297,7 @@ class ImageRecordViewSet(
         master_key = _master_key(request)
         try:
             data = services.open_variant(
-                record=record, master_key=master_key, variant="compressed" if variant == "decoded" else variant, request=request
+                record=record, master_key=master_key, variant=stored_variant(variant), request=request
             )
         except services.RecordLocked as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
@@ -349,7 +349,7 @@ class ImageRecordViewSet(
         body = ImageRetrieveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         variant = body.validated_data["variant"]
-        stored = "compressed" if variant == "decoded" else variant
+        stored = stored_variant(variant)
         try:
             if record.is_legacy:
                 data = services.retrieve_image(record=record, key=body.validated_data["key"], variant=stored, request=request)
@@ -363,9 +363,7 @@ class ImageRecordViewSet(
             raise PermissionDenied(detail=str(exc)) from None
         except DjangoValidationError as exc:
             raise _as_drf_validation_error(exc) from None
-        if variant == "decoded":
-            return decoded_png_response(record, data)
-        return attachment_response(record, variant, data)
+        return file_response(record, variant, data)
 
 
 @method_decorator(sensitive_post_parameters("key"), name="dispatch")
@@ -395,7 +393,7 @@ class ShareRetrieveView(APIView):
         body = ShareRetrieveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         variant = body.validated_data["variant"]
-        stored = "compressed" if variant == "decoded" else variant
+        stored = stored_variant(variant)
         try:
             share, opened = services.open_share(public_id=share_id, key=body.validated_data["key"], variants=[stored], request=request)
         except services.ShareUnavailable as exc:
