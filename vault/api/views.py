@@ -2,7 +2,6 @@
 and every lookup goes through the owner-scoped selectors (another user's id is a 404)."""
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
@@ -10,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -36,26 +35,14 @@ from vault.api.serializers import (
     ImageRetrieveSerializer,
 )
 from vault.selectors import get_image_for, get_public_share_for, images_for, shares_for
-from vault.responses import file_response, share_link, stored_variant
+from vault.errors import RetrievalRefused
+from vault.responses import SHARE_KEY_REFUSED, file_response, share_link, stored_variant
 
 NOT_FOUND = OpenApiResponse(ApiErrorSerializer, description="No such image among yours.")
 ERROR = OpenApiResponse(ApiErrorSerializer, description="Invalid request; `detail` says why.")
 
 
 LOCKED = OpenApiResponse(ApiErrorSerializer, description="Your vault is not open to this request (see `detail`).")
-
-
-def _as_drf_validation_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError({"detail": " ".join(exc.messages)})
-
-
-@sensitive_variables()
-def _master_key(request) -> bytes:
-    """MK from the request's token (its own wrap) or unlocked browser session; 403 otherwise."""
-    try:
-        return keyring.master_key_for(request)
-    except keyring.VaultLocked as exc:
-        raise PermissionDenied(detail=str(exc)) from None
 
 
 class PerUserThrottle(UserRateThrottle):
@@ -96,14 +83,11 @@ class ShareActions:
         body = ShareCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         days = body.validated_data.get("expires_in_days")
-        master_key = _master_key(request)
-        try:
-            share, key = services.create_share(
-                record=record, master_key=master_key, label=body.validated_data.get("label", ""),
-                expires_at=timezone.now() + timedelta(days=days) if days else None, request=request,
-            )
-        except services.RecordLocked as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        master_key = keyring.master_key_for(request)
+        share, key = services.create_share(
+            record=record, master_key=master_key, label=body.validated_data.get("label", ""),
+            expires_at=timezone.now() + timedelta(days=days) if days else None, request=request,
+        )
         share.key, share.url = key, share_link(request, share, key)
         return Response(ShareCreatedSerializer(share).data, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
@@ -179,24 +163,19 @@ class ImageRecordViewSet(
         upload = ImageUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        master_key = _master_key(request)
-        try:
-            record, created = services.store_image(
-                owner=request.user,
-                master_key=master_key,
-                uploaded_file_or_bytes=data["file"],
-                filename=data["file"].name,
-                codec=data.get("codec") or "auto",
-                target=data.get("target") or None,
-                quality=data.get("quality"),
-                upload_token=request.headers.get("Idempotency-Key"),
-                effort=data.get("effort"),
-                request=request,
-            )
-        except DjangoValidationError as exc:
-            raise _as_drf_validation_error(exc) from None
-        except keyring.VaultLocked as exc:
-            raise PermissionDenied(detail=str(exc)) from None
+        master_key = keyring.master_key_for(request)
+        record, created = services.store_image(
+            owner=request.user,
+            master_key=master_key,
+            uploaded_file_or_bytes=data["file"],
+            filename=data["file"].name,
+            codec=data.get("codec") or "auto",
+            target=data.get("target") or None,
+            quality=data.get("quality"),
+            upload_token=request.headers.get("Idempotency-Key"),
+            effort=data.get("effort"),
+            request=request,
+        )
         return self._job_response(record, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
     def _job_response(self, record, code):
@@ -262,13 +241,8 @@ class ImageRecordViewSet(
 
     def _requeue(self, request, *, options):
         record = self.get_object()
-        master_key = _master_key(request)
-        try:
-            record = jobs.requeue(record=record, master_key=master_key, options=options, request=request)
-        except services.RecordLocked as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except services.RetrievalRefused as exc:
-            raise PermissionDenied(detail=str(exc)) from None
+        master_key = keyring.master_key_for(request)
+        record = jobs.requeue(record=record, master_key=master_key, options=options, request=request)
         return self._job_response(record, status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -294,15 +268,8 @@ class ImageRecordViewSet(
         query = ImageDownloadQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         variant = query.validated_data["variant"]
-        master_key = _master_key(request)
-        try:
-            data = services.open_variant(
-                record=record, master_key=master_key, variant=stored_variant(variant), request=request
-            )
-        except services.RecordLocked as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except services.RetrievalRefused as exc:
-            raise PermissionDenied(detail=str(exc)) from None
+        master_key = keyring.master_key_for(request)
+        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
         return file_response(record, variant, data)
 
     def perform_destroy(self, instance):
@@ -350,19 +317,11 @@ class ImageRecordViewSet(
         body.is_valid(raise_exception=True)
         variant = body.validated_data["variant"]
         stored = stored_variant(variant)
-        try:
-            if record.is_legacy:
-                data = services.retrieve_image(record=record, key=body.validated_data["key"], variant=stored, request=request)
-            else:
-                data = services.open_with_share_key(
-                    record=record, key=body.validated_data["key"], variants=[stored], request=request
-                )[stored]
-        except services.RetrievalLocked as exc:
-            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
-        except services.RetrievalRefused as exc:
-            raise PermissionDenied(detail=str(exc)) from None
-        except DjangoValidationError as exc:
-            raise _as_drf_validation_error(exc) from None
+        key = body.validated_data["key"]
+        if record.is_legacy:
+            data = services.retrieve_image(record=record, key=key, variant=stored, request=request)
+        else:
+            data = services.open_with_share_key(record=record, key=key, variants=[stored], request=request)[stored]
         return file_response(record, variant, data)
 
 
@@ -396,12 +355,6 @@ class ShareRetrieveView(APIView):
         stored = stored_variant(variant)
         try:
             share, opened = services.open_share(public_id=share_id, key=body.validated_data["key"], variants=[stored], request=request)
-        except services.ShareUnavailable as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
-        except services.RetrievalLocked as exc:
-            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
-        except services.RetrievalRefused:
-            raise PermissionDenied(detail="That key does not open this share.") from None
-        except DjangoValidationError as exc:
-            raise _as_drf_validation_error(exc) from None
+        except RetrievalRefused:
+            raise PermissionDenied(detail=SHARE_KEY_REFUSED) from None
         return file_response(share.record, variant, opened[stored])
