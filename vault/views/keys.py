@@ -1,5 +1,6 @@
 """The vault's key pages: unlock a locked vault (password or recovery key, or start a new vault),
-lock it, and make or acknowledge a recovery key."""
+lock it, and make or acknowledge a recovery key. `recovery_key_page` is the one page that shows a
+recovery key, here and in the account pages (registration, first login, password reset)."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -45,7 +46,7 @@ def unlock_vault(request):
             keyring.check_account_password(user=request.user, password=new_form.cleaned_data["password"], request=request)
             master_key, recovery = keyring.create_vault(user=request.user, password=new_form.cleaned_data["password"], request=request)
             keyring.open_session(request, master_key=master_key)
-            return render(request, "accounts/recovery_key.html", {"recovery_key": recovery, "next": next_url})
+            return recovery_key_page(request, recovery_key=recovery, next_url=next_url)
         else:
             return render(request, "vault/unlock_vault.html", context, status=400)
     except keyring.WrongSecret as exc:
@@ -54,6 +55,15 @@ def unlock_vault(request):
     keyring.open_session(request, master_key=master_key)
     record_vault_event(request, unlocked=True)
     return redirect(next_url)
+
+
+def recovery_key_page(request, *, recovery_key: str, next_url: str, first_login: bool = False, regenerated: bool = False):
+    """The one page that ever shows a recovery key: rendered straight from the POST that created
+    it, never stored (not even in the session), never cached."""
+    context = {"recovery_key": recovery_key, "next": next_url, "first_login": first_login, "regenerated": regenerated}
+    response = render(request, "accounts/recovery_key.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def record_vault_event(request, *, unlocked: bool) -> None:
@@ -77,7 +87,7 @@ def lock_vault(request):
 def regenerate_recovery_key(request):
     master_key = keyring.master_key_for(request)
     recovery = keyring.regenerate_recovery_key(user=request.user, master_key=master_key, request=request)
-    return render(request, "accounts/recovery_key.html", {"recovery_key": recovery, "next": reverse("profile"), "regenerated": True})
+    return recovery_key_page(request, recovery_key=recovery, next_url=reverse("profile"), regenerated=True)
 
 
 @require_POST
