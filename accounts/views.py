@@ -17,6 +17,7 @@ from accounts.forms import ApiTokenCreateForm, RegistrationForm, VaultSetPasswor
 from accounts.selectors import api_tokens_for_user
 from accounts.services import create_api_token, revoke_all_api_tokens, revoke_api_token
 from vault import keyring
+from vault.errors import WrongSecret
 from vault.selectors import shares_for
 from vault.views.keys import recovery_key_page
 
@@ -69,7 +70,7 @@ class VaultPasswordChangeView(auth_views.PasswordChangeView):
         user = form.user
         try:
             master_key = keyring.unlock_with_password(user=user, password=form.cleaned_data["old_password"], request=self.request)
-        except keyring.WrongSecret:
+        except WrongSecret:
             master_key = None  # the vault did not open with the old password either: nothing to re-wrap
         response = super().form_valid(form)
         if master_key is not None:

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.errors import text_or_json
 from vault import jobs, keyring, presentation, services
+from vault.errors import JobLimit
 from vault.forms import RecompressForm, ShareCreateForm, UploadForm
 from vault.responses import file_response, private_attachment, stored_variant
 from vault.selectors import GALLERY_SORTS, get_image_for, images_for, shares_for, sorted_images
@@ -90,7 +91,7 @@ def upload(request):
                 form.add_error(field, refusal_text(exc))
                 break
             refused.append(_named(upload.name, refusal_text(exc)))
-        except jobs.JobLimit as exc:
+        except JobLimit as exc:
             refused.append(_named(upload.name, str(exc)))
             break
         else:

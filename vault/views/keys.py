@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.audit import record_event
 from accounts.models import AuditEvent
 from vault import keyring
+from vault.errors import WrongSecret
 from vault.forms import NewVaultForm, RecoveryUnlockForm, VaultUnlockForm
 from vault.views.common import render_refused, safe_next
 
@@ -49,7 +50,7 @@ def unlock_vault(request):
             return recovery_key_page(request, recovery_key=recovery, next_url=next_url)
         else:
             return render(request, "vault/unlock_vault.html", context, status=400)
-    except keyring.WrongSecret as exc:
+    except WrongSecret as exc:
         form = recovery_form if recovery_form.is_bound else (new_form if new_form.is_bound else password_form)
         return render_refused(request, "vault/unlock_vault.html", context, exc, form=form)
     keyring.open_session(request, master_key=master_key)
