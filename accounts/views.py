@@ -17,19 +17,12 @@ from accounts.forms import ApiTokenCreateForm, RegistrationForm, VaultSetPasswor
 from accounts.selectors import api_tokens_for_user
 from accounts.services import create_api_token, revoke_all_api_tokens, revoke_api_token
 from vault import keyring
+from vault.errors import WrongSecret
 from vault.selectors import shares_for
+from vault.views.keys import recovery_key_page
 
 # Registration logs the user in directly; axes only watches authenticate(), so name the real backend.
 _LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
-
-
-def recovery_key_page(request, *, recovery_key: str, next_url: str, first_login: bool = False):
-    """The one page that ever shows a recovery key: rendered straight from the POST that created
-    it, never stored (not even in the session), never cached."""
-    context = {"recovery_key": recovery_key, "next": next_url, "first_login": first_login}
-    response = render(request, "accounts/recovery_key.html", context)
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -77,7 +70,7 @@ class VaultPasswordChangeView(auth_views.PasswordChangeView):
         user = form.user
         try:
             master_key = keyring.unlock_with_password(user=user, password=form.cleaned_data["old_password"], request=self.request)
-        except keyring.WrongSecret:
+        except WrongSecret:
             master_key = None  # the vault did not open with the old password either: nothing to re-wrap
         response = super().form_valid(form)
         if master_key is not None:

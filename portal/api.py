@@ -1,25 +1,29 @@
-"""API-wide behaviour: every error is JSON with a human-readable `detail`."""
+"""API-wide behaviour: every error is JSON with a human-readable `detail`.
+
+`exception_handler` (REST_FRAMEWORK's EXCEPTION_HANDLER) is the one place the API turns an
+exception into a response, so views raise and never build error responses themselves: the vault's
+domain refusals (`vault.errors.VaultError`, answered with their own `status` and `retry_after`),
+Django's ValidationError (400), django-ratelimit's Ratelimited (429), and DRF's own exceptions.
+"""
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_ratelimit.exceptions import Ratelimited
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from portal.errors import too_many_requests
+from vault.errors import VaultError
 
 
 def exception_handler(exc, context):
     if isinstance(exc, Ratelimited):
         # A subclass of PermissionDenied, which DRF would answer with 403.
-        return Response(
-            {"detail": "Too many requests from your address. Wait a few minutes and try again."},
-            status=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": "60"},
-        )
-    from vault.jobs import JobConflict, JobLimit
-
-    if isinstance(exc, JobLimit):
-        return Response({"detail": str(exc)}, status=exc.status, headers={"Retry-After": "60"} if exc.status == 429 else {})
-    if isinstance(exc, JobConflict):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return too_many_requests(context["request"])
+    if isinstance(exc, VaultError):
+        # Answered without DRF's rollback: a refusal may have recorded what must stay (a wrong
+        # key's count, its audit event).
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        return Response({"detail": str(exc)}, status=exc.status, headers=headers)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail={"detail": " ".join(exc.messages)})
     response = drf_exception_handler(exc, context)

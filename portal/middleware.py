@@ -3,8 +3,7 @@ import re
 import uuid
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
-
+from portal.errors import text_or_json
 from portal.logs import request_id_var
 
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -58,10 +57,7 @@ class RequestSizeLimitMiddleware:
             f"The request is {_megabytes(length)}, more than the {_megabytes(limit)} this server "
             f"accepts. Choose a smaller image (at most {_megabytes(settings.UPLOAD_MAX_BYTES)})."
         )
-        if request.path.startswith("/api/"):
-            response = JsonResponse({"detail": message}, status=413)
-        else:
-            response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+        response = text_or_json(request, 413, message)
         # The client may still be sending; tell it not to reuse this connection.
         response["Connection"] = "close"
         return response

@@ -11,6 +11,8 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from portal.errors import too_many_requests
+
 logger = logging.getLogger(__name__)
 
 
@@ -81,11 +83,5 @@ def metrics(request):
 
 
 def throttled(request, exception=None):
-    """django-ratelimit's answer (RATELIMIT_VIEW): 429, JSON under /api/."""
-    message = "Too many requests from your address. Wait a few minutes and try again."
-    if request.path.startswith("/api/"):
-        response = JsonResponse({"detail": message}, status=429)
-    else:
-        response = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
-    response["Retry-After"] = "60"
-    return response
+    """django-ratelimit's answer (RATELIMIT_VIEW names this path)."""
+    return too_many_requests(request)

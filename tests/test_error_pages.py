@@ -81,7 +81,7 @@ def test_too_many_requests_says_when_to_retry():
     page = errors.too_many_requests(factory.get("/images/"), retry_after=90)
     assert page.status_code == 429 and page["Retry-After"] == "90" and b"Too many requests" in page.content
     api = errors.too_many_requests(factory.get("/api/v1/images/"), retry_after=90)
-    assert api.status_code == 429 and "wait" in json.loads(api.content)["detail"]
+    assert api.status_code == 429 and api["Retry-After"] == "90" and "Wait a few minutes" in json.loads(api.content)["detail"]
 
 
 def test_favicon_is_linked_and_the_ico_path_redirects_to_it():

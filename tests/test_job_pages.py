@@ -46,6 +46,15 @@ def test_retry_queues_it_again_and_an_offsite_next_goes_to_the_image_instead(ali
     assert record.status == "queued" and record.job_dk_wrap
 
 
+def test_retry_with_a_locked_vault_asks_for_the_password_and_changes_nothing(alice_client, no_worker):
+    record = jobs.cancel_job(record=stored())
+    alice_client.post(reverse("vault:lock-vault"))
+    response = alice_client.post(reverse("vault:job-retry", args=[record.pk]))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("vault:unlock-vault") + "?next=")
+    record.refresh_from_db()
+    assert record.status == "cancelled"
+
+
 def test_compress_again_with_another_codec_replaces_the_file(alice_client):
     record = stored()
     response = alice_client.post(

@@ -207,10 +207,10 @@ def test_out_of_range_quality_is_shown_on_the_form(client_alice):
 
 
 def test_gallery_paginates(client_alice, monkeypatch):
-    from vault import views
+    from vault.views import images
 
-    monkeypatch.setattr(views, "GALLERY_PAGE_SIZE", 4)
-    size = views.GALLERY_PAGE_SIZE
+    monkeypatch.setattr(images, "GALLERY_PAGE_SIZE", 4)
+    size = images.GALLERY_PAGE_SIZE
     for _ in range(size + 1):
         post_upload(client_alice)
     page1 = client_alice.get(reverse("vault:gallery"))

@@ -155,6 +155,7 @@ def test_api_share_lifecycle(api):
     assert thumb["Content-Type"] == "image/webp"
     wrong = stranger.post(retrieve, {"key": crypto.format_retrieval_key(crypto.new_retrieval_key())}, format="json")
     assert wrong.status_code == 403 and wrong["Content-Type"] == "application/json"
+    assert wrong.json()["detail"] == "That key does not open this share."  # worded for a share, not an image
     # The old retrieve endpoint still takes a share key, for the owner.
     old = api.post(f"/api/v1/images/{record().pk}/retrieve/", {"key": body["key"], "variant": "original"}, format="json")
     assert old.status_code == 200 and old.content == PHOTO

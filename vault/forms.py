@@ -195,16 +195,6 @@ class DownloadForm(forms.Form):
     variant = forms.ChoiceField(choices=[("original", "original"), ("compressed", "compressed")], widget=forms.HiddenInput)
 
 
-# Gallery orderings: the query parameter and the fields it sorts by (ties broken by newest).
-GALLERY_SORTS = {
-    "newest": ("Newest first", ("-created", "-id")),
-    "oldest": ("Oldest first", ("created", "id")),
-    "largest": ("Largest original", ("-original_size", "-id")),
-    "smallest": ("Smallest original", ("original_size", "-id")),
-    "saving": ("Biggest saving", ("compressed_size_ratio", "-id")),
-}
-
-
 class VaultUnlockForm(forms.Form):
     password = forms.CharField(
         label="Your account password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})

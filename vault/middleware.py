@@ -5,7 +5,9 @@ from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from portal.errors import is_api
 from vault import keyring
+from vault.errors import VaultLocked
 
 
 class VaultSessionMiddleware:
@@ -34,6 +36,6 @@ class VaultSessionMiddleware:
     def process_exception(self, request, exception):
         # Pages that need the vault raise VaultLocked; the person is asked for their password (not
         # a new login) and comes back to the page they wanted.
-        if isinstance(exception, keyring.VaultLocked) and not request.path.startswith("/api/"):
+        if isinstance(exception, VaultLocked) and not is_api(request):
             return redirect(f"{reverse('vault:unlock-vault')}?next={quote(request.get_full_path())}")
         return None

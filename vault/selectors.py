@@ -1,10 +1,20 @@
-"""Reads for the vault. Every lookup is scoped to the requesting user: another user's record is
-indistinguishable from one that does not exist (404), so ids reveal nothing."""
+"""Reads for the vault, and the gallery's orderings. Every lookup is scoped to the requesting
+user: another user's record is indistinguishable from one that does not exist (404), so ids reveal
+nothing."""
 from django.db.models import F, FloatField
 from django.db.models.functions import Cast
 from django.http import Http404
 
 from vault.models import ImageRecord, Share
+
+# Gallery orderings: the query parameter and the fields it sorts by (ties broken by newest).
+GALLERY_SORTS = {
+    "newest": ("Newest first", ("-created", "-id")),
+    "oldest": ("Oldest first", ("created", "id")),
+    "largest": ("Largest original", ("-original_size", "-id")),
+    "smallest": ("Smallest original", ("original_size", "-id")),
+    "saving": ("Biggest saving", ("compressed_size_ratio", "-id")),
+}
 
 
 def images_for(user):
@@ -25,8 +35,6 @@ def get_image_for(user, pk) -> ImageRecord:
 
 
 def sorted_images(user, sort: str):
-    from vault.forms import GALLERY_SORTS
-
     _, ordering = GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"])
     queryset = images_for(user)
     if "compressed_size_ratio" in ordering:

@@ -1,120 +1,31 @@
 """The images API (/api/v1/images/). Thin: serializers check shape, vault.services does the work,
-and every lookup goes through the owner-scoped selectors (another user's id is a 404)."""
-from datetime import timedelta
-
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils import timezone
+portal.api.exception_handler answers its refusals, and every lookup goes through the owner-scoped
+selectors (another user's id is a 404)."""
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import UserRateThrottle
-from rest_framework.views import APIView
-
 from rest_framework.reverse import reverse
 
 from vault import jobs, keyring, services
 from vault.api.serializers import (
     ApiErrorSerializer,
     CompressionOptionsSerializer,
-    ImageStatusQuerySerializer,
-    ImageStatusSerializer,
-    ShareCreatedSerializer,
-    ShareCreateSerializer,
-    ShareRetrieveSerializer,
-    ShareSerializer,
     ImageDownloadQuerySerializer,
     ImageRecordSerializer,
-    ImageUploadSerializer,
     ImageRetrieveSerializer,
+    ImageStatusQuerySerializer,
+    ImageStatusSerializer,
+    ImageUploadSerializer,
 )
-from vault.selectors import get_image_for, get_public_share_for, images_for, shares_for
-from vault.views import attachment_response, decoded_png_response, file_response, share_link
-
-NOT_FOUND = OpenApiResponse(ApiErrorSerializer, description="No such image among yours.")
-ERROR = OpenApiResponse(ApiErrorSerializer, description="Invalid request; `detail` says why.")
-
-
-LOCKED = OpenApiResponse(ApiErrorSerializer, description="Your vault is not open to this request (see `detail`).")
-
-
-def _as_drf_validation_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError({"detail": " ".join(exc.messages)})
-
-
-@sensitive_variables()
-def _master_key(request) -> bytes:
-    """MK from the request's token (its own wrap) or unlocked browser session; 403 otherwise."""
-    try:
-        return keyring.master_key_for(request)
-    except keyring.VaultLocked as exc:
-        raise PermissionDenied(detail=str(exc)) from None
-
-
-class PerUserThrottle(UserRateThrottle):
-    """A rate per user (per address when anonymous) for one scope of REST_FRAMEWORK's rates."""
-
-    def __init__(self, scope: str):
-        self.scope = scope
-        super().__init__()
-
-    def get_rate(self):
-        # Read per request, not frozen at import as DRF's class attribute is: settings may change.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-
-class ShareActions:
-    """Owner-side share endpoints, mixed into the image viewset."""
-
-    @extend_schema(
-        methods=["GET"], summary="List an image's shares", responses={200: ShareSerializer(many=True), 404: NOT_FOUND},
-    )
-    @extend_schema(
-        methods=["POST"],
-        summary="Share an image",
-        description=(
-            "Creates a share key for this one image and returns it once with a link that carries it in "
-            "the URL fragment. Anyone with the key can open the image through POST /api/v1/shares/{id}/retrieve/ "
-            "until it expires or is revoked."
-        ),
-        request=ShareCreateSerializer,
-        responses={201: ShareCreatedSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR},
-    )
-    @action(detail=True, methods=["get", "post"], url_path="shares", url_name="shares", parser_classes=[JSONParser, FormParser])
-    @method_decorator(sensitive_variables("master_key", "key"))
-    def shares(self, request, pk=None):
-        record = self.get_object()
-        if request.method == "GET":
-            return Response(ShareSerializer(shares_for(request.user, record), many=True).data)
-        body = ShareCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        days = body.validated_data.get("expires_in_days")
-        master_key = _master_key(request)
-        try:
-            share, key = services.create_share(
-                record=record, master_key=master_key, label=body.validated_data.get("label", ""),
-                expires_at=timezone.now() + timedelta(days=days) if days else None, request=request,
-            )
-        except services.RecordLocked as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        share.key, share.url = key, share_link(request, share, key)
-        return Response(ShareCreatedSerializer(share).data, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
-
-    @extend_schema(summary="Revoke a share", responses={204: OpenApiResponse(description="Revoked."), 404: NOT_FOUND})
-    # The share's public id, the `id` every share response carries (the row's own key never leaves
-    # the server).
-    @action(detail=True, methods=["delete"], url_path=r"shares/(?P<share_id>[A-Za-z0-9_-]+)", url_name="share")
-    def revoke_share(self, request, pk=None, share_id=None):
-        record = self.get_object()
-        services.revoke_share(share=get_public_share_for(request.user, record, share_id), request=request)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+from vault.api.views.common import ERROR, LOCKED, NOT_FOUND, PerUserThrottle
+from vault.api.views.shares import ShareActions
+from vault.responses import file_response, stored_variant
+from vault.selectors import get_image_for, images_for
 
 
 @method_decorator(sensitive_post_parameters("key"), name="dispatch")
@@ -179,24 +90,19 @@ class ImageRecordViewSet(
         upload = ImageUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        master_key = _master_key(request)
-        try:
-            record, created = services.store_image(
-                owner=request.user,
-                master_key=master_key,
-                uploaded_file_or_bytes=data["file"],
-                filename=data["file"].name,
-                codec=data.get("codec") or "auto",
-                target=data.get("target") or None,
-                quality=data.get("quality"),
-                upload_token=request.headers.get("Idempotency-Key"),
-                effort=data.get("effort"),
-                request=request,
-            )
-        except DjangoValidationError as exc:
-            raise _as_drf_validation_error(exc) from None
-        except keyring.VaultLocked as exc:
-            raise PermissionDenied(detail=str(exc)) from None
+        master_key = keyring.master_key_for(request)
+        record, created = services.store_image(
+            owner=request.user,
+            master_key=master_key,
+            uploaded_file_or_bytes=data["file"],
+            filename=data["file"].name,
+            codec=data.get("codec") or "auto",
+            target=data.get("target") or None,
+            quality=data.get("quality"),
+            upload_token=request.headers.get("Idempotency-Key"),
+            effort=data.get("effort"),
+            request=request,
+        )
         return self._job_response(record, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
     def _job_response(self, record, code):
@@ -262,13 +168,8 @@ class ImageRecordViewSet(
 
     def _requeue(self, request, *, options):
         record = self.get_object()
-        master_key = _master_key(request)
-        try:
-            record = jobs.requeue(record=record, master_key=master_key, options=options, request=request)
-        except services.RecordLocked as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except services.RetrievalRefused as exc:
-            raise PermissionDenied(detail=str(exc)) from None
+        master_key = keyring.master_key_for(request)
+        record = jobs.requeue(record=record, master_key=master_key, options=options, request=request)
         return self._job_response(record, status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -294,15 +195,8 @@ class ImageRecordViewSet(
         query = ImageDownloadQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         variant = query.validated_data["variant"]
-        master_key = _master_key(request)
-        try:
-            data = services.open_variant(
-                record=record, master_key=master_key, variant="compressed" if variant == "decoded" else variant, request=request
-            )
-        except services.RecordLocked as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except services.RetrievalRefused as exc:
-            raise PermissionDenied(detail=str(exc)) from None
+        master_key = keyring.master_key_for(request)
+        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
         return file_response(record, variant, data)
 
     def perform_destroy(self, instance):
@@ -349,61 +243,11 @@ class ImageRecordViewSet(
         body = ImageRetrieveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         variant = body.validated_data["variant"]
-        stored = "compressed" if variant == "decoded" else variant
-        try:
-            if record.is_legacy:
-                data = services.retrieve_image(record=record, key=body.validated_data["key"], variant=stored, request=request)
-            else:
-                data = services.open_with_share_key(
-                    record=record, key=body.validated_data["key"], variants=[stored], request=request
-                )[stored]
-        except services.RetrievalLocked as exc:
-            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
-        except services.RetrievalRefused as exc:
-            raise PermissionDenied(detail=str(exc)) from None
-        except DjangoValidationError as exc:
-            raise _as_drf_validation_error(exc) from None
-        if variant == "decoded":
-            return decoded_png_response(record, data)
-        return attachment_response(record, variant, data)
-
-
-@method_decorator(sensitive_post_parameters("key"), name="dispatch")
-class ShareRetrieveView(APIView):
-    """Anyone holding a share key: no account, no session, hence no CSRF either."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes = [JSONParser, FormParser]
-
-    def perform_content_negotiation(self, request, force=False):
-        return super().perform_content_negotiation(request, force=True)
-
-    @extend_schema(
-        operation_id="v1_shares_retrieve",
-        summary="Open a shared image with its share key",
-        description="Wrong keys are counted per share and lock it for a while (429 with Retry-After).",
-        request=ShareRetrieveSerializer,
-        responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The image bytes."),
-            400: ERROR, 403: ERROR, 404: ERROR, 429: ERROR,
-        },
-        tags=["shares"],
-    )
-    @method_decorator(sensitive_variables("opened"))
-    def post(self, request, share_id):
-        body = ShareRetrieveSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        variant = body.validated_data["variant"]
-        stored = "compressed" if variant == "decoded" else variant
-        try:
-            share, opened = services.open_share(public_id=share_id, key=body.validated_data["key"], variants=[stored], request=request)
-        except services.ShareUnavailable as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
-        except services.RetrievalLocked as exc:
-            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
-        except services.RetrievalRefused:
-            raise PermissionDenied(detail="That key does not open this share.") from None
-        except DjangoValidationError as exc:
-            raise _as_drf_validation_error(exc) from None
-        return file_response(share.record, variant, opened[stored])
+        stored = stored_variant(variant)
+        if record.is_legacy:
+            data = services.retrieve_image(record=record, key=body.validated_data["key"], variant=stored, request=request)
+        else:
+            data = services.open_with_share_key(
+                record=record, key=body.validated_data["key"], variants=[stored], request=request
+            )[stored]
+        return file_response(record, variant, data)

@@ -1,0 +1,104 @@
+"""What the pages and the API answer alike for an opened image: the file responses (attachment,
+decoded PNG, browser-displayable forms), which stored blob a requested variant opens, and the link
+a share is sent as.
+
+Every response carrying plaintext is `no-store`: decrypted pictures must not stay in any cache
+between the server and the person.
+"""
+import io
+
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+
+# Formats every current browser shows in <img>; the rest are shown as PNG.
+BROWSER_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF"}
+
+# Variants that are another form of a stored blob: the decoded PNG and the displayable forms are
+# made from the blob on the way out. "display" is the share page's name for "original-display".
+_STORED_AS = {
+    "decoded": "compressed",
+    "original-display": "original",
+    "compressed-display": "compressed",
+    "display": "original",
+}
+
+# The wording for a wrong share key: the domain's refusal names an image, a share's visitor holds
+# a share.
+SHARE_KEY_REFUSED = "That key does not open this share."
+
+
+def stored_variant(variant: str) -> str:
+    """The stored blob (original, compressed, thumbnail) a requested variant is opened from."""
+    return _STORED_AS.get(variant, variant)
+
+
+def file_response(record, variant: str, data: bytes) -> HttpResponse:
+    """The HTTP answer for one opened variant; `data` is the blob `stored_variant(variant)` names."""
+    if variant == "decoded":
+        return decoded_png_response(record, data)
+    if variant == "thumbnail":
+        response = HttpResponse(data, content_type="image/webp")
+        response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.thumbnail.webp")
+    elif variant in ("original-display", "display"):
+        shown, media_type = display_original(record, data)
+        response = HttpResponse(shown, content_type=media_type)
+        response["Content-Disposition"] = content_disposition_header(False, record.name)
+    elif variant == "compressed-display":
+        shown, media_type = display_compressed(record, data)
+        response = HttpResponse(shown, content_type=media_type)
+        response["Content-Disposition"] = content_disposition_header(False, record.compressed_filename)
+    else:
+        return attachment_response(record, variant, data)
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def attachment_response(record, variant: str, data: bytes) -> HttpResponse:
+    """The original or the compressed file as a download, under its own name and media type."""
+    if variant == "original":
+        media_type, filename = record.original_media_type, record.name
+    else:
+        media_type, filename = record.compressed_media_type, record.compressed_filename
+    return private_attachment(data, media_type, filename)
+
+
+def decoded_png_response(record, data: bytes) -> HttpResponse:
+    """The compressed version as a PNG, for codecs no browser or image viewer reads (.msc)."""
+    from compression.registry import get_codec
+
+    png = get_codec(record.codec).decode_to_png(data)
+    return private_attachment(png, "image/png", f"{record.stem}.{record.codec}.png")
+
+
+def private_attachment(data: bytes, media_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=media_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Content-Length"] = str(len(data))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def display_original(record, data: bytes) -> tuple[bytes, str]:
+    """The original as a browser shows it: as uploaded where it can, else as PNG."""
+    if record.original_format in BROWSER_FORMATS:
+        return data, record.original_media_type
+    from compression.imageio import load_upload
+
+    buf = io.BytesIO()
+    load_upload(data).image.save(buf, format="PNG")
+    return buf.getvalue(), "image/png"
+
+
+def display_compressed(record, data: bytes) -> tuple[bytes, str]:
+    """The compressed file as a browser shows it (the codec decides: e.g. .msc as PNG)."""
+    from compression.registry import get_codec
+
+    shown, media_type, _ext = get_codec(record.codec).display_bytes(data)
+    return shown, media_type
+
+
+def share_link(request, share, key: str) -> str:
+    """The link to send: the key rides in the fragment, which browsers never send to a server, so
+    it cannot end up in our access logs, a proxy's, or a Referer header."""
+    return request.build_absolute_uri(reverse("vault:share", args=[share.public_id])) + "#" + key

@@ -1,0 +1,257 @@
+"""The owner's image pages: landing, upload, gallery, detail, compare, each image's files, the job
+actions (cancel, retry, recompress), the gallery's bulk zip and delete, and delete.
+
+Images in the owner's vault open with the master key the login unlocked: every picture a page
+shows is fetched from its own no-store URL (`image_file`), decrypted in memory per request, never
+inlined into the HTML and never written to disk.
+"""
+import secrets
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Sum
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from portal.errors import text_or_json
+from vault import jobs, keyring, presentation, services
+from vault.errors import JobLimit
+from vault.forms import RecompressForm, ShareCreateForm, UploadForm
+from vault.responses import file_response, private_attachment, stored_variant
+from vault.selectors import GALLERY_SORTS, get_image_for, images_for, shares_for, sorted_images
+from vault.views.common import REFUSALS, message_refused, refusal_status, refusal_text, safe_next
+
+GALLERY_PAGE_SIZE = 24
+
+
+def landing(request):
+    context = {}
+    if request.user.is_authenticated:
+        mine = images_for(request.user)
+        context["stats"] = mine.aggregate(original=Sum("original_size"), compressed=Sum("compressed_size"))
+        context["count"] = mine.count()
+    return render(request, "vault/landing.html", context)
+
+
+def _error_code(exc: ValidationError) -> str | None:
+    return getattr(exc, "code", None) or next((e.code for e in getattr(exc, "error_list", []) if e.code), None)
+
+
+# Which upload-form field a service error belongs under; anything else is about the file.
+_FIELD_FOR_CODE = {
+    "codec": "codec", "target": "custom_target", "quality": "quality", "effort": "effort", "compression": None,
+}
+
+
+def _upload_form(data=None, files=None) -> UploadForm:
+    # A fresh token per rendered form: submitting the same form twice (a double click, Reload on
+    # the POST) carries the same token and stores one image, not two.
+    return UploadForm(data, files, initial={"upload_token": secrets.token_urlsafe(24)})
+
+
+@sensitive_variables("master_key")
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def upload(request):
+    """One or several files. Each is stored and queued on its own (one bad file does not stop the
+    others); the page's script sends files one by one to the API instead, with progress bars, and
+    this form is what works without it."""
+    master_key = keyring.master_key_for(request)  # locked: VaultMiddleware asks for the password
+    if request.method == "GET":
+        return render(request, "vault/upload.html", {"form": _upload_form()})
+    form = _upload_form(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, "vault/upload.html", {"form": form}, status=400)
+    data, queued, refused = form.cleaned_data, [], []
+    for index, upload in enumerate(data["file"]):
+        try:
+            record, _created = services.store_image(
+                owner=request.user,
+                master_key=master_key,
+                uploaded_file_or_bytes=upload,
+                filename=upload.name,
+                codec=data["codec"],
+                target=data["target_text"],
+                quality=data.get("quality"),
+                # One token per file of this form: a double submit stores none of them twice.
+                upload_token=f"{data['upload_token']}-{index}" if data.get("upload_token") else None,
+                effort=data.get("effort"),
+                request=request,
+            )
+        except ValidationError as exc:
+            field = _FIELD_FOR_CODE.get(_error_code(exc), "file")
+            if field != "file":  # an option error is the same for every file: say it once
+                form.add_error(field, refusal_text(exc))
+                break
+            refused.append(_named(upload.name, refusal_text(exc)))
+        except JobLimit as exc:
+            refused.append(_named(upload.name, str(exc)))
+            break
+        else:
+            queued.append(record)
+    if not queued:
+        for message in refused:
+            form.add_error("file", message)
+        return render(request, "vault/upload.html", {"form": form}, status=400)
+    names = ", ".join(f"'{r.name}'" for r in queued[:3]) + (f" and {len(queued) - 3} more" if len(queued) > 3 else "")
+    messages.success(request, f"Stored {names} encrypted; compression runs in the background (progress below).")
+    for message in refused:
+        messages.error(request, f"Not stored: {message}")
+    # Redirect after POST: Reload on the gallery cannot submit the upload again.
+    return redirect("vault:gallery")
+
+
+def _named(filename: str, message: str) -> str:
+    """A per-file error of a batch says which file, where the message does not already."""
+    return message if f"'{filename}'" in message else f"'{filename}': {message}"
+
+
+@sensitive_variables("master_key")
+@login_required
+@require_POST
+def job_action(request, pk, action):
+    """Cancel, retry or recompress one image's background job, then back to where the user was."""
+    record = get_image_for(request.user, pk)
+    try:
+        if action == "cancel":
+            jobs.cancel_job(record=record, request=request)
+            messages.info(request, f"Cancelled the compression of '{record.name}'; its original is kept.")
+        else:
+            options = None
+            if action == "recompress":
+                form = RecompressForm(request.POST)
+                if not form.is_valid():
+                    raise ValidationError(" ".join(m for errors in form.errors.values() for m in errors))
+                data = form.cleaned_data
+                options = services.job_options(  # the codec's own range and rules too
+                    codec=data["codec"], target=data["target_text"], quality=data.get("quality"), effort=data.get("effort"),
+                )
+            jobs.requeue(record=record, master_key=keyring.master_key_for(request), options=options, request=request)
+            messages.success(request, f"'{record.name}' is queued for compression again.")
+    except REFUSALS as exc:
+        message_refused(request, exc)
+    return redirect(safe_next(request, reverse("vault:detail", args=[record.pk])))
+
+
+@login_required
+def gallery(request):
+    sort = request.GET.get("sort") if request.GET.get("sort") in GALLERY_SORTS else "newest"
+    view = "list" if request.GET.get("view") == "list" else "grid"
+    page = Paginator(sorted_images(request.user, sort), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page, "records": page.object_list, "sort": sort, "view": view, "sorts": GALLERY_SORTS,
+        "unlocked": keyring.session_master_key(request) is not None,
+    }
+    return render(request, "vault/gallery.html", context)
+
+
+@login_required
+def detail(request, pk):
+    from compression.evaluation.plots import candidates_svg
+
+    record = get_image_for(request.user, pk)
+    won = presentation.winner_index(record)
+    context = {
+        "record": record,
+        "rd_svg": candidates_svg(
+            record.candidates, record.width, record.height, chosen=None if won is None else record.candidates[won]
+        ),
+        "winner_index": won,
+        "params_shown": presentation.shown_params(record),
+        "plain_reason": presentation.plain_reason(record),
+        "msssim_measured": any(c.get("msssim") is not None for c in record.candidates or []),
+        "unlocked": keyring.session_master_key(request) is not None,
+        "shares": shares_for(request.user, record),
+        "share_form": ShareCreateForm(),
+        "recompress_form": RecompressForm.for_record(record),
+    }
+    return render(request, "vault/detail.html", context)
+
+
+@sensitive_variables("master_key")
+@login_required
+@never_cache
+@require_GET
+def compare(request, pk):
+    record = get_image_for(request.user, pk)
+    if record.is_legacy:
+        return redirect("vault:unlock", pk=record.pk)
+    if not record.has_compressed:
+        messages.info(request, f"'{record.name}' is not compressed yet ({record.get_status_display().lower()}).")
+        return redirect("vault:detail", pk=record.pk)
+    keyring.master_key_for(request)  # only to send a locked vault to the password page first
+    return render(request, "vault/compare.html", {"record": record, "vault_urls": True})
+
+
+# What `image_file` can serve: stored variants as they are, and forms every browser can show.
+FILE_VARIANTS = ("original", "compressed", "thumbnail", "decoded", "original-display", "compressed-display")
+
+
+@sensitive_variables("master_key", "data")
+@login_required
+@require_GET
+def image_file(request, pk, variant):
+    """One decrypted image per URL, so pages reference pictures with <img src> instead of carrying
+    them inline. no-store (and private): neither the browser cache nor a proxy keeps plaintext."""
+    if variant not in FILE_VARIANTS:
+        raise Http404(f"No variant {variant!r}.")
+    record = get_image_for(request.user, pk)
+    master_key = keyring.master_key_for(request)
+    try:
+        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
+    except REFUSALS as exc:  # in words, for whoever opens the URL itself
+        return text_or_json(request, refusal_status(exc), refusal_text(exc))
+    response = file_response(record, variant, data)
+    if request.GET.get("download") != "1":
+        response["Content-Disposition"] = response["Content-Disposition"].replace("attachment", "inline", 1)
+    return response
+
+
+@sensitive_variables("master_key", "data")
+@login_required
+@never_cache
+@require_POST
+def bulk(request):
+    """The gallery's "select several": download their originals as one zip, or delete them (after
+    a confirmation page listing what goes)."""
+    ids = request.POST.getlist("ids")
+    if not 0 < len(ids) <= services.BULK_MAX:
+        messages.error(request, f"Select between 1 and {services.BULK_MAX} images; you selected {len(ids)}.")
+        return redirect("vault:gallery")
+    records = [get_image_for(request.user, pk) for pk in ids]  # another user's id: 404
+    action = request.POST.get("action")
+    if action == "zip":
+        master_key = keyring.master_key_for(request)
+        try:
+            data = services.zip_originals(records=[r for r in records if not r.is_legacy], master_key=master_key, request=request)
+        except REFUSALS as exc:
+            message_refused(request, exc)
+            return redirect("vault:gallery")
+        return private_attachment(data, "application/zip", "images.zip")
+    if action == "delete" and request.POST.get("confirm") == "yes":
+        for record in records:
+            services.delete_image(record=record, request=request)
+        messages.success(request, f"Deleted {len(records)} image{'s' if len(records) != 1 else ''} and their encrypted files.")
+        return redirect("vault:gallery")
+    if action == "delete":
+        return render(request, "vault/bulk_delete.html", {"records": records})
+    return text_or_json(request, 400, f"Unknown action {action!r}; use zip or delete.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request, pk):
+    record = get_image_for(request.user, pk)
+    if request.method == "POST":
+        name = record.name
+        services.delete_image(record=record, request=request)
+        messages.success(request, f"Deleted '{name}' and both of its encrypted files.")
+        return redirect("vault:gallery")
+    return render(request, "vault/delete.html", {"record": record})
