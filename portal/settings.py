@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "accounts",
     "compression",
     "vault",
+    "benchmarks",
 ]
 
 MIDDLEWARE = [

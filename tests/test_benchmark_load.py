@@ -14,11 +14,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.selectors import api_token_by_plaintext
+from benchmarks.errors import BenchmarkError
+from benchmarks.load.client import Client, exception_name, multipart_body
+from benchmarks.load.options import list_images, validate_base_url, validate_bounds, validate_codec
+from benchmarks.load.records import SUCCESS, Job, Request, parse_timestamp
+from benchmarks.load.report import format_report, percentile, summarize
+from benchmarks.load.traffic import UploadPlan, poll_jobs, run_uploads
+from benchmarks.load.users import create_benchmark_users, delete_benchmark_users
 from tests.conftest import image_bytes, make_photo
 from tests.vault_helpers import files_under
-from vault import loadbench
-from vault.loadbench import BenchmarkError, Job, Request
-from vault.management.commands.benchmark_load import create_benchmark_users, delete_benchmark_users
 from vault.models import ImageRecord
 
 T0 = 1_800_000_000.0  # an arbitrary epoch second for made-up timelines
@@ -35,20 +39,20 @@ def iso(epoch: float) -> str:
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://localhost:8765/", "http://[::1]:80", "https://127.9.9.9"])
 def test_loopback_base_urls_are_accepted_without_trailing_slash(url):
-    assert loadbench.validate_base_url(url) == url.rstrip("/")
+    assert validate_base_url(url) == url.rstrip("/")
 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.1:8000", "http://example.com", "http://0.0.0.0:8000", "http://192.168.1.2"])
 def test_other_hosts_are_refused_naming_the_host(url):
     with pytest.raises(BenchmarkError, match="not a loopback address") as info:
-        loadbench.validate_base_url(url)
+        validate_base_url(url)
     assert url in str(info.value)
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "127.0.0.1:8000", "http://127.0.0.1:8000/?x=1", "http://u:p@127.0.0.1/"])
 def test_malformed_base_urls_are_refused(url):
     with pytest.raises(BenchmarkError, match="--base-url"):
-        loadbench.validate_base_url(url)
+        validate_base_url(url)
 
 
 @pytest.mark.parametrize("option, value", [("users", 0), ("users", 51), ("duration", 0), ("duration", 601),
@@ -57,29 +61,29 @@ def test_malformed_base_urls_are_refused(url):
 def test_out_of_bounds_options_are_refused_with_the_value(option, value):
     values = {"users": 3, "duration": 20, "max_uploads": 100, "pace": 0, "poll_timeout": 60, "poll_interval": 1,
               "poll_window": 10, "request_timeout": 30}
-    loadbench.validate_bounds(**values)
+    validate_bounds(**values)
     with pytest.raises(BenchmarkError, match=f"--{option.replace('_', '-')} {value} is out of range"):
-        loadbench.validate_bounds(**values | {option: value})
+        validate_bounds(**values | {option: value})
 
 
 def test_unknown_codec_is_refused_listing_the_available_ones():
     with pytest.raises(BenchmarkError, match='"zstd".*auto, png'):
-        loadbench.validate_codec("zstd", [("auto", "Automatic"), ("png", "PNG")])
+        validate_codec("zstd", [("auto", "Automatic"), ("png", "PNG")])
 
 
 def test_image_folder_lists_only_images_in_name_order(tmp_path):
     for name in ("b.png", "a.JPG", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "sub.png").mkdir()
-    assert [p.name for p in loadbench.list_images(tmp_path)] == ["a.JPG", "b.png"]
+    assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png"]
 
 
 def test_folder_without_images_is_refused(tmp_path):
     (tmp_path / "readme.txt").write_text("no images")
     with pytest.raises(BenchmarkError, match="holds no images"):
-        loadbench.list_images(tmp_path)
+        list_images(tmp_path)
     with pytest.raises(BenchmarkError, match="is not a folder"):
-        loadbench.list_images(tmp_path / "missing")
+        list_images(tmp_path / "missing")
 
 
 def test_command_refuses_a_remote_server_before_creating_anyone(db):
@@ -100,20 +104,20 @@ def test_command_refuses_a_report_path_in_a_missing_folder_before_creating_anyon
 
 def test_percentile_interpolates_between_ranks_like_numpy():
     values = [10, 1, 9, 2, 8, 3, 7, 4, 6, 5]  # unsorted on purpose
-    assert loadbench.percentile(values, 50) == pytest.approx(5.5)
-    assert loadbench.percentile(values, 95) == pytest.approx(9.55)
-    assert loadbench.percentile(values, 0) == 1 and loadbench.percentile(values, 100) == 10
-    assert loadbench.percentile([4.2], 95) == 4.2
-    assert loadbench.percentile([], 50) is None
+    assert percentile(values, 50) == pytest.approx(5.5)
+    assert percentile(values, 95) == pytest.approx(9.55)
+    assert percentile(values, 0) == 1 and percentile(values, 100) == 10
+    assert percentile([4.2], 95) == 4.2
+    assert percentile([], 50) is None
 
 
 def test_timestamps_from_the_api_parse_and_naive_or_bad_ones_do_not():
-    assert loadbench.parse_timestamp(iso(T0 + 0.25)) == pytest.approx(T0 + 0.25)
-    assert loadbench.parse_timestamp("2026-11-26T00:00:00+01:00") == pytest.approx(
-        loadbench.parse_timestamp("2026-11-25T23:00:00Z"))
-    assert loadbench.parse_timestamp("2026-11-26T00:00:00") is None
-    assert loadbench.parse_timestamp("yesterday") is None
-    assert loadbench.parse_timestamp(None) is None
+    assert parse_timestamp(iso(T0 + 0.25)) == pytest.approx(T0 + 0.25)
+    assert parse_timestamp("2026-11-26T00:00:00+01:00") == pytest.approx(
+        parse_timestamp("2026-11-25T23:00:00Z"))
+    assert parse_timestamp("2026-11-26T00:00:00") is None
+    assert parse_timestamp("yesterday") is None
+    assert parse_timestamp(None) is None
 
 
 def test_summary_counts_errors_by_kind_and_latency_over_answered_requests():
@@ -124,7 +128,7 @@ def test_summary_counts_errors_by_kind_and_latency_over_answered_requests():
         Request(1, "d.png", T0 + 3, 30.0, None, "TimeoutError"),
         Request(0, "e.png", T0 + 4, 0.200, 200, "no record id in the answer"),
     ]
-    report = loadbench.summarize(requests, [])
+    report = summarize(requests, [])
     assert report["requests"] == 5 and report["accepted"] == 2 and report["error_count"] == 3
     assert report["errors"] == {"HTTP 200 (no record id in the answer)": 1, "HTTP 500": 1, "TimeoutError": 1}
     # The timeout has no answer, so no latency; the 500 and the odd 200 do.
@@ -136,7 +140,7 @@ def test_records_without_a_status_count_as_done_when_their_answer_arrived():
     requests = [Request(0, "a.png", T0, 5.0, 201), Request(1, "b.png", T0, 25.0, 201)]
     jobs = [Job(0, 1, "u1", accepted_at=T0 + 5, record={"id": 1}),
             Job(1, 2, "u2", accepted_at=T0 + 30, record={"id": 2})]
-    report = loadbench.summarize(requests, jobs)
+    report = summarize(requests, jobs)
     assert report["jobs"]["done"] == 2 and report["jobs"]["unfinished"] == 0
     assert report["throughput"] == {"per_minute": 4.0, "done": 2, "span_s": 30.0}
     assert report["queue_wait_s"] is None and report["run_time_s"] is None
@@ -153,7 +157,7 @@ def test_job_states_queue_wait_and_run_time_come_from_the_records():
 
     jobs = [job(1, "done", 0, 1, 3), job(2, "done", 0, 3, 6), job(3, "failed", 1, 6, 7),
             job(4, "running", 1, 7), job(5, "queued", 2), job(6, "cancelled", 2)]
-    report = loadbench.summarize(requests, jobs)
+    report = summarize(requests, jobs)
     assert report["jobs"] == {"done": 2, "failed": 1, "cancelled": 1, "unfinished": 2,
                               "unfinished_by_status": {"running": 1, "queued": 1}}
     # Throughput counts done jobs only, first upload to the last done job's finished_at.
@@ -169,8 +173,8 @@ def test_report_text_names_every_figure_and_says_when_timings_are_missing():
     jobs = [Job(0, 1, "u", accepted_at=T0 + 0.12, record={"id": 1})]
     report = {"config": {"base_url": "http://127.0.0.1:8765", "users": 3, "duration_s": 20.0, "codec": "auto",
                          "target": None, "images": 24, "images_folder": "/data/kodak"}}
-    report.update(loadbench.summarize(requests, jobs, poll_errors={"HTTP 503": 2}))
-    text = loadbench.format_report(report)
+    report.update(summarize(requests, jobs, poll_errors={"HTTP 503": 2}))
+    text = format_report(report)
     assert "3 users uploading for 20 s, codec auto, 24 images" in text
     assert "3 requests, 1 accepted, 2 errors (ConnectionResetError: 1, HTTP 500: 1)" in text
     assert "upload latency: p50 310 ms, p95 481 ms, max 500 ms (n=2)" in text
@@ -182,8 +186,8 @@ def test_report_text_names_every_figure_and_says_when_timings_are_missing():
 
 
 def test_report_with_nothing_finished_says_so():
-    report = loadbench.summarize([Request(0, "a.png", T0, 1.0, None, "ConnectionRefusedError")], [])
-    text = loadbench.format_report(report)
+    report = summarize([Request(0, "a.png", T0, 1.0, None, "ConnectionRefusedError")], [])
+    text = format_report(report)
     assert "throughput: none finished" in text and "upload latency: no answers" in text
 
 
@@ -192,7 +196,7 @@ def test_report_with_nothing_finished_says_so():
 
 def test_multipart_body_carries_the_fields_and_the_file_unchanged():
     data = image_bytes(make_photo(8, 8))
-    body = loadbench.multipart_body(fields={"codec": "auto", "target": "high"}, filename="k.png", data=data, boundary="b0undary")
+    body = multipart_body(fields={"codec": "auto", "target": "high"}, filename="k.png", data=data, boundary="b0undary")
     message = email.message_from_bytes(b"Content-Type: multipart/form-data; boundary=b0undary\r\n\r\n" + body)
     parts = {part.get_param("name", header="content-disposition"): part for part in message.get_payload()}
     assert parts["codec"].get_payload() == "auto" and parts["target"].get_payload() == "high"
@@ -230,7 +234,7 @@ def stub_server():
 
 def test_client_sends_the_token_returns_error_statuses_and_ignores_proxies(stub_server, monkeypatch):
     monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128")
-    client = loadbench.Client(stub_server, timeout=5)
+    client = Client(stub_server, timeout=5)
     status, _headers, body = client.call("GET", f"{stub_server}/api/v1/images/7/", token="tok")
     assert status == 200 and json.loads(body) == {"path": "/api/v1/images/7/"}
     status, _headers, _body = client.call("GET", f"{stub_server}/boom/", token="tok")
@@ -243,10 +247,10 @@ def test_an_unreachable_server_is_an_exception_named_by_its_cause():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = loadbench.Client(f"http://127.0.0.1:{port}", timeout=5)
+    client = Client(f"http://127.0.0.1:{port}", timeout=5)
     with pytest.raises(Exception) as info:
         client.call("GET", f"http://127.0.0.1:{port}/", token="t")
-    assert loadbench.exception_name(info.value) == "ConnectionRefusedError"
+    assert exception_name(info.value) == "ConnectionRefusedError"
 
 
 class FakeClient:
@@ -283,9 +287,9 @@ class FakeClient:
 
 def test_each_user_uploads_round_robin_with_its_own_token_until_the_duration_ends():
     client = FakeClient(upload_answer=(202, {"status": "queued"}))
-    plan = loadbench.UploadPlan(client=client, tokens=["t0", "t1"], images=[("a.png", b"A"), ("b.png", b"B"), ("c.png", b"C")],
+    plan = UploadPlan(client=client, tokens=["t0", "t1"], images=[("a.png", b"A"), ("b.png", b"B"), ("c.png", b"C")],
                                 content_type="multipart/form-data; boundary=x", duration=0.2)
-    recorder = loadbench.run_uploads(plan)
+    recorder = run_uploads(plan)
     assert len(recorder.requests) == len(client.calls) >= 4
     for user, token, expected in ((0, "t0", ["a.png", "b.png", "c.png", "a.png"]), (1, "t1", ["b.png", "c.png", "a.png", "b.png"])):
         mine = [req.image for req in sorted(recorder.requests, key=lambda r: r.started) if req.user == user]
@@ -298,19 +302,19 @@ def test_each_user_uploads_round_robin_with_its_own_token_until_the_duration_end
 
 def test_uploads_stop_at_the_upload_cap():
     client = FakeClient()
-    plan = loadbench.UploadPlan(client=client, tokens=["t0", "t1", "t2"], images=[("a.png", b"A")],
+    plan = UploadPlan(client=client, tokens=["t0", "t1", "t2"], images=[("a.png", b"A")],
                                 content_type="x", duration=30, max_uploads=7)
     started = time.monotonic()
-    recorder = loadbench.run_uploads(plan)
+    recorder = run_uploads(plan)
     assert len(recorder.requests) == 7 and len(recorder.jobs) == 7
     assert time.monotonic() - started < 5  # the cap, not the 30 s, ended the run
 
 
 def test_a_paced_user_starts_an_upload_at_most_every_pace_seconds():
     client = FakeClient()
-    plan = loadbench.UploadPlan(client=client, tokens=["t0", "t1"], images=[("a.png", b"A")],
+    plan = UploadPlan(client=client, tokens=["t0", "t1"], images=[("a.png", b"A")],
                                 content_type="x", duration=0.9, pace=0.4)
-    recorder = loadbench.run_uploads(plan)
+    recorder = run_uploads(plan)
     starts = {user: sorted(req.started for req in recorder.requests if req.user == user) for user in (0, 1)}
     assert [len(starts[0]), len(starts[1])] == [3, 2]  # user 0 at 0, 0.4, 0.8 s; user 1 offset by 0.2 s: 0.2, 0.6
     assert starts[1][0] - starts[0][0] == pytest.approx(0.2, abs=0.15)
@@ -325,7 +329,7 @@ def test_polling_follows_jobs_to_the_end_and_counts_its_errors():
     jobs = [Job(0, 1, "u1", accepted_at=T0 - 5, record={"id": 1, "status": "queued"}),
             Job(1, 2, "u2", accepted_at=T0 - 5, record={"id": 2, "status": "queued"})]
     naps = []
-    errors = loadbench.poll_jobs(client, jobs, ["t0", "t1"], timeout=60, interval=0.5, sleep=naps.append)
+    errors = poll_jobs(client, jobs, ["t0", "t1"], timeout=60, interval=0.5, sleep=naps.append)
     assert [job.status for job in jobs] == ["done", "failed"]
     assert jobs[0].finish_time() == pytest.approx(T0)
     assert errors == {"ConnectionResetError": 1, "HTTP 503": 1}
@@ -343,7 +347,7 @@ def test_polling_asks_about_the_oldest_unfinished_jobs_first_and_everything_at_t
     def sleep(seconds):
         now[0] += seconds
 
-    loadbench.poll_jobs(client, jobs, ["t0"], timeout=2, interval=1, window=2, clock=lambda: now[0], sleep=sleep)
+    poll_jobs(client, jobs, ["t0"], timeout=2, interval=1, window=2, clock=lambda: now[0], sleep=sleep)
     asked = [call[1] for call in client.calls]
     # Round 1: u1 (done) and u2; round 2: u2 and u3; at the timeout (round 3): all four still unfinished.
     assert asked == ["u1", "u2", "u2", "u3", "u2", "u3", "u4", "u5"]
@@ -357,7 +361,7 @@ def test_polling_gives_up_at_the_timeout_leaving_jobs_unfinished():
     def sleep(seconds):
         now[0] += seconds
 
-    loadbench.poll_jobs(client, jobs, ["t0"], timeout=10, interval=3, clock=lambda: now[0], sleep=sleep)
+    poll_jobs(client, jobs, ["t0"], timeout=10, interval=3, clock=lambda: now[0], sleep=sleep)
     assert jobs[0].status == "running" and jobs[0].finish_time() is None
     assert len(client.calls) == 5  # at 0, 3, 6, 9 and 12 s: the round at the deadline still asks
 
@@ -384,7 +388,7 @@ def test_cleanup_deletes_only_the_runs_users_with_their_images_and_blobs(db, _is
     upload = io.BytesIO(image_bytes(make_photo()))
     upload.name = "p.png"
     response = api.post("/api/v1/images/", {"file": upload, "codec": "png"}, format="multipart")
-    assert response.status_code in loadbench.SUCCESS, response.content[:300]  # the token opens the vault
+    assert response.status_code in SUCCESS, response.content[:300]  # the token opens the vault
     assert ImageRecord.objects.filter(owner=user).count() == 1 and files_under(_isolated_storage)
     with django_capture_on_commit_callbacks(execute=True):  # blobs go once the deletion commits
         assert delete_benchmark_users("r2") == (1, 1)
@@ -444,7 +448,7 @@ class _JobServer(BaseHTTPRequestHandler):
         with self.lock:
             record = self.records[n]
             record["polls"] += 1
-            queued = loadbench.parse_timestamp(record["queued_at"])
+            queued = parse_timestamp(record["queued_at"])
             if record["polls"] >= 1:
                 record.update(status="running", started_at=iso(queued + 0.5))
             if record["polls"] >= 2:

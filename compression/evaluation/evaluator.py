@@ -17,8 +17,7 @@ import numpy as np
 from PIL import Image
 
 from compression.base import Codec, CodecError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+from compression.datasets import image_files
 
 # Quality sweeps: each spans the codec's useful range from ~0.1 bpp to near-transparent quality on
 # Kodak, so the curves overlap enough for BD-rate. mscae: its six trained levels (knob 0 … 5).
@@ -97,13 +96,8 @@ def _shown(path: Path) -> str:
 
 
 def image_paths(folder: str | Path, limit: int | None = None) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Dataset folder {str(folder)!r} does not exist")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise FileNotFoundError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {str(folder)!r}")
-    return paths[:limit] if limit else paths
+    """The images of `folder` in name order, the first `limit` (compression.datasets.image_files)."""
+    return image_files(folder, limit=limit)
 
 
 def load_images(paths: Iterable[Path]) -> Iterator[tuple[str, Image.Image]]:

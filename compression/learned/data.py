@@ -10,7 +10,7 @@ from PIL import Image
 
 import keras
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+from compression.datasets import IMAGE_SUFFIXES
 
 
 def load_cifar10(root: str | Path, *, include_test: bool = False) -> np.ndarray:

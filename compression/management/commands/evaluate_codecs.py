@@ -15,7 +15,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-DEFAULT_DATASET = settings.BASE_DIR.parent / "shared" / "data" / "kodak"
+from compression.datasets import KODAK, image_files
+
 DEFAULT_OUT = settings.BASE_DIR / "docs" / "benchmarks"
 
 
@@ -32,7 +33,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         from compression.evaluation.evaluator import DEFAULT_CODECS
 
-        parser.add_argument("--dataset", default=str(DEFAULT_DATASET), help="folder of images (default: Kodak)")
+        parser.add_argument("--dataset", default=str(KODAK), help="folder of images (default: Kodak)")
         parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default: docs/benchmarks)")
         parser.add_argument("--codecs", nargs="+", default=list(DEFAULT_CODECS),
                             help=f"codecs to evaluate (default: {' '.join(DEFAULT_CODECS)})")
@@ -56,7 +57,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--quality {item!r} must look like CODEC=Q1,Q2,...")
             sweeps[name.strip()] = _quality_list(values)
         try:
-            paths = evaluator.image_paths(opts["dataset"], opts["limit"])
+            paths = image_files(opts["dataset"], limit=opts["limit"])
         except FileNotFoundError as exc:
             raise CommandError(str(exc)) from None
         try:

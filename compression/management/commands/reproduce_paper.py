@@ -13,9 +13,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-SHARED = settings.BASE_DIR.parent / "shared" / "data"
-DEFAULT_CIFAR = SHARED / "cifar-10-batches-py"
-DEFAULT_DATASET = SHARED / "bsds500" / "test"
+from compression.datasets import BSDS500, DATA_ROOT
+
+DEFAULT_CIFAR = DATA_ROOT / "cifar-10-batches-py"
+DEFAULT_DATASET = BSDS500 / "test"
 DEFAULT_OUT = settings.BASE_DIR / "docs" / "paper"
 
 

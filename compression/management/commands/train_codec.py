@@ -7,8 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "bsds500"
-DEFAULT_PHOTOS = settings.BASE_DIR.parent / "shared" / "data" / "photos"
+from compression.datasets import BSDS500, PHOTOS
 
 
 class Command(BaseCommand):
@@ -51,11 +50,11 @@ class Command(BaseCommand):
 
         folders, val_folders, photos = opts["data"], opts["val_data"], opts["photos"]
         if not opts["cifar"] and folders is None:
-            if not DEFAULT_DATA.exists():
-                raise CommandError(f"No --data given and {DEFAULT_DATA} does not exist")
-            folders = [str(DEFAULT_DATA / "train"), str(DEFAULT_DATA / "val")]
-            val_folders = val_folders if val_folders is not None else [str(DEFAULT_DATA / "test")]
-            photos = photos if photos is not None else [str(DEFAULT_PHOTOS)]
+            if not BSDS500.exists():
+                raise CommandError(f"No --data given and {BSDS500} does not exist")
+            folders = [str(BSDS500 / "train"), str(BSDS500 / "val")]
+            val_folders = val_folders if val_folders is not None else [str(BSDS500 / "test")]
+            photos = photos if photos is not None else [str(PHOTOS)]
         for folder in [*(folders or []), *(val_folders or []), *(photos or []),
                        *([opts["cifar"]] if opts["cifar"] else [])]:
             if not Path(folder).is_dir():
