@@ -279,7 +279,7 @@ def test_an_error_report_of_a_failing_unlock_shows_no_password_key_or_secret(ali
 
 
 def test_an_error_report_of_a_failing_api_upload_shows_no_token_or_master_key(alice, monkeypatch, settings):
-    from vault import services
+    from vault import deployment
 
     settings.DEBUG = False
     api = APIClient(raise_request_exception=False)
@@ -296,7 +296,7 @@ def test_an_error_report_of_a_failing_api_upload_shows_no_token_or_master_key(al
     def broken_storage(**kwargs):  # fails deep inside store_image, which holds MK and the DK
         raise RuntimeError("storage went away")
 
-    monkeypatch.setattr(services, "ensure_marker", broken_storage)
+    monkeypatch.setattr(deployment, "ensure_marker", broken_storage)
     got_request_exception.connect(capture)
     try:
         response = api.post("/api/v1/images/", {"file": SimpleUploadedFile("p.png", image_bytes(make_photo()))}, format="multipart")

@@ -12,7 +12,7 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.models import AuditEvent
-from vault import crypto, keyring, services
+from vault import crypto, keyring, services, uploads
 from vault.models import ImageRecord, UserRetrievalGuard
 from vault.sweep import sweep_orphan_blobs
 from .vault_helpers import bad_uploads, files_under, key_needles, legacy_record, scan_database, vault_user
@@ -349,7 +349,7 @@ def test_database_failure_after_the_original_is_written_leaves_no_row_and_no_fil
         assert len(files_under(_isolated_storage)) == 1  # the original really was written
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "record_event", failing_audit)
+    monkeypatch.setattr(uploads, "record_event", failing_audit)
     with pytest.raises(RuntimeError, match="went away"):
         store(alice)
     assert not ImageRecord.objects.exists()

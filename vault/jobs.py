@@ -20,7 +20,6 @@ and does nothing.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -28,20 +27,24 @@ import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.audit import record_event
 from accounts.models import AuditEvent
 from compression.imageio import InvalidImage, load_upload
+from compression.selection import options as compression_options
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
-from vault import crypto
+from vault import blobs, crypto
+from vault.errors import JobCancelled, JobConflict, JobLimit, NotCompressedYet, RetrievalRefused  # noqa: F401  (re-exported)
+from vault.images.deletion import delete_image
+from vault.images.opening import open_sealed_blobs, vault_data_key
 from vault.models import ImageRecord
-from vault.errors import JobCancelled, JobConflict, JobLimit, NotCompressedYet  # noqa: F401  (re-exported)
+from vault.thumbnails import make_thumbnail
 
 logger = logging.getLogger(__name__)
 Status = ImageRecord.Status
@@ -76,10 +79,30 @@ def hard_limit_for(options: dict) -> int:
     return soft_limit_for(options) + max(1, settings.JOB_TIME_LIMIT - settings.JOB_SOFT_TIME_LIMIT)
 
 
+def job_options(*, codec: str | None, target: str | None, quality, effort: str | None = None) -> dict:
+    """What a job is asked to do, in the form `ImageRecord.job_options` keeps (the target as the
+    user wrote it), checked by compression's own rules and messages (shared with the API and the
+    selector): a ValidationError quoting a bad value, its code naming the field."""
+    checks = (
+        ("codec", lambda: compression_options.parse_codec(codec)),
+        ("target", lambda: compression_options.parse_target(target)),
+        ("effort", lambda: compression_options.parse_effort(effort)),
+    )
+    parsed = {}
+    for field, check in checks:
+        try:
+            parsed[field] = check()
+        except ValueError as exc:  # CodecError is a ValueError
+            raise ValidationError(str(exc), code=field) from exc
+    try:
+        parsed["quality"] = compression_options.parse_quality(quality, parsed["codec"])
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="quality") from exc
+    return {"codec": parsed["codec"], "target": (target or "").strip() or None, "quality": parsed["quality"], "effort": parsed["effort"]}
+
+
 def check_limits(*, owner, incoming_bytes: int) -> None:
     """Refuse an upload (or a requeue, incoming_bytes=0) beyond the owner's bounds."""
-    from django.db.models import Sum
-
     mine = ImageRecord.objects.filter(owner=owner)
     active = mine.filter(status__in=ImageRecord.ACTIVE).count()
     if active >= settings.USER_MAX_ACTIVE_JOBS:
@@ -213,8 +236,6 @@ class ProgressWriter:
 
 @sensitive_variables("data_key", "original")
 def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> None:
-    from vault.services import RetrievalRefused, make_thumbnail, open_sealed_blobs
-
     data_key = crypto.unwrap_key(record.job_dk_wrap, wrapping_key=_job_key(), purpose="job", ids=(record.pk,))
     try:
         original = open_sealed_blobs(record=record, data_key=data_key, variants=["original"])["original"]
@@ -236,15 +257,12 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
 def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, started) -> None:
     """Seal and write the new blobs outside any transaction, then commit them in one short one;
     the blobs they replace (a recompression) go only after that commit."""
-    from vault.services import blob_name, delete_blobs_quietly
-
     written, fields = [], {}
     try:
         for variant, plaintext in (("compressed", result.data), ("thumbnail", thumbnail)):
-            sealed = crypto.seal(plaintext, key=data_key, record_id=record.pk, variant=variant)
-            name = default_storage.save(blob_name(record.pk, variant), ContentFile(sealed))
+            name, digest = blobs.write_sealed(record.pk, variant, plaintext, data_key=data_key)
             written.append(name)
-            fields[f"{variant}_blob"], fields[f"sha256_{variant}_blob"] = name, hashlib.sha256(sealed).hexdigest()
+            fields[f"{variant}_blob"], fields[f"sha256_{variant}_blob"] = name, digest
         with transaction.atomic():
             fresh = ImageRecord.objects.select_for_update().filter(pk=record.pk).first()
             if fresh is None or fresh.status != Status.RUNNING or fresh.job_task_id != task_id:
@@ -256,9 +274,9 @@ def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, star
                 action=AuditEvent.Action.JOB_DONE, user=fresh.owner, record=fresh,
                 detail=f"{fresh.codec} {fresh.original_size}->{fresh.compressed_size} bytes",
             )
-            transaction.on_commit(lambda: delete_blobs_quietly(replaced))
+            transaction.on_commit(lambda: blobs.delete_blobs_quietly(replaced))
     except BaseException:
-        delete_blobs_quietly(written)
+        blobs.delete_blobs_quietly(written)
         raise
     COMPRESSION_SECONDS.labels(codec=fresh.codec).observe(fresh.encode_seconds)
     logger.info(
@@ -325,8 +343,6 @@ def requeue(*, record: ImageRecord, master_key: bytes, options: dict | None = No
     """Put a finished, failed or cancelled image back in the queue: the same job again (retry) or
     other `options` (recompress). Needs the owner's master key: it is the only way back to the
     data key once a job has ended."""
-    from vault.services import vault_data_key
-
     if record.is_active:
         raise JobConflict(f"'{record.name}' is already {record.get_status_display().lower()}.")
     if not record.original_blob:
@@ -417,8 +433,6 @@ def requeue_stalled(*, now=None) -> dict[str, int]:
         if silent_for > hard_limit_for(record.job_options or {}) + 60:
             outcome = _resend(record.pk, now=now, lost_attempt=True)
             counts["resent" if outcome else "failed"] += 1
-    from vault.services import delete_image
-
     for record in ImageRecord.objects.filter(status=Status.QUEUED, original_blob="", created__lt=now - settings.JOB_REQUEUE_AFTER):
         delete_image(record=record)
         counts["removed"] += 1
