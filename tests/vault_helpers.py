@@ -165,10 +165,10 @@ def legacy_record(owner, data: bytes, name: str = "old.png"):
 
 @contextmanager
 def workers_away():
-    """Uploads stay queued, as when no worker has taken them yet: jobs.enqueue sends them to a
-    broker (here a list of task ids) instead of running them in the test."""
+    """Uploads stay queued, as when no worker has taken them yet: dispatch.enqueue sends them to
+    a broker (here a list of task ids) instead of running them in the test."""
     from portal.celery import app
-    from vault.tasks import compress_job
+    from vault.jobs.worker import compress_job
 
     sent = []
     with pytest.MonkeyPatch.context() as patch:

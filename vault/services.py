@@ -7,7 +7,7 @@ from vault.images.deletion import BULK_MAX, delete_image, zip_originals
 from vault.images.legacy import adopt_legacy_record, retrieve_both, retrieve_image
 from vault.images.opening import open_variant, open_variants
 from vault.images.shares import create_share, open_share, open_with_share_key, revoke_share
-from vault.jobs import job_options
+from vault.jobs.state import job_options
 from vault.uploads import sanitize_filename, store_image
 
 __all__ = [

@@ -21,7 +21,9 @@ from accounts.audit import record_event
 from accounts.models import AuditEvent
 from compression.imageio import InvalidImage, probe_upload
 from portal.observability import UPLOAD_SECONDS
-from vault import blobs, crypto, deployment, jobs, keyring
+from vault import blobs, crypto, deployment, keyring
+from vault.jobs.dispatch import enqueue
+from vault.jobs.state import check_limits, describe_options, job_options, mark_queued
 from vault.models import ImageRecord, UserVault
 
 logger = logging.getLogger(__name__)
@@ -131,7 +133,7 @@ def store_image(
     Nothing slow happens inside a transaction: the row is inserted in one short transaction (it
     gives the id the blob is bound to), the sealed original is written outside any, and a second
     short one records it. Any failure deletes the blob and the row; a process that dies in between
-    leaves a row without an original, which `jobs.requeue_stalled` removes.
+    leaves a row without an original, which `dispatch.requeue_stalled` removes.
     """
     started = time.perf_counter()
     upload_token = validate_upload_token(upload_token)
@@ -141,14 +143,14 @@ def store_image(
     if vault is None:
         raise ValidationError("You have no vault yet: log in once on the website to create it.", code="no_vault")
     keyring.check_master_key(vault=vault, master_key=master_key)
-    options = jobs.job_options(codec=codec, target=target, quality=quality, effort=effort)
+    options = job_options(codec=codec, target=target, quality=quality, effort=effort)
     name = sanitize_filename(filename or getattr(uploaded_file_or_bytes, "name", "") or "")
     data = _read_upload(uploaded_file_or_bytes, max_bytes=settings.UPLOAD_MAX_BYTES)
     try:
         probed = probe_upload(data, filename=name, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
     except InvalidImage as exc:
         raise ValidationError(str(exc), code="invalid_image") from exc
-    jobs.check_limits(owner=owner, incoming_bytes=len(data))
+    check_limits(owner=owner, incoming_bytes=len(data))
 
     record = _new_record(owner=owner, name=name, data=data, probed=probed, options=options, upload_token=upload_token)
     data_key = crypto.new_data_key()
@@ -165,7 +167,7 @@ def store_image(
             return existing, False
         raise
     _store_original(record, data=data, data_key=data_key, master_key=master_key, request=request)
-    jobs.enqueue(record)
+    enqueue(record)
     UPLOAD_SECONDS.labels(codec=options["codec"]).observe(time.perf_counter() - started)
     record.refresh_from_db()  # where tasks run eagerly, the job has already finished
     return record, True
@@ -180,13 +182,13 @@ def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master
         written.append(name)
         record.original_blob, record.sha256_original_blob = name, digest
         record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
-        jobs.mark_queued(record, data_key=data_key)
+        mark_queued(record, data_key=data_key)
         with transaction.atomic(durable=True):
             record.full_clean(exclude={"upload_token"})
             record.save()
             record_event(
                 action=AuditEvent.Action.UPLOAD, request=request, user=record.owner, record=record,
-                detail=f"{record.original_size} bytes, {jobs.describe_options(record.job_options)}",
+                detail=f"{record.original_size} bytes, {describe_options(record.job_options)}",
             )
     except BaseException:
         blobs.delete_blobs_quietly(written)
