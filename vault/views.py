@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.audit import record_event
 from accounts.models import AuditEvent
-from vault import jobs, keyring, presentation, services
+from vault import jobs, keyring, presentation, services, unlocking
 from vault.forms import (
     DownloadForm, GALLERY_SORTS, NewVaultForm, RecompressForm, RecoveryUnlockForm, ShareCreateForm, ShareOpenForm,
     UnlockForm, UploadForm, VaultUnlockForm,
@@ -360,7 +360,7 @@ def unlock_vault(request):
         elif new_form.is_bound and new_form.is_valid():
             keyring.check_account_password(user=request.user, password=new_form.cleaned_data["password"], request=request)
             master_key, recovery = keyring.create_vault(user=request.user, password=new_form.cleaned_data["password"], request=request)
-            keyring.open_session(request, master_key=master_key)
+            unlocking.open_vault_session(request, master_key=master_key)
             return render(request, "accounts/recovery_key.html", {"recovery_key": recovery, "next": next_url})
         else:
             return render(request, "vault/unlock_vault.html", context, status=400)
@@ -368,7 +368,7 @@ def unlock_vault(request):
         form = recovery_form if recovery_form.is_bound else (new_form if new_form.is_bound else password_form)
         form.add_error(None, str(exc))
         return render(request, "vault/unlock_vault.html", context, status=403)
-    keyring.open_session(request, master_key=master_key)
+    unlocking.open_vault_session(request, master_key=master_key)
     record_vault_event(request, unlocked=True)
     return redirect(next_url)
 
