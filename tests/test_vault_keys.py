@@ -88,14 +88,14 @@ def test_password_recovery_and_token_wraps_open_the_same_master_key_and_wrong_on
     with pytest.raises(keyring.WrongSecret):
         keyring.unlock_with_recovery_key(user=alice, recovery_key=crypto.format_retrieval_key(crypto.new_retrieval_key()))
     token_secret = "t" * 43
-    wrap = keyring.wrap_for_token(master_key=alice.master_key, token_secret=token_secret, token_id=5, user_id=alice.pk)
+    wrap = sessions.wrap_for_token(master_key=alice.master_key, token_secret=token_secret, token_id=5, user_id=alice.pk)
     token = ApiToken(pk=5, user=alice, master_key_wrap=wrap)
     token.secret = token_secret
-    assert keyring.token_master_key(token) == alice.master_key
+    assert sessions.token_master_key(token) == alice.master_key
     token.secret = "u" * 43
-    assert keyring.token_master_key(token) is None
+    assert sessions.token_master_key(token) is None
     token.secret, token.pk = token_secret, 6  # the wrap copied onto another token row
-    assert keyring.token_master_key(token) is None
+    assert sessions.token_master_key(token) is None
 
 
 def test_the_argon2_costs_are_stored_per_user_so_raising_them_keeps_old_wraps_working(alice, settings):

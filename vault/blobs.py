@@ -55,7 +55,7 @@ def write_sealed(record_id: int, variant: str, plaintext: bytes, *, data_key: by
     return name, hashlib.sha256(sealed).hexdigest()
 
 
-def read_blob(name: str) -> bytes | None:
+def _read_blob(name: str) -> bytes | None:
     try:
         with default_storage.open(name, "rb") as handle:
             return handle.read()
@@ -74,7 +74,7 @@ def open_blobs(record: ImageRecord, *, data_key: bytes, variants) -> dict[str, b
     opened: dict[str, bytes] = {}
     for variant in variants:
         name = getattr(record, f"{variant}_blob")
-        blob = read_blob(name) if name else None
+        blob = _read_blob(name) if name else None
         if blob is None:
             raise BadBlob(f"{variant}: blob missing")
         if hashlib.sha256(blob).hexdigest() != getattr(record, f"sha256_{variant}_blob"):

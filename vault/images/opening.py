@@ -13,7 +13,7 @@ from vault.errors import NotCompressedYet, RecordLocked, RetrievalRefused
 from vault.models import ImageRecord, UserVault
 
 
-def audit_refusal(*, record: ImageRecord, request, why: str) -> RetrievalRefused:
+def _audit_refusal(*, record: ImageRecord, request, why: str) -> RetrievalRefused:
     record_event(action=AuditEvent.Action.RETRIEVE_REFUSED, request=request, user=record.owner, record=record, detail=why)
     return RetrievalRefused()
 
@@ -31,7 +31,7 @@ def vault_data_key(*, record: ImageRecord, master_key: bytes, request=None) -> b
     try:
         return crypto.unwrap_key(record.dk_wrap, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
     except crypto.SealError:
-        raise audit_refusal(record=record, request=request, why="wrapped data key does not open under the vault key") from None
+        raise _audit_refusal(record=record, request=request, why="wrapped data key does not open under the vault key") from None
 
 
 def check_variants(variants) -> list[str]:
@@ -55,7 +55,7 @@ def open_sealed_blobs(*, record: ImageRecord, data_key: bytes, variants, request
     try:
         return blobs.open_blobs(record, data_key=data_key, variants=variants)
     except blobs.BadBlob as bad:
-        raise audit_refusal(record=record, request=request, why=bad.why) from None
+        raise _audit_refusal(record=record, request=request, why=bad.why) from None
 
 
 @sensitive_variables("master_key", "data_key")
