@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.forms import ApiTokenCreateForm, RegistrationForm, VaultSetPasswordForm
 from accounts.selectors import api_tokens_for_user
 from accounts.services import create_api_token, revoke_all_api_tokens, revoke_api_token
-from vault import keyring
+from vault import keyring, unlocking
 from vault.errors import WrongSecret
 from vault.selectors import shares_for
 from vault.views.keys import recovery_key_page
@@ -37,7 +37,7 @@ def register(request):
         user = form.save()
         login(request, user, backend=_LOGIN_BACKEND)
         master_key, recovery = keyring.create_vault(user=user, password=form.cleaned_data["password1"], request=request)
-        keyring.open_session(request, master_key=master_key)
+        unlocking.open_vault_session(request, master_key=master_key)
         messages.success(request, f"Welcome, {user.get_username()}! Your account and your vault are ready.")
         return recovery_key_page(request, recovery_key=recovery, next_url=reverse("vault:gallery"))
     return render(request, "accounts/register.html", {"form": form})
@@ -51,7 +51,7 @@ class VaultLoginView(auth_views.LoginView):
     @method_decorator(sensitive_variables("outcome"))
     def form_valid(self, form):
         response = super().form_valid(form)
-        outcome = keyring.unlock_at_login(self.request, user=form.get_user(), password=form.cleaned_data["password"])
+        outcome = unlocking.unlock_at_login(self.request, user=form.get_user(), password=form.cleaned_data["password"])
         if outcome.recovery_key:
             return recovery_key_page(self.request, recovery_key=outcome.recovery_key, next_url=self.get_success_url(), first_login=True)
         if outcome.master_key is None:
@@ -75,7 +75,7 @@ class VaultPasswordChangeView(auth_views.PasswordChangeView):
         response = super().form_valid(form)
         if master_key is not None:
             keyring.rewrap_password(user=user, master_key=master_key, password=form.cleaned_data["new_password1"], request=self.request)
-            keyring.open_session(self.request, master_key=master_key)
+            unlocking.open_vault_session(self.request, master_key=master_key)
         revoke_all_api_tokens(user=user, request=self.request, reason="password changed")
         return response
 

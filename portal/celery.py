@@ -1,4 +1,4 @@
-"""Celery application: the workers that compress uploads (vault/jobs.py) and run maintenance.
+"""Celery application: the workers that compress uploads (vault/jobs/) and run maintenance.
 
 `make run` starts one worker (with beat) for normal jobs and one for `effort=max` jobs next to the
 web server, on the embedded filesystem broker in DATA_DIR (settings: CELERY_*). The test suite

@@ -56,7 +56,7 @@ def _without_shipped_learned_codec():
 
 @pytest.fixture
 def no_worker():
-    """Uploads stay queued, as when no worker has taken them yet; the task ids jobs.enqueue sent."""
+    """Uploads stay queued, as when no worker has taken them yet; the task ids dispatch.enqueue sent."""
     from tests.vault_helpers import workers_away
 
     with workers_away() as sent:

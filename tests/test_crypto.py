@@ -5,6 +5,8 @@ import pytest
 
 from vault import crypto
 
+from .vault_helpers import legacy_keys, legacy_wrap
+
 
 @pytest.fixture
 def data_key():
@@ -134,13 +136,13 @@ def test_malformed_key_message_does_not_echo_the_key():
 def test_wrapped_data_key_unwraps_only_with_the_right_key_salt_and_record():
     data_key = crypto.new_data_key()
     secret = crypto.new_retrieval_key()
-    salt = crypto.new_wrap_salt()
-    wrapped = crypto.wrap_data_key(data_key, secret=secret, salt=salt, record_id=42)
+    salt = os.urandom(32)
+    wrapped = legacy_wrap(data_key, secret=secret, salt=salt, record_id=42)
     assert data_key not in wrapped
     assert crypto.unwrap_data_key(wrapped, secret=secret, salt=salt, record_id=42) == data_key
     for kwargs in (
         {"secret": crypto.new_retrieval_key(), "salt": salt, "record_id": 42},
-        {"secret": secret, "salt": crypto.new_wrap_salt(), "record_id": 42},
+        {"secret": secret, "salt": os.urandom(32), "record_id": 42},
         {"secret": secret, "salt": salt, "record_id": 43},
     ):
         with pytest.raises(crypto.SealError):
@@ -168,8 +170,8 @@ def test_key_hash_uses_argon2_when_it_is_the_first_hasher(settings):
     assert crypto.check_retrieval_key(secret, encoded)
 
 
-def test_new_key_material_fits_together():
-    material = crypto.new_key_material(record_id=99)
+def test_the_keys_of_a_record_from_before_the_vault_fit_together():
+    material = legacy_keys(record_id=99)
     secret = crypto.parse_retrieval_key(material.retrieval_key)
     assert crypto.check_retrieval_key(secret, material.key_hash)
     assert (

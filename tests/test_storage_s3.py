@@ -13,10 +13,13 @@ from django.core.management import CommandError, call_command
 from portal.settings import s3_storage
 from tests.conftest import image_bytes, make_photo
 from tests.vault_helpers import vault_user
-from vault import services
+from vault import uploads
 from vault.deployment import MARKER_NAME
+from vault.errors import SweepRefused
+from vault.images.deletion import delete_image
+from vault.images.opening import open_variant
 from vault.models import ImageRecord, VaultDeployment
-from vault.sweep import SweepRefused, sweep_orphan_blobs
+from vault.sweep import sweep_orphan_blobs
 
 moto_server = pytest.importorskip(
     "moto.moto_server.threaded_moto_server", reason="moto[server] is not installed (pip install -r requirements-test.txt)"
@@ -69,23 +72,23 @@ def alice():
 
 
 def store(owner):
-    return services.store_image(
+    return uploads.store_image(
         owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png"
     )
 
 
 def test_store_retrieve_and_delete_round_trip_on_s3(s3, alice, django_capture_on_commit_callbacks):
     upload = image_bytes(make_photo(seed=4))
-    record, _ = services.store_image(
+    record, _ = uploads.store_image(
         owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=upload, codec="webp", quality=70
     )
-    assert services.open_variant(record=record, master_key=alice.master_key, variant="original") == upload
+    assert open_variant(record=record, master_key=alice.master_key, variant="original") == upload
     assert set(keys(s3)) == {record.original_blob, record.compressed_blob, record.thumbnail_blob, MARKER_NAME}
     stored = s3.get_object(Bucket=BUCKET, Key=record.original_blob)["Body"].read()
     assert upload not in stored  # ciphertext on the server
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.delete_image(record=record)
+        delete_image(record=record)
     assert keys(s3) == [MARKER_NAME]
 
 

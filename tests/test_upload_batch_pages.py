@@ -45,7 +45,7 @@ def failed(owner, name="broken.png", message="The codec gave up on 'broken.png'.
     def boom(**kwargs):
         raise ValueError(message)
 
-    monkeypatch.setattr("vault.jobs.compress_image", boom)
+    monkeypatch.setattr("vault.jobs.worker.compress_image", boom)
     jobs.run_job(record_id=record.pk, task_id=record.job_task_id)
     record.refresh_from_db()
     assert record.status == Status.FAILED

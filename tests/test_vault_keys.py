@@ -1,5 +1,6 @@
 """The per-user key hierarchy end to end: wraps, password change and reset, recovery key, and what
 a database dump or an error report can reveal."""
+import base64
 import re
 import sys
 
@@ -16,7 +17,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from tests.conftest import image_bytes, make_photo
-from vault import crypto, keyring
+from vault import crypto, keyring, sessions
 from vault.models import ImageRecord, UserVault
 from .vault_helpers import KEY_RE, files_under, key_needles, login_unlocked, scan_database, vault_user
 
@@ -87,14 +88,14 @@ def test_password_recovery_and_token_wraps_open_the_same_master_key_and_wrong_on
     with pytest.raises(keyring.WrongSecret):
         keyring.unlock_with_recovery_key(user=alice, recovery_key=crypto.format_retrieval_key(crypto.new_retrieval_key()))
     token_secret = "t" * 43
-    wrap = keyring.wrap_for_token(master_key=alice.master_key, token_secret=token_secret, token_id=5, user_id=alice.pk)
+    wrap = sessions.wrap_for_token(master_key=alice.master_key, token_secret=token_secret, token_id=5, user_id=alice.pk)
     token = ApiToken(pk=5, user=alice, master_key_wrap=wrap)
     token.secret = token_secret
-    assert keyring.token_master_key(token) == alice.master_key
+    assert sessions.token_master_key(token) == alice.master_key
     token.secret = "u" * 43
-    assert keyring.token_master_key(token) is None
+    assert sessions.token_master_key(token) is None
     token.secret, token.pk = token_secret, 6  # the wrap copied onto another token row
-    assert keyring.token_master_key(token) is None
+    assert sessions.token_master_key(token) is None
 
 
 def test_the_argon2_costs_are_stored_per_user_so_raising_them_keeps_old_wraps_working(alice, settings):
@@ -210,6 +211,18 @@ def test_regenerating_the_recovery_key_retires_the_old_one(alice):
     assert locked.post(reverse("vault:regenerate-recovery-key")).status_code == 302  # to the unlock page
 
 
+def test_unlocking_on_the_unlock_page_queues_the_images_flagged_for_recompression(alice):
+    client = login_unlocked(Client(), "alice", PASSWORD)
+    record = upload(client)
+    client.post(reverse("vault:lock-vault"))
+    ImageRecord.objects.filter(pk=record.pk).update(needs_recompress=True)  # as `recompress_learned` flags
+    response = client.post(reverse("vault:unlock-vault"), {"method": "password", "password": PASSWORD})
+    assert response.status_code == 302
+    old_blob = record.compressed_blob
+    record.refresh_from_db()  # jobs run eagerly here: re-encoded during the unlock
+    assert not record.needs_recompress and record.status == "done" and record.compressed_blob != old_blob
+
+
 # --- what a dump, the storage folder and an error report reveal ----------------------------------
 
 
@@ -228,8 +241,10 @@ def test_a_database_dump_with_the_sessions_and_the_storage_folder_hold_no_key_or
     compressed = client.get(reverse("vault:file", args=[record.pk, "compressed"])).content
     api_token = APIClient().post("/api/v1/auth/token/", {"username": "zoe", "password": PASSWORD}, format="json").json()["token"]
     vault = UserVault.objects.get()
-    password_key = crypto.password_key(PASSWORD, salt=bytes(vault.kdf_salt), params=keyring._params_of(vault))
-    cookie_secret = keyring._unb64(client.cookies["vault_key"].value)
+    params = crypto.KdfParams(vault.kdf_time_cost, vault.kdf_memory_kib, vault.kdf_parallelism)
+    password_key = crypto.password_key(PASSWORD, salt=bytes(vault.kdf_salt), params=params)
+    cookie = client.cookies[sessions.COOKIE_NAME].value
+    cookie_secret = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
 
     secrets = (*made, password_key, cookie_secret, thumbnail, compressed, photo)
     texts, raw = key_needles(recovery, crypto.parse_retrieval_key(recovery), extra_secrets=secrets)
@@ -264,7 +279,7 @@ def test_an_error_report_of_a_failing_unlock_shows_no_password_key_or_secret(ali
     def broken_open_session(request, *, master_key):
         raise RuntimeError("session store went away")
 
-    monkeypatch.setattr(keyring, "open_session", broken_open_session)
+    monkeypatch.setattr(sessions, "open_session", broken_open_session)
     got_request_exception.connect(capture)
     try:
         response = client.post(reverse("vault:unlock-vault"), {"method": "password", "password": PASSWORD})
@@ -279,7 +294,7 @@ def test_an_error_report_of_a_failing_unlock_shows_no_password_key_or_secret(ali
 
 
 def test_an_error_report_of_a_failing_api_upload_shows_no_token_or_master_key(alice, monkeypatch, settings):
-    from vault import services
+    from vault import deployment
 
     settings.DEBUG = False
     api = APIClient(raise_request_exception=False)
@@ -296,7 +311,7 @@ def test_an_error_report_of_a_failing_api_upload_shows_no_token_or_master_key(al
     def broken_storage(**kwargs):  # fails deep inside store_image, which holds MK and the DK
         raise RuntimeError("storage went away")
 
-    monkeypatch.setattr(services, "ensure_marker", broken_storage)
+    monkeypatch.setattr(deployment, "ensure_marker", broken_storage)
     got_request_exception.connect(capture)
     try:
         response = api.post("/api/v1/images/", {"file": SimpleUploadedFile("p.png", image_bytes(make_photo()))}, format="multipart")

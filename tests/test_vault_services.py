@@ -1,4 +1,5 @@
-"""vault.services: storing, retrieving and deleting encrypted images, end to end with storage."""
+"""Storing (vault.uploads), opening (vault.images) and deleting encrypted images, and the orphan sweep,
+end to end with storage."""
 import hashlib
 import io
 from datetime import timedelta
@@ -12,7 +13,11 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.models import AuditEvent
-from vault import crypto, keyring, services
+from vault import crypto, uploads
+from vault.errors import GENERIC_REFUSAL, RetrievalLocked, RetrievalRefused, SweepRefused, VaultLocked
+from vault.images.deletion import delete_image
+from vault.images.legacy import retrieve_image
+from vault.images.opening import open_variant
 from vault.models import ImageRecord, UserRetrievalGuard
 from vault.sweep import sweep_orphan_blobs
 from .vault_helpers import bad_uploads, files_under, key_needles, legacy_record, scan_database, vault_user
@@ -29,7 +34,7 @@ def store(owner, data=None, **kw):
     data = image_bytes(make_photo()) if data is None else data
     kw.setdefault("codec", "png")
     kw.setdefault("filename", "photo.png")
-    record, _ = services.store_image(
+    record, _ = uploads.store_image(
         owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=data, target=kw.pop("target", None),
         quality=kw.pop("quality", None), **kw,
     )
@@ -37,7 +42,7 @@ def store(owner, data=None, **kw):
 
 
 def open_(record, variant="original", master_key=None):
-    return services.open_variant(record=record, master_key=master_key or record.owner.master_key, variant=variant)
+    return open_variant(record=record, master_key=master_key or record.owner.master_key, variant=variant)
 
 
 def other_key(key: str) -> str:
@@ -87,7 +92,7 @@ def test_each_record_gets_its_own_data_key_and_a_wrap_moved_to_another_record_fa
     ImageRecord.objects.filter(pk=a.pk).update(dk_wrap=b.dk_wrap)  # b's wrapped DK, bound to b's id
     a.refresh_from_db()
     a.owner = alice
-    with pytest.raises(services.RetrievalRefused):
+    with pytest.raises(RetrievalRefused):
         open_(a)
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, detail__contains="wrapped data key").exists()
 
@@ -95,24 +100,24 @@ def test_each_record_gets_its_own_data_key_and_a_wrap_moved_to_another_record_fa
 def test_another_vaults_master_key_opens_nothing(alice):
     record = store(alice)
     mallory = vault_user("mallory", "another password 1")
-    with pytest.raises(services.RetrievalRefused):
-        services.open_variant(record=record, master_key=mallory.master_key, variant="original")
-    with pytest.raises(keyring.VaultLocked):
-        services.store_image(owner=alice, master_key=mallory.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png")
+    with pytest.raises(RetrievalRefused):
+        open_variant(record=record, master_key=mallory.master_key, variant="original")
+    with pytest.raises(VaultLocked):
+        uploads.store_image(owner=alice, master_key=mallory.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png")
 
 
 def test_the_same_upload_token_stores_one_image(alice, _isolated_storage):
-    first, created = services.store_image(
+    first, created = uploads.store_image(
         owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png", upload_token="form-1"
     )
-    again, created_again = services.store_image(
+    again, created_again = uploads.store_image(
         owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)), codec="png", upload_token="form-1"
     )
     assert created and not created_again and again.pk == first.pk
     assert ImageRecord.objects.count() == 1 and len(files_under(_isolated_storage)) == 3
     # Tokens are per user: another user's same token is a different upload.
     bob = vault_user("bob", "bob's password 1")
-    _, bob_created = services.store_image(
+    _, bob_created = uploads.store_image(
         owner=bob, master_key=bob.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png", upload_token="form-1"
     )
     assert bob_created and ImageRecord.objects.count() == 2
@@ -120,8 +125,8 @@ def test_the_same_upload_token_stores_one_image(alice, _isolated_storage):
 
 def test_a_malformed_upload_token_is_a_validation_error_quoting_it(alice):
     with pytest.raises(ValidationError, match="has space"):
-        services.store_image(owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=image_bytes(make_photo()),
-                             codec="png", upload_token="has space")
+        uploads.store_image(owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=image_bytes(make_photo()),
+                            codec="png", upload_token="has space")
     assert not ImageRecord.objects.exists()
 
 
@@ -146,9 +151,9 @@ def legacy(owner):
 
 def test_wrong_key_is_refused_with_the_generic_message_and_audited(alice):
     record, key = legacy(alice)
-    with pytest.raises(services.RetrievalRefused) as info:
-        services.retrieve_image(record=record, key=other_key(key), variant="original")
-    assert str(info.value) == services.GENERIC_REFUSAL
+    with pytest.raises(RetrievalRefused) as info:
+        retrieve_image(record=record, key=other_key(key), variant="original")
+    assert str(info.value) == GENERIC_REFUSAL
     event = AuditEvent.objects.get(action=AuditEvent.Action.RETRIEVE_REFUSED)
     assert event.record_id == record.pk and event.actor == alice
     assert key not in event.detail and key.replace("-", "") not in event.detail
@@ -159,7 +164,7 @@ def test_wrong_key_is_refused_with_the_generic_message_and_audited(alice):
 def test_malformed_key_is_a_validation_error_and_not_counted(alice):
     record, _ = legacy(alice)
     with pytest.raises(ValidationError, match="not a retrieval key"):
-        services.retrieve_image(record=record, key="not-a-key", variant="original")
+        retrieve_image(record=record, key="not-a-key", variant="original")
     record.refresh_from_db()
     assert record.failed_attempts == 0
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED).exists()
@@ -168,18 +173,18 @@ def test_malformed_key_is_a_validation_error_and_not_counted(alice):
 def test_unknown_variant_is_rejected(alice):
     record = store(alice)
     with pytest.raises(ValidationError, match="bogus"):
-        services.open_variant(record=record, master_key=alice.master_key, variant="bogus")
+        open_variant(record=record, master_key=alice.master_key, variant="bogus")
     legacy_one, key = legacy(alice)
     with pytest.raises(ValidationError, match="thumbnail"):  # records from before the vault have none
-        services.retrieve_image(record=legacy_one, key=key, variant="thumbnail")
+        retrieve_image(record=legacy_one, key=key, variant="thumbnail")
 
 
 def _refusal_message(record, key=None, variant="original"):
-    with pytest.raises(services.RetrievalRefused) as info:
+    with pytest.raises(RetrievalRefused) as info:
         if key is None:
-            services.open_variant(record=record, master_key=record.owner.master_key, variant=variant)
+            open_variant(record=record, master_key=record.owner.master_key, variant=variant)
         else:
-            services.retrieve_image(record=record, key=key, variant=variant)
+            retrieve_image(record=record, key=key, variant=variant)
     return str(info.value)
 
 
@@ -206,7 +211,7 @@ def test_tampered_blob_with_matching_sha256_is_still_refused_by_gcm(alice, _isol
     ImageRecord.objects.filter(pk=record.pk).update(sha256_original_blob=hashlib.sha256(bytes(blob)).hexdigest())
     record.refresh_from_db()
     record.owner = alice
-    assert _refusal_message(record) == services.GENERIC_REFUSAL
+    assert _refusal_message(record) == GENERIC_REFUSAL
 
 
 def test_a_changed_keyed_digest_is_refused(alice):
@@ -214,7 +219,7 @@ def test_a_changed_keyed_digest_is_refused(alice):
     ImageRecord.objects.filter(pk=record.pk).update(original_mac="0" * 64)
     record.refresh_from_db()
     record.owner = alice
-    assert _refusal_message(record) == services.GENERIC_REFUSAL
+    assert _refusal_message(record) == GENERIC_REFUSAL
     assert AuditEvent.objects.filter(detail__contains="keyed digest mismatch").exists()
 
 
@@ -222,7 +227,7 @@ def test_missing_blob_is_refused_like_a_wrong_key(alice, _isolated_storage):
     record = store(alice)
     record.owner = alice
     (_isolated_storage / record.original_blob).unlink()
-    assert _refusal_message(record) == services.GENERIC_REFUSAL
+    assert _refusal_message(record) == GENERIC_REFUSAL
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, detail__contains="missing").exists()
 
 
@@ -236,8 +241,8 @@ def test_blobs_swapped_between_variants_are_refused_even_with_their_hashes(alice
     )
     record.refresh_from_db()
     record.owner = alice
-    assert _refusal_message(record, variant="original") == services.GENERIC_REFUSAL
-    assert _refusal_message(record, variant="compressed") == services.GENERIC_REFUSAL
+    assert _refusal_message(record, variant="original") == GENERIC_REFUSAL
+    assert _refusal_message(record, variant="compressed") == GENERIC_REFUSAL
 
 
 def test_blob_moved_to_another_record_is_refused_even_with_the_same_data_key(alice, monkeypatch):
@@ -248,7 +253,7 @@ def test_blob_moved_to_another_record_is_refused_even_with_the_same_data_key(ali
     ImageRecord.objects.filter(pk=a.pk).update(original_blob=b.original_blob, sha256_original_blob=b.sha256_original_blob)
     a.refresh_from_db()
     a.owner = alice
-    assert _refusal_message(a) == services.GENERIC_REFUSAL
+    assert _refusal_message(a) == GENERIC_REFUSAL
 
 
 def test_wrong_keys_lock_the_record_then_429_semantics_until_cooloff(alice, settings):
@@ -256,11 +261,11 @@ def test_wrong_keys_lock_the_record_then_429_semantics_until_cooloff(alice, sett
     settings.RETRIEVE_COOLOFF = timedelta(minutes=10)
     record, key = legacy(alice)
     for _ in range(3):
-        with pytest.raises(services.RetrievalRefused):
-            services.retrieve_image(record=record, key=other_key(key), variant="original")
+        with pytest.raises(RetrievalRefused):
+            retrieve_image(record=record, key=other_key(key), variant="original")
     # Locked: even the right key is refused now, with a retry-after.
-    with pytest.raises(services.RetrievalLocked) as info:
-        services.retrieve_image(record=record, key=key, variant="original")
+    with pytest.raises(RetrievalLocked) as info:
+        retrieve_image(record=record, key=key, variant="original")
     assert 9 * 60 < info.value.retry_after <= 10 * 60
     refused = AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, record_id=record.pk)
     assert refused.count() == 4
@@ -271,7 +276,7 @@ def test_wrong_keys_lock_the_record_then_429_semantics_until_cooloff(alice, sett
     # After the cool-off the right key works and clears the record's counter.
     ImageRecord.objects.filter(pk=record.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
     UserRetrievalGuard.objects.filter(user=alice).update(locked_until=None)
-    assert services.retrieve_image(record=record, key=key, variant="original")
+    assert retrieve_image(record=record, key=key, variant="original")
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_OK, record_id=record.pk).count() == 1
 
 
@@ -280,26 +285,26 @@ def test_wrong_keys_spread_over_records_lock_the_user(alice, settings):
     settings.RETRIEVE_USER_FAILURE_LIMIT = 4
     (a, key_a), (b, key_b) = legacy(alice), legacy(alice)
     for record, key in ((a, key_a), (b, key_b), (a, key_a), (b, key_b)):
-        with pytest.raises(services.RetrievalRefused):
-            services.retrieve_image(record=record, key=other_key(key), variant="original")
+        with pytest.raises(RetrievalRefused):
+            retrieve_image(record=record, key=other_key(key), variant="original")
     for record, key in ((a, key_a), (b, key_b)):
-        with pytest.raises(services.RetrievalLocked):
-            services.retrieve_image(record=record, key=key, variant="original")
+        with pytest.raises(RetrievalLocked):
+            retrieve_image(record=record, key=key, variant="original")
     assert "all of the user's images" in AuditEvent.objects.get(action=AuditEvent.Action.LOCKOUT).detail
 
 
 def test_old_failures_are_forgotten_after_the_cooloff_window(alice, settings):
     settings.RETRIEVE_FAILURE_LIMIT = 2
     record, key = legacy(alice)
-    with pytest.raises(services.RetrievalRefused):
-        services.retrieve_image(record=record, key=other_key(key), variant="original")
+    with pytest.raises(RetrievalRefused):
+        retrieve_image(record=record, key=other_key(key), variant="original")
     long_ago = timezone.now() - settings.RETRIEVE_COOLOFF - timedelta(minutes=1)
     ImageRecord.objects.filter(pk=record.pk).update(last_failed_at=long_ago)
     UserRetrievalGuard.objects.filter(user=alice).update(last_failed_at=long_ago)
     record.refresh_from_db()
-    with pytest.raises(services.RetrievalRefused):
-        services.retrieve_image(record=record, key=other_key(key), variant="original")
-    assert services.retrieve_image(record=record, key=key, variant="original")
+    with pytest.raises(RetrievalRefused):
+        retrieve_image(record=record, key=other_key(key), variant="original")
+    assert retrieve_image(record=record, key=key, variant="original")
 
 
 @pytest.mark.parametrize("kind", ["non-image", "truncated-png", "truncated-jpeg", "zero-bytes", "bomb", "disallowed-format"])
@@ -349,7 +354,7 @@ def test_database_failure_after_the_original_is_written_leaves_no_row_and_no_fil
         assert len(files_under(_isolated_storage)) == 1  # the original really was written
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "record_event", failing_audit)
+    monkeypatch.setattr(uploads, "record_event", failing_audit)
     with pytest.raises(RuntimeError, match="went away"):
         store(alice)
     assert not ImageRecord.objects.exists()
@@ -384,7 +389,7 @@ def test_delete_removes_row_and_blobs_after_commit_and_is_audited(alice, _isolat
     pk = record.pk
     assert len(files_under(_isolated_storage)) == 3
     with django_capture_on_commit_callbacks(execute=True):
-        services.delete_image(record=record)
+        delete_image(record=record)
     assert not ImageRecord.objects.exists()
     assert files_under(_isolated_storage) == []
     assert AuditEvent.objects.filter(action=AuditEvent.Action.DELETE, record_id=pk, actor=alice).exists()
@@ -398,7 +403,7 @@ def test_delete_keeps_blobs_when_the_transaction_rolls_back(alice, _isolated_sto
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError):
             with transaction.atomic():
-                services.delete_image(record=record)
+                delete_image(record=record)
                 raise RuntimeError("something later in the request failed")
     assert callbacks == []
     assert ImageRecord.objects.filter(pk=pk).exists()
@@ -426,12 +431,12 @@ def test_the_celery_sweep_task_removes_orphans_and_is_scheduled(alice, _isolated
 
 
 def test_filenames_are_sanitised():
-    assert services.sanitize_filename("../../etc/passwd") == "passwd"
-    assert services.sanitize_filename("C:\\Users\\me\\photo 1.png") == "photo 1.png"
-    assert services.sanitize_filename("bad\x00name\n.png") == "badname.png"
-    assert services.sanitize_filename("") == "image"
-    assert len(services.sanitize_filename("a" * 400 + ".jpeg")) <= 150
-    assert services.sanitize_filename("a" * 400 + ".jpeg").endswith(".jpeg")
+    assert uploads.sanitize_filename("../../etc/passwd") == "passwd"
+    assert uploads.sanitize_filename("C:\\Users\\me\\photo 1.png") == "photo 1.png"
+    assert uploads.sanitize_filename("bad\x00name\n.png") == "badname.png"
+    assert uploads.sanitize_filename("") == "image"
+    assert len(uploads.sanitize_filename("a" * 400 + ".jpeg")) <= 150
+    assert uploads.sanitize_filename("a" * 400 + ".jpeg").endswith(".jpeg")
 
 
 def test_sweep_command_dry_run_lists_but_keeps_orphans(alice, _isolated_storage):
@@ -460,7 +465,6 @@ def test_sweep_spares_young_orphans_that_may_still_be_committing(alice, _isolate
 
 def test_sweep_on_disk_refuses_when_the_database_is_not_the_one_that_marked_the_folder(alice, _isolated_storage):
     from vault.models import VaultDeployment
-    from vault.sweep import SweepRefused
 
     store(alice)
     ImageRecord.objects.all().delete()  # as if DATABASE_URL now named an empty database

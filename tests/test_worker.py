@@ -4,7 +4,7 @@ killing its process mid-job loses nothing.
 
 Everything runs in subprocesses sharing one file-backed SQLite database in a temporary DATA_DIR,
 because a worker cannot see the suite's in-memory test database; the uploads go through the same
-`vault.services.store_image` the pages and the API call.
+`vault.uploads.store_image` the pages and the API call.
 """
 import hashlib
 import os
@@ -29,7 +29,8 @@ PASSWORD = "a-Long-enough-passw0rd"
 DRIVER = """
 import hashlib, sys
 from django.contrib.auth import get_user_model
-from vault import keyring, services
+from vault import keyring, uploads
+from vault.images.opening import open_variant
 from vault.models import ImageRecord
 
 command, username, password, arg = sys.argv[1:5]
@@ -41,12 +42,12 @@ if user is None:
 master_key = keyring.unlock_with_password(user=user, password=password)
 if command == "store":
     path, codec, effort = arg.split("|")
-    record, _ = services.store_image(owner=user, master_key=master_key, uploaded_file_or_bytes=open(path, "rb").read(),
-                                     filename="photo.png", codec=codec, effort=effort)
+    record, _ = uploads.store_image(owner=user, master_key=master_key, uploaded_file_or_bytes=open(path, "rb").read(),
+                                    filename="photo.png", codec=codec, effort=effort)
     print("RECORD", record.pk)
 else:
     record = ImageRecord.objects.get(pk=int(arg))
-    print("SHA", hashlib.sha256(services.open_variant(record=record, master_key=master_key, variant="original")).hexdigest())
+    print("SHA", hashlib.sha256(open_variant(record=record, master_key=master_key, variant="original")).hexdigest())
 """
 
 

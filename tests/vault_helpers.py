@@ -1,15 +1,16 @@
-"""Helpers for the vault's tests: hostile uploads and a scan of every database cell.
-
-Kept in the app (not tests/) so the page, API and service test modules share one definition.
-"""
+"""Helpers for the vault's tests: hostile uploads, a scan of every database cell, users with a vault,
+records from before the vault, and uploads that stay queued. The page, API and domain test modules
+share these definitions."""
 from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import struct
 import zlib
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,44 @@ def login_unlocked(client, username: str, password: str, **extra):
     return client
 
 
+def legacy_wrap(data_key: bytes, *, secret: bytes, salt: bytes, record_id: int) -> bytes:
+    """A data key wrapped as the portal wrapped it before the per-user vault: RFC 3394 under
+    HKDF-SHA256(retrieval key, per-record salt, "imagevault-wrap-v1" || record id as 8 bytes). The
+    portal only reads these (`crypto.unwrap_data_key`); this writer is the format written down
+    again, independently of the reader."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+
+    info = b"imagevault-wrap-v1" + record_id.to_bytes(8, "big")
+    return aes_key_wrap(HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret), data_key)
+
+
+@dataclass(frozen=True)
+class LegacyKeys:
+    """What a record from before the vault stored (wrapped key, salt, hash) and what only its owner
+    received (the retrieval key)."""
+
+    data_key: bytes
+    retrieval_key: str
+    wrapped_key: bytes
+    wrap_salt: bytes
+    key_hash: str
+
+
+def legacy_keys(*, record_id: int) -> LegacyKeys:
+    from vault import crypto
+
+    data_key, secret, salt = crypto.new_data_key(), crypto.new_retrieval_key(), os.urandom(32)
+    return LegacyKeys(
+        data_key=data_key,
+        retrieval_key=crypto.format_retrieval_key(secret),
+        wrapped_key=legacy_wrap(data_key, secret=secret, salt=salt, record_id=record_id),
+        wrap_salt=salt,
+        key_hash=crypto.hash_retrieval_key(secret),
+    )
+
+
 def legacy_record(owner, data: bytes, name: str = "old.png"):
     """A record as the portal stored it before the per-user vault: sealed under its own data key,
     wrapped under a per-image retrieval key that only the user held. Returns (record, key text)."""
@@ -153,7 +192,7 @@ def legacy_record(owner, data: bytes, name: str = "old.png"):
         compressed_size=len(data), bpp=1.0, encode_seconds=0.01, total_seconds=0.02,
         sha256_original=hashlib.sha256(data).hexdigest(), sha256_original_blob="0" * 64, sha256_compressed_blob="0" * 64,
     )
-    material = crypto.new_key_material(record_id=record.pk)
+    material = legacy_keys(record_id=record.pk)
     for variant in ("original", "compressed"):
         sealed = crypto.seal(data, key=material.data_key, record_id=record.pk, variant=variant)
         setattr(record, f"{variant}_blob", default_storage.save(f"vault/{record.pk}/{variant}-legacy.sealed", ContentFile(sealed)))
@@ -165,10 +204,10 @@ def legacy_record(owner, data: bytes, name: str = "old.png"):
 
 @contextmanager
 def workers_away():
-    """Uploads stay queued, as when no worker has taken them yet: jobs.enqueue sends them to a
-    broker (here a list of task ids) instead of running them in the test."""
+    """Uploads stay queued, as when no worker has taken them yet: dispatch.enqueue sends them to
+    a broker (here a list of task ids) instead of running them in the test."""
     from portal.celery import app
-    from vault.tasks import compress_job
+    from vault.jobs.worker import compress_job
 
     sent = []
     with pytest.MonkeyPatch.context() as patch:

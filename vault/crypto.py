@@ -1,25 +1,28 @@
-"""The vault's cryptography: per-image data keys, sealed blobs and user-held retrieval keys.
+"""The vault's cryptography: per-image data keys, sealed blobs, keys a person types, and the
+wraps of the per-user key hierarchy.
 
-Design (see also the README's vault section):
+Design (see also vault/README.md):
 
-* Every image gets a fresh random 256-bit **data key**. The original and the compressed bytes are
-  each sealed with AES-256-GCM under it, each with its own fresh random 96-bit nonce.
+* Every image gets a fresh random 256-bit **data key**. Its original, compressed bytes and
+  thumbnail are each sealed with AES-256-GCM under it, each with its own fresh random 96-bit nonce.
 * A **sealed blob** is a small versioned container::
 
       version (1 byte, 0x01) || nonce (12 bytes) || ciphertext || GCM tag (16 bytes)
 
-  Its associated data binds the container version, the record id (8 bytes, big-endian) and the variant
-  (``original`` / ``compressed``), so a blob copied to another record or swapped with the other
-  variant fails authentication instead of decrypting as the wrong image.
-* The user's **retrieval key** is a separate random 256-bit secret, shown once. It is written as
-  52 base32 characters (RFC 4648 alphabet A-Z, 2-7, no padding) in 13 groups of four joined with
-  dashes, e.g. ``ABCD-EFGH-...-WXY2``: case-insensitive, no look-alike 0/1/8/9 digits, easy to read
-  aloud or retype; spaces, dashes and case are ignored when parsing.
-* The data key is stored only **wrapped** (RFC 3394 AES key wrap, which carries its own integrity
-  check) under a wrapping key derived from the retrieval key with HKDF-SHA256, a random per-record
-  salt and an ``info`` that binds the record id.
-* A hash of the retrieval key made with Django's password hasher (Argon2 first in production) lets
-  the server reject wrong keys before unwrapping anything.
+  Its associated data binds the container version, the record id (8 bytes, big-endian) and the
+  variant (``original`` / ``compressed`` / ``thumbnail``), so a blob copied to another record or
+  swapped with another variant fails authentication instead of decrypting as the wrong image.
+* Keys a person types (recovery, share, and a legacy record's **retrieval key**) are random 256-bit
+  secrets, shown once. Each is written as 52 base32 characters (RFC 4648 alphabet A-Z, 2-7, no
+  padding) in 13 groups of four joined with dashes, e.g. ``ABCD-EFGH-...-WXY2``: case-insensitive,
+  no look-alike 0/1/8/9 digits, easy to read aloud or retype; spaces, dashes and case are ignored
+  when parsing.
+* A record from before the per-user vault keeps its data key **wrapped** (RFC 3394 AES key wrap,
+  which carries its own integrity check) under a wrapping key derived from its retrieval key with
+  HKDF-SHA256, a random per-record salt and an ``info`` that binds the record id, and a hash of the
+  retrieval key made with Django's password hasher (Argon2 first in production), so wrong keys are
+  rejected before anything is unwrapped. The portal only reads these; tests/vault_helpers.py
+  writes them.
 
 Hashes: SHA-256 throughout. MD5 is never used for security: MD5 collisions can be produced in
 seconds on a laptop, so an MD5 "integrity" check would let an attacker substitute a different blob
@@ -42,7 +45,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from argon2.low_level import Type as Argon2Type
 from argon2.low_level import hash_secret_raw
 from django.contrib.auth.hashers import check_password, make_password
@@ -52,7 +55,6 @@ CONTAINER_VERSION = 1
 KEY_BYTES = 32  # AES-256 and the retrieval secret: 256 bits each
 NONCE_BYTES = 12  # 96 bits: GCM's native nonce size
 TAG_BYTES = 16
-SALT_BYTES = 32
 VARIANTS = ("original", "compressed", "thumbnail")
 
 _HEADER_BYTES = 1 + NONCE_BYTES
@@ -179,10 +181,6 @@ def check_retrieval_key(secret: bytes, encoded: str, setter=None) -> bool:
     return check_password(canonical_key_text(secret), encoded, setter=setter)
 
 
-def new_wrap_salt() -> bytes:
-    return os.urandom(SALT_BYTES)
-
-
 @sensitive_variables()
 def _wrapping_key(secret: bytes, *, salt: bytes, record_id) -> bytes:
     # HKDF rather than the raw secret: domain-separates the wrapping key from the hashed form
@@ -197,41 +195,11 @@ def _wrapping_key(secret: bytes, *, salt: bytes, record_id) -> bytes:
 
 
 @sensitive_variables()
-def wrap_data_key(data_key: bytes, *, secret: bytes, salt: bytes, record_id) -> bytes:
-    return aes_key_wrap(_wrapping_key(secret, salt=salt, record_id=record_id), data_key)
-
-
-@sensitive_variables()
 def unwrap_data_key(wrapped: bytes, *, secret: bytes, salt: bytes, record_id) -> bytes:
     try:
         return aes_key_unwrap(_wrapping_key(secret, salt=bytes(salt), record_id=record_id), bytes(wrapped))
     except (InvalidUnwrap, ValueError) as exc:
         raise SealError() from exc
-
-
-@dataclass(frozen=True)
-class KeyMaterial:
-    """What a new record stores (wrapped key, salt, hash) and what the user alone receives."""
-
-    data_key: bytes
-    retrieval_key: str
-    wrapped_key: bytes
-    wrap_salt: bytes
-    key_hash: str
-
-
-@sensitive_variables()
-def new_key_material(*, record_id) -> KeyMaterial:
-    data_key = new_data_key()
-    secret = new_retrieval_key()
-    salt = new_wrap_salt()
-    return KeyMaterial(
-        data_key=data_key,
-        retrieval_key=format_retrieval_key(secret),
-        wrapped_key=wrap_data_key(data_key, secret=secret, salt=salt, record_id=record_id),
-        wrap_salt=salt,
-        key_hash=hash_retrieval_key(secret),
-    )
 
 
 # --- the per-user key hierarchy -----------------------------------------------------------

@@ -1,17 +1,14 @@
-"""Each user's vault: the master key (MK), its wraps, and how a session or an API token holds it.
+"""Each user's vault: the master key (MK), its wraps under the password and the recovery key, and
+unlocking it with either.
 
 MK exists in the clear only in memory while a request uses it. At rest it is only ever wrapped
-(see `vault.crypto`): under the Argon2id key of the login password, under the recovery key, under
-each API token's secret, and, for a logged-in browser, sealed into the server-side session under a
-random secret that lives only in the browser's `vault_key` cookie. A database dump (sessions
-included) therefore holds no usable MK, and a stolen cookie without the database holds none either.
+(see `vault.crypto`): under the Argon2id key of the login password, under the recovery key, and
+under each API token's secret; between requests a browser session holds it sealed under a cookie's
+secret (`vault.sessions`, whose names this module also exports for the callers that import them
+from here).
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import os
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -23,16 +20,12 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.audit import record_event
 from accounts.models import AuditEvent
 from vault import crypto
+from vault.errors import VaultLocked, WrongSecret
 from vault.models import UserVault
-from vault.errors import VaultLocked, WrongSecret  # noqa: F401  (re-exported)
-
-# "key" in the name on purpose: Django's error reports hide cookies whose names look secret.
-COOKIE_NAME = "vault_key"
-SESSION_SEALED = "vault_sealed_mk"
-SESSION_SEEN = "vault_seen"
-# How often an active session's "last seen" time is rewritten: not on every request, to spare the
-# session store a write per thumbnail, at the cost of up to a minute of idle-timeout precision.
-SEEN_RESOLUTION_S = 60
+from vault.sessions import (  # noqa: F401  (re-exported for the views, the middleware and accounts)
+    COOKIE_NAME, SESSION_SEALED, SESSION_SEEN, expire_if_idle, lock_session, master_key_for, session_master_key,
+    token_master_key, wrap_for_token,
+)
 
 
 def kdf_params() -> crypto.KdfParams:
@@ -107,15 +100,21 @@ def check_account_password(*, user, password: str, request=None) -> None:
 
 
 @sensitive_variables("password", "pkey")
+def _unwrap_with_password(vault: UserVault, password: str) -> bytes:
+    """MK from the password wrap (`SealError` when this password does not open it)."""
+    pkey = crypto.password_key(password, salt=bytes(vault.kdf_salt), params=_params_of(vault))
+    return crypto.unwrap_key(vault.password_wrap, wrapping_key=pkey, purpose="mk-password", ids=(vault.user_id, vault.epoch))
+
+
+@sensitive_variables("password")
 def unlock_with_password(*, user, password: str, request=None) -> bytes:
     """MK from the login password, checked as the account's first (see check_account_password)."""
     vault = vault_of(user)
     if vault is None:
         raise WrongSecret("You have no vault yet.")
     check_account_password(user=user, password=password, request=request)
-    pkey = crypto.password_key(password, salt=bytes(vault.kdf_salt), params=_params_of(vault))
     try:
-        return crypto.unwrap_key(vault.password_wrap, wrapping_key=pkey, purpose="mk-password", ids=(user.pk, vault.epoch))
+        return _unwrap_with_password(vault, password)
     except crypto.SealError:
         # The password is the account's but not the vault's: it was reset or set by an admin.
         raise WrongSecret(
@@ -182,120 +181,6 @@ def check_master_key(*, vault: UserVault, master_key: bytes) -> None:
         raise VaultLocked("Your vault was replaced in another session. Log in again.")
 
 
-# --- API tokens -------------------------------------------------------------------------------
-
-
-def _token_wrapping_key(token_secret: str) -> bytes:
-    # The token is 256 random bits (43 url-safe characters), so HKDF suffices: nothing to slow down.
-    return crypto.subkey(token_secret.encode("ascii"), purpose="token-wrap-v1")
-
-
-@sensitive_variables("master_key", "token_secret")
-def wrap_for_token(*, master_key: bytes, token_secret: str, token_id: int, user_id: int) -> bytes:
-    return crypto.wrap_key(master_key, wrapping_key=_token_wrapping_key(token_secret), purpose="mk-token", ids=(user_id, token_id))
-
-
-@sensitive_variables("token_secret")
-def token_master_key(token) -> bytes | None:
-    token_secret = getattr(token, "secret", None)
-    if not token_secret or not token.master_key_wrap:
-        return None
-    try:
-        return crypto.unwrap_key(
-            token.master_key_wrap, wrapping_key=_token_wrapping_key(token_secret), purpose="mk-token",
-            ids=(token.user_id, token.pk),
-        )
-    except crypto.SealError:
-        return None
-
-
-# --- browser sessions -------------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@sensitive_variables("master_key", "secret")
-def open_session(request, *, master_key: bytes) -> None:
-    """Keep MK for this login: a fresh random secret goes to the browser only (the response sets it
-    as an HttpOnly cookie, see `VaultSessionMiddleware`); the session stores MK sealed under it."""
-    secret = os.urandom(crypto.KEY_BYTES)
-    sealed = crypto.wrap_key(
-        master_key, wrapping_key=crypto.subkey(secret, purpose="session-v1"), purpose="mk-session", ids=(request.user.pk,)
-    )
-    request.session[SESSION_SEALED] = _b64(sealed)
-    request.session[SESSION_SEEN] = int(time.time())
-    request.vault_cookie = _b64(secret)
-    from vault import jobs
-
-    # The one moment the server holds this user's MK without being asked for an image.
-    jobs.queue_flagged(owner=request.user, master_key=master_key, request=request)
-
-
-def lock_session(request) -> None:
-    if hasattr(request, "session"):
-        request.session.pop(SESSION_SEALED, None)
-        request.session.pop(SESSION_SEEN, None)
-    request.vault_cookie = ""  # the middleware deletes the cookie
-
-
-@sensitive_variables("secret")
-def session_master_key(request) -> bytes | None:
-    user = getattr(request, "user", None)
-    session = getattr(request, "session", None)
-    if user is None or not user.is_authenticated or session is None:
-        return None
-    secret_text = getattr(request, "vault_cookie", None)
-    if secret_text is None:
-        secret_text = request.COOKIES.get(COOKIE_NAME)
-    sealed = session.get(SESSION_SEALED)
-    if not secret_text or not sealed:
-        return None
-    try:
-        secret = _unb64(secret_text)
-        return crypto.unwrap_key(
-            _unb64(sealed), wrapping_key=crypto.subkey(secret, purpose="session-v1"), purpose="mk-session", ids=(user.pk,)
-        )
-    except (crypto.SealError, binascii.Error, ValueError):
-        return None
-
-
-def master_key_for(request) -> bytes:
-    """MK for this request from its API token or its browser session; `VaultLocked` otherwise."""
-    auth = getattr(request, "auth", None)
-    if auth is not None and hasattr(auth, "master_key_wrap"):
-        master_key = token_master_key(auth)
-        if master_key is None:
-            raise VaultLocked(
-                "This API token was created without access to your vault; create one with "
-                "POST /api/v1/auth/token/ or on your profile page while your vault is unlocked."
-            )
-        return master_key
-    master_key = session_master_key(request)
-    if master_key is None:
-        raise VaultLocked()
-    return master_key
-
-
-def expire_if_idle(request) -> None:
-    session = getattr(request, "session", None)
-    if session is None or COOKIE_NAME not in request.COOKIES:
-        return
-    seen = session.get(SESSION_SEEN)
-    if seen is None:
-        return
-    now = int(time.time())
-    if now - int(seen) > settings.VAULT_IDLE_TIMEOUT.total_seconds():
-        lock_session(request)
-    elif now - int(seen) >= SEEN_RESOLUTION_S:
-        session[SESSION_SEEN] = now
-
-
 @dataclass
 class LoginOutcome:
     master_key: bytes | None = None  # None: the password opened the account but not the vault
@@ -305,7 +190,7 @@ class LoginOutcome:
         return f"LoginOutcome(unlocked={self.master_key is not None}, new_vault={self.recovery_key is not None})"
 
 
-@sensitive_variables("password", "pkey")
+@sensitive_variables("password")
 def open_or_create_vault(*, user, password: str, request=None) -> LoginOutcome:
     """After a successful login (page or API token grant), with the password just checked. Users
     made outside the registration page (createsuperuser, the admin, a shell) get their vault here,
@@ -314,17 +199,7 @@ def open_or_create_vault(*, user, password: str, request=None) -> LoginOutcome:
     if vault is None:
         master_key, recovery = create_vault(user=user, password=password, request=request)
         return LoginOutcome(master_key=master_key, recovery_key=recovery)
-    pkey = crypto.password_key(password, salt=bytes(vault.kdf_salt), params=_params_of(vault))
     try:
-        return LoginOutcome(
-            master_key=crypto.unwrap_key(vault.password_wrap, wrapping_key=pkey, purpose="mk-password", ids=(user.pk, vault.epoch))
-        )
+        return LoginOutcome(master_key=_unwrap_with_password(vault, password))
     except crypto.SealError:
         return LoginOutcome()
-
-
-def unlock_at_login(request, *, user, password: str) -> LoginOutcome:
-    outcome = open_or_create_vault(user=user, password=password, request=request)
-    if outcome.master_key is not None:
-        open_session(request, master_key=outcome.master_key)
-    return outcome

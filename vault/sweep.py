@@ -9,20 +9,17 @@ blobs it sees (an empty or foreign database) unless forced. The storage is liste
 """
 import logging
 import os
-import re
 from datetime import UTC, datetime, timedelta
 
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from vault.blobs import BLOB_NAME, delete_blobs_quietly
 from vault.deployment import BLOB_PREFIX, current_deployment_id, read_marker, storage_identity, write_marker
+from vault.errors import SweepRefused
 from vault.models import ImageRecord
-from vault.services import delete_blobs_quietly
-from vault.errors import SweepRefused  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
-
-BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed|thumbnail)-[0-9a-f]+\.sealed$")
 
 
 def _list_s3(storage):

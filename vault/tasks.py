@@ -1,13 +1,17 @@
-"""The vault's Celery tasks: compression jobs (vault/jobs.py) and periodic maintenance, which runs
-with `celery -A portal worker -B` (make run) or a separate `celery -A portal beat`."""
+"""The vault's Celery tasks, in the module Celery autodiscovers: the compression job (declared
+beside its body in vault/jobs/worker.py) and the periodic maintenance, which runs with
+`celery -A portal worker -B` (make run) or a separate `celery -A portal beat`."""
 import logging
 from datetime import timedelta
 
 from celery import shared_task
 
-from vault import jobs
-from vault.sweep import SweepRefused
+from vault.errors import SweepRefused
+from vault.jobs.dispatch import requeue_stalled
+from vault.jobs.worker import compress_job
 from vault.sweep import sweep_orphan_blobs as sweep
+
+__all__ = ["compress_job", "requeue_stalled_jobs", "sweep_orphan_blobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -22,14 +26,6 @@ def sweep_orphan_blobs(older_than_minutes: int = 60) -> int:
         return 0
 
 
-# acks_late + reject_on_worker_lost (settings): a worker process that dies mid-job returns the
-# message to the queue instead of losing it; jobs.run_job counts the attempts. Time limits come
-# with each message (jobs.enqueue), longer for effort=max.
-@shared_task(name="vault.compress_job", bind=True)
-def compress_job(self, record_id: int) -> None:
-    jobs.run_job(record_id=record_id, task_id=self.request.id)
-
-
 @shared_task(name="vault.requeue_stalled_jobs")
 def requeue_stalled_jobs() -> dict:
-    return jobs.requeue_stalled()
+    return requeue_stalled()

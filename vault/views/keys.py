@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_event
 from accounts.models import AuditEvent
-from vault import keyring
+from vault import keyring, unlocking
 from vault.errors import WrongSecret
 from vault.forms import NewVaultForm, RecoveryUnlockForm, VaultUnlockForm
 from vault.views.common import render_refused, safe_next
@@ -46,14 +46,14 @@ def unlock_vault(request):
         elif new_form.is_bound and new_form.is_valid():
             keyring.check_account_password(user=request.user, password=new_form.cleaned_data["password"], request=request)
             master_key, recovery = keyring.create_vault(user=request.user, password=new_form.cleaned_data["password"], request=request)
-            keyring.open_session(request, master_key=master_key)
+            unlocking.open_vault_session(request, master_key=master_key)
             return recovery_key_page(request, recovery_key=recovery, next_url=next_url)
         else:
             return render(request, "vault/unlock_vault.html", context, status=400)
     except WrongSecret as exc:
         form = recovery_form if recovery_form.is_bound else (new_form if new_form.is_bound else password_form)
         return render_refused(request, "vault/unlock_vault.html", context, exc, form=form)
-    keyring.open_session(request, master_key=master_key)
+    unlocking.open_vault_session(request, master_key=master_key)
     record_vault_event(request, unlocked=True)
     return redirect(next_url)
 

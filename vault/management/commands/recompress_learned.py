@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from compression.base import CodecError
 from compression.registry import get_codec
-from vault import jobs
+from vault.jobs.dispatch import flag_old_model_files
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"{exc} (is LEARNED_CODEC_ENABLED on and are its weights present?)") from None
         if not current:
             raise CommandError(f"Codec {codec!r} has no trained model, so none of its files can be out of date.")
-        per_owner = jobs.flag_old_model_files(codec_name=codec, model_id=current)
+        per_owner = flag_old_model_files(codec_name=codec, model_id=current)
         total = sum(per_owner.values())
         if not total:
             self.stdout.write(f"Every {codec} file was made by the current model ({current}); nothing to do.")

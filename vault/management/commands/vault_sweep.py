@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from vault.sweep import SweepRefused, sweep_orphan_blobs
+from vault.errors import SweepRefused
+from vault.sweep import sweep_orphan_blobs
 
 
 class Command(BaseCommand):

@@ -1,0 +1,103 @@
+"""The vault's sealed blobs on storage: their variants and names, writing, reading with every
+check, and deleting.
+
+Each image's original, compressed file and thumbnail is sealed under its data key
+(`crypto.seal`, record id and variant in the associated data) and written through Django's
+`default_storage`. Opening one is the same chain of checks wherever it happens (owner, share,
+legacy key, worker): the blob exists, its SHA-256 is the recorded one, GCM authenticates it, and
+the original's digest matches. A failure says why (`BadBlob.why`) for the caller's audit entry;
+the caller turns it into the one refusal a client sees.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.views.decorators.debug import sensitive_variables
+
+from vault import crypto
+from vault.deployment import BLOB_PREFIX
+from vault.models import ImageRecord
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = crypto.VARIANTS
+# Records stored before the vault had no thumbnail.
+LEGACY_VARIANTS = ("original", "compressed")
+# What `blob_name` makes; the orphan sweep deletes nothing else.
+BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed|thumbnail)-[0-9a-f]+\.sealed$")
+
+
+class BadBlob(Exception):
+    """A blob that is missing, altered, swapped or does not authenticate. `why` goes to the audit
+    log only; callers answer with `RetrievalRefused`, the same for every cause."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def blob_name(record_id: int, variant: str) -> str:
+    # The random suffix keeps names unique even if a rolled-back id is reused (SQLite reuses
+    # rolled-back ids), so a leftover blob can never be mistaken for a later record's.
+    return f"{BLOB_PREFIX}/{record_id}/{variant}-{secrets.token_hex(8)}.sealed"
+
+
+@sensitive_variables("plaintext", "data_key")
+def write_sealed(record_id: int, variant: str, plaintext: bytes, *, data_key: bytes) -> tuple[str, str]:
+    """Seal and write one variant; returns (the name storage chose, the SHA-256 of the blob)."""
+    sealed = crypto.seal(plaintext, key=data_key, record_id=record_id, variant=variant)
+    name = default_storage.save(blob_name(record_id, variant), ContentFile(sealed))
+    return name, hashlib.sha256(sealed).hexdigest()
+
+
+def _read_blob(name: str) -> bytes | None:
+    try:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+    except Exception:  # noqa: BLE001 - e.g. a storage backend's own "no such key" error
+        logger.exception("Could not read vault blob %s", name)
+        return None
+
+
+@sensitive_variables("data_key", "plaintext")
+def open_blobs(record: ImageRecord, *, data_key: bytes, variants) -> dict[str, bytes]:
+    """Read, check and decrypt the record's blobs of `variants`; `BadBlob` at the first that fails.
+    The original of a vault record is checked against its keyed digest, that of a record from
+    before the vault against the plain SHA-256 it kept."""
+    opened: dict[str, bytes] = {}
+    for variant in variants:
+        name = getattr(record, f"{variant}_blob")
+        blob = _read_blob(name) if name else None
+        if blob is None:
+            raise BadBlob(f"{variant}: blob missing")
+        if hashlib.sha256(blob).hexdigest() != getattr(record, f"sha256_{variant}_blob"):
+            raise BadBlob(f"{variant}: blob SHA-256 mismatch")
+        try:
+            plaintext = crypto.open_sealed(blob, key=data_key, record_id=record.pk, variant=variant)
+        except crypto.SealError:
+            raise BadBlob(f"{variant}: blob failed authentication") from None
+        if variant == "original":
+            if record.is_legacy:
+                if hashlib.sha256(plaintext).hexdigest() != record.sha256_original:
+                    raise BadBlob("original: original SHA-256 mismatch")
+            elif not crypto.digests_match(crypto.keyed_digest(plaintext, data_key=data_key), record.original_mac):
+                raise BadBlob("original: keyed digest mismatch")
+        opened[variant] = plaintext
+    return opened
+
+
+def delete_blobs_quietly(names) -> None:
+    for name in names:
+        if not name:
+            continue
+        try:
+            default_storage.delete(name)
+        except Exception:  # noqa: BLE001 - best effort; the sweep command catches leftovers
+            logger.exception("Could not delete vault blob %s; `manage.py vault_sweep` will retry.", name)

@@ -1,0 +1,124 @@
+"""Shares: one image, one key, for anyone holding it. The image's data key is wrapped under a
+fresh share key that is shown once and stored nowhere; wrong keys are counted and locked out per
+share, as retrieval keys are per record."""
+from __future__ import annotations
+
+import math
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.audit import record_event
+from accounts.models import AuditEvent
+from vault import crypto
+from vault.errors import RetrievalLocked, RetrievalRefused, ShareUnavailable
+from vault.images import lockout
+from vault.images.opening import check_variants, open_sealed_blobs, vault_data_key
+from vault.models import ImageRecord, Share
+
+
+def _share_wrapping_key(secret: bytes) -> bytes:
+    # The share key is 256 random bits, so HKDF suffices (nothing to slow down); its own purpose
+    # keeps this key distinct from any other use of the same bytes.
+    return crypto.subkey(secret, purpose="share-wrap-v1")
+
+
+@sensitive_variables("master_key", "data_key", "secret")
+def create_share(*, record: ImageRecord, master_key: bytes, label: str = "", expires_at=None, request=None,
+                 secret: bytes | None = None) -> tuple[Share, str]:
+    """A new share of one image. Returns it with its key text, which is stored nowhere: the caller
+    shows it once. `secret` is only passed when an old retrieval key becomes a share key."""
+    data_key = vault_data_key(record=record, master_key=master_key, request=request)
+    return new_share(record=record, data_key=data_key, label=label, expires_at=expires_at, request=request, secret=secret)
+
+
+@sensitive_variables("data_key", "secret")
+@transaction.atomic
+def new_share(*, record, data_key, label, expires_at, request, secret=None) -> tuple[Share, str]:
+    """A share of an image whose data key the caller already holds (see `create_share`)."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError(f"The expiry {expires_at:%Y-%m-%d %H:%M} is in the past.", code="expires_at")
+    secret = secret or crypto.new_retrieval_key()
+    share = Share(record=record, public_id=secrets.token_urlsafe(12), label=(label or "").strip()[:100], expires_at=expires_at)
+    share.dk_wrap = b""
+    share.save()  # the id the wrap is bound to
+    share.dk_wrap = crypto.wrap_key(data_key, wrapping_key=_share_wrapping_key(secret), purpose="dk-share", ids=(record.pk, share.pk))
+    share.save(update_fields=["dk_wrap"])
+    until = f" until {expires_at:%Y-%m-%d %H:%M %Z}" if expires_at else ""
+    record_event(action=AuditEvent.Action.SHARE_CREATED, request=request, user=record.owner, record=record,
+                 detail=f"Share {share.public_id} created{until}.")
+    return share, crypto.format_retrieval_key(secret)
+
+
+@transaction.atomic
+def revoke_share(*, share: Share, request=None) -> None:
+    record_event(action=AuditEvent.Action.SHARE_REVOKED, request=request, user=share.record.owner, record=share.record,
+                 detail=f"Share {share.public_id} revoked.")
+    share.delete()  # the wrap goes with the row: the key opens nothing any more
+
+
+def _share_refused(*, share: Share, request, why: str) -> RetrievalRefused:
+    now = timezone.now()
+    with transaction.atomic():
+        fresh = Share.objects.select_for_update().get(pk=share.pk)
+        locked = lockout.count_failure(fresh, now=now, limit=settings.RETRIEVE_FAILURE_LIMIT, cooloff=settings.RETRIEVE_COOLOFF)
+    record_event(action=AuditEvent.Action.SHARE_REFUSED, request=request, user=None, record=share.record,
+                 detail=f"Share {share.public_id}: {why}" + ("; locked after repeated wrong keys" if locked else ""))
+    return RetrievalRefused()
+
+
+@sensitive_variables("secret")
+def _share_data_key(share: Share, secret: bytes) -> bytes | None:
+    try:
+        return crypto.unwrap_key(share.dk_wrap, wrapping_key=_share_wrapping_key(secret), purpose="dk-share",
+                                 ids=(share.record_id, share.pk))
+    except crypto.SealError:
+        return None
+
+
+@sensitive_variables("key", "secret", "data_key")
+def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Share, dict[str, bytes]]:
+    """Anyone's request with a share link's key: the one image, nothing else."""
+    variants = check_variants(variants)
+    share = Share.objects.select_related("record", "record__owner").filter(public_id=str(public_id)[:32]).first()
+    if share is None or share.is_expired():
+        raise ShareUnavailable()
+    secret = lockout.parse_key(key, kind="share key")
+    remaining = lockout.lock_remaining(share.locked_until, timezone.now())
+    if remaining:
+        record_event(action=AuditEvent.Action.SHARE_REFUSED, request=request, record=share.record,
+                     detail=f"Share {share.public_id}: locked out after repeated wrong keys")
+        raise RetrievalLocked(math.ceil(remaining))
+    data_key = _share_data_key(share, secret)
+    if data_key is None:
+        raise _share_refused(share=share, request=request, why="wrong key")
+    opened = open_sealed_blobs(record=share.record, data_key=data_key, variants=variants, request=request)
+    Share.objects.filter(pk=share.pk).update(uses=F("uses") + 1, last_used_at=timezone.now(), failed_attempts=0)
+    record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, user=None, record=share.record,
+                 detail=f"Share {share.public_id}: {'+'.join(variants)}")
+    return share, opened
+
+
+@sensitive_variables("key", "secret", "data_key")
+def open_with_share_key(*, record: ImageRecord, key: str, variants, request=None) -> dict[str, bytes]:
+    """The old `POST /images/<id>/retrieve/` with a share key of that record (the owner's own
+    request): the key is tried against the record's live shares; a wrong one counts against the
+    record and the owner like a wrong retrieval key."""
+    variants = check_variants(variants)
+    secret = lockout.parse_key(key)
+    remaining = lockout.record_lock_remaining(record, timezone.now())
+    if remaining:
+        raise RetrievalLocked(remaining)
+    for share in record.shares.all():
+        data_key = None if share.is_expired() else _share_data_key(share, secret)
+        if data_key is not None:
+            opened = open_sealed_blobs(record=record, data_key=data_key, variants=variants, request=request)
+            record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, record=record,
+                         detail=f"Share {share.public_id} via the record's retrieve endpoint: {'+'.join(variants)}")
+            return opened
+    raise lockout.refuse(record=record, request=request, why="no live share of this image opens with this key")

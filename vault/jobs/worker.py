@@ -1,0 +1,217 @@
+"""The worker's side of a compression job: the Celery task and everything it does for one
+message, top to bottom: claim the record, open the original with the job key, compress it with
+progress reports, seal and store the result, and leave the active states (vault/jobs/state.py).
+
+Exactly one worker owns a job: the record's `job_task_id` names the message that may run it. A
+message delivered twice (the worker died; the broker redelivers it) finds its own id and counts
+an attempt; a stale message, or one for a job sent again by `dispatch.requeue_stalled`, finds
+another id and does nothing.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.audit import record_event
+from accounts.models import AuditEvent
+from compression.imageio import InvalidImage, load_upload
+from compression.services import compress_image
+from portal.observability import COMPRESSION_SECONDS
+from vault import blobs, crypto
+from vault.errors import JobCancelled, RetrievalRefused
+from vault.images.opening import open_sealed_blobs
+from vault.jobs.state import LOST_WORKER, Status, finish, job_key, soft_limit_for
+from vault.models import ImageRecord
+from vault.thumbnails import make_thumbnail
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.3  # seconds between progress writes: a live bar without a busy database
+UNEXPECTED = "An unexpected error stopped the compression. Retry it, or choose another codec."
+
+
+# acks_late + reject_on_worker_lost (settings): a worker process that dies mid-job returns the
+# message to the queue instead of losing it; `claim` counts the attempts. Time limits come with
+# each message (dispatch.enqueue), longer for effort=max.
+@shared_task(name="vault.compress_job", bind=True)
+def compress_job(self, record_id: int) -> None:
+    run_job(record_id=record_id, task_id=self.request.id)
+
+
+def run_job(*, record_id: int, task_id: str) -> None:
+    """Everything a worker does for one message."""
+    record = claim(record_id, task_id)
+    if record is None:
+        return
+    started = time.perf_counter()
+    try:
+        _compress_and_store(record, task_id, started)
+    except JobCancelled:
+        logger.info("job for record %s stopped: cancelled or taken over", record_id)
+    except SoftTimeLimitExceeded:
+        limit = soft_limit_for(record.job_options or {})
+        _fail(record, task_id, f"Compression took longer than the limit of {limit} seconds; try a faster codec or effort.")
+    except MemoryError:
+        _fail(record, task_id, "The image needed more memory than a worker has; try another codec.")
+    except (InvalidImage, ValueError) as exc:  # CodecError is a ValueError: a message for the user
+        _fail(record, task_id, str(exc))
+    except crypto.SealError:
+        logger.error("job for record %s: the stored original or its job key did not open", record_id)
+        _fail(record, task_id, "The stored original could not be opened; it may have been damaged.")
+    except Exception:
+        logger.exception("job for record %s failed", record_id)
+        _fail(record, task_id, UNEXPECTED)
+
+
+def claim(record_id: int, task_id: str) -> ImageRecord | None:
+    """The record, now running under this message and with one more attempt counted; None when
+    this message has nothing to do (see the module's docstring)."""
+    with transaction.atomic():
+        record = ImageRecord.objects.select_for_update().filter(pk=record_id).first()
+        if record is None or record.job_task_id != task_id or not record.is_active:
+            return None  # deleted, cancelled, finished, or sent again under another id
+        record.attempts += 1
+        now = timezone.now()
+        if record.attempts > settings.JOB_MAX_ATTEMPTS:
+            finish(record, status=Status.FAILED, error=LOST_WORKER.format(n=record.attempts - 1), now=now)
+            return None
+        record.status, record.stage, record.progress = Status.RUNNING, "starting", 0
+        record.started_at = record.heartbeat_at = now
+        record.save(update_fields=["attempts", "status", "stage", "progress", "started_at", "heartbeat_at"])
+    return record
+
+
+@sensitive_variables("data_key", "original")
+def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> None:
+    data_key = crypto.unwrap_key(record.job_dk_wrap, wrapping_key=job_key(), purpose="job", ids=(record.pk,))
+    try:
+        original = open_sealed_blobs(record=record, data_key=data_key, variants=["original"])["original"]
+    except RetrievalRefused:  # missing, swapped or altered blob: audited with its cause already
+        raise crypto.SealError() from None
+    decoded = load_upload(original, filename=record.name, max_bytes=len(original), max_pixels=settings.UPLOAD_MAX_PIXELS)
+    options = record.job_options or {}
+    with ProgressWriter(record.pk, task_id) as progress:
+        result = compress_image(
+            image=decoded.image, codec=options.get("codec") or "auto", target=options.get("target"),
+            quality=options.get("quality"), effort=options.get("effort"), progress=progress,
+        )
+    thumbnail = make_thumbnail(decoded.image)
+    del original
+    _store_result(record, task_id, data_key=data_key, decoded=decoded, result=result, thumbnail=thumbnail, started=started)
+
+
+class ProgressWriter:
+    """compress_image's progress callback, and the one thread that writes it to the record.
+
+    The selector calls back from its search threads; writing from each of them would give every
+    thread its own database connection (and, on the suite's in-memory SQLite, lock contention).
+    So callbacks only note the latest (stage, fraction), and this thread writes it every
+    PROGRESS_INTERVAL. Its update matches no row once the job is no longer running under this
+    message (cancelled, deleted, sent again): the next callback then raises JobCancelled."""
+
+    def __init__(self, record_id: int, task_id: str):
+        self.record_id, self.task_id = record_id, task_id
+        self.latest = self.written = None
+        self.cancelled = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"progress-{record_id}", daemon=True)
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if self.cancelled:
+            raise JobCancelled()
+        self.latest = (stage[:64], min(99, int(fraction * 100)))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(PROGRESS_INTERVAL):
+                self._write()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _write(self) -> None:
+        latest = self.latest
+        if latest is None or latest == self.written:
+            return
+        try:
+            updated = ImageRecord.objects.filter(pk=self.record_id, status=Status.RUNNING, job_task_id=self.task_id).update(
+                stage=latest[0], progress=latest[1], heartbeat_at=timezone.now()
+            )
+        except DatabaseError:  # a missed progress write must not stop the job; the next one may pass
+            logger.warning("could not write the progress of record %s", self.record_id, exc_info=True)
+            return
+        self.written = latest
+        self.cancelled = not updated
+
+
+@sensitive_variables("data_key")
+def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, started) -> None:
+    """Seal and write the new blobs outside any transaction, then commit them in one short one;
+    the blobs they replace (a recompression) go only after that commit."""
+    written, fields = [], {}
+    try:
+        for variant, plaintext in (("compressed", result.data), ("thumbnail", thumbnail)):
+            name, digest = blobs.write_sealed(record.pk, variant, plaintext, data_key=data_key)
+            written.append(name)
+            fields[f"{variant}_blob"], fields[f"sha256_{variant}_blob"] = name, digest
+        with transaction.atomic():
+            fresh = ImageRecord.objects.select_for_update().filter(pk=record.pk).first()
+            if fresh is None or fresh.status != Status.RUNNING or fresh.job_task_id != task_id:
+                raise JobCancelled()
+            replaced = [fresh.compressed_blob, fresh.thumbnail_blob]
+            _apply_result(fresh, decoded=decoded, result=result, fields=fields, seconds=time.perf_counter() - started)
+            finish(fresh, status=Status.DONE, error="", now=timezone.now())
+            record_event(
+                action=AuditEvent.Action.JOB_DONE, user=fresh.owner, record=fresh,
+                detail=f"{fresh.codec} {fresh.original_size}->{fresh.compressed_size} bytes",
+            )
+            transaction.on_commit(lambda: blobs.delete_blobs_quietly(replaced))
+    except BaseException:
+        blobs.delete_blobs_quietly(written)
+        raise
+    COMPRESSION_SECONDS.labels(codec=fresh.codec).observe(fresh.encode_seconds)
+    logger.info(
+        "job done",
+        extra={
+            "event": "job_done", "record_id": fresh.pk, "owner_id": fresh.owner_id, "codec": fresh.codec,
+            "original_bytes": fresh.original_size, "compressed_bytes": fresh.compressed_size,
+            "pixels": fresh.pixels, "encode_seconds": round(fresh.encode_seconds, 4), "attempts": fresh.attempts,
+        },
+    )
+
+
+def _apply_result(record: ImageRecord, *, decoded, result, fields: dict, seconds: float) -> None:
+    for name, value in fields.items():
+        setattr(record, name, value)
+    record.width, record.height, record.has_alpha = decoded.width, decoded.height, bool(decoded.has_alpha)
+    record.codec, record.codec_params = result.codec, result.params
+    record.candidates, record.reason = result.candidate_dicts(), result.reason or ""
+    record.compressed_media_type = result.media_type
+    record.compressed_extension = (result.extension or "").lstrip(".")
+    record.compressed_size = len(result.data)
+    record.psnr, record.ssim, record.msssim, record.bpp = result.psnr, result.ssim, result.msssim, result.bpp
+    record.encode_seconds, record.total_seconds = float(result.seconds), seconds
+
+
+def _fail(record: ImageRecord, task_id: str, message: str) -> None:
+    with transaction.atomic():
+        fresh = ImageRecord.objects.select_for_update().filter(pk=record.pk).first()
+        if fresh is None or fresh.job_task_id != task_id or not fresh.is_active:
+            return
+        finish(fresh, status=Status.FAILED, error=message, now=timezone.now())
+        record_event(action=AuditEvent.Action.JOB_FAILED, user=fresh.owner, record=fresh, detail=message[:200])
