@@ -40,7 +40,7 @@ def create_api_token(
     With the owner's vault master key (the caller has it while the vault is unlocked), the token
     gets its own wrap of it, so the token alone can open the vault; without, it can only read
     metadata."""
-    from vault.keyring import wrap_for_token  # the vault app depends on accounts, not the reverse
+    from vault.sessions import wrap_for_token  # the vault app depends on accounts, not the reverse
 
     now = timezone.now()
     _delete_dead_tokens(user=user, now=now)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.forms import ApiTokenCreateForm, RegistrationForm, VaultSetPasswordForm
 from accounts.selectors import api_tokens_for_user
 from accounts.services import create_api_token, revoke_all_api_tokens, revoke_api_token
-from vault import keyring, unlocking
+from vault import keyring, sessions, unlocking
 from vault.errors import WrongSecret
 from vault.selectors import shares_for
 from vault.views.keys import recovery_key_page
@@ -87,7 +87,7 @@ def _profile_response(request, *, form=None, new_token=None, new_plaintext=None,
         "new_token": new_token,
         "new_plaintext": new_plaintext,
         "vault": keyring.vault_of(request.user),
-        "unlocked": keyring.session_master_key(request) is not None,
+        "unlocked": sessions.session_master_key(request) is not None,
         "shares": shares_for(request.user),
     }
     return render(request, "accounts/profile.html", context, status=status)
@@ -110,7 +110,7 @@ def token_create(request):
         return _profile_response(request, form=form)
     # The token gets its own wrap of the vault key, so the vault must be open now (a locked vault
     # sends the person to the password page and back to the profile).
-    master_key = keyring.master_key_for(request)
+    master_key = sessions.master_key_for(request)
     try:
         token, plaintext = create_api_token(
             user=request.user, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"], request=request,

@@ -11,7 +11,7 @@ from PIL import Image
 
 from accounts.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
-from vault import crypto, keyring
+from vault import crypto, keyring, sessions
 from vault.models import ImageRecord
 from .vault_helpers import KEY_RE, bad_uploads, files_under, legacy_record, login_unlocked, vault_user
 
@@ -144,11 +144,11 @@ def test_the_vault_locks_after_the_idle_timeout(client_alice, settings):
     post_upload(client_alice)
     record = ImageRecord.objects.get()
     session = client_alice.session
-    session[keyring.SESSION_SEEN] = int(time.time()) - 31 * 60
+    session[sessions.SESSION_SEEN] = int(time.time()) - 31 * 60
     session.save()
     response = client_alice.get(file_url(record, "thumbnail"))
     assert response.status_code == 302 and "unlock" in response["Location"]
-    assert keyring.SESSION_SEALED not in client_alice.session
+    assert sessions.SESSION_SEALED not in client_alice.session
 
 
 def test_logout_locks_the_vault_and_drops_its_cookie(client_alice):

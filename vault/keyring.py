@@ -4,8 +4,7 @@ unlocking it with either.
 MK exists in the clear only in memory while a request uses it. At rest it is only ever wrapped
 (see `vault.crypto`): under the Argon2id key of the login password, under the recovery key, and
 under each API token's secret; between requests a browser session holds it sealed under a cookie's
-secret (`vault.sessions`, whose names this module also exports for the callers that import them
-from here).
+secret (`vault.sessions`).
 """
 from __future__ import annotations
 
@@ -22,10 +21,6 @@ from accounts.models import AuditEvent
 from vault import crypto
 from vault.errors import VaultLocked, WrongSecret
 from vault.models import UserVault
-from vault.sessions import (  # noqa: F401  (re-exported for the views, the middleware and accounts)
-    COOKIE_NAME, SESSION_SEALED, SESSION_SEEN, expire_if_idle, lock_session, master_key_for, session_master_key,
-    token_master_key, wrap_for_token,
-)
 
 
 def kdf_params() -> crypto.KdfParams:

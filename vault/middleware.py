@@ -6,7 +6,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from portal.errors import is_api
-from vault import keyring
+from vault import sessions
 from vault.errors import VaultLocked
 
 
@@ -15,7 +15,7 @@ class VaultSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        keyring.expire_if_idle(request)
+        sessions.expire_if_idle(request)
         response = self.get_response(request)
         cookie = getattr(request, "vault_cookie", None)
         if cookie:
@@ -23,14 +23,14 @@ class VaultSessionMiddleware:
             # so an XSS) cannot read it. SameSite=Lax like the session cookie: links from elsewhere
             # still open images, cross-site POSTs do not carry it. Secure wherever sessions are.
             response.set_cookie(
-                keyring.COOKIE_NAME, cookie, httponly=True, secure=settings.SESSION_COOKIE_SECURE,
+                sessions.COOKIE_NAME, cookie, httponly=True, secure=settings.SESSION_COOKIE_SECURE,
                 samesite="Lax", path="/",
             )
-        elif keyring.COOKIE_NAME in request.COOKIES and (
-            cookie == "" or not hasattr(request, "session") or keyring.SESSION_SEALED not in request.session
+        elif sessions.COOKIE_NAME in request.COOKIES and (
+            cookie == "" or not hasattr(request, "session") or sessions.SESSION_SEALED not in request.session
         ):
             # Locked, logged out or expired: the secret is useless now, and not keeping it is cheap.
-            response.delete_cookie(keyring.COOKIE_NAME, path="/", samesite="Lax")
+            response.delete_cookie(sessions.COOKIE_NAME, path="/", samesite="Lax")
         return response
 
     def process_exception(self, request, exception):

@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.errors import text_or_json
-from vault import jobs, keyring, presentation, services
+from vault import jobs, presentation, services, sessions
 from vault.errors import JobLimit
 from vault.forms import RecompressForm, ShareCreateForm, UploadForm
 from vault.responses import file_response, private_attachment, stored_variant
@@ -63,7 +63,7 @@ def upload(request):
     """One or several files. Each is stored and queued on its own (one bad file does not stop the
     others); the page's script sends files one by one to the API instead, with progress bars, and
     this form is what works without it."""
-    master_key = keyring.master_key_for(request)  # locked: VaultMiddleware asks for the password
+    master_key = sessions.master_key_for(request)  # locked: VaultMiddleware asks for the password
     if request.method == "GET":
         return render(request, "vault/upload.html", {"form": _upload_form()})
     form = _upload_form(request.POST, request.FILES)
@@ -133,7 +133,7 @@ def job_action(request, pk, action):
                 options = services.job_options(  # the codec's own range and rules too
                     codec=data["codec"], target=data["target_text"], quality=data.get("quality"), effort=data.get("effort"),
                 )
-            jobs.requeue(record=record, master_key=keyring.master_key_for(request), options=options, request=request)
+            jobs.requeue(record=record, master_key=sessions.master_key_for(request), options=options, request=request)
             messages.success(request, f"'{record.name}' is queued for compression again.")
     except REFUSALS as exc:
         message_refused(request, exc)
@@ -147,7 +147,7 @@ def gallery(request):
     page = Paginator(sorted_images(request.user, sort), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page, "records": page.object_list, "sort": sort, "view": view, "sorts": GALLERY_SORTS,
-        "unlocked": keyring.session_master_key(request) is not None,
+        "unlocked": sessions.session_master_key(request) is not None,
     }
     return render(request, "vault/gallery.html", context)
 
@@ -167,7 +167,7 @@ def detail(request, pk):
         "params_shown": presentation.shown_params(record),
         "plain_reason": presentation.plain_reason(record),
         "msssim_measured": any(c.get("msssim") is not None for c in record.candidates or []),
-        "unlocked": keyring.session_master_key(request) is not None,
+        "unlocked": sessions.session_master_key(request) is not None,
         "shares": shares_for(request.user, record),
         "share_form": ShareCreateForm(),
         "recompress_form": RecompressForm.for_record(record),
@@ -186,7 +186,7 @@ def compare(request, pk):
     if not record.has_compressed:
         messages.info(request, f"'{record.name}' is not compressed yet ({record.get_status_display().lower()}).")
         return redirect("vault:detail", pk=record.pk)
-    keyring.master_key_for(request)  # only to send a locked vault to the password page first
+    sessions.master_key_for(request)  # only to send a locked vault to the password page first
     return render(request, "vault/compare.html", {"record": record, "vault_urls": True})
 
 
@@ -203,7 +203,7 @@ def image_file(request, pk, variant):
     if variant not in FILE_VARIANTS:
         raise Http404(f"No variant {variant!r}.")
     record = get_image_for(request.user, pk)
-    master_key = keyring.master_key_for(request)
+    master_key = sessions.master_key_for(request)
     try:
         data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
     except REFUSALS as exc:  # in words, for whoever opens the URL itself
@@ -228,7 +228,7 @@ def bulk(request):
     records = [get_image_for(request.user, pk) for pk in ids]  # another user's id: 404
     action = request.POST.get("action")
     if action == "zip":
-        master_key = keyring.master_key_for(request)
+        master_key = sessions.master_key_for(request)
         try:
             data = services.zip_originals(records=[r for r in records if not r.is_legacy], master_key=master_key, request=request)
         except REFUSALS as exc:

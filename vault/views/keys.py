@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit import record_event
 from accounts.models import AuditEvent
-from vault import keyring, unlocking
+from vault import keyring, sessions, unlocking
 from vault.errors import WrongSecret
 from vault.forms import NewVaultForm, RecoveryUnlockForm, VaultUnlockForm
 from vault.views.common import render_refused, safe_next
@@ -75,7 +75,7 @@ def record_vault_event(request, *, unlocked: bool) -> None:
 @login_required
 @require_POST
 def lock_vault(request):
-    keyring.lock_session(request)
+    sessions.lock_session(request)
     record_vault_event(request, unlocked=False)
     messages.success(request, "Your vault is locked. Your password unlocks it again.")
     return redirect("vault:landing")
@@ -86,7 +86,7 @@ def lock_vault(request):
 @never_cache
 @require_POST
 def regenerate_recovery_key(request):
-    master_key = keyring.master_key_for(request)
+    master_key = sessions.master_key_for(request)
     recovery = keyring.regenerate_recovery_key(user=request.user, master_key=master_key, request=request)
     return recovery_key_page(request, recovery_key=recovery, next_url=reverse("profile"), regenerated=True)
 

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from vault import keyring, services
+from vault import services, sessions
 from vault.forms import DownloadForm, UnlockForm
 from vault.responses import attachment_response, display_compressed, display_original
 from vault.selectors import get_image_for
@@ -85,7 +85,7 @@ def adopt(request, pk):
     form = UnlockForm(request.POST)
     if not form.is_valid():
         return render(request, "vault/unlock.html", {"record": record, "form": form}, status=400)
-    master_key = keyring.master_key_for(request)
+    master_key = sessions.master_key_for(request)
     try:
         services.adopt_legacy_record(record=record, key=form.cleaned_data["key_text"], master_key=master_key, request=request)
     except REFUSALS as exc:

@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from vault import keyring, services
+from vault import services, sessions
 from vault.errors import RetrievalRefused
 from vault.forms import ShareCreateForm, ShareOpenForm
 from vault.responses import SHARE_KEY_REFUSED, file_response, share_link, stored_variant
@@ -26,7 +26,7 @@ def share_create(request, pk):
     if not form.is_valid():
         messages.error(request, " ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
         return redirect("vault:detail", pk=record.pk)
-    master_key = keyring.master_key_for(request)
+    master_key = sessions.master_key_for(request)
     try:
         share, key = services.create_share(
             record=record, master_key=master_key, label=form.cleaned_data["label"], expires_at=form.expires_at(), request=request

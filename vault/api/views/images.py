@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from vault import jobs, keyring, services
+from vault import jobs, services, sessions
 from vault.api.serializers import (
     ApiErrorSerializer,
     CompressionOptionsSerializer,
@@ -90,7 +90,7 @@ class ImageRecordViewSet(
         upload = ImageUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        master_key = keyring.master_key_for(request)
+        master_key = sessions.master_key_for(request)
         record, created = services.store_image(
             owner=request.user,
             master_key=master_key,
@@ -168,7 +168,7 @@ class ImageRecordViewSet(
 
     def _requeue(self, request, *, options):
         record = self.get_object()
-        master_key = keyring.master_key_for(request)
+        master_key = sessions.master_key_for(request)
         record = jobs.requeue(record=record, master_key=master_key, options=options, request=request)
         return self._job_response(record, status.HTTP_202_ACCEPTED)
 
@@ -195,7 +195,7 @@ class ImageRecordViewSet(
         query = ImageDownloadQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         variant = query.validated_data["variant"]
-        master_key = keyring.master_key_for(request)
+        master_key = sessions.master_key_for(request)
         data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
         return file_response(record, variant, data)
 

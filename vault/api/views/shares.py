@@ -16,7 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from vault import keyring, services
+from vault import services, sessions
 from vault.api.serializers import ShareCreatedSerializer, ShareCreateSerializer, ShareRetrieveSerializer, ShareSerializer
 from vault.api.views.common import ERROR, LOCKED, NOT_FOUND
 from vault.errors import RetrievalRefused
@@ -50,7 +50,7 @@ class ShareActions:
         body = ShareCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         days = body.validated_data.get("expires_in_days")
-        master_key = keyring.master_key_for(request)
+        master_key = sessions.master_key_for(request)
         share, key = services.create_share(
             record=record, master_key=master_key, label=body.validated_data.get("label", ""),
             expires_at=timezone.now() + timedelta(days=days) if days else None, request=request,
