@@ -10,7 +10,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from portal.email_url import parse_email_url
 from portal.net import client_ip
 from tests.vault_helpers import login_unlocked, vault_user

@@ -11,7 +11,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 from PIL import Image
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from vault import crypto, keyring, services
 from vault.models import ImageRecord, UserRetrievalGuard
 from vault.sweep import sweep_orphan_blobs

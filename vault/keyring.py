@@ -20,8 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from vault import crypto
 from vault.models import UserVault
 from vault.errors import VaultLocked, WrongSecret  # noqa: F401  (re-exported)

@@ -27,8 +27,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from PIL import Image
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from compression.imageio import InvalidImage, load_upload, probe_upload
 from portal.observability import UPLOAD_SECONDS
 from vault import crypto, jobs, keyring

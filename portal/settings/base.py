@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django_ratelimit",
     "django_prometheus",
     "portal.apps.PortalConfig",
+    "audit",
     "accounts",
     "compression",
     "vault",
