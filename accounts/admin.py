@@ -2,10 +2,11 @@ from django.contrib import admin
 
 from accounts.models import ApiToken
 from accounts.services import revoke_api_token
+from portal.admin import ReadOnlyAdminMixin
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # The digest is never shown: it is not secret-equivalent, but nobody needs it.
     list_display = ("name", "prefix", "user", "created", "last_used")
     list_filter = ("created", "last_used")
@@ -13,12 +14,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     fields = ("name", "prefix", "user", "created", "last_used")
     readonly_fields = fields
     list_select_related = ("user",)
-
-    def has_add_permission(self, request):
-        return False  # tokens are created by their owners, who are the only ones to see them
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    # Tokens are created by their owners, who are the only ones to see them; an admin may revoke one.
+    allow_delete = True
 
     def delete_model(self, request, obj):
         # Through the service, so an admin revocation is audited like a user's.

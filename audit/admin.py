@@ -8,6 +8,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from portal.admin import ReadOnlyAdminMixin
 
 CSV_COLUMNS = ["created", "actor_username", "action", "record_id", "record_name", "ip", "detail"]
 # Spreadsheets execute cells starting with these; record names and details come from users.
@@ -33,7 +34,9 @@ def audit_events_csv(queryset) -> HttpResponse:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Append-only: admins read and export, nobody writes through the admin."""
+
     list_display = ("created", "actor_username", "action", "record_id", "record_name", "ip")
     list_filter = ("action", "created")
     search_fields = ("actor_username", "record_name", "ip", "detail")
@@ -43,16 +46,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_select_related = ("actor",)
     actions = ["export_selected_csv"]
     change_list_template = "admin/audit/auditevent/change_list.html"
-
-    # Append-only: admins read and export, nobody writes through the admin.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Export selected as CSV", permissions=["view"])
     def export_selected_csv(self, request, queryset):
