@@ -1,4 +1,6 @@
-"""Business logic for accounts: API tokens."""
+"""Business logic for accounts: API tokens.
+
+accounts depends on vault (a token carries its own wrap of the vault key), never the reverse."""
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -8,9 +10,11 @@ from django.http import Http404
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.audit import record_event
-from accounts.models import ApiToken, AuditEvent
+from accounts.models import ApiToken
 from accounts.tokens import PREFIX_LENGTH, generate_token, token_digest
+from audit.events import record_event
+from audit.models import AuditEvent
+from vault.sessions import wrap_for_token
 
 
 def _actor(*, request, user):
@@ -40,8 +44,6 @@ def create_api_token(
     With the owner's vault master key (the caller has it while the vault is unlocked), the token
     gets its own wrap of it, so the token alone can open the vault; without, it can only read
     metadata."""
-    from vault.sessions import wrap_for_token  # the vault app depends on accounts, not the reverse
-
     now = timezone.now()
     _delete_dead_tokens(user=user, now=now)
     limit = settings.API_TOKEN_MAX_PER_USER

@@ -7,9 +7,9 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
 from accounts.services import revoke_all_api_tokens
+from audit.events import record_event
+from audit.models import AuditEvent
 
 
 def _username_shown(value) -> str:

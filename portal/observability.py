@@ -24,6 +24,12 @@ class CeleryQueueCollector:
     """`portal_celery_queue_length{queue}`: messages waiting on the broker, read at scrape time
     (a growing queue means the workers do not keep up). Absent when tasks run in-process."""
 
+    def describe(self):
+        # Registering asks describe() for the metric names; without it the registry calls
+        # collect(), which reads settings and the broker, at import: the settings import this
+        # module (Sentry) before they are complete.
+        yield GaugeMetricFamily("portal_celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue"])
+
     def collect(self):
         from django.conf import settings
 

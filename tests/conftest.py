@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own blob directory and small images it makes itself."""
+"""Shared fixtures: every test gets its own blob directory and small images it makes itself.
+Settings that are the same for every test (fast hashing, eager jobs) are in portal/settings/test.py."""
 import io
 
 import numpy as np
@@ -16,24 +17,7 @@ def _isolated_storage(settings, tmp_path):
         },
     }
     settings.MEDIA_ROOT = tmp_path / "media"
-    # Fast hashing in tests; production keeps Argon2 first.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # The vault's password key: Argon2id at its minimum costs (8 KiB, one pass) so a login takes
-    # microseconds; production costs are ~0.4 s (see settings.VAULT_ARGON2_*).
-    settings.VAULT_ARGON2_TIME_COST = 1
-    settings.VAULT_ARGON2_MEMORY_KIB = 8
-    settings.VAULT_ARGON2_PARALLELISM = 1
     return tmp_path / "media"
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _jobs_run_eagerly():
-    """Compression jobs run inside the test that queues them (tests/test_worker.py starts real
-    workers); the settings were read before this file, so the Celery app is told directly."""
-    from portal.celery import app
-
-    app.conf.task_always_eager = True
-    yield
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken, AuditEvent
+from accounts.models import ApiToken
 from accounts.services import create_api_token
+from audit.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
 from tests.vault_helpers import login_unlocked, vault_user
 

@@ -9,9 +9,10 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken, AuditEvent
+from accounts.models import ApiToken
 from accounts.selectors import api_tokens_for_user
 from accounts.services import create_api_token, revoke_api_token
+from audit.models import AuditEvent
 from .vault_helpers import login_unlocked, vault_user
 
 pytestmark = pytest.mark.django_db

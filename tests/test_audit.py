@@ -8,9 +8,10 @@ from django.contrib.auth import get_user_model
 from django.test import RequestFactory
 from django.urls import reverse
 
-from accounts.audit import record_event
-from accounts.models import ApiToken, AuditEvent, AuditLogIsAppendOnly
+from accounts.models import ApiToken
 from accounts.services import create_api_token
+from audit.events import record_event
+from audit.models import AuditEvent, AuditLogIsAppendOnly
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -134,7 +135,7 @@ def test_an_event_cannot_be_deleted(alice):
 def test_admin_lists_and_searches_events(admin_client, alice):
     record_event(action=AuditEvent.Action.UPLOAD, user=alice, record=SimpleNamespace(pk=5, name="cat.png"))
     record_event(action=AuditEvent.Action.UPLOAD, user=alice, record=SimpleNamespace(pk=6, name="dog.png"))
-    url = reverse("admin:accounts_auditevent_changelist")
+    url = reverse("admin:audit_auditevent_changelist")
     html = admin_client.get(url).content.decode()
     assert "cat.png" in html and "dog.png" in html
     searched = admin_client.get(url, {"q": "cat"}).content.decode()
@@ -145,12 +146,12 @@ def test_admin_lists_and_searches_events(admin_client, alice):
 
 def test_admin_cannot_add_change_or_delete_events(admin_client, alice):
     event = record_event(action=AuditEvent.Action.UPLOAD, user=alice, detail="keep me")
-    assert admin_client.get(reverse("admin:accounts_auditevent_add")).status_code == 403
-    assert admin_client.get(reverse("admin:accounts_auditevent_delete", args=[event.pk])).status_code == 403
-    change_url = reverse("admin:accounts_auditevent_change", args=[event.pk])
+    assert admin_client.get(reverse("admin:audit_auditevent_add")).status_code == 403
+    assert admin_client.get(reverse("admin:audit_auditevent_delete", args=[event.pk])).status_code == 403
+    change_url = reverse("admin:audit_auditevent_change", args=[event.pk])
     assert admin_client.get(change_url).status_code == 200  # read-only view
     assert admin_client.post(change_url, {"detail": "changed"}).status_code == 403
-    changelist = admin_client.get(reverse("admin:accounts_auditevent_changelist"))
+    changelist = admin_client.get(reverse("admin:audit_auditevent_changelist"))
     actions = dict(changelist.context["action_form"].fields["action"].choices)
     assert "delete_selected" not in actions
     assert "export_selected_csv" in actions
@@ -166,7 +167,7 @@ def test_admin_action_exports_the_selected_events_as_csv(admin_client, alice):
     )
     record_event(action=AuditEvent.Action.UPLOAD, user=alice, record=SimpleNamespace(pk=13, name="other.png"))
     response = admin_client.post(
-        reverse("admin:accounts_auditevent_changelist"),
+        reverse("admin:audit_auditevent_changelist"),
         {"action": "export_selected_csv", "_selected_action": [chosen.pk]},
     )
     assert response.status_code == 200
@@ -183,26 +184,26 @@ def test_changelist_export_follows_the_current_filter(admin_client, alice):
     for name in ("a.png", "b.png"):
         record_event(action=AuditEvent.Action.UPLOAD, user=alice, record=SimpleNamespace(pk=1, name=name))
     record_event(action=AuditEvent.Action.LOCKOUT, detail='Username "mallory" locked out')
-    changelist = admin_client.get(reverse("admin:accounts_auditevent_changelist"), {"action__exact": "upload"})
+    changelist = admin_client.get(reverse("admin:audit_auditevent_changelist"), {"action__exact": "upload"})
     export_url = changelist.context["export_url"]
     assert "action__exact=upload" in export_url
     assert export_url in changelist.content.decode().replace("&amp;", "&")
 
     rows = parse_csv(admin_client.get(export_url))
     assert sorted(row[4] for row in rows[1:]) == ["a.png", "b.png"]
-    everything = parse_csv(admin_client.get(reverse("admin:accounts_auditevent_export")))
+    everything = parse_csv(admin_client.get(reverse("admin:audit_auditevent_export")))
     assert len(everything) == 1 + AuditEvent.objects.count()  # includes the admin's own LOGIN event
 
 
 def test_csv_export_neutralises_spreadsheet_formulas_from_user_input(admin_client, alice):
     record_event(action=AuditEvent.Action.UPLOAD, user=alice, record=SimpleNamespace(pk=3, name="=HYPERLINK(1)"))
-    rows = parse_csv(admin_client.get(reverse("admin:accounts_auditevent_export")))
+    rows = parse_csv(admin_client.get(reverse("admin:audit_auditevent_export")))
     assert rows[1][4] == "'=HYPERLINK(1)"
 
 
 def test_csv_export_needs_a_staff_login(client, alice):
     client.force_login(alice)  # not staff
-    response = client.get(reverse("admin:accounts_auditevent_export"))
+    response = client.get(reverse("admin:audit_auditevent_export"))
     assert response.status_code == 302
     assert reverse("admin:login") in response["Location"]
 
@@ -229,3 +230,41 @@ def test_user_admin_is_still_registered(admin_client, alice):
     response = admin_client.get(reverse("admin:auth_user_changelist"))
     assert response.status_code == 200
     assert "alice" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_moving_the_log_out_of_accounts_keeps_its_table_rows_and_permissions():
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate([("audit", None)])  # back to before the move (accounts 0004)
+        old_apps = executor.loader.project_state(("accounts", "0004_job_audit_events")).apps
+        OldEvent = old_apps.get_model("accounts", "AuditEvent")
+        old = OldEvent.objects.create(action="upload", actor_username="alice", record_id=7, detail="before the move")
+        permission = Permission.objects.get(content_type__app_label="accounts", codename="view_auditevent")
+        auditors = Group.objects.create(name="auditors")
+        auditors.permissions.add(permission)
+
+        executor.loader.build_graph()
+        plan = executor.migration_plan(latest)
+        assert {migration.app_label for migration, _ in plan} == {"audit", "accounts"}
+        # The plan as SQL is comments only: the schema does not change.
+        assert [line for line in executor.loader.collect_sql(plan) if not line.startswith("--")] == []
+        executor.migrate(latest)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    ContentType.objects.clear_cache()
+
+    assert OldEvent._meta.db_table == AuditEvent._meta.db_table
+    moved = AuditEvent.objects.get(pk=old.pk)
+    assert (moved.created, moved.actor_username, moved.record_id, moved.detail) == (old.created, "alice", 7, "before the move")
+    permission.refresh_from_db()
+    assert permission.content_type.app_label == "audit"
+    assert list(permission.group_set.all()) == [auditors]
+    assert list(ContentType.objects.filter(model="auditevent").values_list("app_label", flat=True)) == ["audit"]

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
 from vault import crypto, uploads
 from vault.errors import JobCancelled, JobConflict, JobLimit, RetrievalRefused

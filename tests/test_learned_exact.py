@@ -80,7 +80,7 @@ def test_a_file_decodes_to_the_same_symbols_under_other_arithmetic(saved, settin
     if setting == "jax-backend" and importlib.util.find_spec("jax") is None:
         pytest.skip("JAX is not installed here: the JAX-backend decode is not checked")
     loaded, weights, folder, compressed = saved
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings.development", "PYTHONPATH": str(ROOT),
            "TF_CPP_MIN_LOG_LEVEL": "3", **ARITHMETIC[setting]}
     out = tmp_path / "decoded.npz"
     result = subprocess.run([sys.executable, "-c", DECODE_SCRIPT, str(weights), str(folder / "photo.msc"), str(out)],
@@ -277,7 +277,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
 
 
 def test_tiled_coding_keeps_peak_memory_flat_on_a_large_image():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings.development", "PYTHONPATH": str(ROOT),
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, "256"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=600)

@@ -10,7 +10,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from portal.email_url import parse_email_url
 from portal.net import client_ip
 from tests.vault_helpers import login_unlocked, vault_user
@@ -75,7 +75,7 @@ def test_debug_is_off_unless_django_debug_is_set():
 
     from django.conf import settings as django_settings
 
-    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings'; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings.development'; django.setup(); from django.conf import settings; print(settings.DEBUG)"
     env = {k: v for k, v in __import__("os").environ.items() if k not in {"DJANGO_DEBUG", "DEBUG"}}
     env["LEARNED_CODEC_ENABLED"] = "0"
     off = subprocess.run([sys.executable, "-c", code], env={**env, "DEBUG": "1"}, capture_output=True, text=True, cwd=django_settings.BASE_DIR)
@@ -370,7 +370,7 @@ def test_sentry_starts_only_with_a_dsn_and_never_sends_bodies_or_locals(tmp_path
         "c.options['include_local_variables'])"
     )
     env = {k: v for k, v in os.environ.items() if k not in {"SENTRY_DSN", "DATABASE_URL"}}
-    env.update(DJANGO_SETTINGS_MODULE="portal.settings", DATA_DIR=str(tmp_path), LEARNED_CODEC_ENABLED="0")
+    env.update(DJANGO_SETTINGS_MODULE="portal.settings.development", DATA_DIR=str(tmp_path), LEARNED_CODEC_ENABLED="0")
 
     def run(**extra):
         done = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,

@@ -38,7 +38,7 @@ def server(tmp_path_factory):
     strip = {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DJANGO_DEBUG", "REDIS_URL", "CELERY_BROKER_URL", "VAULT_JOB_KEY"}
     env = {
         **{k: v for k, v in os.environ.items() if k not in strip and not k.startswith("AWS_")},
-        "DJANGO_SETTINGS_MODULE": "portal.settings_production",
+        "DJANGO_SETTINGS_MODULE": "portal.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "VAULT_JOB_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1",

@@ -18,7 +18,7 @@ def manage(*args, env):
 
 def test_production_settings_pass_the_deploy_check_with_real_values(tmp_path):
     result = manage("check", "--deploy", env={
-        "DJANGO_SETTINGS_MODULE": "portal.settings_production",
+        "DJANGO_SETTINGS_MODULE": "portal.settings.production",
         "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG",
         "VAULT_JOB_KEY": JOB_KEY,
         "ALLOWED_HOSTS": "images.example.org",
@@ -28,9 +28,23 @@ def test_production_settings_pass_the_deploy_check_with_real_values(tmp_path):
     assert "no issues" in result.stdout
 
 
+
+def test_production_settings_start_with_sentry_on(tmp_path):
+    # The settings import the Sentry hook's module, which registers a metrics collector: that
+    # must not read the settings still being imported.
+    result = manage("check", env={
+        "DJANGO_SETTINGS_MODULE": "portal.settings.production",
+        "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG",
+        "VAULT_JOB_KEY": JOB_KEY,
+        "ALLOWED_HOSTS": "images.example.org",
+        "DATA_DIR": str(tmp_path),
+        "SENTRY_DSN": "https://public@o0.ingest.sentry.io/1",
+    })
+    assert result.returncode == 0, result.stdout + result.stderr
+
 def test_production_settings_refuse_to_start_without_a_shared_job_key(tmp_path):
     result = manage("check", env={
-        "DJANGO_SETTINGS_MODULE": "portal.settings_production",
+        "DJANGO_SETTINGS_MODULE": "portal.settings.production",
         "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG",
         "ALLOWED_HOSTS": "images.example.org",
         "DATA_DIR": str(tmp_path),
@@ -41,7 +55,7 @@ def test_production_settings_refuse_to_start_without_a_shared_job_key(tmp_path):
 
 def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):
     result = manage("check", env={
-        "DJANGO_SETTINGS_MODULE": "portal.settings_production",
+        "DJANGO_SETTINGS_MODULE": "portal.settings.production",
         "ALLOWED_HOSTS": "images.example.org",
         "DATA_DIR": str(tmp_path),
     })
@@ -63,7 +77,7 @@ def test_every_environment_variable_the_code_reads_is_documented_for_operators()
     import re
 
     pattern = re.compile(r"""(?:env_bool|env_int|env_list|environ\.get|environ\[|getenv)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
-    sources = [*(ROOT / "portal").glob("*.py"), ROOT / "gunicorn.conf.py"]
+    sources = [*(ROOT / "portal").rglob("*.py"), ROOT / "gunicorn.conf.py"]
     read = {name for path in sources for name in pattern.findall(path.read_text())}
     assert {"SECRET_KEY", "TRUSTED_PROXY_COUNT", "WEB_CONCURRENCY", "AWS_S3_ENDPOINT_URL"} <= read
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", (ROOT / "docs" / "deploy.md").read_text()))
@@ -72,14 +86,14 @@ def test_every_environment_variable_the_code_reads_is_documented_for_operators()
 
 def test_production_settings_refuse_a_weak_secret_key_or_a_wildcard_host(tmp_path):
     weak = manage("check", env={
-        "DJANGO_SETTINGS_MODULE": "portal.settings_production",
+        "DJANGO_SETTINGS_MODULE": "portal.settings.production",
         "SECRET_KEY": "django-insecure-" + "x" * 40,
         "ALLOWED_HOSTS": "images.example.org",
         "DATA_DIR": str(tmp_path),
     })
     assert weak.returncode != 0 and "SECRET_KEY is too weak" in weak.stderr
     wildcard = manage("check", env={
-        "DJANGO_SETTINGS_MODULE": "portal.settings_production",
+        "DJANGO_SETTINGS_MODULE": "portal.settings.production",
         "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG",
         "ALLOWED_HOSTS": "*",
         "DATA_DIR": str(tmp_path),
@@ -92,8 +106,17 @@ def test_production_ignores_django_debug(tmp_path):
         [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
-             "DJANGO_SETTINGS_MODULE": "portal.settings_production", "DJANGO_DEBUG": "1",
+             "DJANGO_SETTINGS_MODULE": "portal.settings.production", "DJANGO_DEBUG": "1",
              "SECRET_KEY": "k" * 20 + "-Zq8#p2vL0s9xR!m4tY7wB1nC6eH3jA5uG", "VAULT_JOB_KEY": JOB_KEY, "ALLOWED_HOSTS": "x",
              "DATA_DIR": str(tmp_path)},
     )
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+def test_the_suite_runs_on_the_test_settings_with_fast_hashing_and_eager_jobs(settings):
+    from portal.celery import app
+
+    assert os.environ["DJANGO_SETTINGS_MODULE"] == "portal.settings.test"
+    assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    assert (settings.VAULT_ARGON2_TIME_COST, settings.VAULT_ARGON2_MEMORY_KIB) == (1, 8)
+    assert app.conf.task_always_eager is True

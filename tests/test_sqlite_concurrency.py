@@ -1,6 +1,6 @@
 """Several users uploading at once on the default file-backed SQLite database: every request is
 answered 202, none with "database is locked" (WAL, IMMEDIATE transactions, a busy timeout, and no
-slow work inside a transaction; see portal/settings.py).
+slow work inside a transaction; see portal/settings/base.py).
 
 It runs in a subprocess on a fresh DATA_DIR because the suite's own test database is in memory,
 where neither WAL nor several connections exist. Jobs run eagerly there, inside the uploading

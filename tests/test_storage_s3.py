@@ -10,7 +10,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
-from portal.settings import s3_storage
+from portal.settings.base import s3_storage
 from tests.conftest import image_bytes, make_photo
 from tests.vault_helpers import vault_user
 from vault import uploads

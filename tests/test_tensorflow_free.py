@@ -28,7 +28,7 @@ print("codecs", names, "chose", result.codec)
 def test_the_portal_runs_without_tensorflow_when_the_learned_codec_is_off(tmp_path):
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}},
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_SETTINGS_MODULE": "portal.settings.development",
         "LEARNED_CODEC_ENABLED": "0",
         "DATA_DIR": str(tmp_path),
         "PYTHONPATH": str(ROOT),

@@ -105,3 +105,30 @@ def test_admin_shows_a_queued_record_with_its_job_and_without_the_job_keys_wrap(
     html = client.get(f"/admin/vault/imagerecord/{record.pk}/change/").content.decode()
     assert "waiting for a worker" in html and bytes(record.job_dk_wrap).hex() not in html
     assert "Job dk wrap" not in html and record.job_task_id not in html
+
+
+@pytest.mark.django_db
+def test_read_only_admins_never_add_or_edit_and_delete_only_where_a_service_or_policy_allows(rf, admin_user):
+    from django.contrib import admin
+
+    from accounts.models import ApiToken
+    from audit.models import AuditEvent
+    from vault.models import ImageRecord, UserRetrievalGuard, UserVault
+
+    request = rf.get("/admin/")
+    request.user = admin_user
+    expected = {  # (add, change, delete) for a superuser
+        ImageRecord: (False, False, False),
+        AuditEvent: (False, False, False),
+        ApiToken: (False, False, True),
+        UserVault: (False, False, True),
+        UserRetrievalGuard: (False, True, True),
+    }
+    for model, permissions in expected.items():
+        model_admin = admin.site.get_model_admin(model)
+        granted = (
+            model_admin.has_add_permission(request),
+            model_admin.has_change_permission(request),
+            model_admin.has_delete_permission(request),
+        )
+        assert granted == permissions, model.__name__

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
 from vault import crypto, keyring, sessions
 from vault.models import ImageRecord

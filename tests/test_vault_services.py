@@ -12,7 +12,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 from PIL import Image
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from vault import crypto, uploads
 from vault.errors import GENERIC_REFUSAL, RetrievalLocked, RetrievalRefused, SweepRefused, VaultLocked
 from vault.images.deletion import delete_image

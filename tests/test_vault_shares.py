@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
 from vault import crypto
 from vault.models import ImageRecord, Share

@@ -53,7 +53,7 @@ else:
 
 def _env(data_dir: Path, broker: str | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER")}
-    env.update(DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="portal.settings", LEARNED_CODEC_ENABLED="0",
+    env.update(DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="portal.settings.development", LEARNED_CODEC_ENABLED="0",
                VAULT_ARGON2_TIME_COST="1", VAULT_ARGON2_MEMORY_KIB="8", TF_CPP_MIN_LOG_LEVEL="3")
     if broker:
         env["CELERY_BROKER_URL"] = broker

@@ -6,13 +6,17 @@ from django.utils.html import format_html, format_html_join
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from portal.admin import ReadOnlyAdminMixin
 from vault.models import ImageRecord, UserRetrievalGuard, UserVault
 
 KEY_FIELDS = ("wrapped_key", "wrap_salt", "key_hash", "dk_wrap", "job_dk_wrap", "job_task_id", "original_mac", "upload_token")
 
 
 @admin.register(ImageRecord)
-class ImageRecordAdmin(admin.ModelAdmin):
+class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Not deletable here either: deleting must go through vault.services.delete_image, which
+    removes the blobs too."""
+
     # Few, short columns: beside the admin's two sidebars, more overflow a laptop screen.
     list_display = (
         "id", "name_short", "owner", "status", "codec", "compressed_size_h", "psnr_display", "created_short",
@@ -47,16 +51,6 @@ class ImageRecordAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fs in self.fieldsets for f in fs[1]["fields"]]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Deleting must go through vault.services.delete_image, which removes the blobs too.
-        return False
 
     @admin.display(description="original", ordering="original_size")
     def original_size_h(self, obj):
@@ -152,21 +146,18 @@ class UserRetrievalGuardAdmin(admin.ModelAdmin):
     search_fields = ("user__username",)
     readonly_fields = ("user", "failed_attempts", "last_failed_at")
 
+    # Not read-only: an admin lifts a lockout by editing locked_until. Rows come from wrong keys.
     def has_add_permission(self, request):
         return False
 
 
 @admin.register(UserVault)
-class UserVaultAdmin(admin.ModelAdmin):
+class UserVaultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Who has a vault, since when, and its Argon2 costs; the wraps themselves are never shown."""
 
     list_display = ("user", "epoch", "created", "updated", "kdf_time_cost", "kdf_memory_kib")
     search_fields = ("user__username",)
     fields = ("user", "epoch", "created", "updated", "kdf_time_cost", "kdf_memory_kib", "kdf_parallelism")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False  # a vault is made from its owner's password, which an admin does not have
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    # Never added here: a vault is made from its owner's password, which an admin does not have.
+    allow_delete = True

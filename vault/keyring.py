@@ -16,8 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from vault import crypto
 from vault.errors import VaultLocked, WrongSecret
 from vault.models import UserVault

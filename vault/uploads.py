@@ -17,8 +17,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from compression.imageio import InvalidImage, probe_upload
 from portal.observability import UPLOAD_SECONDS
 from vault import blobs, crypto, deployment, keyring

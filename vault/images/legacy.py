@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from compression.imageio import load_upload
 from vault import blobs, crypto, keyring
 from vault.errors import RetrievalLocked, VaultLocked

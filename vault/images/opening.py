@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from vault import blobs, crypto
 from vault.errors import NotCompressedYet, RecordLocked, RetrievalRefused
 from vault.models import ImageRecord, UserVault

@@ -13,8 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from vault import crypto
 from vault.errors import RetrievalLocked, RetrievalRefused, ShareUnavailable
 from vault.images import lockout

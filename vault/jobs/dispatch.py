@@ -10,8 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from vault.errors import JobConflict, JobLimit
 from vault.images.deletion import delete_image
 from vault.images.opening import vault_data_key

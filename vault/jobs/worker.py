@@ -20,8 +20,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from compression.imageio import InvalidImage, load_upload
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS

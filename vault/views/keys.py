@@ -9,8 +9,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.audit import record_event
-from accounts.models import AuditEvent
+from audit.events import record_event
+from audit.models import AuditEvent
 from vault import keyring, sessions, unlocking
 from vault.errors import WrongSecret
 from vault.forms import NewVaultForm, RecoveryUnlockForm, VaultUnlockForm

@@ -1,12 +1,10 @@
-"""Settings for the image-compression portal.
+"""Settings every environment shares; development.py, production.py and test.py build on it.
 
 Everything that differs between a laptop and a deployment comes from the environment, with
 safe local defaults so that `make run` works on a fresh clone:
 
   DATA_DIR        local data directory (SQLite database, media, generated secret); default ./var
-  SECRET_KEY      generated once into DATA_DIR/secret_key for development when unset
-  DJANGO_DEBUG    "1" to enable Django's debug pages (`make run` sets it); off otherwise
-  ALLOWED_HOSTS   comma-separated
+  CSRF_TRUSTED_ORIGINS   comma-separated
   DATABASE_URL    e.g. postgres://user@host:5432/db; default: SQLite in DATA_DIR
   AWS_STORAGE_BUCKET_NAME (+ AWS_LOCATION, AWS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)  blobs on S3
   UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS   upload limits (default 25 MB, 50 MP)
@@ -15,21 +13,21 @@ safe local defaults so that `make run` works on a fresh clone:
   VAULT_ARGON2_TIME_COST, VAULT_ARGON2_MEMORY_KIB, VAULT_ARGON2_PARALLELISM   password-key costs
   VAULT_IDLE_MINUTES   an unlocked vault locks after this many idle minutes (default 30)
   CELERY_BROKER_URL   redis://... or amqp://... (default: an embedded filesystem broker in DATA_DIR)
-  VAULT_JOB_KEY   wraps queued images' data keys for the workers; generated into DATA_DIR when unset
   WORKER_CONCURRENCY, JOB_SOFT_TIME_LIMIT, JOB_MAX_ATTEMPTS, USER_MAX_ACTIVE_JOBS, USER_QUOTA_BYTES
+
+The secret key, the host list, the job key and DEBUG are not here: development.py generates or
+defaults them for a laptop, production.py requires them from the environment.
 
 docs/deploy.md lists every variable, including the ones read further down (cache, proxies,
 tokens, throttles, e-mail, logging, Sentry, metrics).
 """
 import os
-import secrets
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -54,33 +52,6 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-
-def _local_secret(name: str, make) -> str:
-    # Generated once and kept in the data directory (not in git) so sessions and queued jobs
-    # survive restarts without anyone committing a key. O_EXCL: the web server and the worker
-    # start together, and only one of them may create it.
-    path = DATA_DIR / name
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as out:
-            out.write(make())
-    for _ in range(50):  # the other process may be between creating and writing it
-        value = path.read_text().strip()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise RuntimeError(f"{path} is empty; delete it to generate a new one.")
-
-
-SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret("secret_key", lambda: secrets.token_urlsafe(50))
-# Off unless asked for by name: a debug page shows settings, local variables (retrieval keys in
-# unlock and upload) and every URL pattern. DJANGO_DEBUG rather than DEBUG so that a generic
-# DEBUG=1 left in a shell or a container image cannot switch it on by accident.
-DEBUG = env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -98,6 +69,7 @@ INSTALLED_APPS = [
     "django_ratelimit",
     "django_prometheus",
     "portal.apps.PortalConfig",
+    "audit",
     "accounts",
     "compression",
     "vault",
@@ -404,9 +376,6 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 JOB_REQUEUE_AFTER = timedelta(minutes=env_int("JOB_REQUEUE_AFTER_MINUTES", 30))
 JOB_QUEUE = "celery"
 JOB_MAX_EFFORT_QUEUE = "max"  # slow jobs never hold up normal uploads (make run: its own worker)
-# The key that wraps each queued image's data key for the worker (see vault/jobs.py). Generated
-# into the data directory like SECRET_KEY; every web server and worker must share it.
-VAULT_JOB_KEY = os.environ.get("VAULT_JOB_KEY") or _local_secret("job_key", lambda: secrets.token_urlsafe(32))
 
 # Per-user bounds: images waiting for a worker, and bytes stored (originals + compressed).
 USER_MAX_ACTIVE_JOBS = env_int("USER_MAX_ACTIVE_JOBS", 100)

@@ -1,7 +1,7 @@
-"""The portal's append-only security log. Every app records its events through `record_event`."""
+"""Writing to the audit log: every app records its events through `record_event`."""
 from django.db import transaction
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from portal import net
 
 _DETAIL_MAX = AuditEvent._meta.get_field("detail").max_length

@@ -1,7 +1,9 @@
-"""Production settings: everything secret or host-specific must come from the environment.
+"""Production settings: the base settings, with everything secret or host-specific required from
+the environment (SECRET_KEY, ALLOWED_HOSTS, VAULT_JOB_KEY) and HTTPS-only cookies, HSTS and the
+SSL redirect on.
 
-    DJANGO_SETTINGS_MODULE=portal.settings_production SECRET_KEY=... ALLOWED_HOSTS=example.org \
-        python manage.py check --deploy
+    DJANGO_SETTINGS_MODULE=portal.settings.production SECRET_KEY=... ALLOWED_HOSTS=example.org \
+        VAULT_JOB_KEY=... python manage.py check --deploy
 
 It refuses to start (ImproperlyConfigured) rather than run with a guessable key or an open host list.
 """
@@ -9,8 +11,8 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .settings import *  # noqa: F401,F403
-from .settings import LOGGING, env_bool, env_int, env_list
+from .base import *  # noqa: F401,F403
+from .base import LOGGING, env_bool, env_int, env_list
 
 _MIN_SECRET_LENGTH, _MIN_SECRET_CHARS = 50, 5  # the bar of Django's own security.W009
 

@@ -1,0 +1,14 @@
+"""Settings for the test suite (pytest.ini): the development settings, made fast and in-process.
+Per-test values (each test's own blob directory) are fixtures in tests/conftest.py."""
+from .development import *  # noqa: F401,F403
+
+# Fast hashing in tests; production keeps Argon2 first.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The vault's password key: Argon2id at its minimum costs (8 KiB, one pass) so a login takes
+# microseconds; production costs are ~0.4 s (see base.VAULT_ARGON2_*).
+VAULT_ARGON2_TIME_COST = 1
+VAULT_ARGON2_MEMORY_KIB = 8
+VAULT_ARGON2_PARALLELISM = 1
+
+# Compression jobs run inside the test that queues them (tests/test_worker.py starts real workers).
+CELERY_TASK_ALWAYS_EAGER = True
