@@ -6,8 +6,8 @@ import pytest
 
 from compression.learned import codec as learned
 from compression.learned import integer
-from compression.learned.models import code_latents, pad
-from compression.learned.tables import checkerboard
+from compression.learned.coding import checkerboard, pad
+from compression.learned.models import code_latents
 
 from .conftest import make_photo
 

@@ -7,7 +7,8 @@ import pytest
 
 from compression.learned import bitstream
 from compression.learned import codec as learned
-from compression.learned.models import DOWNSAMPLING, build_model, pad
+from compression.learned.coding import DOWNSAMPLING, pad
+from compression.learned.models import build_model
 from compression.learned.zoo import model_config
 from compression.metrics import psnr
 from compression.selection.modes import search_one

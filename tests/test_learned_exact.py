@@ -13,7 +13,8 @@ import pytest
 from compression.learned import bitstream
 from compression.learned import codec as learned
 from compression.learned import integer
-from compression.learned.models import build_model, load_weights_without_context, pad
+from compression.learned.coding import pad
+from compression.learned.models import build_model, load_weights_without_context
 from compression.learned.tables import CodingTables, tables_path
 from compression.learned.zoo import model_config
 
@@ -26,7 +27,7 @@ import json, sys
 import django, numpy as np
 django.setup()
 from compression.learned import bitstream, codec as learned
-from compression.learned.models import DOWNSAMPLING
+from compression.learned.coding import DOWNSAMPLING
 weights, msc, out = sys.argv[1:4]
 loaded = learned.load_model("mscae-tiny", weights)
 header, z, y = bitstream.unpack(open(msc, "rb").read())

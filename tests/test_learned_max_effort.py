@@ -5,7 +5,7 @@ import pytest
 
 from compression.learned import codec as learned
 from compression.learned import refine
-from compression.learned.models import pad
+from compression.learned.coding import pad
 from compression.services import compress_image
 
 from .conftest import make_photo

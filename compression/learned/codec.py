@@ -127,7 +127,7 @@ class EncoderSession:
         self._lock = threading.Lock()
 
     def analysis(self) -> np.ndarray:
-        from .models import pad
+        from .coding import pad
 
         with self._lock:  # parallel trials of one search share it
             if self._analysis is None:
@@ -175,7 +175,7 @@ def read_header(data: bytes) -> bitstream.Header:
 def decode(data: bytes, loaded: LoadedModel | None = None) -> np.ndarray:
     """Any bytes -> (H, W, 3) uint8, or BitstreamError with a clear message."""
     from .entropy_models import EntropyCoderError
-    from .models import DOWNSAMPLING
+    from .coding import DOWNSAMPLING
 
     header, z_string, y_string = bitstream.unpack(data)
     if loaded is None:

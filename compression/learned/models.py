@@ -53,14 +53,13 @@ import keras
 from keras import layers, ops
 
 from . import entropy_models as em
+from .coding import DOWNSAMPLING, Y_SYMBOL_RANGE, checkerboard
 from .entropy_models import EntropyBottleneck, gaussian_likelihood
 from .layers import GDN
-from .tables import Y_SYMBOL_RANGE, CodingTables, TablesError, checkerboard
+from .ops import anchor_mask, ste_round
+from .tables import CodingTables, TablesError
+from .zoo import DEFAULT_LAMBDAS
 
-# Rate–distortion trade-offs of the K levels (loss = bpp + λ · 255² · MSE), the values used by
-# CompressAI's MSE-optimised models, which span ~0.1–1 bpp on Kodak.
-DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
-DOWNSAMPLING = 64  # g_a (16) × h_a (4): images are padded to a multiple of this
 # g_s runs on tiles of TILE_SIZE pixels with TILE_HALO pixels of context on every side (g_a on
 # strips, see ANALYSIS_STRIP, or in one piece when the photo fits one tile's window), so
 # memory stays flat for any photo size (a 24-megapixel photo in one piece needed 11.6 GB). The
@@ -152,19 +151,6 @@ class Compressed:
     shape: tuple[int, int]  # latent spatial shape of z
     estimated_bits: float
     symbols: tuple[np.ndarray, np.ndarray]  # (z, y) integers, as the decoder must recover them
-
-
-def _ste_round(v):
-    """Rounded values forward, identity gradient backward (the decoder sees rounded values)."""
-    return v + ops.stop_gradient(ops.round(v) - v)
-
-
-def _anchor_mask(y):
-    """(1, h, w, 1) float: 1 at checkerboard anchors ((row + column) even), else 0."""
-    shape = ops.shape(y)
-    rows = ops.expand_dims(ops.arange(shape[1]), 1)
-    cols = ops.expand_dims(ops.arange(shape[2]), 0)
-    return ops.cast(ops.equal((rows + cols) % 2, 0), "float32")[None, :, :, None]
 
 
 @keras.saving.register_keras_serializable(package="mscae")
@@ -269,7 +255,7 @@ class MSCAE(keras.Model):
         return gain.astype(np.float32), igain.astype(np.float32)
 
     # --- training graph -----------------------------------------------------------------------
-    def _split_params(self, params):
+    def split_params(self, params):
         means, scales_raw = ops.split(params, 2, axis=-1)
         return means, ops.softplus(scales_raw) + 0.11
 
@@ -278,11 +264,11 @@ class MSCAE(keras.Model):
         from the context of the anchors' ŷ. -> (means, scales). `record(name, tensor)` sees each
         intermediate activation (for the integer tables' calibration)."""
         record = record or (lambda name, value: None)
-        anchors = _anchor_mask(y)
+        anchors = anchor_mask(y)
         hidden_a = self.ep0(ops.concatenate([hyper, ops.zeros_like(y)], axis=-1))
         params_a = hyper + self.ep1(hidden_a)
         means_a, _ = ops.split(params_a, 2, axis=-1)
-        y_hat_anchors = (means_a + _ste_round(y - means_a)) * anchors
+        y_hat_anchors = (means_a + ste_round(y - means_a)) * anchors
         ctx = self.context_conv(y_hat_anchors)
         hidden_n = self.ep0(ops.concatenate([hyper, ctx], axis=-1))
         params_n = hyper + self.ep1(hidden_n)
@@ -290,7 +276,7 @@ class MSCAE(keras.Model):
         record("context", ctx * (1.0 - anchors))
         record("params_hidden", anchors * hidden_a + (1.0 - anchors) * hidden_n)
         record("params", params)
-        return self._split_params(params)
+        return self.split_params(params)
 
     def call(self, inputs, training=False):
         x = inputs["image"]
@@ -303,7 +289,7 @@ class MSCAE(keras.Model):
             # Rate from noisy z (a differentiable proxy for rounding); h_s sees really rounded z
             # with a straight-through gradient, as the decoder will (CompressAI's "ste").
             z_rate = z + keras.random.uniform(ops.shape(z), -0.5, 0.5, seed=self.seed_generator)
-            z_hat = _ste_round(z)
+            z_hat = ste_round(z)
         else:
             z_rate = z_hat = ops.round(z)
         z_lik = self.entropy_bottleneck(z_rate)
@@ -316,7 +302,7 @@ class MSCAE(keras.Model):
         else:
             y_rate = means + ops.round(y - means)
         y_lik = gaussian_likelihood(y_rate - means, scales)
-        y_hat = means + _ste_round(y - means)
+        y_hat = means + ste_round(y - means)
         x_hat = ops.cast(self.g_s(y_hat * igain), "float32")
 
         shape = ops.shape(x)
@@ -353,7 +339,7 @@ class MSCAE(keras.Model):
         return np.clip(np.rint(z), -t.z_half, t.z_half).astype(np.int64)
 
     def compress(self, image: np.ndarray | None, quality: float, *, analysis: np.ndarray | None = None) -> Compressed:
-        """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `pad`). `analysis`:
+        """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `coding.pad`). `analysis`:
         g_a(image) when the caller already has it (it does not depend on the quality; `image`
         is then not needed)."""
         t = self._require_tables()
@@ -577,13 +563,6 @@ def run_tiled(fn, x: np.ndarray, *, scale: tuple[int, int], tile: int, halo: int
             part = window[(r0 - wr0) * a // b : (r1 - wr0) * a // b, (c0 - wc0) * a // b : (c1 - wc0) * a // b]
             out[r0 * a // b : r1 * a // b, c0 * a // b : c1 * a // b] = part
     return out
-
-
-def pad(image: np.ndarray, multiple: int = DOWNSAMPLING) -> np.ndarray:
-    """Pad by edge replication (cheaper to code than zeros) to a multiple of `multiple`."""
-    h, w = image.shape[:2]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge") if (ph or pw) else image
 
 
 def build_model(N: int, M: int, lambdas=DEFAULT_LAMBDAS, transform_dtype=None, normalise_levels=False) -> MSCAE:

@@ -34,8 +34,9 @@ import numpy as np
 import keras
 from keras import ops
 
+from .coding import pad
 from .entropy_models import gaussian_likelihood
-from .models import _anchor_mask, _ste_round, pad
+from .ops import anchor_mask, ste_round
 
 # The paper runs 2000 steps at learning rate 5e-3 on a GPU. For 300 steps on a 256×256 Kodak crop
 # (kodim07, quality 50) the real loss fell by 5.0 / 6.1 / 3.9 % at 1e-3 / 2.5e-3 / 5e-3, and
@@ -85,7 +86,7 @@ def sga_round(v, tau, seed):
 def hard_round(v):
     """The coder's rounding, with a straight-through gradient (a loss that equals MSCAE.call's
     evaluation loss; see the tests)."""
-    return _ste_round(v)
+    return ste_round(v)
 
 
 def rd_loss(model, y, x, igain, lam: float, quantise, pixels: tuple[int, int]):
@@ -97,11 +98,11 @@ def rd_loss(model, y, x, igain, lam: float, quantise, pixels: tuple[int, int]):
     The prior is MSCAE.prior with the anchors' rounding made pluggable: the non-anchors' context
     sees the anchors' soft-rounded values, as their decoder-side context sees the rounded ones."""
     z = model.h_a(y)
-    z_hat = _ste_round(z)
+    z_hat = ste_round(z)
     z_lik = model.entropy_bottleneck(z_hat)
     hyper = model.h_s(z_hat)
 
-    anchors = _anchor_mask(y)
+    anchors = anchor_mask(y)
     hidden_a = model.ep0(ops.concatenate([hyper, ops.zeros_like(y)], axis=-1))
     params_a = hyper + model.ep1(hidden_a)
     means_a, _ = ops.split(params_a, 2, axis=-1)
@@ -109,7 +110,7 @@ def rd_loss(model, y, x, igain, lam: float, quantise, pixels: tuple[int, int]):
     ctx = model.context_conv((means_a + offsets_a) * anchors)
     hidden_n = model.ep0(ops.concatenate([hyper, ctx], axis=-1))
     params_n = hyper + model.ep1(hidden_n)
-    means, scales = model._split_params(anchors * params_a + (1.0 - anchors) * params_n)
+    means, scales = model.split_params(anchors * params_a + (1.0 - anchors) * params_n)
     offsets = anchors * offsets_a + (1.0 - anchors) * quantise(y - means)
     y_lik = gaussian_likelihood(offsets, scales)
     x_hat = ops.cast(model.g_s((means + offsets) * igain), "float32")

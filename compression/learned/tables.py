@@ -31,16 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .coding import PMF_PRECISION, SCALE_LEVELS, SCALE_MAX, SCALE_MIN, Y_SYMBOL_RANGE, pad
 from .integer import ACT_MAX, IntLayer, activation_scale, quantize_layer
 
-PMF_PRECISION = 24
 TABLES_FORMAT = 1
-SCALE_MIN = 0.11
-SCALE_MAX = 256.0
-SCALE_LEVELS = 64
-Y_SYMBOL_RANGE = 511  # latents are clipped to ±this before coding (the decoder sees the clip too)
-Z_SYMBOL_RANGE_MAX = 128
-Z_TAIL_MASS = 1e-8
 MAX_MEAN_BITS = 12
 
 
@@ -73,12 +67,6 @@ def quantize_pmf(pmf: np.ndarray) -> np.ndarray:
         flat_counts[row, order[row, : int(deficit) % n]] += 1
         flat_counts[row] += int(deficit) // n
     return flat_counts.reshape(counts.shape)
-
-
-def checkerboard(shape: tuple[int, int]) -> np.ndarray:
-    """True at anchor positions ((row + column) even)."""
-    rows, cols = np.indices(shape)
-    return (rows + cols) % 2 == 0
 
 
 @dataclass(frozen=True)
@@ -236,8 +224,6 @@ def _thresholds(raw_scale: np.ndarray) -> np.ndarray:
 def _calibrate(model, images) -> dict[str, np.ndarray]:
     """Per-channel max |activation| of every decoder-side layer, over `images` at every level."""
     from keras import ops
-
-    from .models import pad
 
     peaks: dict[str, np.ndarray] = {}
 

@@ -39,7 +39,8 @@ import keras
 from . import data as data_mod
 from ..bdrate import bd_rate
 from ..metrics import psnr
-from .models import DOWNSAMPLING, build_model, load_weights_without_context
+from .coding import DOWNSAMPLING
+from .models import build_model, load_weights_without_context
 from .zoo import model_config
 
 DEFAULT_LEARNING_RATE = 3e-4

@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
         from compression.bdrate import bd_rate
         from compression.learned import codec as learned
-        from compression.learned.models import pad
+        from compression.learned.coding import pad
 
         paths = sorted(p for p in Path(opts["images"]).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
         if not paths:

@@ -34,7 +34,7 @@ class Command(BaseCommand):
         from compression.bdrate import bd_rate
         from compression.learned import codec as learned
         from compression.learned import refine
-        from compression.learned.models import pad
+        from compression.learned.coding import pad
         from compression.metrics import psnr
 
         loaded = learned.load_model("mscae")
