@@ -1,4 +1,4 @@
-"""The learned codec's integer prior runs in row bands of the latent grid (models.code_latents)
+"""The learned codec's integer prior runs in row bands of the latent grid (latents.code_latents)
 and its integer layers in row chunks (integer._correlate): neither may change a single symbol,
 the order the range coder sees them in, or therefore a byte of any file."""
 import numpy as np
@@ -6,8 +6,9 @@ import pytest
 
 from compression.learned import codec as learned
 from compression.learned import integer
+from compression.learned import tiling
 from compression.learned.coding import checkerboard, pad
-from compression.learned.models import code_latents
+from compression.learned.latents import code_latents
 
 from .conftest import make_photo
 
@@ -123,13 +124,11 @@ def test_integer_layers_give_the_same_values_in_any_chunk_of_rows(loaded, monkey
 
 
 def test_tiled_hyper_analysis_gives_the_whole_grid_hyper_latents(loaded, monkeypatch):
-    from compression.learned import models
-
     model = loaded.model
     y = np.random.default_rng(4).normal(0, 20, (40, 56, model.M)).astype(np.float32)
     whole = model.hyper_latents(y)  # 40 × 56 latents: one piece at the default tile size
-    monkeypatch.setattr(models, "HYPER_TILE", 8)
-    monkeypatch.setattr(models, "HYPER_HALO", 8)
+    monkeypatch.setattr(tiling, "HYPER_TILE", 8)
+    monkeypatch.setattr(tiling, "HYPER_HALO", 8)
     np.testing.assert_array_equal(model.hyper_latents(y), whole)  # 5 × 7 tiles
     assert np.abs(whole).max() > 0
 
@@ -165,22 +164,20 @@ def test_the_context_at_the_other_positions_equals_the_whole_band_convolution(lo
 
 
 def test_analysis_in_strips_and_row_bands_gives_the_one_piece_latents(loaded, monkeypatch):
-    """g_a in strips of columns, each in bands of rows layer after layer (models.run_rows): every
+    """g_a in strips of columns, each in bands of rows layer after layer (tiling.run_strips): every
     latent from the same input values as in one piece. The kernels may sum in another order for
     another shape (AVX2-only CPUs differ by an ulp on a few values), so the latents agree to a
     tolerance, and every latent not within that tolerance of a rounding boundary rounds to the
     same symbol: g_a runs only in the encoder, so that is what a file can depend on."""
     from keras import ops
 
-    from compression.learned import models
-
     model = loaded.model
     image = pad(np.asarray(make_photo(330, 200, seed=22)))  # 256 × 384 pixels
     whole = ops.convert_to_numpy(model.g_a(image[None].astype(np.float32) / 255.0, training=False))[0]
     monkeypatch.setattr(model, "tile_size", 64)  # too large for one tile: strips
     for strip, budget in ((128, 1 << 12), (64, 1 << 16), (1024, 1 << 21)):
-        monkeypatch.setattr(models, "ANALYSIS_STRIP", strip)
-        monkeypatch.setattr(models, "ANALYSIS_CALL_ELEMENTS", budget)
+        monkeypatch.setattr(tiling, "ANALYSIS_STRIP", strip)
+        monkeypatch.setattr(tiling, "ANALYSIS_CALL_ELEMENTS", budget)
         banded = model.analysis(image)
         np.testing.assert_allclose(banded, whole, rtol=0, atol=1e-5)
         clear = np.abs(np.abs(whole - np.floor(whole)) - 0.5) > 1e-4  # not at a rounding boundary

@@ -12,7 +12,7 @@ import pytest
 
 from compression.learned import bitstream
 from compression.learned import codec as learned
-from compression.learned import integer
+from compression.learned import integer, tiling
 from compression.learned.coding import pad
 from compression.learned.models import build_model, load_weights_without_context
 from compression.learned.tables import CodingTables, tables_path
@@ -243,7 +243,7 @@ def test_tiled_coding_equals_whole_image_coding_and_leaves_no_seam():
         tiled = learned.encode(loaded, image, 60)
         tiled_pixels = learned.decode(tiled, loaded)
     finally:
-        loaded.model.tile_size = build_model.__globals__["TILE_SIZE"]
+        loaded.model.tile_size = tiling.TILE_SIZE
     # Tiles see more context than the transforms' receptive fields: the same symbols, the
     # same file, and pixels that differ from the whole-image decode by float rounding at most.
     assert tiled == whole
