@@ -4,9 +4,7 @@ the order the range coder sees them in, or therefore a byte of any file."""
 import numpy as np
 import pytest
 
-from compression.learned import codec as learned
-from compression.learned import integer
-from compression.learned import tiling
+from compression.learned import coder, integer, tiling
 from compression.learned.coding import checkerboard, pad
 from compression.learned.latents import code_latents
 
@@ -31,7 +29,7 @@ def loaded():
     rng = np.random.default_rng(5)
     model.ep1.set_weights([rng.normal(0, 0.5, kernel.shape).astype(np.float32),
                            rng.normal(0, 2.0, bias.shape).astype(np.float32)])
-    return learned.wrap_model("mscae-tiny", model)
+    return coder.wrap_model("mscae-tiny", model)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +40,7 @@ def image():
 def encode_with_bands(loaded, image, band_rows):
     loaded.model.band_rows = band_rows
     try:
-        return learned.encode(loaded, image, 70)
+        return coder.encode(loaded, image, 70)
     finally:
         loaded.model.band_rows = WHOLE_GRID
 
@@ -95,18 +93,18 @@ def test_a_band_wise_file_decodes_to_its_symbols_and_the_whole_grid_picture(load
     model.band_rows = 2
     try:
         compressed = model.compress(image, loaded.knob(70))
-        data = learned.encode(loaded, image, 70)
+        data = coder.encode(loaded, image, 70)
         model.band_rows = 3
         seen = {}
         model.decompress(compressed.strings, compressed.shape, loaded.knob(70),
                          check=lambda z, y: seen.update(z=z, y=y))
-        banded = learned.decode(data, loaded)  # checks the file's symbols digest too
+        banded = coder.decode(data, loaded)  # checks the file's symbols digest too
     finally:
         model.band_rows = WHOLE_GRID
     np.testing.assert_array_equal(seen["z"], compressed.symbols[0])
     np.testing.assert_array_equal(seen["y"], compressed.symbols[1])
     assert np.abs(compressed.symbols[1]).max() > 0
-    np.testing.assert_array_equal(banded, learned.decode(data, loaded))
+    np.testing.assert_array_equal(banded, coder.decode(data, loaded))
 
 
 def test_integer_layers_give_the_same_values_in_any_chunk_of_rows(loaded, monkeypatch):

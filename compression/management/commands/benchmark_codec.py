@@ -32,7 +32,7 @@ class Command(BaseCommand):
         from PIL import Image
 
         from compression.bdrate import bd_rate
-        from compression.learned import codec as learned
+        from compression.learned import coder as learned
         from compression.metrics import psnr
         from compression.registry import get_codec
 

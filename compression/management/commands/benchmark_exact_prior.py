@@ -31,7 +31,7 @@ class Command(BaseCommand):
         import keras
 
         from compression.bdrate import bd_rate
-        from compression.learned import codec as learned
+        from compression.learned import coder as learned
         from compression.learned.coding import pad
 
         paths = sorted(p for p in Path(opts["images"]).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--quality", type=float, default=50)
 
     def handle(self, *args, **opts):
-        from compression.learned import codec as learned
+        from compression.learned import coder as learned
         from compression.metrics import psnr
 
         try:

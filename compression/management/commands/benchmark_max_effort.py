@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from compression.bdrate import bd_rate
-        from compression.learned import codec as learned
+        from compression.learned import coder as learned
         from compression.learned import refine
         from compression.learned.coding import pad
         from compression.metrics import psnr
