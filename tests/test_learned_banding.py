@@ -1,5 +1,5 @@
 """The learned codec's integer prior runs in row bands of the latent grid (latents.code_latents)
-and its integer layers in row chunks (integer._correlate): neither may change a single symbol,
+and its integer layers in row chunks (integer.correlate): neither may change a single symbol,
 the order the range coder sees them in, or therefore a byte of any file."""
 import numpy as np
 import pytest
@@ -115,7 +115,7 @@ def test_integer_layers_give_the_same_values_in_any_chunk_of_rows(loaded, monkey
     y_hat_fx = rng.integers(-5000, 5000, (*whole.shape[:2], tables.latent_channels))
     anchors = checkerboard(whole.shape[:2])
     context = tables.context_features(y_hat_fx, anchors)
-    monkeypatch.setattr(integer, "_CHUNK_ELEMENTS", 1)  # one output row per matrix product
+    monkeypatch.setattr(integer, "CHUNK_ELEMENTS", 1)  # one output row per matrix product
     np.testing.assert_array_equal(tables.hyper_params(z_symbols), whole)
     np.testing.assert_array_equal(tables.context_features(y_hat_fx, anchors), context)
     assert whole.dtype == np.int16 and np.abs(whole).max() > 0
@@ -131,9 +131,16 @@ def test_tiled_hyper_analysis_gives_the_whole_grid_hyper_latents(loaded, monkeyp
     assert np.abs(whole).max() > 0
 
 
+def upsample2(x):
+    """x with a zero inserted after every row and column: the stride-2 transposed convolution's input."""
+    u = np.zeros((2 * x.shape[0], 2 * x.shape[1], x.shape[2]), x.dtype)
+    u[::2, ::2] = x
+    return u
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (6, 4)])
 def test_transposed_integer_layers_computed_by_phases_equal_the_zero_inserted_correlation(loaded, shape):
-    """h_s's stride-2 layers run as four small correlations (integer._deconv2_phases), leaving out
+    """h_s's stride-2 layers run as four small correlations (IntLayer.accumulate), leaving out
     the products with the inserted zeros: the same integers, also at the inputs' extremes."""
     rng = np.random.default_rng(6)
     for layer in (lay for lay in loaded.model.tables.hyper if lay.kind == "deconv2"):
@@ -141,7 +148,7 @@ def test_transposed_integer_layers_computed_by_phases_equal_the_zero_inserted_co
         for x in (rng.integers(-integer.ACT_MAX, integer.ACT_MAX + 1, (*shape, c)),
                   np.where(rng.random((*shape, c)) < 0.5, -integer.ACT_MAX, integer.ACT_MAX)):
             kh = layer.kernel.shape[0]
-            zero_inserted = integer._correlate(integer._upsample2(x), layer.kernel, (kh - 2, 1))
+            zero_inserted = integer.correlate(upsample2(x), layer.kernel, (kh - 2, 1))
             np.testing.assert_array_equal(layer.accumulate(x), zero_inserted)
             np.testing.assert_array_equal(layer(x), layer.rescale(zero_inserted.copy()).astype(np.int16))
 
@@ -156,7 +163,7 @@ def test_the_context_at_the_other_positions_equals_the_whole_band_convolution(lo
         points = np.argwhere(~anchors)
         expected = tables.context_features(y_hat_fx, anchors)[~anchors]
         np.testing.assert_array_equal(tables.context_at(y_hat_fx, anchors, points), expected)
-        monkeypatch.setattr(integer, "_CHUNK_ELEMENTS", 1)  # one position per matrix product
+        monkeypatch.setattr(integer, "CHUNK_ELEMENTS", 1)  # one position per matrix product
         np.testing.assert_array_equal(tables.context_at(y_hat_fx, anchors, points), expected)
         monkeypatch.undo()
 
@@ -207,7 +214,7 @@ def test_the_rescale_by_look_up_gives_the_reference_values(loaded):
             # accumulators whose rescaled value lands next to the table's ends and at zero
             *[(np.round((v + rng.integers(-3, 4, (200, o))) * 2.0**layer.shift / np.where(
                 layer.multiplier != 0, layer.multiplier, 1))).astype(np.int64)
-              for v in (integer._LEAKY_LOW, -integer.ACT_MAX, 0, integer.ACT_MAX)],
+              for v in (integer.LEAKY_LOW, -integer.ACT_MAX, 0, integer.ACT_MAX)],
         ])
         acc = np.clip(acc, -bound, bound)
         got = layer.rescale(acc.copy())

@@ -119,7 +119,7 @@ def test_loading_weights_reads_the_tables_and_never_rebuilds_them(saved, monkeyp
         raise AssertionError("coding tables were recomputed at load time")
 
     monkeypatch.setattr(tables, "build_tables", refuse)
-    monkeypatch.setattr(tables, "_thresholds", refuse)
+    monkeypatch.setattr(tables, "scale_index_thresholds", refuse)
     monkeypatch.setattr(entropy_models.EntropyBottleneck, "pmf_table", refuse)
     copy = tmp_path / "copy.weights.h5"  # another path: not the process's already-loaded model
     copy.write_bytes(Path(weights).read_bytes())

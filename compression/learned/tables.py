@@ -95,7 +95,7 @@ class CodingTables:
     def params_at(self, hyper: np.ndarray, ctx: np.ndarray | None) -> np.ndarray:
         """hyper + the entropy-parameter network's correction (same scales) -> int16. ctx None:
         a zero context (the anchors), whose products the first layer then leaves out (exact
-        zeros: the same integers, see integer._correlate)."""
+        zeros: the same integers, see integer.correlate)."""
         if ctx is None:
             hidden = self._params0_hyper(hyper)
         else:
@@ -209,7 +209,7 @@ def _gaussian_pmf_table() -> np.ndarray:
     return norm.cdf((grid + 0.5) / sigma) - norm.cdf((grid - 0.5) / sigma)
 
 
-def _thresholds(raw_scale: np.ndarray) -> np.ndarray:
+def scale_index_thresholds(raw_scale: np.ndarray) -> np.ndarray:
     """For each channel whose integer output q means a raw value q·s: the smallest q at which
     the snapped scale index reaches 1, 2, … 63 (ACT_MAX + 1 where it never does)."""
     q = np.arange(-ACT_MAX, ACT_MAX + 1, dtype=np.int64)
@@ -282,6 +282,6 @@ def build_tables(model, images) -> CodingTables:
     )
     return CodingTables(
         hyper=tuple(hyper), context=context, params=params, mean_bits=mean_bits,
-        scale_thresholds=_thresholds(params_scale[m:]),
+        scale_thresholds=scale_index_thresholds(params_scale[m:]),
         z_pmf=quantize_pmf(z_pmf), z_half=z_half, y_pmf=quantize_pmf(_gaussian_pmf_table()),
     )
