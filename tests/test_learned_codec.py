@@ -7,7 +7,7 @@ import pytest
 
 from compression.learned import bitstream, coder
 from compression.learned.codec import LearnedCodec
-from compression.learned.coding import DOWNSAMPLING, pad
+from compression.learned.coding import pad
 from compression.learned.models import build_model
 from compression.learned.zoo import model_config
 from compression.metrics import psnr

@@ -290,13 +290,13 @@ class MSCAE(keras.Model):
     def _require_tables(self) -> CodingTables:
         if self.tables is None:
             raise TablesError("this model has no coding tables; load them with the weights "
-                              "(codec.load_model) or build them (tables.build_tables) before coding")
+                              "(coder.load_model) or build them (tables.build_tables) before coding")
         return self.tables
 
     def hyper_latents(self, y: np.ndarray) -> np.ndarray:
         t = self._require_tables()
-        # Tiled like g_a: on a large photo's whole latent grid, h_a's TensorFlow working memory
-        # (which the library keeps afterwards) would be more than the rest of the encoder's.
+        # Tiled like g_a: on the whole latent grid, h_a's TensorFlow working memory (which the
+        # library keeps afterwards) would grow with the photo.
         z = tiling.run_tiled(lambda tile: self.h_a(tile, training=False), y, scale=(1, 4),
                              tile=tiling.HYPER_TILE, halo=tiling.HYPER_HALO)
         return np.clip(np.rint(z), -t.z_half, t.z_half).astype(np.int64)
