@@ -15,7 +15,7 @@ from benchmarks.errors import BenchmarkError
 from compression.bdrate import bd_rate
 from compression.datasets import image_files
 from compression.learned import bitstream
-from compression.learned import codec as learned
+from compression.learned import coder as learned
 from compression.metrics import psnr
 from compression.registry import get_codec
 

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from compression.bdrate import bd_rate
-from compression.learned import codec as learned
-from compression.learned.models import pad
+from compression.learned import coder as learned
+from compression.learned.coding import pad
 from compression.metrics import psnr
 
 FIGURES = ("float_bpp", "float_psnr", "file_bpp", "file_psnr")

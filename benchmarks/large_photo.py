@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.errors import BenchmarkError
-from compression.learned import codec as learned
+from compression.learned import coder as learned
 from compression.metrics import psnr
 
 

@@ -18,9 +18,9 @@ from PIL import Image
 from benchmarks.errors import BenchmarkError
 from compression.bdrate import bd_rate
 from compression.datasets import image_files
-from compression.learned import codec as learned
+from compression.learned import coder as learned
 from compression.learned import refine
-from compression.learned.models import pad
+from compression.learned.coding import pad
 from compression.metrics import psnr
 
 DEFAULT_NAMES = ["kodim01", "kodim07", "kodim15", "kodim23"]

@@ -1,15 +1,12 @@
 """The classical codecs, all through Pillow: JPEG (libjpeg-turbo), PNG, WebP and AVIF (libavif).
 
 Encoder settings: `fast=True` is what the selector uses while it searches (several encodes per
-image); `fast=False` is the final encode of the chosen parameters. Timings on a 768×512 photo
-(2-core VM): WebP method 4 ≈ 60 ms vs method 6 ≈ 100 ms (≈ 5 % smaller); AVIF speed 8 ≈ 75 ms vs
-speed 6 ≈ 190 ms vs speed 4 ≈ 900 ms vs speed 2 ≈ 2.5 s (the "max" effort, for background jobs); lossless WebP method 1 ≈ 40 ms vs
-method 4 ≈ 150 ms vs method 6 ≈ 7 s; PNG zlib level 3 ≈ 45 ms vs optimize ≈ 110 ms (up to
-~500 ms on noisy photos).
+image); `fast=False` is the final encode of the chosen parameters, a few percent smaller for a
+few times the time (the timings of each setting: docs/benchmarks/classical_codecs.md).
 
-No AVIF *lossless* codec: Pillow 13 cannot request libavif's identity matrix, so even quality 100
-with 4:4:4 chroma round-trips through YCbCr and is not exact (≈ 49 dB on Kodak), and a codec that
-claims `lossless` must be pixel-exact.
+No AVIF *lossless* codec: Pillow cannot request libavif's identity matrix, so even quality 100
+with 4:4:4 chroma round-trips through YCbCr and is not exact, and a codec that claims `lossless`
+must be pixel-exact.
 """
 from __future__ import annotations
 
@@ -189,12 +186,9 @@ class AvifCodec(PillowCodec):
     default_quality = 60
     psnr_hints = ((28, 30), (30, 40), (33, 55), (36, 70), (40, 80))  # as JpegCodec's
     search_priority = 30  # usually the smallest lossy file, and the slowest encoder
-    # Searched at speed 8; the final encode at speed 6 by default and speed 2 at "max" (a
-    # background job on its own queue). Speed 9 is ≈ 4× faster than 8 but its files are 1–8 %
-    # (sometimes more) larger at the same PSNR, which misjudged AVIF-vs-WebP races when tried as
-    # the search speed. On Kodak, speed 4 gives −19.5 % BD-rate vs WebP against −8.2 % at speed 8
-    # (issue 11), at ≈ 12× the time; speed 2 makes kodim07 at q60 another 2.5 % smaller than
-    # speed 4 at the same PSNR, in 2.9× speed 4's time (2.9 s against 1.0 s here).
+    # Searched at speed 8 (speed 9's larger files misjudged AVIF-vs-WebP races); the final encode
+    # at speed 6 by default and speed 2 at "max" (a background job on its own queue). The
+    # measurements: docs/benchmarks/classical_codecs.md.
     effort_presets = {"default": {"speed": 6}, "max": {"speed": 2}}
 
     def encode(self, image, *, quality=None, fast=False, speed: int = 6):

@@ -219,20 +219,6 @@ def bits_per_pixel(size: int, width: int, height: int) -> float:
     return 8.0 * size / (width * height)
 
 
-def compression_ratio(original_size: int, compressed_size: int) -> float:
-    """original / compressed, e.g. 10.0 for a file a tenth of the original."""
-    if compressed_size <= 0:
-        raise ValueError(f"compressed size must be positive, got {compressed_size!r}")
-    return original_size / compressed_size
-
-
-def percent_saved(original_size: int, compressed_size: int) -> float:
-    """Share of the original saved, in percent (negative when the result is larger)."""
-    if original_size <= 0:
-        raise ValueError(f"original size must be positive, got {original_size!r}")
-    return 100.0 * (1.0 - compressed_size / original_size)
-
-
 def finite_or_none(value: float | None) -> float | None:
     """JSON (and so the database and API) cannot hold infinity: exact results store None."""
     if value is None or not math.isfinite(value):

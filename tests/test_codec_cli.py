@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from compression.learned import codec as learned
+from compression.learned import coder
 from compression.learned.models import build_model
 from compression.learned.zoo import model_config
 
@@ -15,7 +15,7 @@ from .conftest import make_photo, photo_folder
 def tiny_weights(tmp_path_factory):
     cfg = model_config("mscae-tiny")
     path = tmp_path_factory.mktemp("w") / "tiny.weights.h5"
-    learned.save_model(learned.wrap_model("mscae-tiny", build_model(cfg["N"], cfg["M"], cfg["lambdas"])), path)
+    coder.save_model(coder.wrap_model("mscae-tiny", build_model(cfg["N"], cfg["M"], cfg["lambdas"])), path)
     return str(path)
 
 
@@ -68,9 +68,9 @@ def test_max_effort_on_the_command_line_writes_a_file_the_normal_decoder_reads(t
 def test_target_bpp_on_the_command_line(tmp_path, tiny_weights):
     src = tmp_path / "a.png"
     make_photo(128, 128, seed=3).save(src)
-    loaded = learned.load_model("mscae-tiny", tiny_weights)
+    loaded = coder.load_model("mscae-tiny", tiny_weights)
     pixels = 128 * 128
-    lo, hi = (len(learned.encode(loaded, np.asarray(Image.open(src)), q)) * 8 / pixels for q in (0, 100))
+    lo, hi = (len(coder.encode(loaded, np.asarray(Image.open(src)), q)) * 8 / pixels for q in (0, 100))
     target = lo + 0.6 * (hi - lo)
     run("encode", str(src), "-o", str(tmp_path / "a.msc"), "--target-bpp", f"{target}",
         "--model", "mscae-tiny", "--weights", tiny_weights)

@@ -27,7 +27,7 @@ def tiny_folder(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_learned():
-    from compression.learned.codec import wrap_model
+    from compression.learned.coder import wrap_model
     from compression.learned.models import build_model
 
     return wrap_model("mscae-tiny", build_model(8, 12))

@@ -1,13 +1,12 @@
-"""The learned codec's integer prior runs in row bands of the latent grid (models.code_latents)
-and its integer layers in row chunks (integer._correlate): neither may change a single symbol,
+"""The learned codec's integer prior runs in row bands of the latent grid (latents.code_latents)
+and its integer layers in row chunks (integer.correlate): neither may change a single symbol,
 the order the range coder sees them in, or therefore a byte of any file."""
 import numpy as np
 import pytest
 
-from compression.learned import codec as learned
-from compression.learned import integer
-from compression.learned.models import code_latents, pad
-from compression.learned.tables import checkerboard
+from compression.learned import coder, integer, tiling
+from compression.learned.coding import checkerboard, pad
+from compression.learned.latents import code_latents
 
 from .conftest import make_photo
 
@@ -30,7 +29,7 @@ def loaded():
     rng = np.random.default_rng(5)
     model.ep1.set_weights([rng.normal(0, 0.5, kernel.shape).astype(np.float32),
                            rng.normal(0, 2.0, bias.shape).astype(np.float32)])
-    return learned.wrap_model("mscae-tiny", model)
+    return coder.wrap_model("mscae-tiny", model)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,7 @@ def image():
 def encode_with_bands(loaded, image, band_rows):
     loaded.model.band_rows = band_rows
     try:
-        return learned.encode(loaded, image, 70)
+        return coder.encode(loaded, image, 70)
     finally:
         loaded.model.band_rows = WHOLE_GRID
 
@@ -94,18 +93,18 @@ def test_a_band_wise_file_decodes_to_its_symbols_and_the_whole_grid_picture(load
     model.band_rows = 2
     try:
         compressed = model.compress(image, loaded.knob(70))
-        data = learned.encode(loaded, image, 70)
+        data = coder.encode(loaded, image, 70)
         model.band_rows = 3
         seen = {}
         model.decompress(compressed.strings, compressed.shape, loaded.knob(70),
                          check=lambda z, y: seen.update(z=z, y=y))
-        banded = learned.decode(data, loaded)  # checks the file's symbols digest too
+        banded = coder.decode(data, loaded)  # checks the file's symbols digest too
     finally:
         model.band_rows = WHOLE_GRID
     np.testing.assert_array_equal(seen["z"], compressed.symbols[0])
     np.testing.assert_array_equal(seen["y"], compressed.symbols[1])
     assert np.abs(compressed.symbols[1]).max() > 0
-    np.testing.assert_array_equal(banded, learned.decode(data, loaded))
+    np.testing.assert_array_equal(banded, coder.decode(data, loaded))
 
 
 def test_integer_layers_give_the_same_values_in_any_chunk_of_rows(loaded, monkeypatch):
@@ -116,27 +115,32 @@ def test_integer_layers_give_the_same_values_in_any_chunk_of_rows(loaded, monkey
     y_hat_fx = rng.integers(-5000, 5000, (*whole.shape[:2], tables.latent_channels))
     anchors = checkerboard(whole.shape[:2])
     context = tables.context_features(y_hat_fx, anchors)
-    monkeypatch.setattr(integer, "_CHUNK_ELEMENTS", 1)  # one output row per matrix product
+    monkeypatch.setattr(integer, "CHUNK_ELEMENTS", 1)  # one output row per matrix product
     np.testing.assert_array_equal(tables.hyper_params(z_symbols), whole)
     np.testing.assert_array_equal(tables.context_features(y_hat_fx, anchors), context)
     assert whole.dtype == np.int16 and np.abs(whole).max() > 0
 
 
 def test_tiled_hyper_analysis_gives_the_whole_grid_hyper_latents(loaded, monkeypatch):
-    from compression.learned import models
-
     model = loaded.model
     y = np.random.default_rng(4).normal(0, 20, (40, 56, model.M)).astype(np.float32)
     whole = model.hyper_latents(y)  # 40 × 56 latents: one piece at the default tile size
-    monkeypatch.setattr(models, "HYPER_TILE", 8)
-    monkeypatch.setattr(models, "HYPER_HALO", 8)
+    monkeypatch.setattr(tiling, "HYPER_TILE", 8)
+    monkeypatch.setattr(tiling, "HYPER_HALO", 8)
     np.testing.assert_array_equal(model.hyper_latents(y), whole)  # 5 × 7 tiles
     assert np.abs(whole).max() > 0
 
 
+def upsample2(x):
+    """x with a zero inserted after every row and column: the stride-2 transposed convolution's input."""
+    u = np.zeros((2 * x.shape[0], 2 * x.shape[1], x.shape[2]), x.dtype)
+    u[::2, ::2] = x
+    return u
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (6, 4)])
 def test_transposed_integer_layers_computed_by_phases_equal_the_zero_inserted_correlation(loaded, shape):
-    """h_s's stride-2 layers run as four small correlations (integer._deconv2_phases), leaving out
+    """h_s's stride-2 layers run as four small correlations (IntLayer.accumulate), leaving out
     the products with the inserted zeros: the same integers, also at the inputs' extremes."""
     rng = np.random.default_rng(6)
     for layer in (lay for lay in loaded.model.tables.hyper if lay.kind == "deconv2"):
@@ -144,7 +148,7 @@ def test_transposed_integer_layers_computed_by_phases_equal_the_zero_inserted_co
         for x in (rng.integers(-integer.ACT_MAX, integer.ACT_MAX + 1, (*shape, c)),
                   np.where(rng.random((*shape, c)) < 0.5, -integer.ACT_MAX, integer.ACT_MAX)):
             kh = layer.kernel.shape[0]
-            zero_inserted = integer._correlate(integer._upsample2(x), layer.kernel, (kh - 2, 1))
+            zero_inserted = integer.correlate(upsample2(x), layer.kernel, (kh - 2, 1))
             np.testing.assert_array_equal(layer.accumulate(x), zero_inserted)
             np.testing.assert_array_equal(layer(x), layer.rescale(zero_inserted.copy()).astype(np.int16))
 
@@ -159,28 +163,26 @@ def test_the_context_at_the_other_positions_equals_the_whole_band_convolution(lo
         points = np.argwhere(~anchors)
         expected = tables.context_features(y_hat_fx, anchors)[~anchors]
         np.testing.assert_array_equal(tables.context_at(y_hat_fx, anchors, points), expected)
-        monkeypatch.setattr(integer, "_CHUNK_ELEMENTS", 1)  # one position per matrix product
+        monkeypatch.setattr(integer, "CHUNK_ELEMENTS", 1)  # one position per matrix product
         np.testing.assert_array_equal(tables.context_at(y_hat_fx, anchors, points), expected)
         monkeypatch.undo()
 
 
 def test_analysis_in_strips_and_row_bands_gives_the_one_piece_latents(loaded, monkeypatch):
-    """g_a in strips of columns, each in bands of rows layer after layer (models.run_rows): every
+    """g_a in strips of columns, each in bands of rows layer after layer (tiling.run_strips): every
     latent from the same input values as in one piece. The kernels may sum in another order for
     another shape (AVX2-only CPUs differ by an ulp on a few values), so the latents agree to a
     tolerance, and every latent not within that tolerance of a rounding boundary rounds to the
     same symbol: g_a runs only in the encoder, so that is what a file can depend on."""
     from keras import ops
 
-    from compression.learned import models
-
     model = loaded.model
     image = pad(np.asarray(make_photo(330, 200, seed=22)))  # 256 × 384 pixels
     whole = ops.convert_to_numpy(model.g_a(image[None].astype(np.float32) / 255.0, training=False))[0]
     monkeypatch.setattr(model, "tile_size", 64)  # too large for one tile: strips
     for strip, budget in ((128, 1 << 12), (64, 1 << 16), (1024, 1 << 21)):
-        monkeypatch.setattr(models, "ANALYSIS_STRIP", strip)
-        monkeypatch.setattr(models, "ANALYSIS_CALL_ELEMENTS", budget)
+        monkeypatch.setattr(tiling, "ANALYSIS_STRIP", strip)
+        monkeypatch.setattr(tiling, "ANALYSIS_CALL_ELEMENTS", budget)
         banded = model.analysis(image)
         np.testing.assert_allclose(banded, whole, rtol=0, atol=1e-5)
         clear = np.abs(np.abs(whole - np.floor(whole)) - 0.5) > 1e-4  # not at a rounding boundary
@@ -212,7 +214,7 @@ def test_the_rescale_by_look_up_gives_the_reference_values(loaded):
             # accumulators whose rescaled value lands next to the table's ends and at zero
             *[(np.round((v + rng.integers(-3, 4, (200, o))) * 2.0**layer.shift / np.where(
                 layer.multiplier != 0, layer.multiplier, 1))).astype(np.int64)
-              for v in (integer._LEAKY_LOW, -integer.ACT_MAX, 0, integer.ACT_MAX)],
+              for v in (integer.LEAKY_LOW, -integer.ACT_MAX, 0, integer.ACT_MAX)],
         ])
         acc = np.clip(acc, -bound, bound)
         got = layer.rescale(acc.copy())

@@ -5,9 +5,10 @@ import pickle
 import numpy as np
 import pytest
 
-from compression.learned import bitstream
-from compression.learned import codec as learned
-from compression.learned.models import DOWNSAMPLING, build_model, pad
+from compression.learned import bitstream, coder
+from compression.learned.codec import LearnedCodec
+from compression.learned.coding import pad
+from compression.learned.models import build_model
 from compression.learned.zoo import model_config
 from compression.metrics import psnr
 from compression.selection.modes import search_one
@@ -21,7 +22,7 @@ def tiny(seed=0):
 
     keras.utils.set_random_seed(seed)
     cfg = model_config("mscae-tiny")
-    return learned.wrap_model("mscae-tiny", build_model(cfg["N"], cfg["M"], cfg["lambdas"]))
+    return coder.wrap_model("mscae-tiny", build_model(cfg["N"], cfg["M"], cfg["lambdas"]))
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,8 @@ def test_decoder_reproduces_exactly_the_quantised_latents(model, image):
 
 
 def test_decoded_image_has_the_original_size_and_is_deterministic(model, image):
-    data = learned.encode(model, image, 40)
-    first, second = learned.decode(data, model), learned.decode(data, model)
+    data = coder.encode(model, image, 40)
+    first, second = coder.decode(data, model), coder.decode(data, model)
     assert first.shape == image.shape and first.dtype == np.uint8
     np.testing.assert_array_equal(first, second)
 
@@ -64,33 +65,33 @@ def test_real_size_is_within_a_few_percent_of_the_model_estimate(model):
 
 
 def test_files_still_decode_after_saving_and_reloading_the_weights(model, image, tmp_path):
-    data = learned.encode(model, image, 70)
+    data = coder.encode(model, image, 70)
     path = tmp_path / "tiny.weights.h5"
-    learned.save_model(model, path)
-    reloaded = learned.load_model("mscae-tiny", path)
+    coder.save_model(model, path)
+    reloaded = coder.load_model("mscae-tiny", path)
     assert reloaded.model is not model.model and reloaded.digest == model.digest
-    np.testing.assert_array_equal(learned.decode(data, reloaded), learned.decode(data, model))
+    np.testing.assert_array_equal(coder.decode(data, reloaded), coder.decode(data, model))
 
 
 def test_a_rate_search_runs_the_analysis_transform_once_without_changing_any_file(model, image, monkeypatch):
     calls = []
     analysis = model.model.analysis
     monkeypatch.setattr(model.model, "analysis", lambda padded: calls.append(1) or analysis(padded))
-    session = learned.EncoderSession(model, image)
+    session = coder.EncoderSession(model, image)
     files = [session.encode(q) for q in (10, 50, 90)]
     assert len(calls) == 1  # one photo, one g_a, whatever the number of trials
-    assert files == [learned.encode(model, image, q) for q in (10, 50, 90)]
+    assert files == [coder.encode(model, image, q) for q in (10, 50, 90)]
     assert len(calls) == 4  # a plain encode is whole
     # The selector goes through the codec's session, which is the same thing.
-    trials = learned.LearnedCodec(loaded=model).session(image)
+    trials = LearnedCodec(loaded=model).session(image)
     assert trials(quality=50, fast=True) == files[1]
 
 
 def test_a_file_from_other_weights_is_refused_with_a_clear_message(model, image):
     other = tiny(seed=1)
-    data = learned.encode(other, image, 50)
+    data = coder.encode(other, image, 50)
     with pytest.raises(bitstream.BitstreamError, match="weights"):
-        learned.decode(data, model)
+        coder.decode(data, model)
 
 
 @pytest.mark.parametrize(
@@ -108,9 +109,9 @@ def test_a_file_from_other_weights_is_refused_with_a_clear_message(model, image)
     ids=["empty", "header-cut", "body-cut", "extra-bytes", "bad-magic", "header-bit", "payload-bit", "version"],
 )
 def test_corrupted_files_are_refused_cleanly(model, image, mutate):
-    data = learned.encode(model, image, 50)
+    data = coder.encode(model, image, 50)
     with pytest.raises(bitstream.BitstreamError):
-        learned.decode(mutate(data), model)
+        coder.decode(mutate(data), model)
 
 
 def test_arbitrary_payloads_in_a_valid_container_end_in_a_clean_error(model):
@@ -120,27 +121,27 @@ def test_arbitrary_payloads_in_a_valid_container_end_in_a_clean_error(model):
         y = rng.integers(0, 256, 4 * int(rng.integers(0, 64)), dtype=np.uint8).tobytes()
         header = bitstream.Header("mscae-tiny", model.digest, bytes(8), 2.0, 40, 70)
         with pytest.raises(bitstream.BitstreamError):
-            learned.decode(bitstream.pack(header, z, y), model)
+            coder.decode(bitstream.pack(header, z, y), model)
 
 
 def test_a_decoder_that_recovers_other_symbols_than_the_encoder_wrote_refuses_the_file(model, image):
-    header, z_string, y_string = bitstream.unpack(learned.encode(model, image, 50))
+    header, z_string, y_string = bitstream.unpack(coder.encode(model, image, 50))
     forged = bitstream.pack(
         bitstream.Header(header.model, header.digest, bytes(8), header.quality, header.height, header.width),
         z_string, y_string,
     )
     with pytest.raises(bitstream.BitstreamError, match="symbols differ"):
-        learned.decode(forged, model)
+        coder.decode(forged, model)
 
 
 def test_headers_claiming_absurd_sizes_are_refused(model):
     header = bitstream.Header("mscae-tiny", model.digest, bytes(8), 1.0, 100_000, 100_000)
     with pytest.raises(bitstream.BitstreamError, match="out of range"):
-        learned.decode(bitstream.pack(header, b"", b""), model)
+        coder.decode(bitstream.pack(header, b"", b""), model)
 
 
 def test_quality_knob_is_monotone_in_size(model, image):
-    sizes = [len(learned.encode(model, image, q)) for q in (0, 20, 40, 60, 80, 100)]
+    sizes = [len(coder.encode(model, image, q)) for q in (0, 20, 40, 60, 80, 100)]
     assert sizes == sorted(sizes)
     assert sizes[-1] > sizes[0]
 
@@ -148,10 +149,10 @@ def test_quality_knob_is_monotone_in_size(model, image):
 def test_the_selectors_search_hits_a_bpp_target_of_the_learned_codec_within_5_percent(model):
     photo = make_photo(128, 128, seed=7)
     pixels = 128 * 128
-    low = len(learned.encode(model, photo, 0)) * 8 / pixels
-    high = len(learned.encode(model, photo, 100)) * 8 / pixels
+    low = len(coder.encode(model, photo, 0)) * 8 / pixels
+    high = len(coder.encode(model, photo, 100)) * 8 / pixels
     target = low + 0.6 * (high - low)
-    trial = search_one(learned.LearnedCodec(loaded=model), photo, parse_target(f"bpp:{target}"))
+    trial = search_one(LearnedCodec(loaded=model), photo, parse_target(f"bpp:{target}"))
     achieved = len(trial.data) * 8 / pixels
     assert trial.meets and achieved <= target
     assert abs(achieved - target) / target <= 0.05
@@ -160,15 +161,15 @@ def test_the_selectors_search_hits_a_bpp_target_of_the_learned_codec_within_5_pe
 def test_the_selectors_search_reaches_a_psnr_target_of_the_learned_codec(model):
     photo = make_photo(64, 64, seed=8)
     pixels = np.asarray(photo)
-    best = psnr(pixels, learned.decode(learned.encode(model, photo, 100), model))
+    best = psnr(pixels, coder.decode(coder.encode(model, photo, 100), model))
     target = best - 0.5
-    trial = search_one(learned.LearnedCodec(loaded=model), photo, parse_target(f"psnr:{target}"))
-    assert psnr(pixels, learned.decode(trial.data, model)) >= target
+    trial = search_one(LearnedCodec(loaded=model), photo, parse_target(f"psnr:{target}"))
+    assert psnr(pixels, coder.decode(trial.data, model)) >= target
     assert trial.quality < 100
 
 
 def test_images_with_alpha_are_refused_by_the_learned_codec(model):
-    codec = learned.LearnedCodec(loaded=model)
+    codec = LearnedCodec(loaded=model)
     with pytest.raises(ValueError, match="alpha"):
         codec.encode(make_photo(32, 32, mode="RGBA"), quality=50)
 
@@ -227,7 +228,7 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
     assert sidecar["model"] == "mscae-tiny" and sidecar["epochs"] == state["best_epoch"]
     qualities = [q for _, q in sidecar["psnr_hints"]]
     assert qualities == [0, 20, 40, 60, 80, 100]
-    codec = learned.LearnedCodec(weights_path=shipped)
+    codec = LearnedCodec(weights_path=shipped)
     assert codec.psnr_hints == tuple(tuple(p) for p in sidecar["psnr_hints"])
     # Shipped weights hold the model only (no optimizer state), and a new run continues from them.
     assert shipped.stat().st_size < (tmp_path / "run" / "best.weights.h5").stat().st_size
@@ -259,10 +260,10 @@ def test_bfloat16_training_ships_weights_the_float32_codec_decodes_and_an_explic
     cfg = model_config("mscae-tiny")
     model = build_model(cfg["N"], cfg["M"], cfg["lambdas"])
     model.load_weights(tmp_path / "run" / "best.weights.h5")
-    loaded = learned.wrap_model("mscae-tiny", model)
+    loaded = coder.wrap_model("mscae-tiny", model)
     assert loaded.model.transform_dtype is None  # the codec itself always runs in float32
     photo = np.asarray(make_photo(64, 64, seed=9))
-    decoded = learned.decode(learned.encode(loaded, photo, 50), loaded)
+    decoded = coder.decode(coder.encode(loaded, photo, 50), loaded)
     assert decoded.shape == photo.shape and psnr(photo, decoded) > 5
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compression.learned import bitstream
-from compression.learned import codec as learned
-from compression.learned import integer
-from compression.learned.models import build_model, load_weights_without_context, pad
+from compression.base import CodecError
+from compression.learned import bitstream, coder, integer, tiling
+from compression.learned.coding import pad
+from compression.learned.models import build_model, load_weights_without_context
 from compression.learned.tables import CodingTables, tables_path
 from compression.learned.zoo import model_config
 
@@ -25,10 +25,10 @@ DECODE_SCRIPT = r"""
 import json, sys
 import django, numpy as np
 django.setup()
-from compression.learned import bitstream, codec as learned
-from compression.learned.models import DOWNSAMPLING
+from compression.learned import bitstream, coder
+from compression.learned.coding import DOWNSAMPLING
 weights, msc, out = sys.argv[1:4]
-loaded = learned.load_model("mscae-tiny", weights)
+loaded = coder.load_model("mscae-tiny", weights)
 header, z, y = bitstream.unpack(open(msc, "rb").read())
 seen = {}
 shape = (-(-header.height // DOWNSAMPLING), -(-header.width // DOWNSAMPLING))
@@ -49,7 +49,7 @@ def context_model(seed=0):
     model = build_model(cfg["N"], cfg["M"], cfg["lambdas"])
     kernel, bias = model.ep1.get_weights()
     model.ep1.set_weights([np.random.default_rng(seed).normal(0, 0.05, kernel.shape).astype(np.float32), bias])
-    return learned.wrap_model("mscae-tiny", model)
+    return coder.wrap_model("mscae-tiny", model)
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +57,10 @@ def saved(tmp_path_factory):
     loaded = context_model()
     folder = tmp_path_factory.mktemp("exact")
     weights = folder / "tiny.weights.h5"
-    learned.save_model(loaded, weights)
+    coder.save_model(loaded, weights)
     image = np.asarray(make_photo(200, 136, seed=11))
     compressed = loaded.model.compress(pad(image), loaded.knob(70))
-    data = learned.encode(loaded, image, 70)
+    data = coder.encode(loaded, image, 70)
     (folder / "photo.msc").write_bytes(data)
     return loaded, weights, folder, compressed
 
@@ -119,14 +119,14 @@ def test_loading_weights_reads_the_tables_and_never_rebuilds_them(saved, monkeyp
         raise AssertionError("coding tables were recomputed at load time")
 
     monkeypatch.setattr(tables, "build_tables", refuse)
-    monkeypatch.setattr(tables, "_thresholds", refuse)
+    monkeypatch.setattr(tables, "scale_index_thresholds", refuse)
     monkeypatch.setattr(entropy_models.EntropyBottleneck, "pmf_table", refuse)
     copy = tmp_path / "copy.weights.h5"  # another path: not the process's already-loaded model
     copy.write_bytes(Path(weights).read_bytes())
     tables_path(copy).write_bytes(tables_path(weights).read_bytes())
-    reloaded = learned.load_model("mscae-tiny", copy)
+    reloaded = coder.load_model("mscae-tiny", copy)
     assert reloaded.digest == loaded.digest
-    decoded = learned.decode((folder / "photo.msc").read_bytes(), reloaded)
+    decoded = coder.decode((folder / "photo.msc").read_bytes(), reloaded)
     assert decoded.shape == (136, 200, 3)
 
 
@@ -134,8 +134,8 @@ def test_weights_without_their_tables_are_refused_with_what_to_do(saved, tmp_pat
     _, weights, _, _ = saved
     lonely = tmp_path / "lonely.weights.h5"
     lonely.write_bytes(Path(weights).read_bytes())
-    with pytest.raises(learned.CodecError, match="train_codec --export"):
-        learned.load_model("mscae-tiny", lonely)
+    with pytest.raises(CodecError, match="train_codec --export"):
+        coder.load_model("mscae-tiny", lonely)
 
 
 def test_the_digest_covers_the_tables(saved):
@@ -153,7 +153,7 @@ def test_a_version_1_file_is_refused_with_a_message_that_says_what_to_do(saved):
     data = bytearray((folder / "photo.msc").read_bytes())
     data[4] = 1
     with pytest.raises(bitstream.BitstreamError, match="version 1.*recompress_learned"):
-        learned.decode(bytes(data), loaded)
+        coder.decode(bytes(data), loaded)
 
 
 def test_hyperprior_only_weights_load_into_the_context_model_unchanged(saved, tmp_path):
@@ -235,14 +235,14 @@ def test_integer_leaky_relu_is_the_rounded_float_one():
 def test_tiled_coding_equals_whole_image_coding_and_leaves_no_seam():
     loaded = context_model(seed=3)
     image = pad(np.asarray(make_photo(448, 320, seed=12)))
-    whole = learned.encode(loaded, image, 60)
-    whole_pixels = learned.decode(whole, loaded)
+    whole = coder.encode(loaded, image, 60)
+    whole_pixels = coder.decode(whole, loaded)
     loaded.model.tile_size = 128  # 4 × 3 tiles
     try:
-        tiled = learned.encode(loaded, image, 60)
-        tiled_pixels = learned.decode(tiled, loaded)
+        tiled = coder.encode(loaded, image, 60)
+        tiled_pixels = coder.decode(tiled, loaded)
     finally:
-        loaded.model.tile_size = build_model.__globals__["TILE_SIZE"]
+        loaded.model.tile_size = tiling.TILE_SIZE
     # Tiles see more context than the transforms' receptive fields: the same symbols, the
     # same file, and pixels that differ from the whole-image decode by float rounding at most.
     assert tiled == whole
@@ -263,15 +263,15 @@ MEMORY_SCRIPT = r"""
 import resource, sys, numpy as np, keras
 keras.utils.set_random_seed(0)
 import django; django.setup()
-from compression.learned import codec as learned
+from compression.learned import coder
 from compression.learned.models import build_model
 model = build_model(16, 24)
-loaded = learned.wrap_model("mscae-mid", model)
+loaded = coder.wrap_model("mscae-mid", model)
 model.tile_size = int(sys.argv[1])
 image = np.clip(np.random.default_rng(0).normal(128, 40, (2048, 1536, 3)), 0, 255).astype(np.uint8)
-learned.decode(learned.encode(loaded, image[:128, :128].copy(), 50), loaded)  # libraries warmed up
+coder.decode(coder.encode(loaded, image[:128, :128].copy(), 50), loaded)  # libraries warmed up
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-learned.decode(learned.encode(loaded, image, 50), loaded)
+coder.decode(coder.encode(loaded, image, 50), loaded)
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
 """
 

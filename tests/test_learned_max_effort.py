@@ -3,9 +3,9 @@ annealing on its own rate-distortion loss, coded and decoded by the unchanged co
 import numpy as np
 import pytest
 
-from compression.learned import codec as learned
-from compression.learned import refine
-from compression.learned.models import pad
+from compression.learned import coder, refine
+from compression.learned.codec import LearnedCodec
+from compression.learned.coding import pad
 from compression.services import compress_image
 
 from .conftest import make_photo
@@ -55,7 +55,7 @@ def test_soft_rounding_stays_between_floor_and_ceil_and_anneals_to_hard_rounding
 
 
 def test_refined_latents_give_a_file_of_lower_real_loss_that_the_normal_decoder_reads(tiny_model, photo):
-    session = learned.EncoderSession(tiny_model, photo)
+    session = coder.EncoderSession(tiny_model, photo)
     knob = tiny_model.knob(QUALITY)
     default = session.encode(QUALITY)
     result = refine.refine(tiny_model.model, pad(session.array), session.analysis(), knob, STEPS,
@@ -63,7 +63,7 @@ def test_refined_latents_give_a_file_of_lower_real_loss_that_the_normal_decoder_
     assert result.end_loss < result.start_loss
     refined = session.encode(QUALITY, analysis=result.analysis)
     assert refined != default
-    decoded = learned.decode(refined, tiny_model)  # the normal decoder, its symbol check included
+    decoded = coder.decode(refined, tiny_model)  # the normal decoder, its symbol check included
     assert decoded.shape == photo.shape
     assert refine.real_loss(tiny_model, refined, photo, knob) < refine.real_loss(tiny_model, default, photo, knob)
 
@@ -75,7 +75,7 @@ def test_compress_image_at_max_effort_codes_the_refined_latents(tiny_codec, tiny
     knob = tiny_model.knob(QUALITY)
     default = compress_image(image=image, codec="mscae", quality=QUALITY, effort="default")
     best = compress_image(image=image, codec="mscae", quality=QUALITY, effort="max")
-    assert default.data == learned.encode(tiny_model, photo, QUALITY)
+    assert default.data == coder.encode(tiny_model, photo, QUALITY)
     assert best.data != default.data
     assert refine.real_loss(tiny_model, best.data, photo, knob) < refine.real_loss(tiny_model, default.data, photo, knob)
     assert np.asarray(tiny_codec.decode(best.data)).shape == photo.shape
@@ -88,7 +88,7 @@ def test_a_searched_mscae_winner_is_re_encoded_at_max_effort(tiny_codec):
 
 
 def test_max_effort_keeps_the_default_file_when_the_refined_one_has_a_higher_real_loss(tiny_model, photo, monkeypatch):
-    session = learned.EncoderSession(tiny_model, photo)
+    session = coder.EncoderSession(tiny_model, photo)
     default = session.encode(QUALITY)
     # However the refinement went, the real loss of the two files decides.
     monkeypatch.setattr(refine, "real_loss", lambda loaded, data, image, knob: 1.0 if data == default else 2.0)
@@ -98,22 +98,22 @@ def test_max_effort_keeps_the_default_file_when_the_refined_one_has_a_higher_rea
 
 def test_photos_above_the_refinement_limit_are_coded_at_default_effort(tiny_model, photo, monkeypatch):
     monkeypatch.setattr(refine, "MAX_PIXELS", photo.shape[0] * photo.shape[1] - 1)
-    session = learned.EncoderSession(tiny_model, photo)
+    session = coder.EncoderSession(tiny_model, photo)
     data, figures = refine.encode_refined(session, QUALITY, STEPS)
     assert figures == {"refined": False, "reason": "too large"}
     assert data == session.encode(QUALITY)
 
 
 def test_the_learned_codec_offers_refinement_only_at_max_effort():
-    assert learned.LearnedCodec.effort_presets["max"]["refine_steps"] >= 100
-    assert "default" not in learned.LearnedCodec.effort_presets
+    assert LearnedCodec.effort_presets["max"]["refine_steps"] >= 100
+    assert "default" not in LearnedCodec.effort_presets
 
 
 def test_under_a_backend_without_gradient_tapes_max_effort_codes_at_default_effort(tiny_model, photo, monkeypatch):
     import keras
 
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    session = learned.EncoderSession(tiny_model, photo)
+    session = coder.EncoderSession(tiny_model, photo)
     data, figures = refine.encode_refined(session, QUALITY, STEPS)
     assert figures == {"refined": False, "reason": "needs TensorFlow"}
     assert data == session.encode(QUALITY)

@@ -9,7 +9,8 @@ from rest_framework.test import APIClient
 
 from compression import registry
 from compression.base import DecodeCheckError
-from compression.learned import codec as learned
+from compression.learned import coder
+from compression.learned.codec import LearnedCodec, register_learned_codec
 from compression.learned.models import build_model
 from compression.learned.zoo import model_config
 from compression.services import compress_image
@@ -23,12 +24,12 @@ def tiny_model():
 
     keras.utils.set_random_seed(0)
     cfg = model_config("mscae-tiny")
-    return learned.wrap_model("mscae-tiny", build_model(cfg["N"], cfg["M"], cfg["lambdas"]))
+    return coder.wrap_model("mscae-tiny", build_model(cfg["N"], cfg["M"], cfg["lambdas"]))
 
 
 @pytest.fixture
 def tiny_codec(tiny_model):
-    return registry.register(learned.LearnedCodec(loaded=tiny_model))
+    return registry.register(LearnedCodec(loaded=tiny_model))
 
 
 @pytest.fixture
@@ -44,13 +45,13 @@ def api(db):
 
 def test_the_shipped_weights_register_mscae_in_the_codec_registry(settings, tmp_path):
     settings.CODEC_WEIGHTS_DIR = tmp_path
-    assert learned.register_learned_codec() is False  # no weights there: not offered
+    assert register_learned_codec() is False  # no weights there: not offered
     (tmp_path / "mscae.weights.h5").write_bytes(b"placeholder")
-    assert learned.register_learned_codec() is True
+    assert register_learned_codec() is True
     assert registry.get_codec("mscae").extension == "msc"
     settings.LEARNED_CODEC_ENABLED = False
     registry.unregister("mscae")
-    assert learned.register_learned_codec() is False
+    assert register_learned_codec() is False
 
 
 def test_a_named_mscae_encode_records_the_digest_of_its_decoded_pixels(tiny_codec):
@@ -70,7 +71,7 @@ def test_auto_searches_the_learned_codec_among_the_candidates(tiny_codec):
 
 
 def test_a_learned_file_that_fails_its_decode_check_falls_back_to_a_classical_codec(tiny_model, caplog):
-    class Broken(learned.LearnedCodec):
+    class Broken(LearnedCodec):
         def decode(self, data):
             raise DecodeCheckError(self.name, "decoded symbols differ")
 

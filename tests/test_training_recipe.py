@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from compression.learned import codec as learned
+from compression.learned import coder
 from compression.learned import data as data_mod
 from compression.learned.models import LevelNormaliser, build_model
 from compression.learned.training import Schedule, decayed_lr, load_weights_tolerant, train
@@ -146,7 +146,7 @@ def test_the_shipped_weights_load_into_the_training_model_and_keep_their_digest(
     with pytest.raises(ValueError):
         training_model.load_weights(SHIPPED)  # Keras refuses a file without the level normaliser
     load_weights_tolerant(training_model, SHIPPED)
-    shipped = learned.load_model("mscae", SHIPPED)
+    shipped = coder.load_model("mscae", SHIPPED)
     for got, want in zip(training_model.trainable_weights, shipped.model.trainable_weights):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     sidecar = json.loads(SHIPPED.with_suffix("").with_suffix(".json").read_text())

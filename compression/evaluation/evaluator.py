@@ -60,19 +60,20 @@ def build_specs(names: Iterable[str] = DEFAULT_CODECS, *, learned=None, weights=
     for name in names:
         qualities = sweeps.get(name)
         if name == "mscae":
-            from compression.learned import codec as learned_codec
+            from compression.learned.codec import LearnedCodec
+            from compression.learned.coder import default_weights_path
 
             if learned is not None:
-                codec = learned_codec.LearnedCodec(loaded=learned)
+                codec = LearnedCodec(loaded=learned)
             else:
-                path = Path(weights) if weights else learned_codec.default_weights_path("mscae")
+                path = Path(weights) if weights else default_weights_path("mscae")
                 if not path.exists():
                     message = f"mscae skipped: no weights at {_shown(path)!r}"
                     if explicit:
                         raise CodecError(message)
                     notes.append(message)
                     continue
-                codec = learned_codec.LearnedCodec(weights_path=path)
+                codec = LearnedCodec(weights_path=path)
         elif name in BASELINES:
             codec = BASELINES[name]()
         else:

@@ -2,10 +2,20 @@
 hyperprior and a checkerboard context, per-level quantisation gains (one model, many rates) and
 a range-coded bitstream that decodes the same on any machine.
 
-Seams, as in CompressAI: `layers` (GDN), `entropy_models` (factorised prior, Gaussian
-likelihood, grouped range coding), `integer` and `tables` (the exact integer probability model
-and the coding tables stored with the weights), `models` (the transforms and the RD loss),
-`zoo` (name -> config), `bitstream` (the .msc container), `data` and `training`, and `codec`
-(the registry adapter used by the portal). TensorFlow/Keras are imported only when a module
-here is used, so the portal starts without them.
+Modules, bottom-up (each imports only those above it):
+
+* `coding` (numpy-only constants both sides agree on: the latent grid, `pad`, the checkerboard,
+  symbol ranges), `ops` (straight-through rounding, anchor mask), `zoo` (name -> config),
+  `bitstream` (the .msc container), `integer` (exact integer layers);
+* `layers` (GDN), `tables` (the integer probability model and the coding tables stored with the
+  weights), `entropy_models` (factorised prior, Gaussian likelihood, grouped range coding);
+* `tiling` (the float transforms in bounded memory) and `latents` (the latents coded with the
+  integer prior, for encoder and decoder);
+* `models` (the transforms, the RD loss, compress/decompress);
+* `coder` (load and save weights, `EncoderSession`, encode and decode files);
+* `refine` (max effort: latents refined per photo), `data` and `training`;
+* `codec` (the registry adapter the portal uses).
+
+TensorFlow/Keras are imported only when a model is built or trained, so the portal starts without
+them (`zoo`, `coding`, `bitstream`, `coder` and `codec` import neither at module level).
 """

@@ -1,221 +1,24 @@
-"""The learned codec as the portal and the CLI use it: load weights once per process, encode a
-photo to an `.msc` file, decode any `.msc` file (or refuse it cleanly), and rate control.
-
-Quality is 0–100 like the classical codecs; it maps linearly onto the model's continuous knob
-0 … K−1 (K trained levels, interpolated in between).
+"""The learned codec as the portal's registry sees it: `LearnedCodec`, the `Codec` adapter over
+`coder` (max effort from `refine`), and `register_learned_codec`, which offers it when its shipped
+weights are present. TensorFlow is imported on first use, not when the portal starts.
 """
 from __future__ import annotations
 
 import functools
-import threading
-from dataclasses import dataclass
+import json
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from compression.base import Codec, CodecError, DecodeCheckError
+from compression.base import Codec, DecodeCheckError
 
 from . import bitstream
-
-_lock = threading.Lock()
-_loaded: dict[tuple[str, str], "LoadedModel"] = {}
-
-
-@dataclass
-class LoadedModel:
-    name: str
-    model: object  # MSCAE
-    digest: bytes
-
-    @property
-    def num_levels(self) -> int:
-        return self.model.num_levels
-
-    def knob(self, quality: float) -> float:
-        return float(np.clip(quality, 0, 100)) / 100.0 * (self.num_levels - 1)
-
-
-def weights_digest(model) -> bytes:
-    """What a file is tied to: the float weights and the integer coding tables."""
-    from .tables import digest
-
-    weights = [np.asarray(w.numpy() if hasattr(w, "numpy") else w) for w in model.weights]
-    return digest(model.tables, weights)[: bitstream.DIGEST_BYTES]
-
-
-def default_weights_path(name: str) -> Path:
-    from django.conf import settings
-
-    return Path(settings.CODEC_WEIGHTS_DIR) / f"{name}.weights.h5"
-
-
-def synthetic_images(count: int = 3, side: int = 128) -> list[np.ndarray]:
-    """Smooth gradients with noise: calibration for in-memory models that have no photos."""
-    rng = np.random.default_rng(7)
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
-    return [
-        np.clip(np.stack([128 + 90 * np.sin(xx / (4 + i + c) + c) * np.cos(yy / (6 + i)) for c in range(3)], -1)
-                + rng.normal(0, 8, (side, side, 3)), 0, 255).astype(np.uint8)
-        for i in range(count)
-    ]
-
-
-def wrap_model(name: str, model, calibration_images=None) -> LoadedModel:
-    """Adopt an in-memory model (tests, training, export): build its integer coding tables,
-    calibrated on `calibration_images` (validation photos at export; synthetic ones otherwise)."""
-    from .tables import build_tables
-
-    model.tables = build_tables(model, calibration_images or synthetic_images())
-    return LoadedModel(name, model, weights_digest(model))
-
-
-def load_model(name: str = "mscae", weights_path: str | Path | None = None) -> LoadedModel:
-    """Build the model and load its weights and coding tables once per process (thread-safe).
-    The tables are read, never rebuilt: see tables.py."""
-    from .tables import CodingTables, TablesError, tables_path
-
-    path = Path(weights_path) if weights_path else default_weights_path(name)
-    key = (name, str(path))
-    with _lock:
-        if key not in _loaded:
-            if not path.exists():
-                raise CodecError(f"Weights for learned model {name!r} not found at {str(path)!r}")
-            from .models import build_model
-            from .zoo import model_config
-
-            config = model_config(name)
-            model = build_model(config["N"], config["M"], config["lambdas"])
-            model.load_weights(path)
-            try:
-                model.tables = CodingTables.load(tables_path(path))
-            except TablesError as exc:
-                raise CodecError(str(exc)) from exc
-            _loaded[key] = LoadedModel(name, model, weights_digest(model))
-        return _loaded[key]
-
-
-def save_model(loaded: LoadedModel, weights_path: str | Path) -> None:
-    """Write the weights and their coding tables side by side."""
-    from .tables import tables_path
-
-    loaded.model.save_weights(weights_path)
-    loaded.model.tables.save(tables_path(weights_path))
-
-
-def _to_array(image) -> np.ndarray:
-    if isinstance(image, Image.Image):
-        if image.mode in ("RGBA", "LA") or "transparency" in image.info:
-            raise CodecError("The learned codec stores RGB only; this image has an alpha channel")
-        image = image.convert("RGB")
-        return np.asarray(image, dtype=np.uint8)
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-        raise CodecError(f"expected an RGB uint8 image, got array {arr.shape} {arr.dtype}")
-    return arr
-
-
-class EncoderSession:
-    """One photo, many qualities: what a rate search (the selector's trials, `manage.py codec
-    --target-bpp`) encodes. The analysis transform, the encoder's largest, does not depend on the
-    quality, so it runs once per session; `compress` itself stays a pure function of its inputs."""
-
-    def __init__(self, loaded: LoadedModel, image):
-        self.loaded = loaded
-        self.array = _to_array(image)
-        self._analysis = None
-        self._lock = threading.Lock()
-
-    def analysis(self) -> np.ndarray:
-        from .models import pad
-
-        with self._lock:  # parallel trials of one search share it
-            if self._analysis is None:
-                # The padded copy, as large as the photo, lives only while g_a runs.
-                self._analysis = self.loaded.model.analysis(pad(self.array))
-            return self._analysis
-
-    def encode_with_estimate(self, quality: float, analysis: np.ndarray | None = None) -> tuple[bytes, float]:
-        """-> (.msc file, the bits the entropy models predicted for its two coded strings).
-        `analysis`: latents to code in place of g_a(photo) (max effort's refined ones)."""
-        h, w = self.array.shape[:2]
-        knob = self.loaded.knob(quality)
-        analysis = self.analysis() if analysis is None else analysis
-        compressed = self.loaded.model.compress(None, knob, analysis=analysis)
-        y_string, z_string = compressed.strings
-        header = bitstream.Header(self.loaded.name, self.loaded.digest,
-                                  bitstream.symbols_digest(*compressed.symbols), knob, h, w)
-        return bitstream.pack(header, z_string, y_string), compressed.estimated_bits
-
-    def encode(self, quality: float, analysis: np.ndarray | None = None) -> bytes:
-        return self.encode_with_estimate(quality, analysis)[0]
-
-    def encode_effort(self, quality: float, refine_steps: int = 0) -> bytes:
-        """`refine_steps` > 0: max effort, the latents refined on this photo's own loss first
-        (refine.py); the file decodes with the normal decoder."""
-        if refine_steps <= 0:
-            return self.encode(quality)
-        from .refine import encode_refined
-
-        return encode_refined(self, quality, refine_steps)[0]
-
-
-def encode(loaded: LoadedModel, image, quality: float) -> bytes:
-    return EncoderSession(loaded, image).encode(quality)
-
-
-def encode_with_estimate(loaded: LoadedModel, image, quality: float) -> tuple[bytes, float]:
-    return EncoderSession(loaded, image).encode_with_estimate(quality)
-
-
-def read_header(data: bytes) -> bitstream.Header:
-    return bitstream.unpack(data)[0]
-
-
-def decode(data: bytes, loaded: LoadedModel | None = None) -> np.ndarray:
-    """Any bytes -> (H, W, 3) uint8, or BitstreamError with a clear message."""
-    from .entropy_models import EntropyCoderError
-    from .models import DOWNSAMPLING
-
-    header, z_string, y_string = bitstream.unpack(data)
-    if loaded is None:
-        from .zoo import MODELS
-
-        if header.model not in MODELS:
-            raise bitstream.BitstreamError(
-                f"file was made by learned model {header.model!r}, which this server does not have"
-            )
-        try:
-            loaded = load_model(header.model)
-        except CodecError as exc:
-            raise bitstream.BitstreamError(str(exc)) from exc
-    if header.model != loaded.name or header.digest != loaded.digest:
-        raise bitstream.BitstreamError(
-            f"file was made by model {header.model!r} (weights {header.digest.hex()[:12]}), "
-            f"but the decoder has {loaded.name!r} (weights {loaded.digest.hex()[:12]}); re-encode it from its "
-            "original (images kept in the vault: python manage.py recompress_learned)"
-        )
-    if not 0 <= header.quality <= loaded.num_levels - 1:
-        raise bitstream.BitstreamError(f"quality {header.quality:g} is outside this model's levels")
-    shape = (-(-header.height // DOWNSAMPLING), -(-header.width // DOWNSAMPLING))
-    def check(z_symbols, y_symbols):
-        if bitstream.symbols_digest(z_symbols, y_symbols) != header.symbols_digest:
-            raise bitstream.BitstreamError(
-                "decoded symbols differ from the encoded ones (the file is damaged, or this machine "
-                "computes the model differently from the encoder)"
-            )
-
-    try:
-        out = loaded.model.decompress((y_string, z_string), shape, header.quality, check=check)
-    except EntropyCoderError as exc:
-        raise bitstream.BitstreamError(str(exc)) from exc
-    return out[: header.height, : header.width]
-
-
+from .coder import EncoderSession, LoadedModel, decode, default_weights_path, load_model
+from .zoo import DEFAULT_MODEL
 
 
 class LearnedCodec(Codec):
-    name = "mscae"
+    name = DEFAULT_MODEL
     label = "MSCAE (learned)"
     media_type = "application/x-mscae"
     extension = "msc"
@@ -238,11 +41,9 @@ class LearnedCodec(Codec):
     def psnr_hints(self) -> tuple[tuple[float, float], ...]:
         """(PSNR, quality) on validation photos, written beside the weights by `train_codec
         --export`; the selector starts its search there."""
-        import json
-
         if self._loaded is not None and self._weights_path is None:
             return ()  # an in-memory model: the shipped model's calibration does not apply
-        path = Path(self._weights_path) if self._weights_path else default_weights_path("mscae")
+        path = Path(self._weights_path) if self._weights_path else default_weights_path(DEFAULT_MODEL)
         sidecar = path.with_suffix("").with_suffix(".json")
         try:
             return tuple(tuple(p) for p in json.loads(sidecar.read_text())["psnr_hints"])
@@ -252,7 +53,7 @@ class LearnedCodec(Codec):
     @property
     def loaded(self) -> LoadedModel:
         if self._loaded is None:
-            self._loaded = load_model("mscae", self._weights_path)
+            self._loaded = load_model(DEFAULT_MODEL, self._weights_path)
         return self._loaded
 
     @property
@@ -261,13 +62,17 @@ class LearnedCodec(Codec):
 
     def encode(self, image, *, quality=None, fast=False, refine_steps=0) -> bytes:
         # `fast` changes nothing: the learned codec's effort is `refine_steps` alone.
-        return EncoderSession(self.loaded, image).encode_effort(self.checked_quality(quality), int(refine_steps))
+        from .refine import encode_effort
+
+        return encode_effort(EncoderSession(self.loaded, image), self.checked_quality(quality), int(refine_steps))
 
     def session(self, image):
         """A search's trials of one photo share its analysis transform (see EncoderSession)."""
+        from .refine import encode_effort
+
         session = EncoderSession(self.loaded, image)
-        return lambda *, quality=None, fast=False, refine_steps=0: session.encode_effort(
-            self.checked_quality(quality), int(refine_steps))
+        return lambda *, quality=None, fast=False, refine_steps=0: encode_effort(
+            session, self.checked_quality(quality), int(refine_steps))
 
     def decode(self, data: bytes) -> Image.Image:
         try:
@@ -286,7 +91,7 @@ def register_learned_codec() -> bool:
 
     from compression.registry import register
 
-    if not getattr(settings, "LEARNED_CODEC_ENABLED", True) or not default_weights_path("mscae").exists():
+    if not getattr(settings, "LEARNED_CODEC_ENABLED", True) or not default_weights_path(DEFAULT_MODEL).exists():
         return False
     register(LearnedCodec())
     return True

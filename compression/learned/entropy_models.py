@@ -20,7 +20,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from .tables import PMF_PRECISION, SCALE_MIN, Z_SYMBOL_RANGE_MAX, Z_TAIL_MASS
+from .coding import PMF_PRECISION, SCALE_MIN, Z_SYMBOL_RANGE_MAX, Z_TAIL_MASS
 
 LIKELIHOOD_BOUND = 1e-9
 

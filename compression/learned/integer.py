@@ -38,7 +38,7 @@ FLOAT64_EXACT = 2**53
 INT64_SAFE = 2**62
 MAX_SHIFT = 40
 LEAKY_DIVISOR = 5  # Keras's leaky_relu slope 0.2 = 1/5
-_CHUNK_ELEMENTS = 1 << 21  # im2col entries per matrix product: ~16 MB of float64, whatever the image
+CHUNK_ELEMENTS = 1 << 21  # im2col entries per matrix product: ~16 MB of float64, whatever the image
 
 
 class IntegerOverflowError(ValueError):
@@ -50,21 +50,21 @@ def leaky_relu_int(v: np.ndarray) -> np.ndarray:
     return np.where(v >= 0, v, -((-v + LEAKY_DIVISOR // 2) // LEAKY_DIVISOR))
 
 
-# leaky_relu_int(v) clipped to ±ACT_MAX, as int16, for every v from _LEAKY_LOW to ACT_MAX. At and
-# below _LEAKY_LOW the clipped result is −ACT_MAX (leaky_relu_int is monotone), above ACT_MAX it is
+# leaky_relu_int(v) clipped to ±ACT_MAX, as int16, for every v from LEAKY_LOW to ACT_MAX. At and
+# below LEAKY_LOW the clipped result is −ACT_MAX (leaky_relu_int is monotone), above ACT_MAX it is
 # ACT_MAX: an accumulator clipped to that range first gives the same result from the table.
-_LEAKY_LOW = -(LEAKY_DIVISOR * ACT_MAX + LEAKY_DIVISOR // 2)
-_LEAKY_TABLE = np.clip(leaky_relu_int(np.arange(_LEAKY_LOW, ACT_MAX + 1, dtype=np.int64)),
+LEAKY_LOW = -(LEAKY_DIVISOR * ACT_MAX + LEAKY_DIVISOR // 2)
+_LEAKY_TABLE = np.clip(leaky_relu_int(np.arange(LEAKY_LOW, ACT_MAX + 1, dtype=np.int64)),
                        -ACT_MAX, ACT_MAX).astype(np.int16)
-assert leaky_relu_int(np.int64(_LEAKY_LOW)) <= -ACT_MAX
+assert leaky_relu_int(np.int64(LEAKY_LOW)) <= -ACT_MAX
 
 
-def _correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int], finish=None, dtype=np.int64) -> np.ndarray:
+def correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int], finish=None, dtype=np.int64) -> np.ndarray:
     """'Valid' cross-correlation of x (H, W, C) integers, padded by pad=(before, after) with
     zeros on both spatial axes (or ((top, bottom), (left, right))), with kernel (kh, kw, C, O)
     int64 -> (H', W', O), exact.
 
-    It runs in row chunks of about _CHUNK_ELEMENTS im2col entries; `finish` maps each chunk's
+    It runs in row chunks of about CHUNK_ELEMENTS im2col entries; `finish` maps each chunk's
     int64 accumulator to the stored values (of `dtype`), so neither a float64 copy of the input
     nor a whole-image accumulator ever exists: memory stays the input and output plus one chunk."""
     kh, kw, c, o = kernel.shape
@@ -73,7 +73,7 @@ def _correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int], finish=N
     h, w = x.shape[0] + top + bottom - kh + 1, x.shape[1] + left + right - kw + 1
     k = kernel.reshape(kh * kw * c, o).astype(np.float64)
     out = np.empty((h, w, o), dtype)
-    rows = max(1, _CHUNK_ELEMENTS // max(1, w * kh * kw * c))
+    rows = max(1, CHUNK_ELEMENTS // max(1, w * kh * kw * c))
     if kh == kw == 1 and top == bottom == left == right == 0:
         # A 1×1 convolution is a matrix product of the input's pixels as they are: no padded
         # slab, no windows (the same products and sums as below).
@@ -97,12 +97,6 @@ def _correlate(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int], finish=N
     return out
 
 
-def _upsample2(x: np.ndarray) -> np.ndarray:
-    u = np.zeros((2 * x.shape[0], 2 * x.shape[1], x.shape[2]), x.dtype)
-    u[::2, ::2] = x
-    return u
-
-
 def _deconv2_phases(kh: int, pad_top: int):
     """The stride-2 transposed convolution as four small correlations ("polyphase"): the
     zero-inserted input of `IntLayer.accumulate` has non-zeros only at even rows and columns, so
@@ -121,10 +115,10 @@ def _deconv2_phases(kh: int, pad_top: int):
 
 def _correlate_at(x: np.ndarray, points: np.ndarray, kernel: np.ndarray, taps: np.ndarray, pad: tuple[int, int],
                   finish=None, dtype=np.int64) -> np.ndarray:
-    """`_correlate(x, kernel, pad, ...)` at the output positions `points` ((n, 2) rows and columns)
+    """`correlate(x, kernel, pad, ...)` at the output positions `points` ((n, 2) rows and columns)
     only, with only the kernel taps where `taps` (kh, kw) is True: the caller guarantees that the
     other taps meet nothing but zeros at those points. -> (n, O). Exact for the same reason as
-    `_correlate`: the products left out are exact zeros, and every partial sum of the rest is an
+    `correlate`: the products left out are exact zeros, and every partial sum of the rest is an
     integer below 2^53, so the float64 sum is the same integer in any order."""
     kh, kw, c, o = kernel.shape
     top, left = pad[0], pad[0]
@@ -134,7 +128,7 @@ def _correlate_at(x: np.ndarray, points: np.ndarray, kernel: np.ndarray, taps: n
     padded = np.zeros((x.shape[0] + kh - 1, x.shape[1] + kw - 1, c), np.float64)
     padded[top : top + x.shape[0], left : left + x.shape[1]] = x
     out = np.empty((len(points), o), dtype)
-    step = max(1, _CHUNK_ELEMENTS // max(1, len(offsets) * c))
+    step = max(1, CHUNK_ELEMENTS // max(1, len(offsets) * c))
     for i in range(0, len(points), step):
         pts = points[i : i + step]
         rows = pts[:, 0, None] + offsets[None, :, 0]  # (n, taps) rows of `padded`
@@ -157,22 +151,22 @@ class IntLayer:
     leaky: bool
 
     def accumulate(self, x: np.ndarray, finish=None, dtype=np.int64) -> np.ndarray:
-        """The integer convolution; `finish` and `dtype` as in `_correlate`."""
+        """The integer convolution; `finish` and `dtype` as in `correlate`."""
         kh = self.kernel.shape[0]
         if self.kind == "conv":
-            return _correlate(x, self.kernel, ((kh - 1) // 2, kh // 2), finish, dtype)
+            return correlate(x, self.kernel, ((kh - 1) // 2, kh // 2), finish, dtype)
         if self.kind == "deconv2":
             # TF's SAME transposed convolution = zero-insertion, then a correlation with the
             # flipped kernel padded (k−2, 1) for k = 5 (checked against Keras in the tests).
             # Computed as its four phases (`_deconv2_phases`): the same non-zero products, a
             # quarter of the work; the three quarters left out are products with the inserted
-            # zeros, so every output is the same exact integer (see `_correlate`).
+            # zeros, so every output is the same exact integer (see `correlate`).
             kw = self.kernel.shape[1]
             out = np.empty((2 * x.shape[0], 2 * x.shape[1], self.kernel.shape[-1]), dtype)
             for p, (a0, d, kt) in enumerate(_deconv2_phases(kh, kh - 2)):
                 for q, (b0, e, ks) in enumerate(_deconv2_phases(kw, kh - 2)):
                     sub = np.ascontiguousarray(self.kernel[a0::2, b0::2])
-                    out[p::2, q::2] = _correlate(x, sub, ((d, kt - 1 - d), (e, ks - 1 - e)), finish, dtype)
+                    out[p::2, q::2] = correlate(x, sub, ((d, kt - 1 - d), (e, ks - 1 - e)), finish, dtype)
             return out
         raise ValueError(f"unknown integer layer kind {self.kind!r}")
 
@@ -195,8 +189,8 @@ class IntLayer:
         if self.leaky:
             # The leaky ReLU then the clip to ±ACT_MAX, as one look-up (see _LEAKY_TABLE): the
             # same values as leaky_relu_int and np.clip, with no int64 division.
-            np.clip(acc, _LEAKY_LOW, ACT_MAX, out=acc)
-            acc -= _LEAKY_LOW
+            np.clip(acc, LEAKY_LOW, ACT_MAX, out=acc)
+            acc -= LEAKY_LOW
             return _LEAKY_TABLE[acc]
         return np.clip(acc, -ACT_MAX, ACT_MAX, out=acc).astype(np.int16)
 

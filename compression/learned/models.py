@@ -34,7 +34,9 @@ Data flow (N, M channels; each stage of g_a halves the resolution, so y is x/16,
 
 Training runs everything in floats. Coding runs h_s, ctx and ep as exact integer networks
 (`tables.CodingTables`, made when weights are exported), so every machine decodes the same
-symbols; g_a, h_a (encoder only) and g_s (pixels only, never symbols) stay float.
+symbols; g_a, h_a (encoder only) and g_s (pixels only, never symbols) stay float. `compress` and
+`decompress` run those float transforms through `tiling` (bounded memory at any photo size) and
+hand the latents to `latents`, which codes them with the integer prior.
 
 Adaptive quantisation: one model serves K quality levels. Level k has a per-channel gain g_k
 (applied before quantisation: larger gain = finer steps = more bits) and an inverse gain
@@ -45,54 +47,20 @@ which gives a continuous quality knob.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 import keras
 from keras import layers, ops
 
-from . import entropy_models as em
+from . import tiling
+from .coding import DOWNSAMPLING
 from .entropy_models import EntropyBottleneck, gaussian_likelihood
+from .latents import BAND_ROWS, Compressed, decode_latents, encode_latents
 from .layers import GDN
-from .tables import Y_SYMBOL_RANGE, CodingTables, TablesError, checkerboard
-
-# Rate–distortion trade-offs of the K levels (loss = bpp + λ · 255² · MSE), the values used by
-# CompressAI's MSE-optimised models, which span ~0.1–1 bpp on Kodak.
-DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
-DOWNSAMPLING = 64  # g_a (16) × h_a (4): images are padded to a multiple of this
-# g_s runs on tiles of TILE_SIZE pixels with TILE_HALO pixels of context on every side (g_a on
-# strips, see ANALYSIS_STRIP, or in one piece when the photo fits one tile's window), so
-# memory stays flat for any photo size (a 24-megapixel photo in one piece needed 11.6 GB). The
-# halo exceeds both transforms' receptive fields (61 px for g_a: four 5×5 stride-2 layers; about
-# ±3 latents = ±48 px for g_s), so tiled results equal whole-image ones up to float rounding.
-# Multiples of 16 keep every tile on the transforms' stride grid. TensorFlow keeps the working
-# memory of the largest tile it has seen (with the shipped model about 470 MB for 768-px tiles,
-# 240 MB for 512-px ones, 130 MB for 384-px ones), so the tile size sets most of the coder's
-# memory beyond the library itself; the halo makes smaller tiles cost more compute.
-TILE_SIZE = 384
-TILE_HALO = 64
-# The integer prior (`code_latents`) runs in bands of this many latent rows (16 pixels each): its
-# int64 working arrays then cover a band, not a 24-megapixel photo's whole latent grid.
-BAND_ROWS = 16
-# h_a runs on tiles of HYPER_TILE latents with HYPER_HALO latents of context (its receptive field
-# is under ±8 latents); multiples of 4 keep the tiles on its stride grid.
-HYPER_TILE = 128
-HYPER_HALO = 16
-# g_a runs on strips of ANALYSIS_STRIP columns (with TILE_HALO columns of context on either side,
-# as tiles have), each strip in bands of rows, layer after layer (`run_rows`): no rows of context
-# are recomputed, so the halo costs about 2·64/1024 of the compute where 384-px tiles cost 78 %.
-# Each call of a layer reads or writes at most about ANALYSIS_CALL_ELEMENTS float32 values, which
-# bounds TensorFlow's kept working memory as the tile size did (measured on a 4-megapixel photo:
-# g_a grows the peak by 135 MB, 91 MB with tiles; full-width bands of 2^22 values took 260 MB).
-# The latents are bit-identical to the tiled ones (observed here on Kodak, a 4- and a
-# 24-megapixel photo: g_a's float32 layers give an output the same value whatever the extent of
-# the call, which the tiles already showed). g_s is not run this way: its results do change with
-# the extent of a call (±1 on 37 of 12 million values of the 4-megapixel photo against its
-# tiles), and its tiles keep the decoded pixels exactly as they were.
-ANALYSIS_STRIP = 1024
-ANALYSIS_CALL_ELEMENTS = 1 << 21
-QUANTISE_CHUNK = 4096  # latent positions the encoder quantises at a time (float64 temporaries)
+from .ops import anchor_mask, ste_round
+from .tables import CodingTables, TablesError
+from .zoo import DEFAULT_LAMBDAS
 
 
 def _conv(filters, kernel, stride=1, activation=None, name=None, dtype=None, zero=False):
@@ -146,37 +114,17 @@ def _deconv(filters, kernel, stride=2, activation=None, name=None, dtype=None):
     )
 
 
-@dataclass
-class Compressed:
-    strings: tuple[bytes, bytes]  # (y string, z string)
-    shape: tuple[int, int]  # latent spatial shape of z
-    estimated_bits: float
-    symbols: tuple[np.ndarray, np.ndarray]  # (z, y) integers, as the decoder must recover them
-
-
-def _ste_round(v):
-    """Rounded values forward, identity gradient backward (the decoder sees rounded values)."""
-    return v + ops.stop_gradient(ops.round(v) - v)
-
-
-def _anchor_mask(y):
-    """(1, h, w, 1) float: 1 at checkerboard anchors ((row + column) even), else 0."""
-    shape = ops.shape(y)
-    rows = ops.expand_dims(ops.arange(shape[1]), 1)
-    cols = ops.expand_dims(ops.arange(shape[2]), 0)
-    return ops.cast(ops.equal((rows + cols) % 2, 0), "float32")[None, :, :, None]
-
-
 @keras.saving.register_keras_serializable(package="mscae")
 class MSCAE(keras.Model):
     def __init__(self, N: int = 128, M: int = 192, lambdas=DEFAULT_LAMBDAS, transform_dtype=None,
                  normalise_levels: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.N, self.M = int(N), int(M)
-        # `transform_dtype="mixed_bfloat16"` runs g_a and g_s (0.49 s of a 0.60 s training step
-        # here) in bfloat16 while training: 1.5x faster on CPUs with AVX512-BF16, and on GPUs. The hyperprior
-        # and the entropy models stay float32: the rate is a sum of logs that bfloat16's 8-bit
-        # mantissa would blur. Variables are float32 either way, so the weights files are the same.
+        # `transform_dtype="mixed_bfloat16"` runs g_a and g_s, most of a training step, in
+        # bfloat16 while training (faster where the hardware has it: see
+        # docs/benchmarks/learned_codec_notes.md). The hyperprior and the entropy models stay
+        # float32: the rate is a sum of logs that bfloat16's 8-bit mantissa would blur. Variables
+        # are float32 either way, so the weights files are the same.
         self.transform_dtype = transform_dtype
         td = transform_dtype
         self.lambdas = tuple(float(v) for v in lambdas)
@@ -239,7 +187,7 @@ class MSCAE(keras.Model):
         self.level_norm = LevelNormaliser(self.num_levels, name="level_norm") if normalise_levels else None
         self.seed_generator = keras.random.SeedGenerator(20181)
         self.tables: CodingTables | None = None  # integer coding tables: see tables.py
-        self.tile_size = TILE_SIZE
+        self.tile_size = tiling.TILE_SIZE
         self.band_rows = BAND_ROWS
         self.bpp_tracker = keras.metrics.Mean(name="bpp")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
@@ -269,7 +217,7 @@ class MSCAE(keras.Model):
         return gain.astype(np.float32), igain.astype(np.float32)
 
     # --- training graph -----------------------------------------------------------------------
-    def _split_params(self, params):
+    def split_params(self, params):
         means, scales_raw = ops.split(params, 2, axis=-1)
         return means, ops.softplus(scales_raw) + 0.11
 
@@ -278,11 +226,11 @@ class MSCAE(keras.Model):
         from the context of the anchors' ŷ. -> (means, scales). `record(name, tensor)` sees each
         intermediate activation (for the integer tables' calibration)."""
         record = record or (lambda name, value: None)
-        anchors = _anchor_mask(y)
+        anchors = anchor_mask(y)
         hidden_a = self.ep0(ops.concatenate([hyper, ops.zeros_like(y)], axis=-1))
         params_a = hyper + self.ep1(hidden_a)
         means_a, _ = ops.split(params_a, 2, axis=-1)
-        y_hat_anchors = (means_a + _ste_round(y - means_a)) * anchors
+        y_hat_anchors = (means_a + ste_round(y - means_a)) * anchors
         ctx = self.context_conv(y_hat_anchors)
         hidden_n = self.ep0(ops.concatenate([hyper, ctx], axis=-1))
         params_n = hyper + self.ep1(hidden_n)
@@ -290,7 +238,7 @@ class MSCAE(keras.Model):
         record("context", ctx * (1.0 - anchors))
         record("params_hidden", anchors * hidden_a + (1.0 - anchors) * hidden_n)
         record("params", params)
-        return self._split_params(params)
+        return self.split_params(params)
 
     def call(self, inputs, training=False):
         x = inputs["image"]
@@ -303,7 +251,7 @@ class MSCAE(keras.Model):
             # Rate from noisy z (a differentiable proxy for rounding); h_s sees really rounded z
             # with a straight-through gradient, as the decoder will (CompressAI's "ste").
             z_rate = z + keras.random.uniform(ops.shape(z), -0.5, 0.5, seed=self.seed_generator)
-            z_hat = _ste_round(z)
+            z_hat = ste_round(z)
         else:
             z_rate = z_hat = ops.round(z)
         z_lik = self.entropy_bottleneck(z_rate)
@@ -316,7 +264,7 @@ class MSCAE(keras.Model):
         else:
             y_rate = means + ops.round(y - means)
         y_lik = gaussian_likelihood(y_rate - means, scales)
-        y_hat = means + _ste_round(y - means)
+        y_hat = means + ste_round(y - means)
         x_hat = ops.cast(self.g_s(y_hat * igain), "float32")
 
         shape = ops.shape(x)
@@ -342,74 +290,35 @@ class MSCAE(keras.Model):
     def _require_tables(self) -> CodingTables:
         if self.tables is None:
             raise TablesError("this model has no coding tables; load them with the weights "
-                              "(codec.load_model) or build them (tables.build_tables) before coding")
+                              "(coder.load_model) or build them (tables.build_tables) before coding")
         return self.tables
 
     def hyper_latents(self, y: np.ndarray) -> np.ndarray:
         t = self._require_tables()
-        # Tiled like g_a: on a 24-megapixel photo's whole latent grid, h_a's TensorFlow working
-        # memory (which the library keeps afterwards) would be about 90 MB.
-        z = run_tiled(lambda tile: self.h_a(tile, training=False), y, scale=(1, 4), tile=HYPER_TILE, halo=HYPER_HALO)
+        # Tiled like g_a: on the whole latent grid, h_a's TensorFlow working memory (which the
+        # library keeps afterwards) would grow with the photo.
+        z = tiling.run_tiled(lambda tile: self.h_a(tile, training=False), y, scale=(1, 4),
+                             tile=tiling.HYPER_TILE, halo=tiling.HYPER_HALO)
         return np.clip(np.rint(z), -t.z_half, t.z_half).astype(np.int64)
 
     def compress(self, image: np.ndarray | None, quality: float, *, analysis: np.ndarray | None = None) -> Compressed:
-        """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `pad`). `analysis`:
+        """image: (H, W, 3) uint8, H and W multiples of DOWNSAMPLING (see `coding.pad`). `analysis`:
         g_a(image) when the caller already has it (it does not depend on the quality; `image`
         is then not needed)."""
         t = self._require_tables()
         gain, _ = self.gains_for_quality(quality)
         latents = self.analysis(image) if analysis is None else analysis
         z_int = self.hyper_latents(latents * gain)  # y = g_a(x)·gain, whole only while h_a runs
-        z_rows = np.broadcast_to(np.arange(z_int.shape[-1]), z_int.shape).ravel()
-        z_encoder = em.new_encoder()
-        z_bits = em.encode_grouped(z_encoder, z_int.ravel(), z_rows, t.z_pmf, t.z_half)
-        y_encoder = em.new_encoder()
-        scale = np.float64(2.0 ** -t.mean_bits)
-        flat = latents.reshape(-1, latents.shape[-1])
-        y_bits = 0.0
-
-        def code_pass(positions, means_fx, idx):
-            nonlocal y_bits
-            sym = np.empty(means_fx.shape, np.int16)  # |symbol| ≤ Y_SYMBOL_RANGE
-            where = np.flatnonzero(positions)
-            for i in range(0, where.size, QUANTISE_CHUNK):
-                part = slice(i, i + QUANTISE_CHUNK)
-                # y·gain in float32, as `y` always was; the difference in float64, as the files
-                # have always been made (a float32 one could round across a half).
-                residual = flat[where[part]] * gain - means_fx[part] * scale
-                sym[part] = np.clip(np.rint(residual), -Y_SYMBOL_RANGE, Y_SYMBOL_RANGE)
-            y_bits += em.encode_grouped(y_encoder, sym.ravel(), idx.ravel(), t.y_pmf, Y_SYMBOL_RANGE)
-            return sym
-
-        symbols, _ = code_latents(t, t.hyper_params(z_int), code_pass, self.band_rows)
-        strings = (em.finish(y_encoder), em.finish(z_encoder))
-        return Compressed(strings, z_int.shape[:2], y_bits + z_bits, (z_int, symbols))
+        return encode_latents(t, latents, gain, z_int, self.band_rows)
 
     def decompress(self, strings: tuple[bytes, bytes], shape: tuple[int, int], quality: float,
                    check=None) -> np.ndarray:
         """-> (H, W, 3) uint8 of the padded size. `check(z_symbols, y_symbols)` may veto the
         decoded symbols (by raising) before the synthesis transform runs."""
         t = self._require_tables()
-        y_string, z_string = strings
         _, igain = self.gains_for_quality(quality)
-        z_shape = (*tuple(shape), t.z_pmf.shape[0])
-        z_rows = np.broadcast_to(np.arange(z_shape[-1]), z_shape).ravel()
-        z_int = em.decode_grouped(em.new_decoder(z_string, "hyper-latent"), z_rows, t.z_pmf, t.z_half,
-                                  "hyper-latent").reshape(z_shape)
-        y_decoder = em.new_decoder(y_string, "latent")
-
-        def code_pass(positions, means_fx, idx):
-            return em.decode_grouped(y_decoder, idx.ravel(), t.y_pmf, Y_SYMBOL_RANGE, "latent").reshape(idx.shape)
-
-        symbols, means_fx = code_latents(t, t.hyper_params(z_int), code_pass, self.band_rows)
-        if check is not None:
-            check(z_int, symbols)
-        # float32 holds symbol + mean·2^-F exactly (fewer than 24 significant bits), and its
-        # product with the gain is rounded once, as g_s's float32 input always was.
-        y_hat = symbols.astype(np.float32)
-        del symbols
-        y_hat += means_fx * np.float32(2.0 ** -t.mean_bits)
-        del means_fx
+        y_hat = decode_latents(t, strings, shape, self.band_rows, check)
+        # ŷ is exact in float32 (see decode_latents); its product with the gain is rounded once.
         y_hat *= igain
         # Each tile becomes 8-bit pixels at once: a float copy of a whole 24-megapixel picture
         # (and its rounding temporaries) would be most of the decoder's memory.
@@ -417,173 +326,21 @@ class MSCAE(keras.Model):
             pixels = ops.convert_to_numpy(self.g_s(tile, training=False)) * 255.0
             return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
-        return run_tiled(synthesis, y_hat, scale=(16, 1), tile=self.tile_size // 16, halo=TILE_HALO // 16)
+        return tiling.run_tiled(synthesis, y_hat, scale=(16, 1), tile=self.tile_size // 16,
+                                halo=tiling.TILE_HALO // 16)
 
     def analysis(self, image: np.ndarray) -> np.ndarray:
-        """g_a(x) before the gain, in bands of rows (see `run_rows`); photos that fit one tile in
-        one piece, as `run_tiled` did."""
+        """g_a(x) before the gain: in column strips and bands of rows (`tiling.run_strips`);
+        photos that fit one tile's window in one piece."""
         h, w = image.shape[:2]
-        if h <= self.tile_size + 2 * TILE_HALO and w <= self.tile_size + 2 * TILE_HALO:
+        window = self.tile_size + 2 * tiling.TILE_HALO
+        if h <= window and w <= window:
             return ops.convert_to_numpy(self.g_a(image[None].astype(np.float32) / 255.0, training=False))[0]
-        out = None
-        # Strips as run_tiled's tiles, full height: multiples of 16 columns with TILE_HALO (more
-        # than g_a's 61-px receptive field) on either side, so each strip's own latents are the
-        # whole image's.
-        for c0 in range(0, w, ANALYSIS_STRIP):
-            c1 = min(w, c0 + ANALYSIS_STRIP)
-            wc0, wc1 = max(0, c0 - TILE_HALO), min(w, c1 + TILE_HALO)
-            part = run_rows(self.g_a.layers, image[:, wc0:wc1], lambda rows: rows.astype(np.float32) / 255.0)
-            if out is None:
-                out = np.empty((h // 16, w // 16, part.shape[-1]), part.dtype)
-            out[:, c0 // 16 : c1 // 16] = part[:, (c0 - wc0) // 16 : (c1 - wc0) // 16]
-        return out
+        return tiling.run_strips(self.g_a.layers, image, lambda rows: rows.astype(np.float32) / 255.0, stride=16)
 
     def load_weights(self, *args, **kwargs):
         self.tables = None  # the coding tables belong to the old weights
         return super().load_weights(*args, **kwargs)
-
-
-def code_latents(tables: CodingTables, hyper: np.ndarray, code_pass, band_rows: int = None):
-    """The two checkerboard passes, shared by encoder and decoder. `code_pass(positions,
-    means_fx, idx)` codes (encoder) or decodes (decoder) the symbols of one whole pass (`positions`,
-    a (h, w) mask, in raster order) given their integer means (units of 2^-F) and scale indexes,
-    and returns them as (n, M) integers. -> (symbols int32, means_fx int16), both (h, w, M).
-
-    The parameter networks run in bands of `band_rows` latent rows, so their int64 temporaries
-    cover one band, never the image. The range coder still sees each pass as one sequence (every
-    symbol of the lowest scale index first, see `em.encode_grouped`), so the files do not depend
-    on the band size."""
-    band_rows = int(band_rows or BAND_ROWS)
-    h, w = hyper.shape[:2]
-    m = tables.latent_channels
-    anchors = checkerboard((h, w))
-    symbols = np.zeros((h, w, m), np.int16)  # |symbol| ≤ Y_SYMBOL_RANGE
-    means_fx = np.zeros((h, w, m), np.int16)  # |mean| ≤ ACT_MAX
-    halo = tables.context.kernel.shape[0] // 2  # rows of anchors a band's context convolution reads
-    for positions in (anchors, ~anchors):
-        means = np.empty((int(positions.sum()), m), np.int16)
-        idx = np.empty((int(positions.sum()), m), np.uint8)
-        done = 0  # positions of this pass before the band, in raster order
-        for r0 in range(0, h, band_rows):
-            r1 = min(h, r0 + band_rows)
-            here = positions[r0:r1]
-            if positions is anchors:
-                context = None  # a zero context: `params_at` leaves its products out
-            else:  # the anchors are all known now: the others get their context
-                lo, hi = max(0, r0 - halo), min(h, r1 + halo)
-                # ŷ in units of 2^-F: |ŷ| < 2^22, so int32 is exact.
-                y_hat_fx = symbols[lo:hi].astype(np.int32) * np.int32(1 << tables.mean_bits) + means_fx[lo:hi]
-                # Only at this pass's positions (raster order, as `[here]` selects them).
-                points = np.argwhere(here) + np.array([r0 - lo, 0])
-                context = tables.context_at(y_hat_fx, anchors[lo:hi], points)[:, None]
-            band = slice(done, done + int(here.sum()))
-            means[band], idx[band] = tables.split(tables.params_at(hyper[r0:r1][here][:, None], context)[:, 0])
-            done = band.stop
-        symbols[positions] = code_pass(positions, means, idx)
-        means_fx[positions] = means
-        del means, idx
-    return symbols.astype(np.int32), means_fx  # int32: what the symbols digest hashes
-
-
-def _stream_conv(conv, pointwise, chunks, n: int, budget: int):
-    """One stage of `run_rows`: `conv` (a Keras Conv2D, 'same' padding, stride s) then the
-    `pointwise` layers, over input rows that arrive in order as `chunks` ((r, W, C) arrays, n rows
-    in all) -> yields its output rows in order, in bands.
-
-    TensorFlow's SAME padding of a stride-s, k-tap convolution over a length that is a multiple of
-    s pads (k − s) // 2 = pt zeros before and the rest after, so output row i reads input rows
-    s·i − pt … s·i − pt + k − 1. A band of outputs [o0, o1) is computed from the input rows
-    [s0, s1) that it reads, s0 and s1 rounded to multiples of s: the band's own SAME padding then
-    falls exactly where the image's does (at its first and last rows), and elsewhere every output
-    kept reads only real rows, the same ones as in the whole image. The outputs computed past
-    either end of the band (at most ⌈(k − s)/s⌉ rows) are dropped."""
-    (k, _), (s, _) = conv.kernel_size, conv.strides
-    if conv.padding != "same" or n % s or k < s:
-        raise ValueError(f"run_rows: unsupported layer {conv.name}")
-    pt, n_out = (k - s) // 2, n // s
-    buf, buf_start, avail, done = None, 0, 0, 0
-    for chunk in _with_end(chunks):
-        if chunk is not None:
-            buf = chunk if buf is None else np.concatenate([buf, chunk])
-            avail += len(chunk)
-        width = buf.shape[1]
-        rows_per_call = max(1, budget // max(s * width * buf.shape[2], width // s * conv.filters))
-        while done < n_out:
-            ready = n_out if avail == n else min(n_out, max(0, (avail - k + pt) // s + 1))
-            if ready - done < rows_per_call and not (avail == n and ready > done):
-                break
-            o1 = min(ready, done + rows_per_call)
-            s0 = max(0, s * done - pt) // s * s
-            s1 = min(n, -(-(s * (o1 - 1) - pt + k) // s) * s)
-            out = conv(buf[None, s0 - buf_start : s1 - buf_start], training=False)
-            out = out[:, done - s0 // s : o1 - s0 // s]
-            for layer in pointwise:
-                out = layer(out, training=False)
-            yield ops.convert_to_numpy(out)[0]
-            done = o1
-            keep = max(0, s * done - pt) // s * s  # the next band's first input row
-            buf, buf_start = buf[keep - buf_start :], keep
-
-
-def _with_end(iterator):
-    yield from iterator
-    yield None
-
-
-def run_rows(stack, x: np.ndarray, prepare, budget: int | None = None) -> np.ndarray:
-    """A stack of 'same' Conv2D layers, each followed by pointwise layers (GDN), applied to x
-    (H, W, C) in full-width bands of rows, layer after layer, each layer's input rows kept only
-    until its bands no longer read them (see `_stream_conv`). Every output is computed from the
-    same input values as in one piece; unlike tiles no context is computed twice. `prepare` maps
-    rows of x to the first layer's input (elementwise)."""
-    budget = int(budget or ANALYSIS_CALL_ELEMENTS)
-    stages = []
-    for layer in stack:
-        if isinstance(layer, layers.Conv2D):
-            stages.append((layer, []))
-        elif stages:
-            stages[-1][1].append(layer)
-        else:
-            raise ValueError(f"run_rows: {layer.name} before the first convolution")
-    first = max(1, budget // max(1, x.shape[1] * x.shape[2]))
-    chunks = (prepare(x[r : r + first]) for r in range(0, x.shape[0], first))
-    n = x.shape[0]
-    for conv, pointwise in stages:
-        chunks, n = _stream_conv(conv, pointwise, chunks, n, budget), n // conv.strides[0]
-    out, r = None, 0
-    for chunk in chunks:
-        if out is None:
-            out = np.empty((n, *chunk.shape[1:]), chunk.dtype)
-        out[r : r + len(chunk)], r = chunk, r + len(chunk)
-    return out
-
-
-def run_tiled(fn, x: np.ndarray, *, scale: tuple[int, int], tile: int, halo: int) -> np.ndarray:
-    """Apply a fully convolutional `fn` ((1, h, w, C) -> (1, h·a/b, w·a/b, C')) with
-    scale = (a, b) to x (H, W, C) tile by tile: each tile of `tile` input pixels is computed
-    with `halo` pixels of context around it and only its own part of the output is kept."""
-    a, b = scale
-    h, w = x.shape[:2]
-    if h <= tile + 2 * halo and w <= tile + 2 * halo:
-        return ops.convert_to_numpy(fn(x[None]))[0]
-    out = None
-    for r0 in range(0, h, tile):
-        for c0 in range(0, w, tile):
-            r1, c1 = min(h, r0 + tile), min(w, c0 + tile)
-            wr0, wc0 = max(0, r0 - halo), max(0, c0 - halo)
-            window = ops.convert_to_numpy(fn(x[None, wr0 : min(h, r1 + halo), wc0 : min(w, c1 + halo)]))[0]
-            if out is None:
-                out = np.empty((h * a // b, w * a // b, window.shape[-1]), window.dtype)
-            part = window[(r0 - wr0) * a // b : (r1 - wr0) * a // b, (c0 - wc0) * a // b : (c1 - wc0) * a // b]
-            out[r0 * a // b : r1 * a // b, c0 * a // b : c1 * a // b] = part
-    return out
-
-
-def pad(image: np.ndarray, multiple: int = DOWNSAMPLING) -> np.ndarray:
-    """Pad by edge replication (cheaper to code than zeros) to a multiple of `multiple`."""
-    h, w = image.shape[:2]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge") if (ph or pw) else image
 
 
 def build_model(N: int, M: int, lambdas=DEFAULT_LAMBDAS, transform_dtype=None, normalise_levels=False) -> MSCAE:

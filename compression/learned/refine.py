@@ -17,7 +17,8 @@ Nothing else changes: no new weights, the bitstream and the decoder stay as they
 refined y enters `MSCAE.compress` where g_a(x) would (as `analysis`, before the gain), so the
 normal integer prior codes it and the normal decoder reads the file. `encode_refined` keeps
 the refined file only when its real loss (file bits, decoded pixels) beats the default file's,
-so max effort is never worse than default effort on the same photo.
+so max effort is never worse than default effort on the same photo. `encode_effort` is what the
+codec adapter and the CLI call: the default file without steps, max effort with them.
 
 Cost: every step runs h_a, h_s, the prior and g_s forward and backward on the whole photo, so
 time and memory grow with the pixels; photos above `MAX_PIXELS` are coded at default effort (as
@@ -34,19 +35,20 @@ import numpy as np
 import keras
 from keras import ops
 
+from .coder import decode
+from .coding import pad
 from .entropy_models import gaussian_likelihood
-from .models import _anchor_mask, _ste_round, pad
+from .ops import anchor_mask, ste_round
 
-# The paper runs 2000 steps at learning rate 5e-3 on a GPU. For 300 steps on a 256×256 Kodak crop
-# (kodim07, quality 50) the real loss fell by 5.0 / 6.1 / 3.9 % at 1e-3 / 2.5e-3 / 5e-3, and
-# 2e-2 made it worse: larger steps let the early, nearly uniform soft rounding push latents off
-# what the final hard rounding wants.
+# Below the paper's 5e-3 (2000 steps on a GPU): in a few hundred steps, larger steps let the early,
+# nearly uniform soft rounding push latents off what the final hard rounding wants (the trials:
+# docs/benchmarks/max_effort.md).
 LEARNING_RATE = 0.0025
 TAU_START = 0.5  # the paper's upper bound: at 0.5 the soft rounding is close to uniform noise
 TAU_END = 0.05  # at the last step: nearly hard rounding
-# The whole photo goes through the float graph with gradients (no tiling): a 768×512 photo peaked
-# at 1.5 GB RSS and refined at ~330 s per megapixel for 150 steps on the shared 2-core machine
-# (docs/benchmarks/max_effort.md), so larger photos would take too long and too much memory.
+# The whole photo goes through the float graph with gradients (no tiling), so time and memory grow
+# with its pixels; above this a photo would take too long and too much memory
+# (docs/benchmarks/max_effort.md has the figures).
 MAX_PIXELS = 1_000_000
 _EPS = 1e-5
 
@@ -85,7 +87,7 @@ def sga_round(v, tau, seed):
 def hard_round(v):
     """The coder's rounding, with a straight-through gradient (a loss that equals MSCAE.call's
     evaluation loss; see the tests)."""
-    return _ste_round(v)
+    return ste_round(v)
 
 
 def rd_loss(model, y, x, igain, lam: float, quantise, pixels: tuple[int, int]):
@@ -97,11 +99,11 @@ def rd_loss(model, y, x, igain, lam: float, quantise, pixels: tuple[int, int]):
     The prior is MSCAE.prior with the anchors' rounding made pluggable: the non-anchors' context
     sees the anchors' soft-rounded values, as their decoder-side context sees the rounded ones."""
     z = model.h_a(y)
-    z_hat = _ste_round(z)
+    z_hat = ste_round(z)
     z_lik = model.entropy_bottleneck(z_hat)
     hyper = model.h_s(z_hat)
 
-    anchors = _anchor_mask(y)
+    anchors = anchor_mask(y)
     hidden_a = model.ep0(ops.concatenate([hyper, ops.zeros_like(y)], axis=-1))
     params_a = hyper + model.ep1(hidden_a)
     means_a, _ = ops.split(params_a, 2, axis=-1)
@@ -109,7 +111,7 @@ def rd_loss(model, y, x, igain, lam: float, quantise, pixels: tuple[int, int]):
     ctx = model.context_conv((means_a + offsets_a) * anchors)
     hidden_n = model.ep0(ops.concatenate([hyper, ctx], axis=-1))
     params_n = hyper + model.ep1(hidden_n)
-    means, scales = model._split_params(anchors * params_a + (1.0 - anchors) * params_n)
+    means, scales = model.split_params(anchors * params_a + (1.0 - anchors) * params_n)
     offsets = anchors * offsets_a + (1.0 - anchors) * quantise(y - means)
     y_lik = gaussian_likelihood(offsets, scales)
     x_hat = ops.cast(model.g_s((means + offsets) * igain), "float32")
@@ -177,8 +179,6 @@ def refine(model, padded: np.ndarray, analysis: np.ndarray, knob: float, steps: 
 def real_loss(loaded, data: bytes, image: np.ndarray, knob: float) -> float:
     """What refinement aims to lower, measured on a coded file: its bits per pixel plus
     λ · 255² · MSE of its decoded pixels (8-bit, so MSE in units of 255²)."""
-    from .codec import decode
-
     decoded = decode(data, loaded).astype(np.float64)
     mse = float(np.mean(np.square(decoded - image.astype(np.float64)))) / 255.0**2
     bpp = len(data) * 8 / (image.shape[0] * image.shape[1])
@@ -204,3 +204,11 @@ def encode_refined(session, quality: float, steps: int, **kwargs) -> tuple[bytes
                "refined_loss": refined_loss, "seconds": refined.seconds, "steps": steps,
                "float_loss": (refined.start_loss, refined.end_loss)}
     return (data if refined_loss < default_loss else default), figures
+
+
+def encode_effort(session, quality: float, refine_steps: int = 0) -> bytes:
+    """A session's file at `quality`: with `refine_steps` > 0 max effort (`encode_refined`), else
+    the default file. Either decodes with the normal decoder."""
+    if refine_steps <= 0:
+        return session.encode(quality)
+    return encode_refined(session, quality, refine_steps)[0]

@@ -31,16 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .coding import PMF_PRECISION, SCALE_LEVELS, SCALE_MAX, SCALE_MIN, Y_SYMBOL_RANGE, pad
 from .integer import ACT_MAX, IntLayer, activation_scale, quantize_layer
 
-PMF_PRECISION = 24
 TABLES_FORMAT = 1
-SCALE_MIN = 0.11
-SCALE_MAX = 256.0
-SCALE_LEVELS = 64
-Y_SYMBOL_RANGE = 511  # latents are clipped to ±this before coding (the decoder sees the clip too)
-Z_SYMBOL_RANGE_MAX = 128
-Z_TAIL_MASS = 1e-8
 MAX_MEAN_BITS = 12
 
 
@@ -75,12 +69,6 @@ def quantize_pmf(pmf: np.ndarray) -> np.ndarray:
     return flat_counts.reshape(counts.shape)
 
 
-def checkerboard(shape: tuple[int, int]) -> np.ndarray:
-    """True at anchor positions ((row + column) even)."""
-    rows, cols = np.indices(shape)
-    return (rows + cols) % 2 == 0
-
-
 @dataclass(frozen=True)
 class CodingTables:
     hyper: tuple[IntLayer, ...]  # h_s: z symbols -> hyper parameters (2M channels)
@@ -107,7 +95,7 @@ class CodingTables:
     def params_at(self, hyper: np.ndarray, ctx: np.ndarray | None) -> np.ndarray:
         """hyper + the entropy-parameter network's correction (same scales) -> int16. ctx None:
         a zero context (the anchors), whose products the first layer then leaves out (exact
-        zeros: the same integers, see integer._correlate)."""
+        zeros: the same integers, see integer.correlate)."""
         if ctx is None:
             hidden = self._params0_hyper(hyper)
         else:
@@ -221,7 +209,7 @@ def _gaussian_pmf_table() -> np.ndarray:
     return norm.cdf((grid + 0.5) / sigma) - norm.cdf((grid - 0.5) / sigma)
 
 
-def _thresholds(raw_scale: np.ndarray) -> np.ndarray:
+def scale_index_thresholds(raw_scale: np.ndarray) -> np.ndarray:
     """For each channel whose integer output q means a raw value q·s: the smallest q at which
     the snapped scale index reaches 1, 2, … 63 (ACT_MAX + 1 where it never does)."""
     q = np.arange(-ACT_MAX, ACT_MAX + 1, dtype=np.int64)
@@ -236,8 +224,6 @@ def _thresholds(raw_scale: np.ndarray) -> np.ndarray:
 def _calibrate(model, images) -> dict[str, np.ndarray]:
     """Per-channel max |activation| of every decoder-side layer, over `images` at every level."""
     from keras import ops
-
-    from .models import pad
 
     peaks: dict[str, np.ndarray] = {}
 
@@ -296,6 +282,6 @@ def build_tables(model, images) -> CodingTables:
     )
     return CodingTables(
         hyper=tuple(hyper), context=context, params=params, mean_bits=mean_bits,
-        scale_thresholds=_thresholds(params_scale[m:]),
+        scale_thresholds=scale_index_thresholds(params_scale[m:]),
         z_pmf=quantize_pmf(z_pmf), z_half=z_half, y_pmf=quantize_pmf(_gaussian_pmf_table()),
     )

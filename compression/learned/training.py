@@ -36,10 +36,12 @@ import numpy as np
 
 import keras
 
+from . import coder
 from . import data as data_mod
 from ..bdrate import bd_rate
 from ..metrics import psnr
-from .models import DOWNSAMPLING, build_model, load_weights_without_context
+from .coding import DOWNSAMPLING
+from .models import build_model, load_weights_without_context
 from .zoo import model_config
 
 DEFAULT_LEARNING_RATE = 3e-4
@@ -358,13 +360,11 @@ def train(
 def calibrate(loaded, images, *, levels=None) -> list[tuple[float, float]]:
     """Mean PSNR at each trained level on validation photos -> [(PSNR dB, quality 0–100)], the
     selector's starting points for a PSNR target (never measured on the evaluation set)."""
-    from . import codec as learned
-
     levels = levels or loaded.num_levels
     qualities = [100 * k / (levels - 1) for k in range(levels)]
     hints = []
     for q in qualities:
-        values = [psnr(im, learned.decode(learned.encode(loaded, im, q), loaded)) for im in images]
+        values = [psnr(im, coder.decode(coder.encode(loaded, im, q), loaded)) for im in images]
         hints.append((round(float(np.mean(values)), 2), round(q, 2)))
     return hints
 
@@ -372,10 +372,6 @@ def calibrate(loaded, images, *, levels=None) -> list[tuple[float, float]]:
 def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dict, calibration_images: int = 16):
     """Ship the best weights, the moving average of the run's (model only: the run's files also
     hold Adam's moments, three times the size, and the training-only level normaliser) with a sidecar JSON that describes them and lets a new run continue from them."""
-    from . import codec as learned
-
-    from .models import build_model
-
     dest.parent.mkdir(parents=True, exist_ok=True)
     config = model_config(model_name)
     model = build_model(config["N"], config["M"], config["lambdas"])
@@ -383,8 +379,8 @@ def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dic
     # The integer coding tables are made here, once, calibrated on validation photos; codecs
     # load them with the weights and never rebuild them (tables.py).
     photos = [np.asarray(im) for im in val_images[:calibration_images]]
-    loaded = learned.wrap_model(model_name, model, calibration_images=photos)
-    learned.save_model(loaded, dest)
+    loaded = coder.wrap_model(model_name, model, calibration_images=photos)
+    coder.save_model(loaded, dest)
     sidecar = {
         "model": model_name,
         "weights_digest": loaded.digest.hex(),

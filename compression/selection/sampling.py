@@ -1,8 +1,8 @@
 """Large images: search on a mosaic of tiles, then confirm (and if needed correct) at full size.
 
 A search needs ~25 encodes; at 12 MP each takes seconds, so images above `SEARCH_MAX_PIXELS` are
-searched on up to 16 tiles of `SAMPLE_TILE` px spread over the image, and only the winner is
-encoded at full size. The same tiles serve to estimate SSIM / MS-SSIM of the final file when the
+searched on up to SAMPLE_GRID × SAMPLE_GRID tiles of `SAMPLE_TILE` px spread over the image, and
+only the winner is encoded at full size. The same tiles serve to estimate SSIM / MS-SSIM of the final file when the
 target does not depend on them (see `services`): at 24 MP the full-size MS-SSIM alone took 13 s.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ FULL_SIZE_LOWER = 2  # full-size encodes at efforts default/max trying below a q
 
 
 def sample_boxes(width: int, height: int) -> list[tuple[int, int, int, int]] | None:
-    """Crop boxes of up to 4×4 tiles spread over a large image, or None when the image is small
+    """Crop boxes of up to SAMPLE_GRID × SAMPLE_GRID tiles spread over a large image, or None when the image is small
     enough to use whole."""
     if width * height <= SEARCH_MAX_PIXELS:
         return None
@@ -45,7 +45,7 @@ def sample_boxes(width: int, height: int) -> list[tuple[int, int, int, int]] | N
 
 
 def mosaic(image: Image.Image, boxes: list[tuple[int, int, int, int]]) -> Image.Image:
-    """The tiles of `boxes` side by side, column by column (4 per column at most)."""
+    """The tiles of `boxes` side by side, column by column."""
     tile = boxes[0][2] - boxes[0][0]
     ny = len({b[1] for b in boxes})
     nx = len(boxes) // ny
@@ -53,11 +53,6 @@ def mosaic(image: Image.Image, boxes: list[tuple[int, int, int, int]]) -> Image.
     for k, box in enumerate(boxes):
         out.paste(image.crop(box), ((k // ny) * tile, (k % ny) * tile))
     return out
-
-
-def sample_for_search(image: Image.Image) -> Image.Image | None:
-    boxes = sample_boxes(*image.size)
-    return None if boxes is None else mosaic(image, boxes)
 
 
 def scaled_target(target: Target, image: Image.Image, sample: Image.Image) -> Target:

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from benchmarks import exact_prior
 from compression.datasets import KODAK, image_files
-from compression.learned import codec as learned
+from compression.learned import coder as learned
 
 
 class Command(BaseCommand):

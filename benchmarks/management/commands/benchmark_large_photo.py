@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from benchmarks import large_photo
 from benchmarks.errors import BenchmarkError
-from compression.learned import codec as learned
+from compression.learned import coder as learned
 
 
 class Command(BaseCommand):

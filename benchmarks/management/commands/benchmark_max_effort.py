@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from benchmarks import max_effort
 from benchmarks.errors import BenchmarkError
 from compression.datasets import KODAK
-from compression.learned import codec as learned
+from compression.learned import coder as learned
 
 
 class Command(BaseCommand):

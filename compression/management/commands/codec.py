@@ -71,13 +71,13 @@ class Command(BaseCommand):
         return [(p, out_dir / (p.stem + suffix)) for p in inputs]
 
     def _model(self, opts):
-        from compression.learned.codec import load_model
+        from compression.learned.coder import load_model
 
         return load_model(opts["model"], opts.get("weights"))
 
     def _encode(self, opts):
         from compression.imageio import InvalidImage, load_upload
-        from compression.learned import codec
+        from compression.learned import codec, coder, refine
         from compression.selection.modes import search_one
         from compression.targets import parse_target
 
@@ -104,7 +104,7 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
         loaded = self._model(opts)
-        weights = opts.get("weights") or codec.default_weights_path(opts["model"])
+        weights = opts.get("weights") or coder.default_weights_path(opts["model"])
         for src, dst in pairs:
             try:
                 image = load_upload(src.read_bytes(), filename=src.name).image
@@ -116,10 +116,10 @@ class Command(BaseCommand):
                 # file at the quality it found.
                 trial = search_one(codec.LearnedCodec(loaded=loaded, weights_path=weights), image, target)
                 quality = trial.quality
-                data = codec.EncoderSession(loaded, image).encode_effort(quality, steps) if steps else trial.data
+                data = refine.encode_effort(coder.EncoderSession(loaded, image), quality, steps) if steps else trial.data
             else:
                 quality = 50.0 if opts["quality"] is None else opts["quality"]
-                data = codec.EncoderSession(loaded, image).encode_effort(quality, steps)
+                data = refine.encode_effort(coder.EncoderSession(loaded, image), quality, steps)
             dst.write_bytes(data)
             bpp = len(data) * 8 / (image.width * image.height)
             self.stdout.write(
@@ -130,27 +130,27 @@ class Command(BaseCommand):
     def _decode(self, opts):
         from PIL import Image
 
-        from compression.learned import codec
+        from compression.learned import coder
 
         pairs = self._outputs(opts, ".png")
         loaded = self._model(opts)
         for src, dst in pairs:
             try:
-                pixels = codec.decode(src.read_bytes(), loaded)
+                pixels = coder.decode(src.read_bytes(), loaded)
             except ValueError as exc:
                 raise CommandError(f"{src}: {exc}") from None
             Image.fromarray(pixels, "RGB").save(dst, format="PNG")
             self.stdout.write(f"{src} -> {dst}: {pixels.shape[1]}×{pixels.shape[0]}")
 
     def _info(self, opts):
-        from compression.learned import codec
+        from compression.learned import coder
 
         for src in (Path(p) for p in opts["inputs"]):
             if not src.is_file():
                 raise CommandError(f"Input {str(src)!r} does not exist")
             data = src.read_bytes()
             try:
-                h = codec.read_header(data)
+                h = coder.read_header(data)
             except ValueError as exc:
                 raise CommandError(f"{src}: {exc}") from None
             bpp = len(data) * 8 / (h.width * h.height)

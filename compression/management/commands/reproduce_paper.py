@@ -53,7 +53,7 @@ class Command(BaseCommand):
 
         learned = None
         if not opts["no_mscae"]:
-            from compression.learned import codec as learned_codec
+            from compression.learned import coder as learned_codec
 
             try:
                 learned = learned_codec.load_model("mscae", opts["weights"])
