@@ -12,7 +12,7 @@ import pytest
 from compression.learned import coder
 from compression.learned import data as data_mod
 from compression.learned.models import LevelNormaliser, build_model
-from compression.learned.training import Schedule, decayed_lr, load_weights_tolerant, train
+from compression.learned.training import Schedule, choose_precision, decayed_lr, load_weights_tolerant, train
 from compression.learned.zoo import model_config
 
 from .conftest import photo_folder
@@ -123,6 +123,48 @@ def test_without_a_time_limit_the_run_is_epochs_times_steps(tmp_path):
     assert 0.1e-3 < model.optimizer.learning_rate < 1e-3
 
 
+def test_the_epochs_of_a_resumed_run_count_from_its_start(tmp_path):
+    """Resumed at epoch 131 for 10 epochs of 10 steps: the decay covers this process's last 15 steps,
+    not a phantom run from epoch 0 (which would put all of it deep in the decay)."""
+    schedule, model = _schedule(tmp_path, [0.0], time_limit_s=None, total_steps=100, first_epoch=131)
+    schedule.on_epoch_begin(131)
+    assert model.optimizer.learning_rate == 1e-3
+    schedule.on_epoch_begin(139)  # step 80 of this process's 100
+    assert model.optimizer.learning_rate == 1e-3
+    schedule.on_epoch_begin(140)
+    assert 0.1e-3 < model.optimizer.learning_rate < 1e-3
+
+
+def test_a_run_that_does_not_ship_keeps_its_rate_until_told_to_finish(tmp_path):
+    clock = [0.0]
+    schedule, model = _schedule(tmp_path, clock, time_limit_s=1000, total_steps=100, decay=False)
+    for t in (0, 900, 999):
+        clock[0] = t
+        schedule.on_train_batch_begin(0)
+        assert model.optimizer.learning_rate == 1e-3
+    (tmp_path / "finish").touch()
+    clock[0] = 999.5
+    schedule.on_train_batch_begin(1)
+    clock[0] = 999.5 + 300  # half of the finish decay
+    schedule.on_train_batch_begin(2)
+    assert model.optimizer.learning_rate == pytest.approx(0.55e-3)
+
+
+def test_train_refuses_epochs_that_would_train_nothing(tmp_path):
+    with pytest.raises(ValueError, match="--epochs 0"):
+        train(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[], epochs=0, log=lambda *_: None)
+
+
+@pytest.mark.parametrize("flags, gpu, expected", [
+    ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", False, "mixed_bfloat16"),
+    ("fpu sse2 avx2 fma", False, "float32"),
+    ("fpu sse2 avx2 avx512f avx512bw", False, "float32"),  # AVX-512 without BF16: emulated
+    ("fpu sse2 avx2 fma", True, "mixed_bfloat16"),
+])
+def test_precision_is_bfloat16_only_where_it_runs_natively(flags, gpu, expected):
+    assert choose_precision(f"processor\t: 0\nflags\t\t: {flags}\n", gpu=gpu) == expected
+
+
 def test_a_finish_file_starts_the_decay_at_once_and_ends_the_run_after_it(tmp_path):
     clock = [100.0]
     schedule, model = _schedule(tmp_path, clock, time_limit_s=None, total_steps=10**6)
@@ -195,7 +237,7 @@ def test_a_run_directory_from_before_the_recipe_resumes_at_the_base_rate_with_a_
     (run / "state.json").write_text(json.dumps({"model": "mscae-tiny", "epoch": 4, "learning_rate": 3e-6,
                                                 "best_val": 0.01, "best_epoch": 4, "val_crop": 64}))
     folder = photo_folder(tmp_path / "photos", 2, 64, 64)
-    state = train(model_name="mscae-tiny", run_dir=run, folders=[str(folder)], epochs=5, steps_per_epoch=1,
+    state = train(model_name="mscae-tiny", run_dir=run, folders=[str(folder)], epochs=1, steps_per_epoch=1,
                   batch_size=2, crop=64, verbose=0, log=lambda *_: None)
     assert state["epoch"] == 5 and state["best_epoch"] == 5 and state["base_lr"] == pytest.approx(3e-4)
     assert (run / "best.weights.h5").exists()

@@ -7,9 +7,11 @@ The recipe (docs/training/README.md has the commands and the history):
   weights (`use_ema`, momentum 0.999): the averaged weights are what validation scores, what
   `best.weights.h5` holds and what `--export` ships; `latest.weights.h5` keeps the raw weights to
   resume from (a resumed run re-seeds the average from them).
-* An explicit schedule: constant, then a cosine decay to x0.1 over the last 15 % of the run (the
-  run is `time_limit_s`, or epochs x steps without one). A file named `finish` in the run
-  directory starts the decay at once (over `decay_minutes`), then the run stops and exports.
+* An explicit schedule: constant; a run that exports (ships) ends with a cosine decay to x0.1
+  over its last 15 % (of `time_limit_s`, or of this process's epochs x steps). A stretch of a
+  long-lived run that does not ship stays constant: a decay there would be undone by the next
+  resume's warm-up. A file named `finish` in the run directory starts the decay at once (over
+  `decay_minutes`), then the run stops (and exports when asked).
   Every process starts with a linear warm-up over `warmup_steps`: the weights files hold no
   Adam moments, and a fresh Adam at full rate cost ~3 % BD-rate for ~800 steps (r5).
 * Quality levels are stratified within each batch and each level's R + λ·D is divided by its
@@ -45,13 +47,30 @@ from .models import build_model, load_weights_without_context
 from .zoo import model_config
 
 DEFAULT_LEARNING_RATE = 3e-4
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 EMA_MOMENTUM = 0.999
 DECAY_FRACTION = 0.15  # the last 15 % of a run decays the learning rate
 FINAL_LR_FACTOR = 0.1
 FINISH_FILE = "finish"
 WARMUP_STEPS = 300
 VALIDATION_PHOTOS = 24
+
+
+def choose_precision(cpuinfo: str | None = None, *, gpu: bool | None = None) -> str:
+    """mixed_bfloat16 where bfloat16 runs natively (a GPU, or a CPU with AVX512-BF16), else
+    float32: elsewhere bfloat16 is emulated, ~8x slower a step (docs/training)."""
+    if gpu is None:
+        import tensorflow as tf
+
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+    if gpu:
+        return "mixed_bfloat16"
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    return "mixed_bfloat16" if "avx512_bf16" in cpuinfo.split() else "float32"
 
 
 def decayed_lr(base: float, t: float, decay_start: float, end: float) -> float:
@@ -74,17 +93,18 @@ class Schedule(keras.callbacks.Callback):
     moments (they are not saved), and its first bias-corrected steps at full rate undo training."""
 
     def __init__(self, base_lr: float, *, run_dir: Path, time_limit_s: float | None, total_steps: int,
-                 steps_per_epoch: int, decay_s: float, warmup_steps: int = 0, now=time.time):
+                 steps_per_epoch: int, decay_s: float, warmup_steps: int = 0, first_epoch: int = 0,
+                 decay: bool = True, now=time.time):
         super().__init__()
         self.base_lr, self.finish_path, self.decay_s, self.now = base_lr, run_dir / FINISH_FILE, decay_s, now
-        self.steps_per_epoch, self.step = steps_per_epoch, 0
+        self.steps_per_epoch, self.step, self.first_epoch = steps_per_epoch, 0, first_epoch
         self.warmup_steps, self.steps_run = warmup_steps, 0
         if time_limit_s:
             self.by_time, self.end = True, now() + time_limit_s
-            self.decay_start = self.end - DECAY_FRACTION * time_limit_s
+            self.decay_start = self.end - DECAY_FRACTION * time_limit_s if decay else math.inf
         else:
             self.by_time, self.end = False, float(total_steps)
-            self.decay_start = (1 - DECAY_FRACTION) * total_steps
+            self.decay_start = (1 - DECAY_FRACTION) * total_steps if decay else math.inf
         self.finishing, self.last_lr = False, None
 
     def clock(self) -> float:
@@ -95,7 +115,7 @@ class Schedule(keras.callbacks.Callback):
             return
         self.finishing = True
         now = self.now()
-        if self.by_time and self.end - now <= self.decay_s:
+        if self.by_time and self.decay_start <= now and self.end - now <= self.decay_s:
             return  # already decaying, and ending sooner than a new decay would
         self.by_time, self.decay_start, self.end = True, now, now + self.decay_s
 
@@ -113,7 +133,7 @@ class Schedule(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = self.last_lr = lr
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.step = epoch * self.steps_per_epoch
+        self.step = (epoch - self.first_epoch) * self.steps_per_epoch  # this process's steps
         self.set_lr()
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -265,12 +285,12 @@ def train(
     folders: list[str] = (),
     val_folders: list[str] = (),
     photo_folders: list[str] = (),
-    epochs: int = 1000,
+    epochs: int = 1000,  # to run in this call, after the run's (or the weights') own epochs
     steps_per_epoch: int = 100,
     batch_size: int = 32,
     crop: int = 256,
     learning_rate: float | None = None,
-    precision: str = "float32",
+    precision: str = "auto",
     init_weights: str | None = None,
     time_limit_s: float | None = None,
     decay_minutes: float = 15,
@@ -286,6 +306,10 @@ def train(
     config = model_config(model_name)
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if epochs < 1:
+        raise ValueError(f"--epochs {epochs} trains nothing: it is the number of epochs to run now (at least 1)")
+    if precision == "auto":
+        precision = choose_precision()
     transform_dtype = None if precision == "float32" else precision
     model = build_model(config["N"], config["M"], config["lambdas"], transform_dtype=transform_dtype,
                         normalise_levels=True)
@@ -345,12 +369,13 @@ def train(
     (run_dir / FINISH_FILE).unlink(missing_ok=True)  # a finish request belongs to the run it ended
     callbacks = [
         Schedule(learning_rate, run_dir=run_dir, time_limit_s=time_limit_s, total_steps=epochs * steps_per_epoch,
-                 steps_per_epoch=steps_per_epoch, decay_s=decay_minutes * 60, warmup_steps=warmup_steps),
+                 steps_per_epoch=steps_per_epoch, decay_s=decay_minutes * 60, warmup_steps=warmup_steps,
+                 first_epoch=initial_epoch, decay=export_to is not None),
         keras.callbacks.TerminateOnNaN(),
         RunCheckpoint(run_dir, state, val),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
     ]
-    model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
+    model.fit(dataset, epochs=initial_epoch + epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
     if export_to and (run_dir / "best.weights.h5").exists():
         export(run_dir=run_dir, dest=Path(export_to), model_name=model_name, val_images=val_images, state=state)
         log(f"Exported best weights (epoch {state.get('best_epoch')}) to {export_to}")

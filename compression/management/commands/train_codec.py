@@ -25,18 +25,20 @@ class Command(BaseCommand):
         parser.add_argument("--cifar", default=None, help="a cifar-10-batches-py folder (90/10 split)")
         parser.add_argument("--run-dir", default="runs/mscae", help="checkpoints and log; resumes if present")
         parser.add_argument("--init-weights", default=None, help="start from these weights (new run only)")
-        parser.add_argument("--epochs", type=int, default=1000)
+        parser.add_argument("--epochs", type=int, default=1000,
+                            help="epochs to run now, counted after the run's own (or the weights') epochs")
         parser.add_argument("--steps-per-epoch", type=int, default=100)
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--crop", type=int, default=256, help="side of the random training crops")
         parser.add_argument("--lr", type=float, default=None,
                             help="base learning rate of the schedule (default: the run's or --init-weights', "
                                  "else 3e-4)")
-        parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
+        parser.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16"],
                             help="mixed_bfloat16 trains the transforms in bfloat16: ~1.5x faster on "
-                                 "CPUs with AVX512-BF16 and on GPUs, slower elsewhere")
+                                 "CPUs with AVX512-BF16 and on GPUs, ~8x slower elsewhere; auto picks it "
+                                 "only where it runs natively")
         parser.add_argument("--time-limit", type=float, default=None,
-                            help="minutes, then stop cleanly; the last 15%% decay the learning rate")
+                            help="minutes, then stop cleanly; with --export the last 15%% decay the learning rate")
         parser.add_argument("--decay-minutes", type=float, default=15,
                             help="length of the decay that `touch <run-dir>/finish` starts")
         parser.add_argument("--warmup-steps", type=int, default=300,
