@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from portal.errors import too_many_requests
+from vault.jobs.readiness import readiness
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,17 @@ def healthz(request):
             results[name] = {"ok": False, "error": type(exc).__name__}
             logger.warning("health check %s failed: %s", name, type(exc).__name__)
         results[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": results}, status=200 if healthy else 503)
+    # Informative, not a failing check: a web server is healthy without a warm worker.
+    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": results, "workers": _workers()},
+                        status=200 if healthy else 503)
+
+
+def _workers() -> dict:
+    try:
+        ready = readiness()
+    except Exception:  # noqa: BLE001 - the cache check above reports a broken cache
+        return {"warm": None}
+    return {"warm": ready is not None, "last_warm_up": ready}
 
 
 @never_cache

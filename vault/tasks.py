@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 
 from vault.errors import SweepRefused
+from vault.jobs import readiness  # noqa: F401  (connects the worker's start-up warm-up)
 from vault.jobs.dispatch import requeue_stalled
 from vault.jobs.worker import compress_job
 from vault.sweep import sweep_orphan_blobs as sweep

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from pathlib import Path
 
 from PIL import Image
@@ -36,6 +37,8 @@ class LearnedCodec(Codec):
     def __init__(self, loaded: LoadedModel | None = None, weights_path: str | Path | None = None):
         self._loaded = loaded
         self._weights_path = weights_path
+        # A worker warms the model in its start-up while a job may already ask for it: one load.
+        self._load_lock = threading.Lock()
 
     @functools.cached_property
     def psnr_hints(self) -> tuple[tuple[float, float], ...]:
@@ -52,9 +55,16 @@ class LearnedCodec(Codec):
 
     @property
     def loaded(self) -> LoadedModel:
-        if self._loaded is None:
-            self._loaded = load_model(DEFAULT_MODEL, self._weights_path)
+        with self._load_lock:
+            if self._loaded is None:
+                self._loaded = load_model(DEFAULT_MODEL, self._weights_path)
         return self._loaded
+
+    def warm_up(self) -> None:
+        """Load TensorFlow and the model, and code one small image so the transforms are traced:
+        a worker does this at start-up, so its first job costs what any other does."""
+        image = Image.new("RGB", (64, 64), (128, 96, 64))
+        self.decode(self.encode(image, quality=self.default_quality))
 
     @property
     def model_id(self) -> str:

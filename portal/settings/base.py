@@ -363,6 +363,9 @@ CELERY_WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", os.cpu_count() or 1)
 # KiB; a worker process that grew past this is replaced after its job (one 24 MP photo peaks
 # around 1-2 GB in the learned codec).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_KIB", 3_000_000)
+# A new worker process warms its codecs before taking a job (vault/jobs/readiness.py): loading
+# TensorFlow and the learned model takes tens of seconds, well past Celery's default 4 s.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("WORKER_START_TIMEOUT_S", 300)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "vault-sweep-orphan-blobs": {"task": "vault.sweep_orphan_blobs", "schedule": 3600.0},
