@@ -21,15 +21,12 @@ from compression.datasets import image_files
 
 def run_jobs(*, folder: Path, jobs: int, codec: str, warm: bool) -> dict:
     """In this process: the warm-up (when `warm`), then `jobs` compressions, each timed."""
-    from django.db import connection
-
     from compression.services import compress_image
     from compression.warmup import warm_codecs
 
     started = time.perf_counter()
     warmed = warm_codecs() if warm else {}
     warm_s = time.perf_counter() - started
-    connection.close()
     paths = image_files(folder)
     times = []
     for i in range(jobs):
