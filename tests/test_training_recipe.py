@@ -264,3 +264,29 @@ def test_every_run_warms_the_rate_up_linearly_before_the_constant_phase(tmp_path
     assert rates[0] == pytest.approx(1e-5) and rates[49] == pytest.approx(0.5e-3, rel=0.02)
     assert all(a <= b for a, b in zip(rates, rates[1:]))
     assert rates[99] == rates[119] == 1e-3
+
+
+def test_the_entropy_only_phase_leaves_the_transforms_and_gains_as_they_were(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(4)
+    cfg = model_config("mscae-tiny")
+    start = tmp_path / "start.weights.h5"
+    build_model(cfg["N"], cfg["M"], cfg["lambdas"]).save_weights(start)
+    folder = photo_folder(tmp_path / "photos", 3, 72, 72)
+    train(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(folder)], epochs=1, steps_per_epoch=4,
+          batch_size=6, crop=64, init_weights=str(start), entropy_only=True, warmup_steps=0, verbose=0,
+          log=lambda *_: None)
+
+    def parts(path):
+        model = build_model(cfg["N"], cfg["M"], cfg["lambdas"])
+        model.load_weights(path)
+        frozen = [np.asarray(w) for w in (*model.g_a.weights, *model.g_s.weights, model.log_gain, model.log_igain)]
+        trained = [np.asarray(w) for w in (*model.h_s.weights, *model.ep0.weights, *model.context_conv.weights)]
+        return frozen, trained
+
+    frozen0, trained0 = parts(start)
+    frozen1, trained1 = parts(tmp_path / "run" / "latest.weights.h5")
+    for a, b in zip(frozen0, frozen1):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(trained0, trained1))

@@ -296,11 +296,16 @@ def train(
     decay_minutes: float = 15,
     warmup_steps: int = WARMUP_STEPS,
     ema_momentum: float = EMA_MOMENTUM,
+    entropy_only: bool = False,
     export_to: str | None = None,
     verbose: int = 1,
     log=print,
 ) -> dict:
-    """`photo_folders` are large photographs, downscaled x2 at load (see data.load_folder)."""
+    """`photo_folders` are large photographs, downscaled x2 at load (see data.load_folder).
+
+    `entropy_only` freezes the transforms (g_a, g_s and the level gains) and trains the entropy
+    model alone (hyperprior, checkerboard context, parameter network): each step is cheaper, and
+    the context, added to an already trained model, catches up without moving the latents."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = model_config(model_name)
@@ -364,6 +369,9 @@ def train(
     state["val_crop"] = crop
     val = data_mod.validation_batches(val_images, crop=crop, num_levels=model.num_levels, limit=VALIDATION_PHOTOS)
 
+    if entropy_only:
+        model.g_a.trainable = model.g_s.trainable = False
+        model.log_gain.trainable = model.log_igain.trainable = False
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=1.0,
                                                   use_ema=True, ema_momentum=ema_momentum))
     (run_dir / FINISH_FILE).unlink(missing_ok=True)  # a finish request belongs to the run it ended
