@@ -22,7 +22,7 @@ from vault.images import export
 from vault.images.opening import open_variant
 from vault.models import ImageRecord
 
-from .test_api_images import IMAGES, PASSWORD, alice, api, bob, token_client  # noqa: F401 - fixtures too
+from .test_api_images import IMAGES, PASSWORD, alice, api, bob  # noqa: F401 - fixtures too
 from .vault_helpers import legacy_record, login_unlocked
 
 pytestmark = pytest.mark.django_db

@@ -41,7 +41,8 @@ def listed(api, **query):
 
 
 def test_deleting_on_the_page_moves_to_the_trash_and_restoring_brings_it_back(browser, alice, _isolated_storage):
-    kept, trashed = store(alice, 0, "kept.png"), store(alice, 1, "trashed.png")
+    store(alice, 0, "kept.png")
+    trashed = store(alice, 1, "trashed.png")
     response = browser.post(reverse("vault:delete", args=[trashed.pk]))
     assert response.status_code == 302
     gallery = browser.get(reverse("vault:gallery"))
