@@ -91,3 +91,14 @@ class VaultSetPasswordForm(SetPasswordForm):
 
     def __repr__(self) -> str:  # never print the master key held between clean() and save()
         return f"<VaultSetPasswordForm bound={self.is_bound}>"
+
+
+class AccountDeleteForm(forms.Form):
+    password = forms.CharField(
+        label="Your password", strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Entered again, so a browser left logged in cannot delete the account.",
+    )
+    confirm = forms.BooleanField(
+        label="Delete my account, every image, share and API token, for good. This cannot be undone.",
+    )

@@ -2,7 +2,7 @@
 from urllib.parse import quote
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -13,7 +13,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import ApiTokenCreateForm, RegistrationForm, VaultSetPasswordForm
+from accounts.deletion import delete_account
+from accounts.forms import AccountDeleteForm, ApiTokenCreateForm, RegistrationForm, VaultSetPasswordForm
 from accounts.selectors import api_tokens_for_user
 from accounts.services import create_api_token, revoke_all_api_tokens, revoke_api_token
 from vault import keyring, sessions, unlocking
@@ -130,6 +131,27 @@ def token_revoke(request, token_id: int):
     revoke_api_token(user=request.user, token_id=token_id, request=request)
     messages.success(request, "API token revoked. Clients using it can no longer sign in.")
     return redirect("profile")
+
+
+@sensitive_post_parameters("password")
+@sensitive_variables("form")
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request):
+    """Delete the account and everything in it, after the password is entered again."""
+    form = AccountDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            delete_account(user=request.user, password=form.cleaned_data["password"], request=request)
+        except WrongSecret as exc:
+            form.add_error("password", str(exc))
+        else:
+            logout(request)  # the session (and its sealed master key) goes too
+            messages.success(request, "Your account, your images and everything stored with them are deleted.")
+            return redirect("vault:landing")
+    status = 400 if form.is_bound else 200
+    return render(request, "accounts/account_delete.html", {"form": form}, status=status)
 
 
 class VaultPasswordResetConfirmView(auth_views.PasswordResetConfirmView):

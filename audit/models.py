@@ -46,6 +46,10 @@ class AuditEvent(models.Model):
         JOB_DONE = "job_done", "Compressed"
         JOB_FAILED = "job_failed", "Compression failed"
         JOB_CANCELLED = "job_cancelled", "Compression cancelled"
+        TRASHED = "trashed", "Moved to the trash"
+        RESTORED = "restored", "Restored from the trash"
+        EXPORTED = "exported", "Vault exported"
+        ACCOUNT_DELETED = "account_deleted", "Account deleted"
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -23,7 +23,8 @@ def exception_handler(exc, context):
         # Answered without DRF's rollback: a refusal may have recorded what must stay (a wrong
         # key's count, its audit event).
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
-        return Response({"detail": str(exc)}, status=exc.status, headers=headers)
+        # `fields`: what a client needs to act on the refusal (e.g. a duplicate's existing id).
+        return Response({"detail": str(exc), **getattr(exc, "fields", {})}, status=exc.status, headers=headers)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail={"detail": " ".join(exc.messages)})
     response = drf_exception_handler(exc, context)

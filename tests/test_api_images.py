@@ -92,7 +92,7 @@ def test_create_with_auto_codec_target_and_explicit_quality(api):
     response = upload(api, codec="auto", target="psnr:30")
     assert response.status_code == 202, response.content
     assert response.json()["candidates"]
-    response = upload(api, codec="jpeg", quality="55")
+    response = upload(api, image_bytes(make_photo(seed=1)), codec="jpeg", quality="55")
     assert response.status_code == 202, response.content
     assert response.json()["codec"] == "jpeg"
 
@@ -197,7 +197,7 @@ def test_a_tampered_blob_is_403_like_a_wrong_key(api, _isolated_storage):
 
 
 def test_list_is_paginated_and_shows_only_your_images(api, bob):
-    mine = [upload(api).json()["id"] for _ in range(2)]
+    mine = [upload(api, image_bytes(make_photo(seed=i))).json()["id"] for i in range(2)]
     theirs = upload(token_client("bob")).json()["id"]
     body = api.get(IMAGES).json()
     ids = [item["id"] for item in body["results"]]
@@ -221,10 +221,15 @@ def test_another_users_image_is_404_for_detail_download_retrieve_and_delete(api,
     assert intruder.get(f"{IMAGES}999999/").json() == intruder.get(f"{IMAGES}{created['id']}/").json()
 
 
-def test_delete_removes_the_record_and_its_blobs(api, _isolated_storage, django_capture_on_commit_callbacks):
+def test_delete_moves_to_the_trash_and_permanent_removes_the_record_and_its_blobs(
+    api, _isolated_storage, django_capture_on_commit_callbacks
+):
     created = upload(api).json()
+    assert api.delete(f"{IMAGES}{created['id']}/").status_code == 204
+    assert api.get(f"{IMAGES}{created['id']}/").json()["trashed_at"] is not None
+    assert len(files_under(_isolated_storage)) == 3
     with django_capture_on_commit_callbacks(execute=True):
-        response = api.delete(f"{IMAGES}{created['id']}/")
+        response = api.delete(f"{IMAGES}{created['id']}/?permanent=1")
     assert response.status_code == 204
     assert api.get(f"{IMAGES}{created['id']}/").status_code == 404
     assert files_under(_isolated_storage) == []

@@ -2,12 +2,18 @@
 bounds as 429/413 with messages."""
 import pytest
 
+from tests.conftest import image_bytes, make_photo
 from vault import jobs
 from vault.models import ImageRecord
 
 from .test_api_images import IMAGES, alice, api, bob, token_client, upload  # noqa: F401 - fixtures too
 
 pytestmark = pytest.mark.django_db
+
+
+def photo(seed: int) -> bytes:
+    """A different photo per seed: the same one twice would be refused as a duplicate."""
+    return image_bytes(make_photo(seed=seed))
 
 
 def test_an_upload_answers_202_queued_and_polling_shows_it_done_after_the_worker(api, no_worker):
@@ -23,7 +29,7 @@ def test_an_upload_answers_202_queued_and_polling_shows_it_done_after_the_worker
 
 
 def test_the_status_endpoint_reports_several_of_your_images_and_leaves_out_others(api, bob, no_worker):
-    mine = [upload(api, codec="png").json()["id"] for _ in range(2)]
+    mine = [upload(api, photo(seed), codec="png").json()["id"] for seed in range(2)]
     theirs = upload(token_client("bob"), codec="png").json()["id"]
     response = api.get(f"{IMAGES}status/?ids={mine[0]},{mine[1]},{theirs}")
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
@@ -67,11 +73,11 @@ def test_another_users_image_is_404_for_every_job_action(api, bob, no_worker):
 
 def test_too_many_waiting_images_is_429_and_over_quota_is_413(api, no_worker, settings):
     settings.USER_MAX_ACTIVE_JOBS = 1
-    assert upload(api, codec="png").status_code == 202
-    refused = upload(api, codec="png")
+    assert upload(api, photo(0), codec="png").status_code == 202
+    refused = upload(api, photo(1), codec="png")
     assert refused.status_code == 429 and "images waiting" in refused.json()["detail"] and refused["Retry-After"]
     settings.USER_MAX_ACTIVE_JOBS, settings.USER_QUOTA_BYTES = 100, 10
-    full = upload(api, codec="png")
+    full = upload(api, photo(2), codec="png")
     assert full.status_code == 413 and "Delete some images" in full.json()["detail"]
     assert ImageRecord.objects.count() == 1
 
@@ -87,8 +93,8 @@ def test_uploads_beyond_the_per_user_rate_are_429_with_a_wait(api, no_worker, se
 
     cache.clear()
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"uploads": "2/min", "retrievals": "9/min"}}
-    assert [upload(api, codec="png").status_code for _ in range(3)] == [202, 202, 429]
-    refused = upload(api, codec="png")
+    assert [upload(api, photo(seed), codec="png").status_code for seed in range(3)] == [202, 202, 429]
+    refused = upload(api, photo(3), codec="png")
     assert refused.status_code == 429 and "throttled" in refused.json()["detail"].lower() and int(refused["Retry-After"]) > 0
     assert ImageRecord.objects.count() == 2
     cache.clear()

@@ -606,3 +606,28 @@ def test_compare_shows_a_tiny_image_large_and_pixel_sharp(page, live_server):
     page.get_by_role("button", name="Zoom in").click()
     assert zoom_percent(page) >= fitted  # never smaller for a zoom in
     check_page(page, "compare-tiny")
+
+
+def test_the_trash_export_and_account_deletion_pages_fit_and_pass_axe(page, live_server):
+    from vault import services
+
+    user = log_in(page, live_server)
+    kept = stored(user, make_photo(96, 64, seed=1), name="kept.png", codec="webp", quality=70)
+    gone = stored(user, make_photo(96, 64, seed=2), name="a-long-name-from-a-phone-IMG_20261125_203000.png", codec="webp", quality=70)
+    services.move_to_trash(record=gone)
+    page.goto(f"{live_server.url}/images/trash/")
+    check_page(page, "trash")
+    page.get_by_role("button", name=re.compile("^Restore")).click()
+    page.wait_for_url(re.compile(r"/images/trash/$"))
+    assert "Restored" in page.locator(".messages").inner_text()
+    page.goto(f"{live_server.url}/images/{kept.pk}/delete/")
+    check_page(page, "delete-to-trash")
+    page.get_by_role("button", name="Move to trash").click()
+    page.wait_for_url(re.compile(r"/images/$"))
+    assert page.get_by_role("link", name="Open the trash").is_visible()
+    page.goto(f"{live_server.url}/images/trash/empty/")
+    check_page(page, "trash-empty")
+    page.goto(f"{live_server.url}/images/export/")
+    check_page(page, "export")
+    page.goto(f"{live_server.url}/accounts/profile/delete/")
+    check_page(page, "account-delete")

@@ -270,3 +270,26 @@ def test_uploads_over_the_throttle_wait_as_the_server_says_then_go_on(page, live
     for i in range(3):
         expect(page.locator(".upload-item", has_text=f"burst{i}.png")).to_have_attribute("data-state", "done", timeout=DONE_TIMEOUT)
     assert 429 in answers and answers.count(202) == 3, answers
+
+
+def test_a_file_already_in_the_vault_offers_the_existing_image_or_keeping_both(page, live_server):
+    from vault.models import ImageRecord
+
+    user = log_in(page, live_server)
+    page.goto(f"{live_server.url}/upload/")
+    page.get_by_label("Images").set_input_files([photo("first.png", 5)])
+    page.get_by_role("button", name="Compress and encrypt").click()
+    expect(page.locator(".upload-item", has_text="first.png")).to_have_attribute("data-state", "done", timeout=DONE_TIMEOUT)
+    page.goto(f"{live_server.url}/upload/")
+    page.get_by_label("Images").set_input_files([photo("again.png", 5)])
+    page.get_by_role("button", name="Compress and encrypt").click()
+    row = page.locator(".upload-item", has_text="again.png")
+    expect(row.locator(".upload-state")).to_contain_text("already in your vault as 'first.png'", timeout=DONE_TIMEOUT)
+    with ONE_AT_A_TIME:
+        first = ImageRecord.objects.get(owner=user)
+    expect(row.get_by_role("link", name="Open the one you have")).to_have_attribute("href", f"/images/{first.pk}/")
+    check_page(page, "upload-duplicate")
+    row.get_by_role("button", name=re.compile("^Keep both")).click()
+    expect(row).to_have_attribute("data-state", "done", timeout=DONE_TIMEOUT)
+    with ONE_AT_A_TIME:
+        assert ImageRecord.objects.filter(owner=user).count() == 2

@@ -25,6 +25,11 @@ def alice():
     return vault_user("alice", "correct horse battery")
 
 
+def photo(seed: int) -> bytes:
+    """A different photo per seed: the same one twice would be refused as a duplicate."""
+    return image_bytes(make_photo(seed=seed))
+
+
 def store(owner, data=None, **kw):
     kw.setdefault("codec", "png")
     record, _ = uploads.store_image(
@@ -157,9 +162,9 @@ def test_a_second_retry_while_queued_is_a_conflict(alice, no_worker):
 
 def test_too_many_waiting_jobs_is_refused_with_429(alice, no_worker, settings):
     settings.USER_MAX_ACTIVE_JOBS = 2
-    store(alice), store(alice)
+    store(alice, data=photo(0)), store(alice, data=photo(1))
     with pytest.raises(JobLimit, match="2 images waiting") as refused:
-        store(alice)
+        store(alice, data=photo(2))
     assert refused.value.status == 429
     assert ImageRecord.objects.count() == 2
 
@@ -169,15 +174,15 @@ def test_an_upload_beyond_the_quota_is_refused_with_413(alice, no_worker, settin
     settings.USER_QUOTA_BYTES = len(data) + 10
     store(alice, data=data)
     with pytest.raises(JobLimit, match="the limit is") as refused:
-        store(alice, data=data)
+        store(alice, data=photo(1))
     assert refused.value.status == 413
 
 
 def test_stalled_jobs_are_sent_again_and_dead_uploads_removed(alice, no_worker, settings):
-    queued = store(alice)
-    running = store(alice)
+    queued = store(alice, data=photo(0))
+    running = store(alice, data=photo(1))
     worker.claim(running.pk, running.job_task_id)
-    half = store(alice)
+    half = store(alice, data=photo(2))
     ImageRecord.objects.filter(pk=half.pk).update(original_blob="")  # died before its original was written
     later = timezone.now() + settings.JOB_REQUEUE_AFTER + timedelta(seconds=state.hard_limit_for({}) + 61)
     counts = dispatch.requeue_stalled(now=later)

@@ -71,9 +71,10 @@ def alice():
     return vault_user("alice", "correct-Horse-battery-9")
 
 
-def store(owner):
+def store(owner, seed=0):
+    # A seed per stored image where a test stores several: the same photo again is a duplicate.
     return uploads.store_image(
-        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo()), codec="png"
+        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=seed)), codec="png"
     )
 
 
@@ -98,7 +99,7 @@ def test_blob_names_have_the_vault_prefix_once(s3_endpoint, s3, settings, alice)
     assert record.original_blob in keys(s3)
 
     use_s3(settings, s3_endpoint, location="site-a")  # a deployment with its own folder
-    other, _ = store(alice)
+    other, _ = store(alice, seed=1)
     assert f"site-a/{other.original_blob}" in keys(s3)
     assert not any(k.startswith("vault/vault/") or "/vault/vault/" in k for k in keys(s3))
 
@@ -121,8 +122,8 @@ def test_the_sweep_spares_young_orphans_and_foreign_names(s3, alice):
 
 
 def test_the_sweep_lists_the_bucket_once_and_reads_no_object_metadata(s3, alice):
-    for _ in range(3):
-        store(alice)
+    for seed in range(3):
+        store(alice, seed)
     for i in range(5):
         default_storage.save(f"vault/{900 + i}/compressed-beef.sealed", BytesIO(b"x"))
     calls = []
@@ -138,7 +139,7 @@ def test_the_sweep_lists_the_bucket_once_and_reads_no_object_metadata(s3, alice)
 
 def test_an_empty_database_refuses_to_sweep_another_databases_blobs(s3, alice):
     store(alice)
-    store(alice)
+    store(alice, seed=1)
     # DATABASE_URL now points at an empty database: no records, a new deployment id.
     ImageRecord.objects.all().delete()
     VaultDeployment.objects.all().delete()

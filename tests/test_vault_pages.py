@@ -110,8 +110,9 @@ def test_a_double_submit_of_the_upload_form_stores_one_image(client_alice, _isol
     second = post_upload(client_alice, upload_token=token)
     assert first.status_code == second.status_code == 302 and first["Location"] == second["Location"]
     assert ImageRecord.objects.count() == 1 and len(files_under(_isolated_storage)) == 3
-    # A new form is a new upload.
-    post_upload(client_alice, upload_token=client_alice.get(reverse("vault:upload")).context["form"]["upload_token"].value())
+    # A new form is a new upload (of another photo: the same one again is a duplicate).
+    new_token = client_alice.get(reverse("vault:upload")).context["form"]["upload_token"].value()
+    post_upload(client_alice, image_bytes(make_photo(seed=1)), upload_token=new_token)
     assert ImageRecord.objects.count() == 2
 
 
@@ -211,8 +212,8 @@ def test_gallery_paginates(client_alice, monkeypatch):
 
     monkeypatch.setattr(images, "GALLERY_PAGE_SIZE", 4)
     size = images.GALLERY_PAGE_SIZE
-    for _ in range(size + 1):
-        post_upload(client_alice)
+    for seed in range(size + 1):
+        post_upload(client_alice, image_bytes(make_photo(seed=seed)))
     page1 = client_alice.get(reverse("vault:gallery"))
     assert len(page1.context["records"]) == size
     assert "Page 1 of 2" in page1.content.decode()
@@ -273,14 +274,20 @@ def test_session_posts_without_csrf_token_are_refused(alice):
     assert ImageRecord.objects.filter(pk=record.pk).exists()
 
 
-def test_delete_asks_for_confirmation_then_removes_everything(client_alice, _isolated_storage, django_capture_on_commit_callbacks):
+def test_delete_asks_then_moves_to_the_trash_and_deleting_permanently_removes_everything(
+    client_alice, _isolated_storage, django_capture_on_commit_callbacks
+):
     post_upload(client_alice)
     record = ImageRecord.objects.get()
     confirm = client_alice.get(reverse("vault:delete", args=[record.pk]))
-    assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client_alice.post(reverse("vault:delete", args=[record.pk]))
+    assert confirm.status_code == 200 and "restore it for 30 days" in confirm.content.decode()
+    response = client_alice.post(reverse("vault:delete", args=[record.pk]))
     assert response.status_code == 302 and response["Location"] == reverse("vault:gallery")
+    record.refresh_from_db()
+    assert record.in_trash and len(files_under(_isolated_storage)) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_alice.post(reverse("vault:delete", args=[record.pk]), {"permanent": "1"})
+    assert response.status_code == 302
     assert not ImageRecord.objects.exists()
     assert files_under(_isolated_storage) == []
 
@@ -359,9 +366,9 @@ def test_selected_images_download_as_one_zip_with_unique_names(client_alice):
     response = client_alice.post(reverse("vault:bulk"), {"ids": ids, "action": "zip"})
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     assert "no-store" in response["Cache-Control"]
-    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
-        assert archive.namelist() == ["same.png", "same (2).png"]
-        assert [archive.read(n) for n in archive.namelist()] == photos
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        assert archive.namelist() == ["images/same.png", "images/same (2).png", "manifest.json", "manifest.csv"]
+        assert [archive.read(n) for n in archive.namelist()[:2]] == photos
 
 
 def test_deleting_selected_images_asks_first_and_refuses_other_users_ids(client_alice, _isolated_storage, django_capture_on_commit_callbacks):
@@ -369,13 +376,16 @@ def test_deleting_selected_images_asks_first_and_refuses_other_users_ids(client_
         post_upload(client_alice, image_bytes(make_photo(seed=seed)))
     keep, *gone = ImageRecord.objects.order_by("id")
     confirm = client_alice.post(reverse("vault:bulk"), {"ids": [r.pk for r in gone], "action": "delete"})
-    assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
+    assert confirm.status_code == 200 and "restore them for 30 days" in confirm.content.decode()
     assert ImageRecord.objects.count() == 3
     vault_user("bob", PASSWORD)
     bob = login_unlocked(Client(), "bob", PASSWORD)
     assert bob.post(reverse("vault:bulk"), {"ids": [keep.pk], "action": "delete", "confirm": "yes"}).status_code == 404
-    with django_capture_on_commit_callbacks(execute=True):
-        done = client_alice.post(reverse("vault:bulk"), {"ids": [r.pk for r in gone], "action": "delete", "confirm": "yes"})
+    done = client_alice.post(reverse("vault:bulk"), {"ids": [r.pk for r in gone], "action": "delete", "confirm": "yes"})
     assert done.status_code == 302
+    assert list(ImageRecord.objects.filter(trashed_at__isnull=True)) == [keep] and len(files_under(_isolated_storage)) == 9
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client_alice.post(reverse("vault:bulk"), {"ids": [r.pk for r in gone], "action": "delete", "confirm": "yes",
+                                                          "permanent": "1"})
     assert list(ImageRecord.objects.all()) == [keep] and len(files_under(_isolated_storage)) == 3
     assert client_alice.post(reverse("vault:bulk"), {"action": "zip"}).status_code == 302  # nothing selected

@@ -86,7 +86,8 @@ def test_blobs_on_storage_are_ciphertext_with_recorded_sha256(alice, _isolated_s
 
 
 def test_each_record_gets_its_own_data_key_and_a_wrap_moved_to_another_record_fails(alice):
-    a, b = store(alice), store(alice)
+    # The same photo twice: even identical uploads get unrelated data keys.
+    a, b = store(alice), store(alice, allow_duplicate=True)
     a.owner = b.owner = alice
     assert bytes(a.dk_wrap) != bytes(b.dk_wrap)
     ImageRecord.objects.filter(pk=a.pk).update(dk_wrap=b.dk_wrap)  # b's wrapped DK, bound to b's id
@@ -249,7 +250,7 @@ def test_blob_moved_to_another_record_is_refused_even_with_the_same_data_key(ali
     # Same data key for both records isolates the associated data: only the record id differs.
     fixed = crypto.new_data_key()
     monkeypatch.setattr(crypto, "new_data_key", lambda: fixed)
-    a, b = store(alice), store(alice)
+    a, b = store(alice), store(alice, allow_duplicate=True)  # the same plaintext too
     ImageRecord.objects.filter(pk=a.pk).update(original_blob=b.original_blob, sha256_original_blob=b.sha256_original_blob)
     a.refresh_from_db()
     a.owner = alice

@@ -91,6 +91,22 @@ class NotCompressedYet(JobConflict):
     """The compressed file or thumbnail of an image whose first job has not finished."""
 
 
+class DuplicateImage(VaultError):
+    """The owner already stored these exact bytes. `fields` goes into the API's error body, so a
+    script can use the existing image (or send again with allow_duplicate=true)."""
+
+    status = 409
+
+    def __init__(self, *, filename: str, existing_id: int, existing_name: str, in_trash: bool) -> None:
+        where = "in your trash" if in_trash else "in your vault"
+        super().__init__(
+            f"'{filename}' is already {where} as '{existing_name}' (image {existing_id}). "
+            "Use that one, or upload it again allowing a duplicate to keep both."
+        )
+        self.existing_id, self.existing_name, self.in_trash = existing_id, existing_name, in_trash
+        self.fields = {"existing_id": existing_id, "existing_in_trash": in_trash}
+
+
 class JobLimit(VaultError):
     """A per-user bound was reached: 429 (too many jobs at once, retry later) or 413 (over quota)."""
 

@@ -137,6 +137,11 @@ class UploadForm(CompressionOptionsForm):
         widget=MultipleFileInput(attrs={"accept": "image/*"}),
     )
     upload_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    allow_duplicate = forms.BooleanField(
+        label="Keep a second copy of a file I stored before",
+        required=False,
+        help_text="Without this, a file you stored before is not stored again: you are shown the one you have.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -96,6 +96,14 @@ class ImageRecord(models.Model):
     # The upload form's (or the API's Idempotency-Key) token: a second submit of the same upload
     # finds this record instead of storing the image twice.
     upload_token = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    # Recognises the same original uploaded twice (vault/duplicates.py): HMAC-SHA256 of the upload
+    # under a key derived from the owner's master key, never a plain hash, so whoever holds the
+    # database cannot test whether anyone stored a known photo, nor match one user's photo to
+    # another's.
+    duplicate_mac = models.CharField(max_length=64, blank=True, editable=False, validators=[sha256_hex])
+    # When the owner deleted it: the image waits in the trash, restorable, still counted in the
+    # quota, until `settings.TRASH_RETENTION` has passed (vault/images/trash.py).
+    trashed_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     # Legacy per-image retrieval key (records stored before the per-user vault).
     wrapped_key = models.BinaryField(max_length=64, null=True, blank=True, editable=False)
@@ -108,7 +116,10 @@ class ImageRecord(models.Model):
 
     class Meta:
         ordering = ["-created"]
-        indexes = [models.Index(fields=["owner", "-created"])]
+        indexes = [
+            models.Index(fields=["owner", "-created"]),
+            models.Index(fields=["owner", "duplicate_mac"], name="vault_owner_duplicate_mac"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["owner", "upload_token"], name="vault_one_record_per_upload_token"),
         ]
@@ -125,6 +136,15 @@ class ImageRecord(models.Model):
     def is_active(self) -> bool:
         """A job is queued or running for it."""
         return self.status in self.ACTIVE
+
+    @property
+    def in_trash(self) -> bool:
+        return self.trashed_at is not None
+
+    @property
+    def purge_after(self):
+        """When the trash empties itself of this image (None: not in the trash)."""
+        return self.trashed_at + settings.TRASH_RETENTION if self.trashed_at else None
 
     @property
     def has_compressed(self) -> bool:

@@ -7,9 +7,12 @@ between the server and the person.
 """
 import io
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import content_disposition_header
+from django.views.decorators.debug import sensitive_variables
+
+from vault.images import export
 
 # Formats every current browser shows in <img>; the rest are shown as PNG.
 BROWSER_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF"}
@@ -76,6 +79,19 @@ def private_attachment(data: bytes, media_type: str, filename: str) -> HttpRespo
     response["Content-Disposition"] = content_disposition_header(True, filename)
     response["Content-Length"] = str(len(data))
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@sensitive_variables("master_key")
+def export_response(*, records, master_key: bytes, request) -> StreamingHttpResponse:
+    """The streamed zip of `records` (vault/images/export.py): no Content-Length, since the size
+    is known only once the last image is written; no-store like every plaintext response."""
+    response = StreamingHttpResponse(export.stream_export(records=records, master_key=master_key, request=request),
+                                     content_type="application/zip")
+    response["Content-Disposition"] = content_disposition_header(True, export.filename())
+    response["Cache-Control"] = "no-store"
+    # Tell a proxy in front (nginx) not to buffer the whole archive before passing it on.
+    response["X-Accel-Buffering"] = "no"
     return response
 
 

@@ -17,18 +17,30 @@ GALLERY_SORTS = {
 }
 
 
-def images_for(user):
+def owned_images(user):
+    """Every image of the user's, those in the trash too."""
     if user is None or not user.is_authenticated:
         return ImageRecord.objects.none()
     return ImageRecord.objects.filter(owner=user).order_by("-created", "-id")
 
 
+def images_for(user):
+    """The user's images out of the trash: what the gallery and the API's list show."""
+    return owned_images(user).filter(trashed_at__isnull=True)
+
+
+def trash_for(user):
+    """The user's trash, the soonest to be deleted for good first."""
+    return owned_images(user).filter(trashed_at__isnull=False).order_by("trashed_at", "id")
+
+
 def get_image_for(user, pk) -> ImageRecord:
+    """One of the user's images by id, in the trash or not (its page says which)."""
     try:
         pk = int(pk)
     except (TypeError, ValueError):
         raise Http404("No such image.") from None
-    record = images_for(user).filter(pk=pk).first()
+    record = owned_images(user).filter(pk=pk).first()
     if record is None:
         raise Http404("No such image.")
     return record

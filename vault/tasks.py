@@ -7,12 +7,13 @@ from datetime import timedelta
 from celery import shared_task
 
 from vault.errors import SweepRefused
+from vault.images.trash import purge_expired
 from vault.jobs import readiness  # noqa: F401  (connects the worker's start-up warm-up)
 from vault.jobs.dispatch import requeue_stalled
 from vault.jobs.worker import compress_job
 from vault.sweep import sweep_orphan_blobs as sweep
 
-__all__ = ["compress_job", "requeue_stalled_jobs", "sweep_orphan_blobs"]
+__all__ = ["compress_job", "empty_expired_trash", "requeue_stalled_jobs", "sweep_orphan_blobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,3 +31,9 @@ def sweep_orphan_blobs(older_than_minutes: int = 60) -> int:
 @shared_task(name="vault.requeue_stalled_jobs")
 def requeue_stalled_jobs() -> dict:
     return requeue_stalled()
+
+
+@shared_task(name="vault.empty_expired_trash")
+def empty_expired_trash() -> int:
+    """Images in a trash longer than settings.TRASH_RETENTION, deleted for good."""
+    return purge_expired()

@@ -22,6 +22,8 @@ from audit.models import AuditEvent
 from compression.imageio import InvalidImage, probe_upload
 from portal.observability import UPLOAD_SECONDS
 from vault import blobs, crypto, deployment, keyring
+from vault.duplicates import duplicate_digest, find_duplicate
+from vault.errors import DuplicateImage
 from vault.jobs.dispatch import enqueue
 from vault.jobs.state import check_limits, describe_options, job_options, mark_queued
 from vault.models import ImageRecord, UserVault
@@ -123,12 +125,14 @@ def store_image(
     quality=None,
     effort: str | None = None,
     upload_token: str | None = None,
+    allow_duplicate: bool = False,
     request=None,
 ) -> tuple[ImageRecord, bool]:
     """Check one upload cheaply, seal and store its original at once, and queue its compression
     (vault/jobs/). Returns the record (status `queued`, or already `done` where tasks run eagerly)
     and whether it was created now (False: `upload_token` was already used, e.g. a double submit or
-    a Reload, and the record stored then is returned instead of a second copy).
+    a Reload, and the record stored then is returned instead of a second copy). The same bytes
+    stored before raise `DuplicateImage` naming that image, unless `allow_duplicate`.
 
     Nothing slow happens inside a transaction: the row is inserted in one short transaction (it
     gives the id the blob is bound to), the sealed original is written outside any, and a second
@@ -150,11 +154,16 @@ def store_image(
         probed = probe_upload(data, filename=name, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
     except InvalidImage as exc:
         raise ValidationError(str(exc), code="invalid_image") from exc
+    # Before the quota: a duplicate over the quota is better answered with the copy already there.
+    digest = duplicate_digest(data, master_key=master_key)
+    if not allow_duplicate and (same := find_duplicate(owner=owner, vault_epoch=vault.epoch, digest=digest)) is not None:
+        raise DuplicateImage(filename=name, existing_id=same.pk, existing_name=same.name, in_trash=same.in_trash)
     check_limits(owner=owner, incoming_bytes=len(data))
 
     record = _new_record(owner=owner, name=name, data=data, probed=probed, options=options, upload_token=upload_token)
     data_key = crypto.new_data_key()
     record.original_mac = crypto.keyed_digest(data, data_key=data_key)
+    record.duplicate_mac = digest
     record.vault_epoch = vault.epoch
     try:
         with transaction.atomic(durable=True):

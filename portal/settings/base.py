@@ -370,6 +370,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "vault-sweep-orphan-blobs": {"task": "vault.sweep_orphan_blobs", "schedule": 3600.0},
     "vault-requeue-stalled-jobs": {"task": "vault.requeue_stalled_jobs", "schedule": 60.0},
+    "vault-empty-expired-trash": {"task": "vault.empty_expired_trash", "schedule": 3600.0},
 }
 JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 600)  # seconds; the job fails saying so
 JOB_TIME_LIMIT = env_int("JOB_TIME_LIMIT", JOB_SOFT_TIME_LIMIT + 60)  # then the process is killed
@@ -383,6 +384,9 @@ JOB_MAX_EFFORT_QUEUE = "max"  # slow jobs never hold up normal uploads (make run
 # Per-user bounds: images waiting for a worker, and bytes stored (originals + compressed).
 USER_MAX_ACTIVE_JOBS = env_int("USER_MAX_ACTIVE_JOBS", 100)
 USER_QUOTA_BYTES = env_int("USER_QUOTA_BYTES", 10 * 1000**3)
+# A deleted image waits this long in the trash (restorable, counted in the quota) before the
+# hourly vault.empty_expired_trash task deletes it for good.
+TRASH_RETENTION = timedelta(days=env_int("TRASH_RETENTION_DAYS", 30))
 
 # Learned codec weights ship in the repo; a deployment may point elsewhere or switch it off.
 LEARNED_CODEC_ENABLED = env_bool("LEARNED_CODEC_ENABLED", True)

@@ -249,6 +249,7 @@
     chosenOptions.target = target === "custom" ? elements.custom_target.value.trim() : target;
     if (!elements.quality.disabled && elements.quality.value !== "") chosenOptions.quality = elements.quality.value;
     if (elements.effort.value) chosenOptions.effort = elements.effort.value;
+    if (elements.allow_duplicate && elements.allow_duplicate.checked) chosenOptions.allow_duplicate = "true";
     return chosenOptions;
   }
 
@@ -309,6 +310,8 @@
         var wait = Number(xhr.getResponseHeader("Retry-After"));
         if (xhr.status === 429 && wait > 0 && wait <= 300) {
           later(item, wait, errorText(answer, xhr.status));
+        } else if (xhr.status === 409 && answer && answer.existing_id) {
+          duplicate(item, answer);
         } else {
           notStored(item, errorText(answer, xhr.status), xhr.status === 429 || xhr.status >= 500);
         }
@@ -355,6 +358,20 @@
       queueUpload(item);
       pump();
     }, seconds * 1000);
+  }
+
+  // The same bytes are already in the vault: offer that image, or a second copy on request.
+  function duplicate(item, answer) {
+    show(item, "error", "Not stored: " + answer.detail);
+    var link = el("a", "btn btn-small", answer.existing_in_trash ? "See it in the trash" : "Open the one you have");
+    link.href = answer.existing_in_trash ? urls.trashUrl : urls.detailUrl.replace("/0/", "/" + answer.existing_id + "/");
+    item.actions.appendChild(link);
+    button(item, "Keep both", function () {
+      item.options = Object.assign({}, item.options, { allow_duplicate: "true" });
+      item.key = newKey(); // a new request, not a resend of the refused one
+      queueUpload(item);
+      pump();
+    });
   }
 
   function notStored(item, message, canResend) {

@@ -38,6 +38,8 @@ class ImageRecordSerializer(serializers.ModelSerializer):
     stage = serializers.CharField(read_only=True, help_text="What the job is doing now.")
     error = serializers.CharField(read_only=True, help_text="Why the last job failed (status failed).")
     requested = serializers.JSONField(source="job_options", read_only=True, help_text="codec, target, quality and effort asked for.")
+    trashed_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When it was moved to the trash; null when it is not there.")
+    purge_after = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When the trash deletes it for good.")
 
     class Meta:
         model = ImageRecord
@@ -49,6 +51,7 @@ class ImageRecordSerializer(serializers.ModelSerializer):
             "original_size", "compressed_size", "ratio", "percent_saved",
             "psnr", "ssim", "msssim", "bpp", "encode_seconds", "total_seconds",
             "sha256_original_blob", "sha256_compressed_blob", "legacy", "thumbnail_url", "download_url",
+            "trashed_at", "purge_after",
         ]
         read_only_fields = fields
 
@@ -116,6 +119,10 @@ class CompressionOptionsSerializer(serializers.Serializer):
 
 class ImageUploadSerializer(CompressionOptionsSerializer):
     file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF.")
+    allow_duplicate = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Store it even if you stored the same file before (otherwise 409 with `existing_id`).",
+    )
 
 
 class ImageRetrieveSerializer(serializers.Serializer):
@@ -187,6 +194,18 @@ class ImageStatusSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     percent_saved = serializers.FloatField(read_only=True, allow_null=True)
+
+
+class ImageListQuerySerializer(serializers.Serializer):
+    trash = serializers.BooleanField(required=False, default=False, help_text="true: list the images in your trash instead.")
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    ids = serializers.RegexField(
+        r"^\d{1,18}(,\d{1,18}){0,9999}$", required=False,
+        help_text="Up to 10000 image ids, comma-separated; omitted: every image not in the trash.",
+        error_messages={"invalid": "ids must be image ids separated by commas, e.g. 12,13,14."},
+    )
 
 
 class ImageStatusQuerySerializer(serializers.Serializer):

@@ -86,7 +86,9 @@ def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Sha
     """Anyone's request with a share link's key: the one image, nothing else."""
     variants = check_variants(variants)
     share = Share.objects.select_related("record", "record__owner").filter(public_id=str(public_id)[:32]).first()
-    if share is None or share.is_expired():
+    # An image in the trash is deleted as far as its owner's recipients go; restoring it brings
+    # its shares back.
+    if share is None or share.is_expired() or share.record.in_trash:
         raise ShareUnavailable()
     secret = lockout.parse_key(key, kind="share key")
     remaining = lockout.lock_remaining(share.locked_until, timezone.now())

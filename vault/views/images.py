@@ -1,5 +1,5 @@
 """The owner's image pages: landing, upload, gallery, detail, compare, each image's files, the job
-actions (cancel, retry, recompress), the gallery's bulk zip and delete, and delete.
+actions (cancel, retry, recompress), the gallery's bulk export and delete, and delete (to the trash).
 
 Images in the owner's vault open with the master key the login unlocked: every picture a page
 shows is fetched from its own no-store URL (`image_file`), decrypted in memory per request, never
@@ -7,6 +7,7 @@ inlined into the HTML and never written to disk.
 """
 import secrets
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -15,16 +16,17 @@ from django.db.models import Sum
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.errors import text_or_json
 from vault import jobs, presentation, services, sessions
-from vault.errors import JobLimit
+from vault.errors import DuplicateImage, JobLimit
 from vault.forms import RecompressForm, ShareCreateForm, UploadForm
-from vault.responses import file_response, private_attachment, stored_variant
-from vault.selectors import GALLERY_SORTS, get_image_for, images_for, shares_for, sorted_images
+from vault.responses import export_response, file_response, stored_variant
+from vault.selectors import GALLERY_SORTS, get_image_for, images_for, shares_for, sorted_images, trash_for
 from vault.views.common import REFUSALS, message_refused, refusal_status, refusal_text, safe_next
 
 GALLERY_PAGE_SIZE = 24
@@ -69,7 +71,7 @@ def upload(request):
     form = _upload_form(request.POST, request.FILES)
     if not form.is_valid():
         return render(request, "vault/upload.html", {"form": form}, status=400)
-    data, queued, refused = form.cleaned_data, [], []
+    data, queued, refused, duplicates = form.cleaned_data, [], [], []
     for index, upload in enumerate(data["file"]):
         try:
             record, _created = services.store_image(
@@ -83,8 +85,12 @@ def upload(request):
                 # One token per file of this form: a double submit stores none of them twice.
                 upload_token=f"{data['upload_token']}-{index}" if data.get("upload_token") else None,
                 effort=data.get("effort"),
+                allow_duplicate=data.get("allow_duplicate", False),
                 request=request,
             )
+        except DuplicateImage as exc:
+            duplicates.append({"filename": upload.name, "existing_id": exc.existing_id, "existing_name": exc.existing_name,
+                               "in_trash": exc.in_trash})
         except ValidationError as exc:
             field = _FIELD_FOR_CODE.get(_error_code(exc), "file")
             if field != "file":  # an option error is the same for every file: say it once
@@ -99,13 +105,26 @@ def upload(request):
     if not queued:
         for message in refused:
             form.add_error("file", message)
-        return render(request, "vault/upload.html", {"form": form}, status=400)
+        # 409 when the only reason is files already stored: the page offers them, and keeping both.
+        status = 409 if duplicates and not refused and not form.errors else 400
+        return render(request, "vault/upload.html", {"form": form, "duplicates": duplicates}, status=status)
     names = ", ".join(f"'{r.name}'" for r in queued[:3]) + (f" and {len(queued) - 3} more" if len(queued) > 3 else "")
     messages.success(request, f"Stored {names} encrypted; compression runs in the background (progress below).")
     for message in refused:
         messages.error(request, f"Not stored: {message}")
+    for d in duplicates:
+        messages.warning(request, _duplicate_message(d))
     # Redirect after POST: Reload on the gallery cannot submit the upload again.
     return redirect("vault:gallery")
+
+
+def _duplicate_message(d: dict) -> str:
+    where = reverse("vault:trash") if d["in_trash"] else reverse("vault:detail", args=[d["existing_id"]])
+    return format_html(
+        "Not stored again: '{}' is already {} as <a href=\"{}\">'{}'</a>. To keep both, upload it again with "
+        "“Keep a second copy” ticked.",
+        d["filename"], "in your trash" if d["in_trash"] else "in your vault", where, d["existing_name"],
+    )
 
 
 def _named(filename: str, message: str) -> str:
@@ -148,6 +167,7 @@ def gallery(request):
     context = {
         "page": page, "records": page.object_list, "sort": sort, "view": view, "sorts": GALLERY_SORTS,
         "unlocked": sessions.session_master_key(request) is not None,
+        "trash_count": trash_for(request.user).count(),
     }
     return render(request, "vault/gallery.html", context)
 
@@ -214,44 +234,58 @@ def image_file(request, pk, variant):
     return response
 
 
-@sensitive_variables("master_key", "data")
+@sensitive_variables("master_key")
 @login_required
 @never_cache
 @require_POST
 def bulk(request):
-    """The gallery's "select several": download their originals as one zip, or delete them (after
-    a confirmation page listing what goes)."""
+    """The gallery's "select several": export them as one streamed zip, or delete them (after a
+    confirmation page listing what goes: to the trash, or for good)."""
     ids = request.POST.getlist("ids")
-    if not 0 < len(ids) <= services.BULK_MAX:
-        messages.error(request, f"Select between 1 and {services.BULK_MAX} images; you selected {len(ids)}.")
+    if not ids:
+        messages.error(request, "Select at least one image first.")
         return redirect("vault:gallery")
     records = [get_image_for(request.user, pk) for pk in ids]  # another user's id: 404
     action = request.POST.get("action")
     if action == "zip":
-        master_key = sessions.master_key_for(request)
-        try:
-            data = services.zip_originals(records=[r for r in records if not r.is_legacy], master_key=master_key, request=request)
-        except REFUSALS as exc:
-            message_refused(request, exc)
-            return redirect("vault:gallery")
-        return private_attachment(data, "application/zip", "images.zip")
+        return export_response(records=records, master_key=sessions.master_key_for(request), request=request)
     if action == "delete" and request.POST.get("confirm") == "yes":
+        permanent = request.POST.get("permanent") == "1"
         for record in records:
-            services.delete_image(record=record, request=request)
-        messages.success(request, f"Deleted {len(records)} image{'s' if len(records) != 1 else ''} and their encrypted files.")
+            if permanent:
+                services.delete_image(record=record, request=request)
+            else:
+                services.move_to_trash(record=record, request=request)
+        n = f"{len(records)} image{'s' if len(records) != 1 else ''}"
+        if permanent:
+            messages.success(request, f"Deleted {n} and their encrypted files for good.")
+        else:
+            messages.success(request, f"Moved {n} to the trash; you can restore them for {_retention_days()} days.")
         return redirect("vault:gallery")
     if action == "delete":
-        return render(request, "vault/bulk_delete.html", {"records": records})
+        return render(request, "vault/bulk_delete.html", {"records": records, "retention_days": _retention_days()})
     return text_or_json(request, 400, f"Unknown action {action!r}; use zip or delete.")
+
+
+def _retention_days() -> int:
+    return settings.TRASH_RETENTION.days
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request, pk):
+    """To the trash (restorable), or for good with `permanent=1` (and always from the trash)."""
     record = get_image_for(request.user, pk)
     if request.method == "POST":
         name = record.name
-        services.delete_image(record=record, request=request)
-        messages.success(request, f"Deleted '{name}' and both of its encrypted files.")
+        if request.POST.get("permanent") == "1" or record.in_trash:
+            services.delete_image(record=record, request=request)
+            messages.success(request, f"Deleted '{name}' and its encrypted files for good.")
+            return redirect("vault:trash" if record.in_trash else "vault:gallery")
+        services.move_to_trash(record=record, request=request)
+        messages.success(request, format_html(
+            "Moved '{}' to the trash; it is deleted for good after {} days. <a href=\"{}\">Open the trash</a>.",
+            name, _retention_days(), reverse("vault:trash"),
+        ))
         return redirect("vault:gallery")
-    return render(request, "vault/delete.html", {"record": record})
+    return render(request, "vault/delete.html", {"record": record, "retention_days": _retention_days()})

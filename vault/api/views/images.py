@@ -16,6 +16,7 @@ from vault.api.serializers import (
     ApiErrorSerializer,
     CompressionOptionsSerializer,
     ImageDownloadQuerySerializer,
+    ImageListQuerySerializer,
     ImageRecordSerializer,
     ImageRetrieveSerializer,
     ImageStatusQuerySerializer,
@@ -23,26 +24,29 @@ from vault.api.serializers import (
     ImageUploadSerializer,
 )
 from vault.api.views.common import ERROR, LOCKED, NOT_FOUND, PerUserThrottle
+from vault.api.views.lifecycle import LifecycleActions
 from vault.api.views.shares import ShareActions
 from vault.responses import file_response, stored_variant
-from vault.selectors import get_image_for, images_for
+from vault.selectors import get_image_for, images_for, trash_for
 
 
 @method_decorator(sensitive_post_parameters("key"), name="dispatch")
 @extend_schema(tags=["images"])
 @extend_schema_view(
-    list=extend_schema(summary="List your images", description="Newest first, paginated."),
-    retrieve=extend_schema(summary="One image's metadata", responses={200: ImageRecordSerializer, 404: NOT_FOUND}),
-    destroy=extend_schema(
-        summary="Delete an image",
-        description="Removes the record and both encrypted blobs.",
-        responses={204: OpenApiResponse(description="Deleted."), 404: NOT_FOUND},
+    list=extend_schema(
+        summary="List your images",
+        description="Newest first, paginated; images in the trash only with ?trash=true (soonest deleted first).",
+        parameters=[ImageListQuerySerializer],
     ),
+    retrieve=extend_schema(summary="One image's metadata", responses={200: ImageRecordSerializer, 404: NOT_FOUND}),
 )
 class ImageRecordViewSet(
+    LifecycleActions,
     ShareActions,
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
+    """Your images in your vault."""  # also the schema's description of operations without their own
+
     serializer_class = ImageRecordSerializer
     parser_classes = [MultiPartParser, FormParser]
     queryset = images_for(None)  # typed for the schema; get_queryset scopes every real request
@@ -55,10 +59,15 @@ class ImageRecordViewSet(
         return super().perform_content_negotiation(request, force=force or self.action in ("retrieve_bytes", "download"))
 
     def get_queryset(self):
+        if self.action == "list":
+            query = ImageListQuerySerializer(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            if query.validated_data["trash"]:
+                return trash_for(self.request.user)
         return images_for(self.request.user)
 
     def get_throttles(self):
-        scope = {"create": "uploads", "download": "retrievals", "retrieve_bytes": "retrievals",
+        scope = {"create": "uploads", "download": "retrievals", "retrieve_bytes": "retrievals", "export": "retrievals",
                  "status_many": "status"}.get(self.action)
         return [PerUserThrottle(scope)] if scope else []
 
@@ -76,11 +85,17 @@ class ImageRecordViewSet(
             "`status` goes queued → running → done (or failed, with `error`) and whose `progress` "
             "counts to 100: poll it, or many at once with GET /api/v1/images/status/?ids=…. Send an "
             "`Idempotency-Key` header (1-64 printable characters) to make retries safe: a repeat with "
-            "the same key returns the image stored the first time (200) instead of storing it again."
+            "the same key returns the image stored the first time (200) instead of storing it again. A file "
+            "you stored before (the same bytes) is refused with 409 and the existing image's id, unless "
+            "`allow_duplicate` is true."
         ),
         request={"multipart/form-data": ImageUploadSerializer},
         responses={
             202: ImageRecordSerializer, 200: ImageRecordSerializer, 400: ERROR, 403: LOCKED,
+            409: OpenApiResponse(ApiErrorSerializer, description=(
+                "You stored this exact file before: `existing_id` names that image (`existing_in_trash` "
+                "if it is in your trash). Send allow_duplicate=true to store a second copy."
+            )),
             413: OpenApiResponse(ApiErrorSerializer, description="Your storage quota would be exceeded."),
             429: OpenApiResponse(ApiErrorSerializer, description="Too many of your images are waiting, or too many requests."),
         },
@@ -101,6 +116,7 @@ class ImageRecordViewSet(
             quality=data.get("quality"),
             upload_token=request.headers.get("Idempotency-Key"),
             effort=data.get("effort"),
+            allow_duplicate=data.get("allow_duplicate", False),
             request=request,
         )
         return self._job_response(record, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
@@ -198,9 +214,6 @@ class ImageRecordViewSet(
         master_key = sessions.master_key_for(request)
         data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
         return file_response(record, variant, data)
-
-    def perform_destroy(self, instance):
-        services.delete_image(record=instance, request=self.request)
 
     @extend_schema(
         operation_id="v1_images_retrieve_bytes",
