@@ -46,6 +46,8 @@ class AuditEvent(models.Model):
         JOB_DONE = "job_done", "Compressed"
         JOB_FAILED = "job_failed", "Compression failed"
         JOB_CANCELLED = "job_cancelled", "Compression cancelled"
+        STEP_UP = "step_up", "Password confirmed"
+        TWO_FACTOR = "two_factor", "Two-factor"
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
