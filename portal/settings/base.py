@@ -315,6 +315,12 @@ RETRIEVE_FAILURE_LIMIT = env_int("RETRIEVE_FAILURE_LIMIT", 5)
 # Wrong keys across all of one user's records (a guesser spreading attempts over records).
 RETRIEVE_USER_FAILURE_LIMIT = env_int("RETRIEVE_USER_FAILURE_LIMIT", 3 * RETRIEVE_FAILURE_LIMIT)
 RETRIEVE_COOLOFF = timedelta(minutes=env_int("RETRIEVE_COOLOFF_MINUTES", 15))
+# Share links (vault/images/lockout.py): an address that sends RETRIEVE_FAILURE_LIMIT wrong keys
+# waits this many seconds, doubling per further wrong key up to RETRIEVE_COOLOFF; other addresses
+# are not affected. SHARE_FAILURE_CEILING wrong keys from everyone within the window tell the owner.
+SHARE_BACKOFF_SECONDS = env_int("SHARE_BACKOFF_SECONDS", 30)
+SHARE_FAILURE_CEILING = env_int("SHARE_FAILURE_CEILING", 50)
+SHARE_CEILING_WINDOW = timedelta(hours=env_int("SHARE_CEILING_HOURS", 24))
 
 # The per-user vault. Argon2id costs for the password-derived key: t=3, 64 MiB, 1 lane takes
 # ~0.37 s on the development machine (the issue asks for 0.3-0.5 s). Stored per user, so raising
