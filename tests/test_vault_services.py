@@ -486,3 +486,10 @@ def test_a_second_writer_of_the_same_marker_is_fine_and_a_different_one_is_refus
         write_marker("id-two")
     assert read_marker() == "id-one"
     assert sorted(p.name for p in _isolated_storage.rglob("*") if p.is_file()) == [".deployment"]
+
+
+def test_stored_blobs_are_padded_so_their_size_hides_the_exact_file_size(alice, _isolated_storage):
+    record = store(alice)
+    original_blob = (_isolated_storage / record.original_blob).stat().st_size
+    assert original_blob == crypto.sealed_size(record.original_size)
+    assert original_blob != record.original_size + 29  # what a bare storage listing showed before
