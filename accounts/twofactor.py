@@ -11,6 +11,7 @@ per-device throttle (delays doubling after each failure).
 """
 from __future__ import annotations
 
+import base64
 import re
 
 import segno
@@ -83,8 +84,6 @@ def qr_svg(device: TOTPDevice) -> str:
 
 def secret_text(device: TOTPDevice) -> str:
     """The secret as authenticator apps take it when typed (base32, in groups of four)."""
-    import base64
-
     text = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
     return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
 

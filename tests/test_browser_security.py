@@ -11,10 +11,18 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import ApiToken
-from tests.test_browser import PASSWORD, _fresh_throttles, browser, check_page, live_server, log_in, page, view  # noqa: F401 - fixtures used by name
+from tests.test_browser import PASSWORD, browser, check_page, live_server, log_in, page, view  # noqa: F401 - fixtures used by name
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts as a new visitor: no throttle counts left by the logins before it."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 def current_code(device) -> str:
