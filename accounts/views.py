@@ -46,6 +46,7 @@ def register(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend=_LOGIN_BACKEND)
+        stepup.mark_recent_auth(request)  # the password was typed just now
         master_key, recovery = keyring.create_vault(user=user, password=form.cleaned_data["password1"], request=request)
         unlocking.open_vault_session(request, master_key=master_key)
         messages.success(request, f"Welcome, {user.get_username()}! Your account and your vault are ready.")
