@@ -38,6 +38,7 @@ SESSION_KEY = "recent_auth_at"
 PASSWORD_FIELD = "stepup_password"
 CODE_FIELD = "stepup_code"
 _NOT_REPLAYED = {"csrfmiddlewaretoken", PASSWORD_FIELD, CODE_FIELD}
+_SECRET_WORDS = ("password", "key", "code", "token", "otp")
 
 
 class StepUpRequired(APIException):
@@ -96,8 +97,11 @@ def confirm(request, *, user, password: str = "", code: str = "") -> None:
 def prompt(request, *, error: str = "", status: int = 403, action: str | None = None, next_url: str = "", retry_after=None):
     """The password prompt: posting to `action` with the original form's fields (a refused POST),
     or to `confirm` and back to `next_url` (a page that was only opened)."""
+    # The refused form's fields go back into the prompt so the action can go on; never a secret
+    # (a password, key or one-time code does not belong in a page's HTML): those are typed again.
     replay = [] if action is None else [
-        (name, value) for name in request.POST for value in request.POST.getlist(name) if name not in _NOT_REPLAYED
+        (name, value) for name in request.POST for value in request.POST.getlist(name)
+        if name not in _NOT_REPLAYED and not any(word in name.lower() for word in _SECRET_WORDS)
     ]
     context = {
         "error": error, "action": action, "replay": replay, "next": next_url, "window": settings.STEPUP_WINDOW,

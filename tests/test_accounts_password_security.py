@@ -258,3 +258,10 @@ def test_the_api_asks_for_the_password_with_a_code_the_client_can_act_on(alice):
     forget_recent_password(client)
     session_refused = client.post(url, {}, content_type="application/json")
     assert session_refused.status_code == 403 and session_refused.json()["code"] == "step_up_required"
+
+
+def test_the_prompt_never_writes_a_secret_of_the_refused_form_into_the_page(alice):
+    client = login_unlocked(Client(), "alice", PASSWORD)
+    forget_recent_password(client)
+    prompt = client.post(reverse("two-factor-confirm"), {"device": "7", "code": "123456"}).content.decode()
+    assert 'name="device" value="7"' in prompt and "123456" not in prompt
