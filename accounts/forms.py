@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib.auth.forms import SetPasswordForm, UserCreationForm
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm, UserCreationForm
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import ApiToken
@@ -38,6 +38,47 @@ class ApiTokenCreateForm(forms.Form):
         return name
 
 
+class VaultPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, with the old password checked against the login's budget of
+    guesses (`vault.attempts`) and the change applied by `keyring.change_password`: the new
+    password and the vault's re-wrap in one transaction, both or neither."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+        self.locked = None  # the PasswordLocked refusal, for the view's status and Retry-After
+        self.master_key = None
+
+    @sensitive_variables("old_password")
+    def clean_old_password(self):
+        from vault import keyring
+        from vault.errors import PasswordLocked, WrongSecret
+
+        old_password = self.cleaned_data["old_password"]
+        try:
+            keyring.check_account_password(user=self.user, password=old_password, request=self.request, purpose="password change")
+        except PasswordLocked as exc:
+            self.locked = exc
+            raise forms.ValidationError(str(exc), code="locked") from None
+        except WrongSecret:
+            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect") from None
+        return old_password
+
+    @sensitive_variables("session_key")
+    def save(self, commit=True):
+        from vault import keyring, sessions
+
+        session_key = sessions.session_master_key(self.request) if self.request is not None else None
+        self.master_key = keyring.change_password(
+            user=self.user, old_password=self.cleaned_data["old_password"], new_password=self.cleaned_data["new_password1"],
+            request=self.request, session_master_key=session_key,
+        )
+        return self.user
+
+    def __repr__(self) -> str:  # never print the master key held after save()
+        return f"<VaultPasswordChangeForm bound={self.is_bound}>"
+
+
 class VaultSetPasswordForm(SetPasswordForm):
     """The e-mail reset's new-password form. A reset cannot open the vault (its key is wrapped under
     the forgotten password), so it asks for the recovery key to re-wrap it under the new password;
@@ -53,22 +94,26 @@ class VaultSetPasswordForm(SetPasswordForm):
         required=False,
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.request = request
         self.master_key = None
         self.new_recovery_key = None
 
     @sensitive_variables("master_key")
     def clean(self):
         from vault import keyring
+        from vault.errors import PasswordLocked, WrongSecret
 
         cleaned = super().clean()
         if keyring.vault_of(self.user) is None:
             return cleaned  # no vault yet: the first login makes one
         if cleaned.get("recovery_key"):
             try:
-                self.master_key = keyring.unlock_with_recovery_key(user=self.user, recovery_key=cleaned["recovery_key"])
-            except keyring.WrongSecret as exc:
+                self.master_key = keyring.unlock_with_recovery_key(
+                    user=self.user, recovery_key=cleaned["recovery_key"], request=self.request,
+                )
+            except (WrongSecret, PasswordLocked) as exc:
                 self.add_error("recovery_key", str(exc))
         elif not cleaned.get("start_new_vault"):
             raise forms.ValidationError(
@@ -79,15 +124,24 @@ class VaultSetPasswordForm(SetPasswordForm):
 
     @sensitive_variables("password")
     def save(self, commit=True):
+        from django.db import transaction
+
         from vault import keyring
 
-        user = super().save(commit=commit)
         password = self.cleaned_data["new_password1"]
         if self.master_key is not None:
-            keyring.rewrap_password(user=user, master_key=self.master_key, password=password, why="Password reset with the recovery key")
-        elif keyring.vault_of(user) is not None:
-            _, self.new_recovery_key = keyring.create_vault(user=user, password=password)
-        return user
+            # The new password and the vault's wrap under it: both or neither.
+            keyring.set_password_and_rewrap(
+                user=self.user, password=password, master_key=self.master_key, request=self.request,
+                why="Password reset with the recovery key",
+            )
+        elif keyring.vault_of(self.user) is not None:
+            with transaction.atomic():  # a new vault that the new password opens, or nothing
+                super().save(commit=commit)
+                _, self.new_recovery_key = keyring.create_vault(user=self.user, password=password, request=self.request)
+        else:
+            super().save(commit=commit)
+        return self.user
 
     def __repr__(self) -> str:  # never print the master key held between clean() and save()
         return f"<VaultSetPasswordForm bound={self.is_bound}>"
@@ -101,4 +155,14 @@ class AccountDeleteForm(forms.Form):
     )
     confirm = forms.BooleanField(
         label="Delete my account, every image, share and API token, for good. This cannot be undone.",
+    )
+
+
+class LoginCodeForm(forms.Form):
+    """The login's second step (and the two-factor page's confirmation)."""
+
+    code = forms.CharField(
+        label="Code", max_length=32,
+        help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "spellcheck": "false", "class": "mono", "autofocus": True}),
     )

@@ -14,6 +14,7 @@ from accounts.models import ApiToken
 from accounts.tokens import PREFIX_LENGTH, generate_token, token_digest
 from audit.events import record_event
 from audit.models import AuditEvent
+from audit.notify import notify_user
 from vault.sessions import wrap_for_token
 
 
@@ -82,6 +83,12 @@ def create_api_token(
             f'for user "{user.get_username()}".'
         ),
     )
+    # A token outlives the session that made it: the owner hears of every one.
+    transaction.on_commit(lambda: notify_user(
+        user, subject="A new API token was created",
+        body=(f'An API token "{token.name}" ({token.get_scope_display().lower()}, starting with {token.prefix}) was '
+              "created for your account. If this was not you, revoke it on your profile page and change your password."),
+    ))
     return token, plaintext
 
 

@@ -27,9 +27,16 @@ def audit_login(sender, request, user, **kwargs):
 def audit_login_failed(sender, credentials, request=None, **kwargs):
     # `credentials` has the password already masked by Django; only the username is used.
     username = _username_shown(credentials.get("username"))
-    detail = f'Failed login for username "{username}".'
+    purpose = credentials.get("purpose")  # set by vault.attempts: a password check other than the login
+    if not purpose:
+        what = f'Failed login for username "{username}"'
+    elif purpose.startswith(("recovery key", "two-factor code")):
+        what = f'Wrong {purpose} for username "{username}"'
+    else:
+        what = f'Wrong password ({purpose}) for username "{username}"'
+    detail = f"{what}."
     if request is not None and getattr(request, "axes_locked_out", False):
-        detail = f'Failed login for username "{username}" (account locked out).'
+        detail = f"{what} (account locked out for this address)."
     record_event(action=AuditEvent.Action.LOGIN_FAILED, request=request, user=None, detail=detail)
 
 

@@ -5,8 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django_ratelimit.decorators import ratelimit
 
-from accounts import views
-
+from accounts import twofactor_views, views
 
 
 def _throttled(view, rate_setting):
@@ -18,6 +17,8 @@ def _throttled(view, rate_setting):
 urlpatterns = [
     path("register/", _throttled(views.register, "THROTTLE_REGISTER"), name="register"),
     path("login/", _throttled(views.VaultLoginView.as_view(), "THROTTLE_LOGIN"), name="login"),
+    path("login/code/", _throttled(views.login_code, "THROTTLE_LOGIN"), name="login-code"),
+    path("confirm/", _throttled(views.confirm, "THROTTLE_LOGIN"), name="stepup-confirm"),
     # Django's LogoutView accepts POST only, so a link or an <img> elsewhere cannot log people out.
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/change/", views.VaultPasswordChangeView.as_view(), name="password_change"),
@@ -39,4 +40,9 @@ urlpatterns = [
     path("profile/delete/", _throttled(views.account_delete, "THROTTLE_LOGIN"), name="account-delete"),
     path("profile/tokens/", _throttled(views.token_create, "THROTTLE_TOKEN_CREATE"), name="token-create"),
     path("profile/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("two-factor/", twofactor_views.two_factor, name="two-factor"),
+    path("two-factor/setup/", twofactor_views.setup, name="two-factor-setup"),
+    path("two-factor/confirm/", twofactor_views.confirm_setup, name="two-factor-confirm"),
+    path("two-factor/recovery-codes/", twofactor_views.new_recovery_codes, name="two-factor-recovery-codes"),
+    path("two-factor/disable/", twofactor_views.disable, name="two-factor-disable"),
 ]

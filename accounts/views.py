@@ -1,8 +1,11 @@
-"""Thin page views for accounts; logic lives in services.py, reads in selectors.py."""
+"""Thin page views for accounts; logic lives in services.py, reads in selectors.py. The two-factor
+settings page is in twofactor_views.py."""
+import time
 from urllib.parse import quote
 
+import django_otp
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -13,17 +16,25 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import twofactor
+from portal import stepup
 from accounts.deletion import delete_account
-from accounts.forms import AccountDeleteForm, ApiTokenCreateForm, RegistrationForm, VaultSetPasswordForm
-from accounts.selectors import api_tokens_for_user
+from accounts.forms import (
+    AccountDeleteForm, ApiTokenCreateForm, LoginCodeForm, RegistrationForm, VaultPasswordChangeForm, VaultSetPasswordForm,
+)
+from accounts.selectors import api_tokens_for_user, security_events_for
 from accounts.services import create_api_token, revoke_all_api_tokens, revoke_api_token
 from vault import keyring, sessions, unlocking
-from vault.errors import WrongSecret
+from vault.errors import PasswordLocked, WrongSecret
 from vault.selectors import shares_for
+from vault.views.common import safe_next
 from vault.views.keys import recovery_key_page
 
 # Registration logs the user in directly; axes only watches authenticate(), so name the real backend.
 _LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# Between a login's password and its second factor: who, since when, and where to go after.
+_PENDING_LOGIN = "pending_login"
+_PENDING_LOGIN_SECONDS = 300
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -37,6 +48,7 @@ def register(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend=_LOGIN_BACKEND)
+        stepup.mark_recent_auth(request)  # the password was typed just now
         master_key, recovery = keyring.create_vault(user=user, password=form.cleaned_data["password1"], request=request)
         unlocking.open_vault_session(request, master_key=master_key)
         messages.success(request, f"Welcome, {user.get_username()}! Your account and your vault are ready.")
@@ -51,33 +63,121 @@ class VaultLoginView(auth_views.LoginView):
 
     @method_decorator(sensitive_variables("outcome"))
     def form_valid(self, form):
+        user = form.get_user()
+        if twofactor.enabled(user):
+            return self._ask_for_code(user, password=form.cleaned_data["password"])
         response = super().form_valid(form)
-        outcome = unlocking.unlock_at_login(self.request, user=form.get_user(), password=form.cleaned_data["password"])
+        stepup.mark_recent_auth(self.request)
+        outcome = unlocking.unlock_at_login(self.request, user=user, password=form.cleaned_data["password"])
         if outcome.recovery_key:
             return recovery_key_page(self.request, recovery_key=outcome.recovery_key, next_url=self.get_success_url(), first_login=True)
         if outcome.master_key is None:
             messages.warning(self.request, "Your password no longer opens your vault (was it reset?). Use your recovery key.")
             return redirect(f"{reverse('vault:unlock-vault')}?next={quote(self.get_success_url())}")
+        if user.is_staff:
+            messages.warning(self.request, "Staff accounts need two-factor authentication: set it up to use the admin.")
+            return redirect("two-factor")
         return response
+
+    @method_decorator(sensitive_variables("password", "master_key"))
+    def _ask_for_code(self, user, *, password):
+        """The password was right; the login happens only after the second factor. The password
+        unwraps MK now (it is the only thing that can) and MK waits sealed for the code."""
+        request = self.request
+        master_key = None
+        if keyring.vault_of(user) is not None:
+            master_key = keyring.open_or_create_vault(user=user, password=password, request=request).master_key
+        request.session.cycle_key()
+        if master_key is not None:
+            sessions.hold_pending(request, master_key=master_key, user_id=user.pk)
+        request.session[_PENDING_LOGIN] = {"user": user.pk, "backend": user.backend, "at": int(time.time()), "next": self.get_success_url()}
+        return redirect("login-code")
+
+
+@sensitive_post_parameters("code")
+@sensitive_variables("master_key")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_code(request):
+    """The login's second step: a code from the authenticator app or a recovery code."""
+    pending = request.session.get(_PENDING_LOGIN)
+    user = None
+    if pending and 0 <= time.time() - pending["at"] <= _PENDING_LOGIN_SECONDS:
+        user = get_user_model().objects.filter(pk=pending["user"], is_active=True).first()
+    if user is None:
+        request.session.pop(_PENDING_LOGIN, None)
+        request.session.pop(sessions.SESSION_PENDING, None)
+        messages.warning(request, "Log in with your password first (a code is asked within 5 minutes of it).")
+        return redirect("login")
+    form = LoginCodeForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = twofactor.verify_code(user=user, code=form.cleaned_data["code"], request=request, purpose="login")
+        except PasswordLocked as exc:
+            form.add_error(None, str(exc))
+            response = render(request, "accounts/login_code.html", {"form": form}, status=exc.status)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+        if device is not None:
+            master_key = sessions.take_pending(request, user_id=user.pk)
+            del request.session[_PENDING_LOGIN]
+            login(request, user, backend=pending["backend"])
+            django_otp.login(request, device)
+            stepup.mark_recent_auth(request)
+            if master_key is None:
+                messages.warning(request, "Your password no longer opens your vault (was it reset?). Use your recovery key.")
+                return redirect(f"{reverse('vault:unlock-vault')}?next={quote(pending['next'])}")
+            unlocking.open_vault_session(request, master_key=master_key)
+            return redirect(pending["next"])
+        form.add_error("code", "That code is not right, or was already used. Codes change every 30 seconds.")
+        status = 400
+    return render(request, "accounts/login_code.html", {"form": form}, status=status)
+
+
+@sensitive_post_parameters(stepup.PASSWORD_FIELD, stepup.CODE_FIELD)
+@login_required
+@never_cache
+@require_POST
+def confirm(request):
+    """The step-up prompt of a page that was only opened (a GET): confirms and goes back to it."""
+    next_url = safe_next(request, reverse("profile"))
+    try:
+        stepup.confirm(request, user=request.user, password=request.POST.get(stepup.PASSWORD_FIELD, ""),
+                       code=request.POST.get(stepup.CODE_FIELD, ""))
+    except PasswordLocked as exc:
+        return stepup.prompt(request, error=str(exc), status=exc.status, next_url=next_url, retry_after=exc.retry_after)
+    except WrongSecret as exc:
+        return stepup.prompt(request, error=str(exc), next_url=next_url)
+    return redirect(next_url)
 
 
 class VaultPasswordChangeView(auth_views.PasswordChangeView):
-    """Django's password change, which re-wraps the vault key under the new password (nothing is
-    re-encrypted) and revokes the user's API tokens. Other sessions end by themselves: Django ties
-    sessions to the password hash, and update_session_auth_hash keeps only this one."""
+    """Django's password change, applied with the vault's re-wrap in one transaction (see
+    VaultPasswordChangeForm; nothing is re-encrypted) and revoking the user's API tokens. Other
+    sessions end by themselves: Django ties sessions to the password hash, and
+    update_session_auth_hash keeps only this one. The old password is the step-up."""
+
+    form_class = VaultPasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.locked is not None:  # locked out: refused before anything was checked or changed
+            response.status_code = form.locked.status
+            response["Retry-After"] = str(form.locked.retry_after)
+        return response
 
     @method_decorator(sensitive_variables("master_key"))
     def form_valid(self, form):
-        user = form.user
-        try:
-            master_key = keyring.unlock_with_password(user=user, password=form.cleaned_data["old_password"], request=self.request)
-        except WrongSecret:
-            master_key = None  # the vault did not open with the old password either: nothing to re-wrap
         response = super().form_valid(form)
+        master_key = form.master_key
         if master_key is not None:
-            keyring.rewrap_password(user=user, master_key=master_key, password=form.cleaned_data["new_password1"], request=self.request)
             unlocking.open_vault_session(self.request, master_key=master_key)
-        revoke_all_api_tokens(user=user, request=self.request, reason="password changed")
+        stepup.mark_recent_auth(self.request)
+        revoke_all_api_tokens(user=form.user, request=self.request, reason="password changed")
         return response
 
 
@@ -90,6 +190,8 @@ def _profile_response(request, *, form=None, new_token=None, new_plaintext=None,
         "vault": keyring.vault_of(request.user),
         "unlocked": sessions.session_master_key(request) is not None,
         "shares": shares_for(request.user),
+        "two_factor": twofactor.enabled(request.user),
+        "events": security_events_for(user=request.user),
     }
     return render(request, "accounts/profile.html", context, status=status)
 
@@ -101,10 +203,12 @@ def profile(request):
     return _profile_response(request)
 
 
+@sensitive_post_parameters(stepup.PASSWORD_FIELD, stepup.CODE_FIELD)
 @sensitive_variables("master_key", "plaintext")
 @never_cache
 @login_required
 @require_POST
+@stepup.require_recent_auth
 def token_create(request):
     form = ApiTokenCreateForm(request.POST)
     if not form.is_valid():
@@ -158,6 +262,9 @@ class VaultPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """Django's reset confirmation with the vault's recovery step (see VaultSetPasswordForm)."""
 
     form_class = VaultSetPasswordForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
     def form_valid(self, form):
         response = super().form_valid(form)

@@ -50,6 +50,8 @@ class AuditEvent(models.Model):
         RESTORED = "restored", "Restored from the trash"
         EXPORTED = "exported", "Vault exported"
         ACCOUNT_DELETED = "account_deleted", "Account deleted"
+        STEP_UP = "step_up", "Password confirmed"
+        TWO_FACTOR = "two_factor", "Two-factor"
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -28,6 +28,9 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail={"detail": " ".join(exc.messages)})
     response = drf_exception_handler(exc, context)
+    if response is not None and getattr(exc, "client_code", None) and isinstance(response.data, dict):
+        # A refusal the client can act on by name (e.g. "step_up_required": send the password).
+        response.data["code"] = exc.client_code
     if response is not None and isinstance(response.data, (dict, list)) and "detail" not in (
         response.data if isinstance(response.data, dict) else {}
     ):

@@ -38,7 +38,7 @@ def test_accounts_api_schema_generates_and_validates_without_warnings(tmp_path):
 
     token_op = schema["paths"]["/api/v1/auth/token/"]["post"]
     assert token_op["operationId"] == "auth_token_create"
-    assert set(token_op["responses"]) == {"200", "400", "429"}
+    assert set(token_op["responses"]) == {"200", "400", "401", "429"}  # 401: a two-factor code is needed
     # AllowAny with no authenticators: anonymous access, no security requirement but `{}`.
     assert token_op.get("security", [{}]) == [{}]
     request_schema = token_op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]

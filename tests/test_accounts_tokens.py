@@ -138,7 +138,7 @@ def test_profile_shows_a_new_token_once_and_never_again(client, alice):
 
 
 def test_profile_token_form_without_a_name_shows_an_error(client, alice):
-    client.force_login(alice)
+    login_unlocked(client, "alice", PASSWORD)  # a password typed just now: no step-up prompt
     response = client.post(reverse("token-create"), {"name": ""})
     assert response.status_code == 200
     assert "This field is required." in response.content.decode()

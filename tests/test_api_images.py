@@ -188,12 +188,14 @@ def test_repeated_wrong_keys_give_429_with_retry_after_and_audit_events(api, ali
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, record_id=created["id"]).count() == 4
 
 
-def test_a_tampered_blob_is_403_like_a_wrong_key(api, _isolated_storage):
+def test_a_missing_blob_tells_its_owner_it_is_gone_not_that_a_key_is_wrong(api, _isolated_storage):
     created = upload(api).json()
     record = ImageRecord.objects.get(pk=created["id"])
     (_isolated_storage / record.original_blob).unlink()
     response = download(api, created["id"])
-    assert response.status_code == 403 and response.json()["detail"] == "That key does not open this image."
+    assert response.status_code == 410
+    assert response.json()["detail"] == "This image's stored original file is damaged or missing; its other versions may still open."
+    assert download(api, created["id"], "thumbnail").status_code == 200  # as it says
 
 
 def test_list_is_paginated_and_shows_only_your_images(api, bob):

@@ -12,6 +12,7 @@ from accounts.models import ApiToken
 from accounts.services import create_api_token
 from audit.events import record_event
 from audit.models import AuditEvent, AuditLogIsAppendOnly
+from .vault_helpers import verify_second_factor
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -26,6 +27,7 @@ def alice():
 def admin_client(client):
     admin = User.objects.create_superuser("root", "root@example.com", "pw-root-123456")
     client.force_login(admin)
+    verify_second_factor(client, admin)  # the admin asks staff for their second factor
     client.admin = admin
     return client
 

@@ -125,6 +125,10 @@ def log_in(page, live_server, username="alice", *, staff=False):
     user.master_key, _ = keyring.create_vault(user=user, password=PASSWORD)
     client = Client()
     assert client.post("/accounts/login/", {"username": username, "password": PASSWORD}).status_code == 302
+    if staff:  # the admin asks staff for their second factor (tests/test_accounts_two_factor.py)
+        from tests.vault_helpers import verify_second_factor
+
+        verify_second_factor(client, user)
     page.context.add_cookies([{"name": c.key, "value": c.value, "url": live_server.url} for c in client.cookies.values()])
     return user
 

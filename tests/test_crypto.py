@@ -26,11 +26,39 @@ def test_seal_round_trip_returns_the_exact_plaintext(data_key):
     assert crypto.open_sealed(blob, key=data_key, record_id=7, variant="original") == plaintext
 
 
-def test_container_layout_is_version_nonce_ciphertext_tag(data_key):
+def test_container_layout_is_version_nonce_padded_ciphertext_tag(data_key):
     plaintext = b"hello vault"
     blob = crypto.seal(plaintext, key=data_key, record_id=1, variant="compressed")
-    assert blob[0] == crypto.CONTAINER_VERSION == 1
-    assert len(blob) == 1 + 12 + len(plaintext) + 16
+    assert blob[0] == crypto.CONTAINER_VERSION == 2
+    assert len(blob) == 1 + 12 + crypto.padme(8 + len(plaintext)) + 16 == crypto.sealed_size(len(plaintext))
+
+
+def test_padme_rounds_up_by_at_most_12_percent_and_leaves_few_distinct_sizes():
+    for length in [1, 2, 9, 100, 1000, 4097, 65_537, 1_234_567, 25_000_000]:
+        padded = crypto.padme(length)
+        assert length <= padded <= length * 1.12 + 1
+    # Photos between 2.0 and 2.1 MB: 100,000 exact sizes, a handful of padded ones.
+    assert len({crypto.padme(n) for n in range(2_000_000, 2_100_000, 7)}) <= 8
+
+
+def test_sealed_sizes_no_longer_give_away_the_exact_file_size(data_key):
+    a = crypto.seal(os.urandom(2_000_000), key=data_key, record_id=1, variant="original")
+    b = crypto.seal(os.urandom(2_000_900), key=data_key, record_id=1, variant="original")
+    assert len(a) == len(b)  # two different photos, one stored size
+    assert len(a) != 2_000_000 + 29  # the old "file size + 29"
+
+
+def test_a_blob_sealed_before_padding_still_opens(data_key):
+    """Version 1 (unpadded), written here from the documented layout, not by the code under test."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce, plaintext = os.urandom(12), b"an old photo"
+    aad = b"imagevault-blob" + bytes([1]) + (4).to_bytes(8, "big") + b"original"
+    old = bytes([1]) + nonce + AESGCM(data_key).encrypt(nonce, plaintext, aad)
+    assert crypto.open_sealed(old, key=data_key, record_id=4, variant="original") == plaintext
+    relabelled = bytes([2]) + old[1:]  # claiming the other version breaks authentication
+    with pytest.raises(crypto.SealError):
+        crypto.open_sealed(relabelled, key=data_key, record_id=4, variant="original")
 
 
 def test_empty_plaintext_round_trips(data_key):

@@ -5,7 +5,7 @@ from django.test import Client
 
 from tests.conftest import image_bytes, make_photo
 from vault import services
-from .vault_helpers import vault_user
+from .vault_helpers import verify_second_factor, vault_user
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +21,7 @@ def admin_client_and_record():
     admin = get_user_model().objects.create_superuser("root", "root@example.com", "x")
     client = Client()
     client.force_login(admin)
+    verify_second_factor(client, admin)  # the admin asks staff for their second factor
     return client, record, key
 
 
@@ -100,6 +101,7 @@ def test_admin_shows_a_queued_record_with_its_job_and_without_the_job_keys_wrap(
     admin = get_user_model().objects.create_superuser("root", "root@example.com", "x")
     client = Client()
     client.force_login(admin)
+    verify_second_factor(client, admin)
     listing = client.get("/admin/vault/imagerecord/?status__exact=queued").content.decode()
     assert "waiting.png" in listing and "Queued" in listing
     html = client.get(f"/admin/vault/imagerecord/{record.pk}/change/").content.decode()

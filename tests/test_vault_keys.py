@@ -207,8 +207,10 @@ def test_regenerating_the_recovery_key_retires_the_old_one(alice):
     with pytest.raises(keyring.WrongSecret):
         keyring.unlock_with_recovery_key(user=alice, recovery_key=alice.recovery_key)
     locked = Client()
-    locked.force_login(alice)
-    assert locked.post(reverse("vault:regenerate-recovery-key")).status_code == 302  # to the unlock page
+    locked.force_login(alice)  # a session that never typed the password: asked for it first (step-up)
+    assert locked.post(reverse("vault:regenerate-recovery-key")).status_code == 403
+    confirmed = locked.post(reverse("vault:regenerate-recovery-key"), {"stepup_password": PASSWORD})
+    assert confirmed.status_code == 302 and reverse("vault:unlock-vault") in confirmed["Location"]  # then the vault's lock
 
 
 def test_unlocking_on_the_unlock_page_queues_the_images_flagged_for_recompression(alice):

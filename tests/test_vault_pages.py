@@ -389,3 +389,18 @@ def test_deleting_selected_images_asks_first_and_refuses_other_users_ids(client_
                                                           "permanent": "1"})
     assert list(ImageRecord.objects.all()) == [keep] and len(files_under(_isolated_storage)) == 3
     assert client_alice.post(reverse("vault:bulk"), {"action": "zip"}).status_code == 302  # nothing selected
+
+
+def test_a_damaged_file_tells_its_owner_on_the_page_without_blaming_a_key(_isolated_storage):
+    """The owner typed no key: the page says the stored file is damaged or missing (410)."""
+    vault_user("dora", "a-Long-enough-passw0rd")
+    client = login_unlocked(Client(), "dora", "a-Long-enough-passw0rd")
+    client.post(reverse("vault:upload"), {"codec": "png", "target": "balanced",
+                                          "file": SimpleUploadedFile("d.png", image_bytes(make_photo(seed=5)))})
+    record = ImageRecord.objects.get(owner__username="dora")
+    (_isolated_storage / record.original_blob).unlink()
+    response = client.get(reverse("vault:file", args=[record.pk, "original"]))
+    assert response.status_code == 410
+    text = response.content.decode()
+    assert "stored original file is damaged or missing" in text and "does not open" not in text
+    assert client.get(reverse("vault:file", args=[record.pk, "thumbnail"])).status_code == 200

@@ -14,7 +14,7 @@ from PIL import Image
 
 from audit.models import AuditEvent
 from vault import crypto, uploads
-from vault.errors import GENERIC_REFUSAL, RetrievalLocked, RetrievalRefused, SweepRefused, VaultLocked
+from vault.errors import GENERIC_REFUSAL, BlobUnavailable, RetrievalLocked, RetrievalRefused, SweepRefused, VaultLocked
 from vault.images.deletion import delete_image
 from vault.images.legacy import retrieve_image
 from vault.images.opening import open_variant
@@ -181,7 +181,9 @@ def test_unknown_variant_is_rejected(alice):
 
 
 def _refusal_message(record, key=None, variant="original"):
-    with pytest.raises(RetrievalRefused) as info:
+    # The owner typed no key: a damaged file is said to be damaged (410), never "that key does not
+    # open". A typed (legacy) key keeps the one refusal for every cause.
+    with pytest.raises(RetrievalRefused if key is not None else BlobUnavailable) as info:
         if key is None:
             open_variant(record=record, master_key=record.owner.master_key, variant=variant)
         else:
@@ -189,17 +191,17 @@ def _refusal_message(record, key=None, variant="original"):
     return str(info.value)
 
 
-def test_tampered_blob_is_refused_like_a_wrong_key(alice, _isolated_storage):
+def test_a_tampered_blob_tells_its_owner_the_file_is_damaged_not_that_a_key_is_wrong(alice, _isolated_storage):
     record = store(alice)
     record.owner = alice
-    legacy_one, legacy_key = legacy(alice)
-    wrong_key_message = _refusal_message(legacy_one, other_key(legacy_key))
     path = _isolated_storage / record.compressed_blob
     blob = bytearray(path.read_bytes())
     blob[20] ^= 0x01
     path.write_bytes(bytes(blob))
-    assert _refusal_message(record, variant="compressed") == wrong_key_message
-    # The untouched variant still opens.
+    message = _refusal_message(record, variant="compressed")
+    assert message == "This image's stored compressed file is damaged or missing; its other versions may still open."
+    assert GENERIC_REFUSAL not in message
+    # The untouched variant still opens, as the message says.
     assert open_(record)
 
 
@@ -212,7 +214,7 @@ def test_tampered_blob_with_matching_sha256_is_still_refused_by_gcm(alice, _isol
     ImageRecord.objects.filter(pk=record.pk).update(sha256_original_blob=hashlib.sha256(bytes(blob)).hexdigest())
     record.refresh_from_db()
     record.owner = alice
-    assert _refusal_message(record) == GENERIC_REFUSAL
+    assert "original file is damaged" in _refusal_message(record)
 
 
 def test_a_changed_keyed_digest_is_refused(alice):
@@ -220,15 +222,15 @@ def test_a_changed_keyed_digest_is_refused(alice):
     ImageRecord.objects.filter(pk=record.pk).update(original_mac="0" * 64)
     record.refresh_from_db()
     record.owner = alice
-    assert _refusal_message(record) == GENERIC_REFUSAL
+    assert "damaged or missing" in _refusal_message(record)
     assert AuditEvent.objects.filter(detail__contains="keyed digest mismatch").exists()
 
 
-def test_missing_blob_is_refused_like_a_wrong_key(alice, _isolated_storage):
+def test_a_missing_blob_tells_its_owner_so(alice, _isolated_storage):
     record = store(alice)
     record.owner = alice
     (_isolated_storage / record.original_blob).unlink()
-    assert _refusal_message(record) == GENERIC_REFUSAL
+    assert _refusal_message(record) == "This image's stored original file is damaged or missing; its other versions may still open."
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, detail__contains="missing").exists()
 
 
@@ -242,8 +244,8 @@ def test_blobs_swapped_between_variants_are_refused_even_with_their_hashes(alice
     )
     record.refresh_from_db()
     record.owner = alice
-    assert _refusal_message(record, variant="original") == GENERIC_REFUSAL
-    assert _refusal_message(record, variant="compressed") == GENERIC_REFUSAL
+    assert "original file is damaged" in _refusal_message(record, variant="original")
+    assert "compressed file is damaged" in _refusal_message(record, variant="compressed")
 
 
 def test_blob_moved_to_another_record_is_refused_even_with_the_same_data_key(alice, monkeypatch):
@@ -254,7 +256,7 @@ def test_blob_moved_to_another_record_is_refused_even_with_the_same_data_key(ali
     ImageRecord.objects.filter(pk=a.pk).update(original_blob=b.original_blob, sha256_original_blob=b.sha256_original_blob)
     a.refresh_from_db()
     a.owner = alice
-    assert _refusal_message(a) == GENERIC_REFUSAL
+    assert "damaged or missing" in _refusal_message(a)
 
 
 def test_wrong_keys_lock_the_record_then_429_semantics_until_cooloff(alice, settings):
@@ -485,3 +487,10 @@ def test_a_second_writer_of_the_same_marker_is_fine_and_a_different_one_is_refus
         write_marker("id-two")
     assert read_marker() == "id-one"
     assert sorted(p.name for p in _isolated_storage.rglob("*") if p.is_file()) == [".deployment"]
+
+
+def test_stored_blobs_are_padded_so_their_size_hides_the_exact_file_size(alice, _isolated_storage):
+    record = store(alice)
+    original_blob = (_isolated_storage / record.original_blob).stat().st_size
+    assert original_blob == crypto.sealed_size(record.original_size)
+    assert original_blob != record.original_size + 29  # what a bare storage listing showed before

@@ -208,3 +208,64 @@ def test_adding_an_old_record_to_the_vault_keeps_its_key_as_a_share_key(alice, _
     assert AuditEvent.objects.filter(action=AuditEvent.Action.VAULT_ADOPTED, record_id=old.pk).exists()
     again = client.post(reverse("vault:adopt", args=[old.pk]), {"key": key})
     assert again.status_code == 400 and "already in your vault" in again.content.decode()
+
+
+# --- a share's lockout cannot be turned against its recipients (issue 24) -----------------------
+
+
+def wrong_key():
+    return crypto.format_retrieval_key(crypto.new_retrieval_key())
+
+
+def test_wrong_keys_from_one_client_do_not_block_another_client_with_the_right_key(owner, settings):
+    settings.RETRIEVE_FAILURE_LIMIT = 5
+    share, key = create_share(owner)
+    outsider = Client(REMOTE_ADDR="198.51.100.7")  # knows the share's id from a URL or a log
+    assert [open_as_stranger(share, wrong_key(), client=outsider).status_code for _ in range(5)] == [403] * 5
+    assert open_as_stranger(share, key, client=outsider).status_code == 429  # the guesser waits...
+    recipient = Client(REMOTE_ADDR="203.0.113.20")
+    assert open_as_stranger(share, key, client=recipient).content == PHOTO  # ...the recipient does not
+
+
+def test_a_guessing_client_waits_longer_after_each_wrong_key(owner, settings):
+    from django.core.cache import cache
+
+    from vault.images.lockout import ShareBackoff
+
+    settings.RETRIEVE_FAILURE_LIMIT = 1  # every wrong key starts a wait
+    settings.SHARE_BACKOFF_SECONDS = 30
+    share, key = create_share(owner)
+    guesser = Client(REMOTE_ADDR="198.51.100.7")
+    backoff = ShareBackoff(share, guesser.get("/").wsgi_request)
+    waits = []
+    for _ in range(4):
+        assert open_as_stranger(share, wrong_key(), client=guesser).status_code == 403
+        waiting = open_as_stranger(share, wrong_key(), client=guesser)  # refused unread while it waits
+        waits.append(int(waiting["Retry-After"]) if waiting.status_code == 429 else 0)
+        state = cache.get(backoff.key)  # let the wait pass without sleeping: the count stays
+        if state:
+            state["until"] = 0
+            cache.set(backoff.key, state)
+    assert waits == [30, 60, 120, 240]
+
+
+def test_the_owner_is_told_when_a_share_reaches_its_ceiling_and_recipients_still_open_it(owner, settings):
+    from django.core import mail
+
+    settings.SHARE_FAILURE_CEILING = 3
+    share, key = create_share(owner)
+    alice = share.record.owner
+    alice.email = "alice@example.com"
+    alice.save()
+    for i in range(3):
+        open_as_stranger(share, wrong_key(), client=Client(REMOTE_ADDR=f"198.51.100.{i + 1}"))
+    assert len([m for m in mail.outbox if "guessing the key" in m.subject]) == 1
+    event = AuditEvent.objects.get(action=AuditEvent.Action.LOCKOUT, record_id=share.record_id)
+    assert event.actor == alice and "3 wrong keys" in event.detail
+    assert "3 wrong keys" in owner.get(reverse("vault:detail", args=[share.record_id])).content.decode()
+    assert open_as_stranger(share, key, client=Client(REMOTE_ADDR="203.0.113.20")).content == PHOTO
+    # An address that errs once the ceiling is reached waits the longest at once.
+    late = Client(REMOTE_ADDR="198.51.100.99")
+    open_as_stranger(share, wrong_key(), client=late)
+    waiting = open_as_stranger(share, key, client=late)
+    assert waiting.status_code == 429 and int(waiting["Retry-After"]) == int(settings.RETRIEVE_COOLOFF.total_seconds())

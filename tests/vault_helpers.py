@@ -217,3 +217,16 @@ def workers_away():
             yield sent
         finally:
             app.conf.task_always_eager = True
+
+
+def verify_second_factor(client, user):
+    """Give `user` a confirmed authenticator and mark `client`'s session as having passed it, as the
+    login's code step does (the admin requires it of staff). Returns the device."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device

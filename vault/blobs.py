@@ -34,11 +34,13 @@ BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed|thumbnail)-[0-
 
 class BadBlob(Exception):
     """A blob that is missing, altered, swapped or does not authenticate. `why` goes to the audit
-    log only; callers answer with `RetrievalRefused`, the same for every cause."""
+    log only. Callers that already proved the key (the owner's MK, a share's authenticated wrap)
+    answer `BlobUnavailable` naming `variant`; a typed legacy key answers `RetrievalRefused`."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, *, variant: str = "") -> None:
         super().__init__(why)
         self.why = why
+        self.variant = variant
 
 
 def blob_name(record_id: int, variant: str) -> str:
@@ -76,19 +78,19 @@ def open_blobs(record: ImageRecord, *, data_key: bytes, variants) -> dict[str, b
         name = getattr(record, f"{variant}_blob")
         blob = _read_blob(name) if name else None
         if blob is None:
-            raise BadBlob(f"{variant}: blob missing")
+            raise BadBlob(f"{variant}: blob missing", variant=variant)
         if hashlib.sha256(blob).hexdigest() != getattr(record, f"sha256_{variant}_blob"):
-            raise BadBlob(f"{variant}: blob SHA-256 mismatch")
+            raise BadBlob(f"{variant}: blob SHA-256 mismatch", variant=variant)
         try:
             plaintext = crypto.open_sealed(blob, key=data_key, record_id=record.pk, variant=variant)
         except crypto.SealError:
-            raise BadBlob(f"{variant}: blob failed authentication") from None
+            raise BadBlob(f"{variant}: blob failed authentication", variant=variant) from None
         if variant == "original":
             if record.is_legacy:
                 if hashlib.sha256(plaintext).hexdigest() != record.sha256_original:
-                    raise BadBlob("original: original SHA-256 mismatch")
+                    raise BadBlob("original: original SHA-256 mismatch", variant=variant)
             elif not crypto.digests_match(crypto.keyed_digest(plaintext, data_key=data_key), record.original_mac):
-                raise BadBlob("original: keyed digest mismatch")
+                raise BadBlob("original: keyed digest mismatch", variant=variant)
         opened[variant] = plaintext
     return opened
 

@@ -7,11 +7,15 @@ Design (see also vault/README.md):
   thumbnail are each sealed with AES-256-GCM under it, each with its own fresh random 96-bit nonce.
 * A **sealed blob** is a small versioned container::
 
-      version (1 byte, 0x01) || nonce (12 bytes) || ciphertext || GCM tag (16 bytes)
+      version (1 byte, 0x02) || nonce (12 bytes) || ciphertext || GCM tag (16 bytes)
 
   Its associated data binds the container version, the record id (8 bytes, big-endian) and the
   variant (``original`` / ``compressed`` / ``thumbnail``), so a blob copied to another record or
   swapped with another variant fails authentication instead of decrypting as the wrong image.
+  Version 2 encrypts ``length (8 bytes) || plaintext || zeros`` padded to a Padmé length (Nikitin
+  et al., PETS 2019: at most 12 % larger, and a padded size leaves only O(log log n) bits of the
+  exact size), so a storage listing no longer shows each photo's exact file size. Version 1 blobs
+  (unpadded, written before) still open.
 * Keys a person types (recovery, share, and a legacy record's **retrieval key**) are random 256-bit
   secrets, shown once. Each is written as 52 base32 characters (RFC 4648 alphabet A-Z, 2-7, no
   padding) in 13 groups of four joined with dashes, e.g. ``ABCD-EFGH-...-WXY2``: case-insensitive,
@@ -51,7 +55,9 @@ from argon2.low_level import hash_secret_raw
 from django.contrib.auth.hashers import check_password, make_password
 from django.views.decorators.debug import sensitive_variables
 
-CONTAINER_VERSION = 1
+CONTAINER_VERSION = 2  # padded (Padmé); 1 is read for blobs written before padding
+_UNPADDED_VERSION = 1
+_LENGTH_BYTES = 8
 KEY_BYTES = 32  # AES-256 and the retrieval secret: 256 bits each
 NONCE_BYTES = 12  # 96 bits: GCM's native nonce size
 TAG_BYTES = 16
@@ -98,36 +104,63 @@ def _associated_data(version: int, record_id, variant: str) -> bytes:
     return b"imagevault-blob" + bytes([version]) + _record_bytes(record_id) + variant.encode("ascii")
 
 
+def padme(length: int) -> int:
+    """Padmé: `length` rounded up so that only its top ~log2(log2(length)) bits vary (the low bits
+    are zero). Overhead at most 12 %, under 3 % for photo-sized inputs."""
+    if length < 2:
+        return length
+    exponent = length.bit_length() - 1  # floor(log2(length))
+    size_bits = exponent.bit_length()  # floor(log2(exponent)) + 1
+    mask = (1 << (exponent - size_bits)) - 1
+    return (length + mask) & ~mask
+
+
+def sealed_size(plaintext_length: int) -> int:
+    """The size of the blob `seal` writes for a plaintext of this length."""
+    return 1 + NONCE_BYTES + padme(_LENGTH_BYTES + plaintext_length) + TAG_BYTES
+
+
 # Every local here is key material or plaintext: hidden from Django's error reports.
 @sensitive_variables()
 def seal(plaintext: bytes, *, key: bytes, record_id, variant: str) -> bytes:
-    """Encrypt and authenticate `plaintext` for one record and variant."""
+    """Encrypt and authenticate `plaintext` for one record and variant, padded (see the module's
+    docstring) so the blob's size tells only roughly how large the image is."""
     if len(key) != KEY_BYTES:
         raise ValueError("Data keys are 256 bits.")
+    framed = len(plaintext).to_bytes(_LENGTH_BYTES, "big") + plaintext
+    framed += bytes(padme(len(framed)) - len(framed))
     # A fresh random nonce for every seal. Reusing a nonce under one GCM key leaks the XOR of the
     # two plaintexts and lets an attacker recover the authentication subkey and forge tags, i.e.
     # it breaks both confidentiality and authenticity. Each key seals only two blobs, so random
     # 96-bit nonces are far below the birthday bound (the NIST limit is 2**32 per key).
     nonce = os.urandom(NONCE_BYTES)
     aad = _associated_data(CONTAINER_VERSION, record_id, variant)
-    ciphertext = AESGCM(key).encrypt(nonce, plaintext, aad)
+    ciphertext = AESGCM(key).encrypt(nonce, framed, aad)
     return bytes([CONTAINER_VERSION]) + nonce + ciphertext
 
 
 @sensitive_variables()
 def open_sealed(blob: bytes | None, *, key: bytes, record_id, variant: str) -> bytes:
-    """Decrypt a blob made by `seal`; any mismatch raises `SealError`."""
+    """Decrypt a blob made by `seal` (either container version); any mismatch raises `SealError`."""
     if blob is None or len(blob) < _HEADER_BYTES + TAG_BYTES or len(key) != KEY_BYTES:
         raise SealError()
     version = blob[0]
-    if version != CONTAINER_VERSION:
+    if version not in (CONTAINER_VERSION, _UNPADDED_VERSION):
         raise SealError()
     nonce = blob[1:_HEADER_BYTES]
     try:
         aad = _associated_data(version, record_id, variant)
-        return AESGCM(key).decrypt(nonce, blob[_HEADER_BYTES:], aad)
+        plaintext = AESGCM(key).decrypt(nonce, blob[_HEADER_BYTES:], aad)
     except (InvalidTag, ValueError) as exc:
         raise SealError() from exc
+    if version == _UNPADDED_VERSION:
+        return plaintext
+    # Authenticated already (the version is in the AAD), so a bad frame means a bug, not an attack;
+    # it is refused all the same rather than trusted.
+    length = int.from_bytes(plaintext[:_LENGTH_BYTES], "big")
+    if len(plaintext) < _LENGTH_BYTES + length:
+        raise SealError()
+    return plaintext[_LENGTH_BYTES : _LENGTH_BYTES + length]
 
 
 # --- retrieval keys -----------------------------------------------------------------------

@@ -74,6 +74,34 @@ class WrongSecret(VaultError):
     status = 403
 
 
+class PasswordLocked(VaultError):
+    """Too many wrong passwords (or second-factor codes) from this client for this account: the
+    attempt is refused before anything is checked or changed (`vault.attempts`)."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        minutes = math.ceil(self.retry_after / 60)
+        super().__init__(
+            "Too many wrong passwords: password checks for this account are locked from this address. "
+            f"Nothing was changed. Try again in about {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+
+
+class BlobUnavailable(VaultError):
+    """The owner's image opened (its data key unwrapped) but a stored file is damaged or missing:
+    no key was typed, so no "wrong key" refusal fits. 410: that stored file is gone for good."""
+
+    status = 410
+
+    def __init__(self, variant: str) -> None:
+        self.variant = variant
+        super().__init__(
+            f"This image's stored {variant} file is damaged or missing; its other versions may still open."
+        )
+
+
 class JobCancelled(VaultError):
     """The owner cancelled the job, or another message now owns it: stop working on it. Internal
     to the worker; never reaches a client."""

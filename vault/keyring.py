@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import crypto
+from vault import attempts, crypto
 from vault.errors import VaultLocked, WrongSecret
 from vault.models import UserVault
 
@@ -82,16 +81,11 @@ def create_vault(*, user, password: str, request=None) -> tuple[bytes, str]:
 
 
 @sensitive_variables("password")
-def check_account_password(*, user, password: str, request=None) -> None:
-    """WrongSecret unless `password` is the account's. Through `authenticate()` when there is a
-    request, so django-axes counts and locks out guesses here exactly as on the login page (vault
-    pages are reachable by anyone holding a stolen session cookie)."""
-    if request is not None:
-        right = authenticate(request, username=user.get_username(), password=password) is not None
-    else:  # a service call outside a request (a shell, a test): nothing for axes to count
-        right = user.check_password(password)
-    if not right:
-        raise WrongSecret("That password is not right.")
+def check_account_password(*, user, password: str, request=None, purpose: str = "vault unlock") -> None:
+    """WrongSecret unless `password` is the account's. Counted against the login's budget of
+    guesses (`vault.attempts`): vault pages are reachable by anyone holding a stolen session cookie,
+    so they must not be a second, unlimited password oracle. `PasswordLocked` while locked out."""
+    attempts.check_password(user=user, password=password, request=request, purpose=purpose)
 
 
 @sensitive_variables("password", "pkey")
@@ -119,7 +113,9 @@ def unlock_with_password(*, user, password: str, request=None) -> bytes:
 
 
 @sensitive_variables("recovery_key", "secret")
-def unlock_with_recovery_key(*, user, recovery_key: str) -> bytes:
+def unlock_with_recovery_key(*, user, recovery_key: str, request=None) -> bytes:
+    """MK from the recovery key. A wrong key spends the same budget as a wrong password (a 256-bit
+    key cannot be guessed, but the reset form must not be the one unlimited check)."""
     vault = vault_of(user)
     try:
         secret = crypto.parse_retrieval_key(recovery_key)
@@ -127,12 +123,14 @@ def unlock_with_recovery_key(*, user, recovery_key: str) -> bytes:
         raise WrongSecret(str(exc).replace("retrieval key", "recovery key")) from None
     if vault is None:
         raise WrongSecret("You have no vault yet.")
+    attempts.refuse_if_locked(request, user=user)
     try:
         return crypto.unwrap_key(
             vault.recovery_wrap, wrapping_key=crypto.subkey(secret, purpose="recovery-wrap-v1"),
             purpose="mk-recovery", ids=(user.pk, vault.epoch),
         )
     except crypto.SealError:
+        attempts.count_failure(request, user=user, purpose="recovery key")
         raise WrongSecret("That recovery key does not open your vault.") from None
 
 
@@ -146,6 +144,56 @@ def rewrap_password(*, user, master_key: bytes, password: str, request=None, why
     vault.updated = timezone.now()
     vault.save()
     record_event(action=AuditEvent.Action.VAULT_REWRAPPED, request=request, user=user, detail=f"{why}: vault re-wrapped.")
+
+
+@sensitive_variables("password", "master_key", "staged")
+def set_password_and_rewrap(*, user, password: str, master_key: bytes | None, request=None, why: str) -> None:
+    """The account's new password and MK's wrap under it, in one transaction that writes both or
+    neither: a password that no longer opens the vault would leave only the recovery key.
+
+    The slow work (Django's password hash, Argon2id for the wrap) happens before the transaction,
+    on a copy of the vault row; the transaction only checks that nobody re-wrapped the vault in the
+    meantime and saves both rows. Without `master_key` (a vault the old password no longer opened,
+    or none yet) only the password changes, as before."""
+    user.set_password(password)
+    staged = vault_of(user) if master_key is not None else None
+    if staged is not None:
+        check_master_key(vault=staged, master_key=master_key)
+        before = bytes(staged.password_wrap)
+        _set_password_wrap(staged, master_key=master_key, password=password)
+    with transaction.atomic():
+        if staged is not None:
+            current = UserVault.objects.select_for_update().get(user_id=user.pk)
+            if bytes(current.password_wrap) != before or current.epoch != staged.epoch:
+                raise VaultLocked("Your vault's keys changed in another session just now. Nothing was changed; try again.")
+        user.save()
+        if staged is not None:
+            staged.updated = timezone.now()
+            staged.save(update_fields=["kdf_salt", "kdf_time_cost", "kdf_memory_kib", "kdf_parallelism", "password_wrap", "updated"])
+            record_event(action=AuditEvent.Action.VAULT_REWRAPPED, request=request, user=user, detail=f"{why}: vault re-wrapped.")
+
+
+@sensitive_variables("old_password", "new_password", "master_key", "session_master_key")
+def change_password(*, user, old_password: str, new_password: str, request=None, session_master_key: bytes | None = None) -> bytes | None:
+    """Verify the old password and set the new one with MK re-wrapped under it (see
+    `set_password_and_rewrap`): both or neither, whatever the login lockout does, because nothing
+    here goes through `authenticate()`. The caller has already checked the old password through
+    `check_account_password` (which counts guesses); it is checked again here because this is the
+    function that acts on it. Returns MK, or None when neither the old password nor the session's
+    key opens the vault (its password was set outside the portal: the recovery key reopens it)."""
+    if not user.check_password(old_password):
+        raise WrongSecret("That password is not right.")
+    vault = vault_of(user)
+    master_key = None
+    if vault is not None:
+        try:
+            master_key = _unwrap_with_password(vault, old_password)
+        except crypto.SealError:
+            # The password was reset outside the portal, but this session may still hold MK.
+            if session_master_key is not None and crypto.digests_match(vault.key_check, key_check_value(session_master_key)):
+                master_key = session_master_key
+    set_password_and_rewrap(user=user, password=new_password, master_key=master_key, request=request, why="Password changed")
+    return master_key
 
 
 @sensitive_variables("master_key")

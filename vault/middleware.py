@@ -27,7 +27,8 @@ class VaultSessionMiddleware:
                 samesite="Lax", path="/",
             )
         elif sessions.COOKIE_NAME in request.COOKIES and (
-            cookie == "" or not hasattr(request, "session") or sessions.SESSION_SEALED not in request.session
+            cookie == "" or not hasattr(request, "session")
+            or not (sessions.SESSION_SEALED in request.session or sessions.SESSION_PENDING in request.session)
         ):
             # Locked, logged out or expired: the secret is useless now, and not keeping it is cheap.
             response.delete_cookie(sessions.COOKIE_NAME, path="/", samesite="Lax")

@@ -24,6 +24,9 @@ from vault.errors import VaultLocked
 COOKIE_NAME = "vault_key"
 SESSION_SEALED = "vault_sealed_mk"
 SESSION_SEEN = "vault_seen"
+# MK between a login's password and its second factor: sealed like a session's, for a person who
+# is not logged in yet (see hold_pending).
+SESSION_PENDING = "vault_pending_mk"
 # How often an active session's "last seen" time is rewritten: not on every request, to spare the
 # session store a write per thumbnail, at the cost of up to a minute of idle-timeout precision.
 SEEN_RESOLUTION_S = 60
@@ -78,6 +81,32 @@ def open_session(request, *, master_key: bytes) -> None:
     request.session[SESSION_SEALED] = _b64(sealed)
     request.session[SESSION_SEEN] = int(time.time())
     request.vault_cookie = _b64(secret)
+
+
+@sensitive_variables("master_key", "secret")
+def hold_pending(request, *, master_key: bytes, user_id: int) -> None:
+    """Keep MK from a login whose password was right while its second factor is asked: sealed in the
+    session under a fresh secret that only the browser's cookie holds, bound to that user. The
+    password unwraps MK; the code only decides whether the login happens."""
+    secret = os.urandom(crypto.KEY_BYTES)
+    sealed = crypto.wrap_key(master_key, wrapping_key=crypto.subkey(secret, purpose="session-v1"), purpose="mk-pending", ids=(user_id,))
+    request.session[SESSION_PENDING] = _b64(sealed)
+    request.vault_cookie = _b64(secret)
+
+
+@sensitive_variables("secret")
+def take_pending(request, *, user_id: int) -> bytes | None:
+    """The MK `hold_pending` kept for `user_id`, removed from the session; None if there is none."""
+    sealed = request.session.pop(SESSION_PENDING, None)
+    secret_text = request.COOKIES.get(COOKIE_NAME)
+    if not sealed or not secret_text:
+        return None
+    try:
+        return crypto.unwrap_key(
+            _unb64(sealed), wrapping_key=crypto.subkey(_unb64(secret_text), purpose="session-v1"), purpose="mk-pending", ids=(user_id,)
+        )
+    except (crypto.SealError, binascii.Error, ValueError):
+        return None
 
 
 def lock_session(request) -> None:

@@ -11,6 +11,10 @@ class ObtainTokenSerializer(serializers.Serializer):
         default=ApiToken.Scope.READ_WRITE,
         help_text="read: list and download only; read_write: also upload and delete.",
     )
+    otp_token = serializers.CharField(
+        required=False, write_only=True, max_length=32,
+        help_text="For an account with two-factor authentication: the current code from the authenticator app, or a recovery code.",
+    )
 
 
 class IssuedTokenSerializer(serializers.Serializer):
@@ -35,3 +39,4 @@ class IssuedTokenSerializer(serializers.Serializer):
 
 class AuthErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(read_only=True)
+    code = serializers.CharField(read_only=True, required=False, help_text='Where the client can act: "otp_required", "otp_invalid".')

@@ -13,8 +13,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import twofactor
 from accounts.api.serializers import AuthErrorSerializer, IssuedTokenSerializer, ObtainTokenSerializer
 from accounts.services import create_api_token
+from vault.errors import PasswordLocked
 from vault.keyring import open_or_create_vault
 
 API_TOKEN_NAME = "api"
@@ -35,7 +37,7 @@ def _token_rate(group, request):
     return settings.THROTTLE_TOKEN_CREATE
 
 
-@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+@method_decorator(sensitive_post_parameters("password", "otp_token"), name="dispatch")
 class ObtainTokenView(APIView):
     # No session authentication means no CSRF: the credentials are in the body, not a cookie.
     authentication_classes: list = []
@@ -47,19 +49,22 @@ class ObtainTokenView(APIView):
         description=(
             "Exchange a username and password for a new personal API token. Each call creates a "
             "new token (named \"api\"), visible and revocable on the profile page. Repeated "
-            "failures lock the account for this address (429)."
+            "failures lock the account for this address (429). An account with two-factor "
+            "authentication also needs `otp_token` (a current code or a recovery code): without it the "
+            "answer is 401 with code \"otp_required\", with a wrong one 401 with code \"otp_invalid\"."
         ),
         request=ObtainTokenSerializer,
         responses={
             200: IssuedTokenSerializer,
             400: AuthErrorSerializer,
+            401: AuthErrorSerializer,
             429: AuthErrorSerializer,
         },
         examples=[OpenApiExample("Credentials", value={"username": "alice", "password": "…"}, request_only=True)],
         tags=["auth"],
     )
     @method_decorator(ratelimit(key="ip", rate=_token_rate, method="POST", block=True))
-    @method_decorator(sensitive_variables("outcome", "plaintext"))
+    @method_decorator(sensitive_variables("outcome", "plaintext", "code"))
     def post(self, request):
         serializer = ObtainTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -78,6 +83,18 @@ class ObtainTokenView(APIView):
                 {"detail": "Unable to log in with the provided username and password."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        if twofactor.enabled(user):
+            # The password was right; a token is a login, so it needs the second factor too.
+            code = serializer.validated_data.get("otp_token", "")
+            if not code:
+                return self._otp_refused("This account uses two-factor authentication: send the current code from your "
+                                         "authenticator app (or a recovery code) as otp_token.", "otp_required")
+            try:
+                device = twofactor.verify_code(user=user, code=code, request=request, purpose="API token")
+            except PasswordLocked as exc:
+                return Response({"detail": str(exc)}, status=exc.status, headers={"Retry-After": str(exc.retry_after)})
+            if device is None:
+                return self._otp_refused("That two-factor code is not right, or was already used.", "otp_invalid")
         # A token grant is a login: this resets axes' failure count, updates last_login and
         # writes the LOGIN audit event, exactly as the browser login does.
         user_logged_in.send(sender=user.__class__, request=request, user=user)
@@ -93,3 +110,9 @@ class ObtainTokenView(APIView):
             # now, and this response is the only place its recovery key ever appears.
             body["recovery_key"] = outcome.recovery_key
         return Response(body, status=status.HTTP_200_OK, headers={"Cache-Control": "no-store"})
+
+    @staticmethod
+    def _otp_refused(detail: str, code: str) -> Response:
+        # 401 with a code the client can act on: ask its user for the code and send it again.
+        return Response({"detail": detail, "code": code}, status=status.HTTP_401_UNAUTHORIZED,
+                        headers={"WWW-Authenticate": 'Token realm="api", otp="required"'})

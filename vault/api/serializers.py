@@ -178,6 +178,12 @@ class ShareCreateSerializer(serializers.Serializer):
     expires_in_days = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=3650, help_text="Omit or null: until revoked."
     )
+    # Read by portal.stepup.check_recent_auth, declared here for the schema.
+    password = serializers.CharField(
+        required=False, write_only=True, trim_whitespace=False,
+        help_text="Your password, when the session or token did not confirm it in the last few minutes (step-up).",
+    )
+    otp_token = serializers.CharField(required=False, write_only=True, help_text="With password: your two-factor code, if your account uses one.")
 
 
 class ShareRetrieveSerializer(serializers.Serializer):

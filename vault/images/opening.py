@@ -1,6 +1,8 @@
 """Opening one of the owner's images with the vault's master key: the data key's unwrap, then the
-blobs with every check (`vault.blobs`). A refusal is audited with its cause and raised as the one
-`RetrievalRefused` a client sees."""
+blobs with every check (`vault.blobs`). Refusals are audited with their cause. A data key that MK
+does not open is `RetrievalRefused`; a damaged or missing blob behind a data key that did open is
+`BlobUnavailable` (410): the person typed no key, so "that key does not open this image" would
+send them looking for a key problem that does not exist."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -9,7 +11,7 @@ from django.views.decorators.debug import sensitive_variables
 from audit.events import record_event
 from audit.models import AuditEvent
 from vault import blobs, crypto
-from vault.errors import NotCompressedYet, RecordLocked, RetrievalRefused
+from vault.errors import BlobUnavailable, NotCompressedYet, RecordLocked, RetrievalRefused
 from vault.models import ImageRecord, UserVault
 
 
@@ -44,9 +46,10 @@ def check_variants(variants) -> list[str]:
 
 @sensitive_variables("data_key")
 def open_sealed_blobs(*, record: ImageRecord, data_key: bytes, variants, request=None) -> dict[str, bytes]:
-    """Read, check and decrypt blobs. Tampering (a flipped bit, a swapped or missing blob, a wrong
-    keyed digest) is `RetrievalRefused`, audited with its cause; a compressed file or thumbnail
-    whose first job has not finished is `NotCompressedYet`."""
+    """Read, check and decrypt blobs with a data key the caller has already authenticated (its wrap
+    opened). Tampering or loss (a flipped bit, a swapped or missing blob, a wrong keyed digest) is
+    `BlobUnavailable` naming the variant, audited with its cause: the other variants may still
+    open. A compressed file or thumbnail whose first job has not finished is `NotCompressedYet`."""
     for variant in variants:
         if not getattr(record, f"{variant}_blob") and variant != "original" and record.status != ImageRecord.Status.DONE:
             raise NotCompressedYet(
@@ -55,7 +58,9 @@ def open_sealed_blobs(*, record: ImageRecord, data_key: bytes, variants, request
     try:
         return blobs.open_blobs(record, data_key=data_key, variants=variants)
     except blobs.BadBlob as bad:
-        raise _audit_refusal(record=record, request=request, why=bad.why) from None
+        record_event(action=AuditEvent.Action.RETRIEVE_REFUSED, request=request, user=record.owner, record=record,
+                     detail=f"stored file damaged or missing: {bad.why}")
+        raise BlobUnavailable(bad.variant or "image") from None
 
 
 @sensitive_variables("master_key", "data_key")

@@ -1,12 +1,10 @@
 """Shares: one image, one key, for anyone holding it. The image's data key is wrapped under a
-fresh share key that is shown once and stored nowhere; wrong keys are counted and locked out per
-share, as retrieval keys are per record."""
+fresh share key that is shown once and stored nowhere; wrong keys are counted per client with a
+growing wait, and against a per-share ceiling that the owner is told about (`lockout`)."""
 from __future__ import annotations
 
-import math
 import secrets
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -16,7 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 from audit.events import record_event
 from audit.models import AuditEvent
 from vault import crypto
-from vault.errors import RetrievalLocked, RetrievalRefused, ShareUnavailable
+from vault.errors import RetrievalLocked, ShareUnavailable
 from vault.images import lockout
 from vault.images.opening import check_variants, open_sealed_blobs, vault_data_key
 from vault.models import ImageRecord, Share
@@ -62,16 +60,6 @@ def revoke_share(*, share: Share, request=None) -> None:
     share.delete()  # the wrap goes with the row: the key opens nothing any more
 
 
-def _share_refused(*, share: Share, request, why: str) -> RetrievalRefused:
-    now = timezone.now()
-    with transaction.atomic():
-        fresh = Share.objects.select_for_update().get(pk=share.pk)
-        locked = lockout.count_failure(fresh, now=now, limit=settings.RETRIEVE_FAILURE_LIMIT, cooloff=settings.RETRIEVE_COOLOFF)
-    record_event(action=AuditEvent.Action.SHARE_REFUSED, request=request, user=None, record=share.record,
-                 detail=f"Share {share.public_id}: {why}" + ("; locked after repeated wrong keys" if locked else ""))
-    return RetrievalRefused()
-
-
 @sensitive_variables("secret")
 def _share_data_key(share: Share, secret: bytes) -> bytes | None:
     try:
@@ -91,16 +79,14 @@ def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Sha
     if share is None or share.is_expired() or share.record.in_trash:
         raise ShareUnavailable()
     secret = lockout.parse_key(key, kind="share key")
-    remaining = lockout.lock_remaining(share.locked_until, timezone.now())
-    if remaining:
-        record_event(action=AuditEvent.Action.SHARE_REFUSED, request=request, record=share.record,
-                     detail=f"Share {share.public_id}: locked out after repeated wrong keys")
-        raise RetrievalLocked(math.ceil(remaining))
+    # Only this client waits: the share's id alone (it is in URLs and logs) cannot lock it for others.
+    lockout.share_wait(share, request, timezone.now())
     data_key = _share_data_key(share, secret)
     if data_key is None:
-        raise _share_refused(share=share, request=request, why="wrong key")
+        raise lockout.share_refuse(share=share, request=request, why="wrong key")
+    lockout.ShareBackoff(share, request).succeed()
     opened = open_sealed_blobs(record=share.record, data_key=data_key, variants=variants, request=request)
-    Share.objects.filter(pk=share.pk).update(uses=F("uses") + 1, last_used_at=timezone.now(), failed_attempts=0)
+    Share.objects.filter(pk=share.pk).update(uses=F("uses") + 1, last_used_at=timezone.now())
     record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, user=None, record=share.record,
                  detail=f"Share {share.public_id}: {'+'.join(variants)}")
     return share, opened

@@ -26,7 +26,7 @@ from compression.imageio import InvalidImage, load_upload
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
 from vault import blobs, crypto
-from vault.errors import JobCancelled, RetrievalRefused
+from vault.errors import BlobUnavailable, JobCancelled
 from vault.images.opening import open_sealed_blobs
 from vault.jobs.state import LOST_WORKER, Status, finish, job_key, soft_limit_for
 from vault.models import ImageRecord
@@ -94,7 +94,7 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
     data_key = crypto.unwrap_key(record.job_dk_wrap, wrapping_key=job_key(), purpose="job", ids=(record.pk,))
     try:
         original = open_sealed_blobs(record=record, data_key=data_key, variants=["original"])["original"]
-    except RetrievalRefused:  # missing, swapped or altered blob: audited with its cause already
+    except BlobUnavailable:  # missing, swapped or altered blob: audited with its cause already
         raise crypto.SealError() from None
     decoded = load_upload(original, filename=record.name, max_bytes=len(original), max_pixels=settings.UPLOAD_MAX_PIXELS)
     options = record.job_options or {}

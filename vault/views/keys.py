@@ -9,10 +9,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal import stepup
 from audit.events import record_event
 from audit.models import AuditEvent
+from audit.notify import notify_user
 from vault import keyring, sessions, unlocking
-from vault.errors import WrongSecret
+from vault.errors import PasswordLocked, WrongSecret
 from vault.forms import NewVaultForm, RecoveryUnlockForm, VaultUnlockForm
 from vault.views.common import render_refused, safe_next
 
@@ -38,7 +40,9 @@ def unlock_vault(request):
         elif recovery_form.is_bound and recovery_form.is_valid():
             # The password must be the account's: it is what the vault gets re-wrapped under.
             keyring.check_account_password(user=request.user, password=recovery_form.cleaned_data["password"], request=request)
-            master_key = keyring.unlock_with_recovery_key(user=request.user, recovery_key=recovery_form.cleaned_data["recovery_key"])
+            master_key = keyring.unlock_with_recovery_key(
+                user=request.user, recovery_key=recovery_form.cleaned_data["recovery_key"], request=request,
+            )
             # The recovery key proved ownership; wrap MK under the current password again so the
             # next login unlocks by itself (this is how a reset password gets the vault back).
             keyring.rewrap_password(user=request.user, master_key=master_key, password=recovery_form.cleaned_data["password"],
@@ -50,7 +54,7 @@ def unlock_vault(request):
             return recovery_key_page(request, recovery_key=recovery, next_url=next_url)
         else:
             return render(request, "vault/unlock_vault.html", context, status=400)
-    except WrongSecret as exc:
+    except (WrongSecret, PasswordLocked) as exc:
         form = recovery_form if recovery_form.is_bound else (new_form if new_form.is_bound else password_form)
         return render_refused(request, "vault/unlock_vault.html", context, exc, form=form)
     unlocking.open_vault_session(request, master_key=master_key)
@@ -81,13 +85,19 @@ def lock_vault(request):
     return redirect("vault:landing")
 
 
+@sensitive_post_parameters(stepup.PASSWORD_FIELD, stepup.CODE_FIELD)
 @sensitive_variables("master_key", "recovery")
 @login_required
 @never_cache
 @require_POST
+@stepup.require_recent_auth
 def regenerate_recovery_key(request):
+    # Step-up first: a copied session must not swap the owner's recovery key for one it knows.
     master_key = sessions.master_key_for(request)
     recovery = keyring.regenerate_recovery_key(user=request.user, master_key=master_key, request=request)
+    notify_user(request.user, subject="Your recovery key was replaced",
+                body="A new recovery key was made for your vault; the previous one no longer works. If this was not you, "
+                     "change your password now and make a new recovery key.")
     return recovery_key_page(request, recovery_key=recovery, next_url=reverse("profile"), regenerated=True)
 
 

@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal import stepup
 from vault import services, sessions
 from vault.errors import RetrievalRefused
 from vault.forms import ShareCreateForm, ShareOpenForm
@@ -16,11 +17,14 @@ from vault.selectors import get_image_for, get_share_for
 from vault.views.common import REFUSALS, message_refused, render_refused, safe_next
 
 
+@sensitive_post_parameters(stepup.PASSWORD_FIELD, stepup.CODE_FIELD)
 @sensitive_variables("master_key", "key")
 @login_required
 @never_cache
 @require_POST
+@stepup.require_recent_auth
 def share_create(request, pk):
+    # Step-up: a share key opens the original for anyone, beyond the session's end.
     record = get_image_for(request.user, pk)
     form = ShareCreateForm(request.POST)
     if not form.is_valid():

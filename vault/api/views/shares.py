@@ -16,6 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.stepup import check_recent_auth
 from vault import services, sessions
 from vault.api.serializers import ShareCreatedSerializer, ShareCreateSerializer, ShareRetrieveSerializer, ShareSerializer
 from vault.api.views.common import ERROR, LOCKED, NOT_FOUND
@@ -36,7 +37,9 @@ class ShareActions:
         description=(
             "Creates a share key for this one image and returns it once with a link that carries it in "
             "the URL fragment. Anyone with the key can open the image through POST /api/v1/shares/{id}/retrieve/ "
-            "until it expires or is revoked."
+            "until it expires or is revoked. Needs a recent password entry: a token minted in the last few "
+            "minutes, or \"password\" (and \"otp_token\" for a two-factor account) in this request; otherwise "
+            "403 with code \"step_up_required\"."
         ),
         request=ShareCreateSerializer,
         responses={201: ShareCreatedSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR},
@@ -49,6 +52,8 @@ class ShareActions:
             return Response(ShareSerializer(shares_for(request.user, record), many=True).data)
         body = ShareCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        # A share opens the original for anyone, beyond this session or token: a recent password.
+        check_recent_auth(request)
         days = body.validated_data.get("expires_in_days")
         master_key = sessions.master_key_for(request)
         share, key = services.create_share(
