@@ -133,8 +133,9 @@ class UploadForm(CompressionOptionsForm):
     field_order = ["file"]
     file = MultipleFileField(
         label="Images",
-        help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF; several at once if you like.",
-        widget=MultipleFileInput(attrs={"accept": "image/*"}),
+        help_text="JPEG, PNG, WebP, AVIF, HEIC/HEIF (iPhone), GIF (first frame), BMP or TIFF; several at once if you like.",
+        # .heic and .heif by name too: some systems do not count them as image/*.
+        widget=MultipleFileInput(attrs={"accept": "image/*,.heic,.heif"}),
     )
     upload_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 

@@ -115,7 +115,7 @@ class CompressionOptionsSerializer(serializers.Serializer):
 
 
 class ImageUploadSerializer(CompressionOptionsSerializer):
-    file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF.")
+    file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, HEIC/HEIF, GIF (first frame), BMP or TIFF.")
 
 
 class ImageRetrieveSerializer(serializers.Serializer):
