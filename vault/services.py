@@ -5,14 +5,14 @@ Nothing is defined here: each name comes from the module that owns it (see vault
 from vault.errors import GENERIC_REFUSAL, SHARE_UNAVAILABLE, RecordLocked, RetrievalLocked, RetrievalRefused, ShareUnavailable
 from vault.images.deletion import BULK_MAX, delete_image, zip_originals
 from vault.images.legacy import adopt_legacy_record, retrieve_both, retrieve_image
-from vault.images.opening import open_variant, open_variants
+from vault.images.opening import open_metadata, open_variant, open_variants
 from vault.images.shares import create_share, open_share, open_with_share_key, revoke_share
 from vault.jobs.state import job_options
 from vault.uploads import sanitize_filename, store_image
 
 __all__ = [
     "BULK_MAX", "GENERIC_REFUSAL", "SHARE_UNAVAILABLE", "RecordLocked", "RetrievalLocked", "RetrievalRefused",
-    "ShareUnavailable", "adopt_legacy_record", "create_share", "delete_image", "job_options", "open_share",
+    "ShareUnavailable", "adopt_legacy_record", "create_share", "delete_image", "job_options", "open_metadata", "open_share",
     "open_variant", "open_variants", "open_with_share_key", "retrieve_both", "retrieve_image", "revoke_share",
     "sanitize_filename", "store_image", "zip_originals",
 ]

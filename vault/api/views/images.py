@@ -1,10 +1,11 @@
 """The images API (/api/v1/images/). Thin: serializers check shape, vault.services does the work,
 portal.api.exception_handler answers its refusals, and every lookup goes through the owner-scoped
 selectors (another user's id is a 404)."""
+from django.core.exceptions import ValidationError
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -24,15 +25,23 @@ from vault.api.serializers import (
 )
 from vault.api.views.common import ERROR, LOCKED, NOT_FOUND, PerUserThrottle
 from vault.api.views.shares import ShareActions
+from vault.errors import RecordLocked, VaultLocked
 from vault.responses import file_response, stored_variant
-from vault.selectors import get_image_for, images_for
+from vault.selectors import GALLERY_SORTS, get_image_for, images_for, sorted_images
 
 
 @method_decorator(sensitive_post_parameters("key"), name="dispatch")
 @extend_schema(tags=["images"])
 @extend_schema_view(
-    list=extend_schema(summary="List your images", description="Newest first, paginated."),
-    retrieve=extend_schema(summary="One image's metadata", responses={200: ImageRecordSerializer, 404: NOT_FOUND}),
+    list=extend_schema(
+        summary="List your images", description="Newest first unless `sort` says otherwise; paginated.",
+        parameters=[OpenApiParameter("sort", str, enum=list(GALLERY_SORTS), description="taken: by date taken, newest first (images without one last).")],
+    ),
+    retrieve=extend_schema(
+        summary="One image's record",
+        description="With `metadata` (date taken, camera, lens, exposure, location) when the request holds your vault.",
+        responses={200: ImageRecordSerializer, 404: NOT_FOUND},
+    ),
     destroy=extend_schema(
         summary="Delete an image",
         description="Removes the record and both encrypted blobs.",
@@ -55,7 +64,22 @@ class ImageRecordViewSet(
         return super().perform_content_negotiation(request, force=force or self.action in ("retrieve_bytes", "download"))
 
     def get_queryset(self):
-        return images_for(self.request.user)
+        sort = self.request.query_params.get("sort") if self.action == "list" else None
+        if sort is None:
+            return images_for(self.request.user)
+        if sort not in GALLERY_SORTS:
+            raise ValidationError(f"Unknown sort {sort!r}; use one of {', '.join(GALLERY_SORTS)}.")
+        return sorted_images(self.request.user, sort)
+
+    @method_decorator(sensitive_variables("master_key"))
+    def retrieve(self, request, *args, **kwargs):
+        record = self.get_object()
+        try:
+            master_key = sessions.master_key_for(request)
+            record.photo_metadata = services.open_metadata(record=record, master_key=master_key, request=request)
+        except (VaultLocked, RecordLocked):
+            pass  # the record's other fields need no key; `metadata` stays null
+        return Response(self.get_serializer(record).data)
 
     def get_throttles(self):
         scope = {"create": "uploads", "download": "retrievals", "retrieve_bytes": "retrievals",
