@@ -237,6 +237,10 @@ SHARE_EXPIRY_CHOICES = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("0"
 class ShareCreateForm(forms.Form):
     label = forms.CharField(label="Label", required=False, max_length=100, help_text="e.g. who you send it to.")
     expires_in_days = forms.ChoiceField(label="Expires after", choices=SHARE_EXPIRY_CHOICES, initial="7")
+    include_location = forms.BooleanField(
+        label="Include where it was taken", required=False,
+        help_text="Off: the original is shared without its GPS position and place names (the compressed version never has them).",
+    )
 
     def expires_at(self):
         from datetime import timedelta

@@ -190,7 +190,7 @@ class ShareSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Share
-        fields = ["id", "image", "label", "created", "expires_at", "expired", "uses", "last_used_at"]
+        fields = ["id", "image", "label", "created", "expires_at", "expired", "include_location", "uses", "last_used_at"]
         read_only_fields = fields
 
     def get_expired(self, obj) -> bool:
@@ -210,6 +210,10 @@ class ShareCreateSerializer(serializers.Serializer):
     label = serializers.CharField(required=False, allow_blank=True, max_length=100)
     expires_in_days = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=3650, help_text="Omit or null: until revoked."
+    )
+    include_location = serializers.BooleanField(
+        required=False, default=False,
+        help_text="true: the shared original keeps its GPS position and place names. Default false: they are removed.",
     )
 
 
