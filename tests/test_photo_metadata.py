@@ -11,6 +11,7 @@ from django.urls import reverse
 from PIL import Image
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from vault import presentation
 from vault.models import ImageRecord
 from .metadata_helpers import LENS, MAKE, MODEL, PLACE, encode, exif_of, gps_of, split_photo
@@ -144,6 +145,20 @@ def test_the_detail_page_shows_date_camera_exposure_and_place_to_its_owner_only_
     locked = client.get(url)
     assert locked.status_code == 200 and MODEL not in locked.content.decode()
     assert "Unlock your vault to see the date" in locked.content.decode()
+
+
+def test_tampered_metadata_is_refused_and_audited_and_the_rest_of_the_record_still_shows(alice, api):
+    body = upload(api, heic_from_an_iphone(), "IMG_0042.HEIC", codec="webp")
+    record = ImageRecord.objects.get()
+    flipped = bytearray(record.metadata_sealed)
+    flipped[-1] ^= 1
+    ImageRecord.objects.filter(pk=record.pk).update(metadata_sealed=bytes(flipped))
+    detail = api.get(f"{IMAGES}{body['id']}/")
+    assert detail.status_code == 200 and detail.json()["metadata"] is None and detail.json()["codec"] == "webp"
+    page = login_unlocked(Client(), "alice", PASSWORD).get(reverse("vault:detail", args=[record.pk]))
+    assert page.status_code == 200 and MODEL not in page.content.decode()
+    refusals = AuditEvent.objects.filter(action=AuditEvent.Action.RETRIEVE_REFUSED, record_id=record.pk)
+    assert refusals.count() == 2 and all("metadata" in e.detail for e in refusals)
 
 
 def test_the_upload_page_accepts_heic(alice):

@@ -25,7 +25,7 @@ from vault.api.serializers import (
 )
 from vault.api.views.common import ERROR, LOCKED, NOT_FOUND, PerUserThrottle
 from vault.api.views.shares import ShareActions
-from vault.errors import RecordLocked, VaultLocked
+from vault.errors import RecordLocked, RetrievalRefused, VaultLocked
 from vault.responses import file_response, stored_variant
 from vault.selectors import GALLERY_SORTS, get_image_for, images_for, sorted_images
 
@@ -77,8 +77,8 @@ class ImageRecordViewSet(
         try:
             master_key = sessions.master_key_for(request)
             record.photo_metadata = services.open_metadata(record=record, master_key=master_key, request=request)
-        except (VaultLocked, RecordLocked):
-            pass  # the record's other fields need no key; `metadata` stays null
+        except (VaultLocked, RecordLocked, RetrievalRefused):
+            pass  # the record's other fields need no key; `metadata` stays null (a refusal is audited)
         return Response(self.get_serializer(record).data)
 
     def get_throttles(self):
