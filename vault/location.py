@@ -26,6 +26,7 @@ import zlib
 
 from PIL import Image
 
+from compression.imageio import ALLOWED_FORMATS  # importing it also registers the HEIF reader
 from vault.errors import LocationNotRemovable
 
 GPS_POINTER = 0x8825
@@ -236,7 +237,7 @@ def has_location(data: bytes) -> bool | None:
     if has_location_text(data) or _has_gps_pointer(data):
         return True
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS)) as image:
             exif = image.getexif()
             if exif.get_ifd(GPS_POINTER) or GPS_POINTER in exif:
                 return True
