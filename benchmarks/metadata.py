@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
 
 from compression.imageio import load_upload
 from vault import location, metadata, renditions

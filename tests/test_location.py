@@ -9,7 +9,7 @@ from PIL import Image
 
 from vault.errors import LocationNotRemovable
 from vault.location import has_location, without_location
-from .metadata_helpers import EXIF_IFD, MODEL, XMP, encode, exif_of, gps_of, names_a_place, split_photo
+from .metadata_helpers import MODEL, XMP, encode, exif_of, gps_of, names_a_place, split_photo
 
 
 def _scan(data: bytes) -> bytes:

@@ -221,7 +221,7 @@ _EDITORS = {"JPEG": _jpeg, "MPO": _jpeg, "PNG": _png, "WEBP": _raw, "HEIF": _raw
 def without_location(data: bytes, fmt: str) -> bytes:
     """The file without its GPS position and place names; `LocationNotRemovable` when that cannot
     be done without re-encoding it."""
-    if not has_location(data):
+    if has_location(data) is False:
         return data
     editor = _EDITORS.get(fmt)
     cleaned = editor(data) if editor else data
