@@ -84,3 +84,10 @@ def test_a_location_it_cannot_remove_refuses_instead_of_leaking():
     with pytest.raises(LocationNotRemovable) as refused:
         without_location(data, "GIF")
     assert refused.value.status == 409 and "compressed version" in str(refused.value)
+
+
+def test_a_malformed_text_chunk_is_refused_not_a_server_error():
+    broken_xmp = b"XML:com.adobe.xmp\x00\x01\x00\x00\x00" + b"not zlib data exif:GPSLatitude='1'"
+    data = _png_with([(b"iTXt", broken_xmp)])
+    with pytest.raises(LocationNotRemovable):
+        without_location(data, "PNG")

@@ -9,7 +9,8 @@ to change and the coded picture stays byte for byte what was uploaded (a JPEG is
   GPS directory and its values are overwritten with zeros.
 * XMP: GPS coordinates and named places (City, State, Country, Location...) are overwritten with
   spaces, which XML ignores between attributes and elements (XMP packets are padded with spaces
-  for the same reason). A JPEG's extended XMP segments are dropped whole.
+  for the same reason). A JPEG's extended XMP, split over segments, is blanked whole when it
+  holds any.
 * PNG: text chunks are re-checksummed; compressed XMP is rewritten; ImageMagick's "Raw profile"
   copies of EXIF/XMP are dropped.
 
@@ -224,7 +225,10 @@ def without_location(data: bytes, fmt: str) -> bytes:
     if has_location(data) is False:
         return data
     editor = _EDITORS.get(fmt)
-    cleaned = editor(data) if editor else data
+    try:
+        cleaned = editor(data) if editor else data
+    except (ValueError, IndexError, struct.error, zlib.error):  # a malformed chunk or segment
+        raise LocationNotRemovable() from None
     if has_location(cleaned) is not False:  # None: the edited file no longer opens
         raise LocationNotRemovable()
     return cleaned
