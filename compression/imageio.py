@@ -15,7 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import pillow_heif
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+# HEIC/HEIF (an iPhone's default format) through libheif. Registered here, where every upload is
+# opened, so whichever process opens one (web server, worker, a share) reads it the same way.
+# libheif applies the file's own rotation (irot/imir), and the plugin then reports orientation 1
+# in the EXIF it hands Pillow, keeping the stored value as info["original_orientation"].
+pillow_heif.register_heif_opener()
 
 # Pillow format ids accepted for upload. Everything else (PSD, ICO, PPM, EPS, PDF, SVG, ...) is
 # refused: each extra parser is attack surface and the portal has no use for them.
@@ -24,11 +31,14 @@ ALLOWED_FORMATS: dict[str, str] = {
     "PNG": "PNG",
     "WEBP": "WebP",
     "AVIF": "AVIF",
+    "HEIF": "HEIC/HEIF",
     "GIF": "GIF",
     "BMP": "BMP",
     "TIFF": "TIFF",
 }
 ALLOWED_LABEL = ", ".join(ALLOWED_FORMATS.values())
+# The brands of HEIF files whose pictures are HEVC-coded: what phones call .heic (image/heic).
+_HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
 
 
 class InvalidImage(ValueError):
@@ -43,6 +53,11 @@ class DecodedUpload:
     height: int
     has_alpha: bool
     source_mode: str = ""  # the mode as stored in the file, e.g. "P", "CMYK", "I;16"
+    # The file's metadata as stored, for vault/metadata.py to read: EXIF (orientation as the file
+    # says, before it was applied to `image`), the XMP packet, and the stored orientation (1-8).
+    exif: Image.Exif | None = None
+    xmp: bytes = b""
+    orientation: int = 1
 
 
 def _setting(name: str, fallback: int) -> int:
@@ -83,6 +98,25 @@ def _sniff_format(data: bytes) -> str | None:
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
         return "HEIC"
     return None
+
+
+def media_type_of(fmt: str, data: bytes) -> str:
+    """The media type of an accepted upload; HEIF files coded with HEVC are image/heic."""
+    if fmt == "HEIF" and data[8:12] in _HEIC_BRANDS:
+        return "image/heic"
+    return Image.MIME.get(fmt, "application/octet-stream")
+
+
+def _stored_orientation(image: Image.Image) -> int:
+    """The EXIF orientation the file declares (1-8), whether or not a decoder already applied it."""
+    value = image.info.get("original_orientation") or image.getexif().get(ExifTags.Base.Orientation) or 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _xmp_of(image: Image.Image) -> bytes:
+    """The XMP packet, wherever the format's reader puts it (PNG: an iTXt keyword)."""
+    value = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp") or b""
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def _to_8bit_gray(image: Image.Image) -> Image.Image:
@@ -238,10 +272,11 @@ def probe_upload(
     with _decode_errors(label, filename, max_pixels):
         with _open_checked(data, label=label, filename=filename, max_pixels=max_pixels) as image:
             width, height = image.size
+            # (A HEIF reader has applied the rotation already and reports orientation 1.)
             if image.getexif().get(ExifTags.Base.Orientation) in _QUARTER_TURNS:
                 width, height = height, width
             fmt = image.format or "?"
-    return ProbedUpload(format=fmt, width=width, height=height, media_type=Image.MIME.get(fmt, "application/octet-stream"))
+    return ProbedUpload(format=fmt, width=width, height=height, media_type=media_type_of(fmt, data))
 
 
 def load_upload(
@@ -258,6 +293,7 @@ def load_upload(
         image = _open_checked(data, label=label, filename=filename, max_pixels=max_pixels)
         fmt = image.format or "?"
         source_mode = image.mode
+        exif, xmp, orientation = image.getexif(), _xmp_of(image), _stored_orientation(image)
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)  # animations: the first frame is the picture we keep
         image.load()
@@ -270,5 +306,6 @@ def load_upload(
 
     width, height = image.size
     return DecodedUpload(
-        image=image, format=fmt, width=width, height=height, has_alpha=has_alpha, source_mode=source_mode
+        image=image, format=fmt, width=width, height=height, has_alpha=has_alpha, source_mode=source_mode,
+        exif=exif, xmp=xmp, orientation=orientation,
     )

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import image_bytes, make_photo
 from PIL import Image
 
-from compression.imageio import ALLOWED_FORMATS, InvalidImage, load_upload
+from compression.imageio import ALLOWED_FORMATS, InvalidImage, load_upload, probe_upload
 
 
 def _load(data, **kw):
@@ -25,7 +25,7 @@ def _png_declaring(width, height):
     return bytes(data)
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "AVIF", "GIF", "BMP", "TIFF"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "AVIF", "HEIF", "GIF", "BMP", "TIFF"])
 def test_every_allowed_format_decodes_to_rgb_of_the_right_size(fmt):
     source = make_photo(40, 24)
     if fmt == "GIF":
@@ -164,3 +164,26 @@ def test_corrupted_bytes_never_escape_as_anything_but_invalid_image():
                 assert str(exc)
             else:
                 assert upload.image.size[0] > 0
+
+
+def test_a_heic_from_a_phone_is_probed_and_decoded_upright_with_its_metadata():
+    # Stored landscape, EXIF orientation 6, as an iPhone writes it (pillow-heif turns the EXIF
+    # orientation into the file's own rotation, which libheif applies).
+    stored = Image.new("RGB", (40, 20), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112], exif[0x0110] = 6, "iPhone 15 Pro"
+    data = image_bytes(stored, "HEIF", exif=exif.tobytes(), quality=90)
+    assert data[4:12] == b"ftypheic"
+    probed = probe_upload(data, max_bytes=10**8, max_pixels=10**6)
+    assert (probed.format, probed.media_type, probed.width, probed.height) == ("HEIF", "image/heic", 20, 40)
+    upload = _load(data)
+    assert upload.image.size == (20, 40) and upload.orientation == 6
+    assert upload.image.getpixel((10, 5))[0] > 200 and upload.image.getpixel((10, 35))[2] > 200
+    assert upload.exif.get(0x0110) == "iPhone 15 Pro"
+
+
+def test_a_truncated_heic_is_refused_in_words():
+    data = image_bytes(make_photo(64, 48), "HEIF", quality=80)
+    with pytest.raises(InvalidImage, match="corrupt|truncated"):
+        _load(data[: len(data) // 2])

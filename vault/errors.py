@@ -149,3 +149,17 @@ class SweepRefused(VaultError):
     Raised to an operator's command, never to a web client."""
 
     status = 409
+
+
+class LocationNotRemovable(VaultError):
+    """A share without the location asked for an original whose GPS position or place names sit
+    where they cannot be removed without re-encoding the picture: nothing is served."""
+
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The original file of this image holds its location in a form that cannot be removed without "
+            "changing the picture, and this share does not include the location. Open the compressed version "
+            "instead, or ask the owner for a share that includes the location."
+        )

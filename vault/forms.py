@@ -133,8 +133,9 @@ class UploadForm(CompressionOptionsForm):
     field_order = ["file"]
     file = MultipleFileField(
         label="Images",
-        help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF; several at once if you like.",
-        widget=MultipleFileInput(attrs={"accept": "image/*"}),
+        help_text="JPEG, PNG, WebP, AVIF, HEIC/HEIF (iPhone), GIF (first frame), BMP or TIFF; several at once if you like.",
+        # .heic and .heif by name too: some systems do not count them as image/*.
+        widget=MultipleFileInput(attrs={"accept": "image/*,.heic,.heif"}),
     )
     upload_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     allow_duplicate = forms.BooleanField(
@@ -241,6 +242,10 @@ SHARE_EXPIRY_CHOICES = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("0"
 class ShareCreateForm(forms.Form):
     label = forms.CharField(label="Label", required=False, max_length=100, help_text="e.g. who you send it to.")
     expires_in_days = forms.ChoiceField(label="Expires after", choices=SHARE_EXPIRY_CHOICES, initial="7")
+    include_location = forms.BooleanField(
+        label="Include where it was taken", required=False,
+        help_text="Off: the original is shared without its GPS position and place names (the compressed version never has them).",
+    )
 
     def expires_at(self):
         from datetime import timedelta

@@ -38,6 +38,13 @@ class ImageRecord(models.Model):
     width = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     height = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     has_alpha = models.BooleanField(default=False)
+    # When the photo was taken (EXIF or XMP), the camera's clock reading stored as if UTC: the one
+    # piece of the photo's metadata in the clear, because the gallery sorts by it (see the threat
+    # table in vault/README.md). Everything else the file says is in metadata_sealed.
+    taken_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Camera, lens, exposure, orientation, GPS position...: JSON sealed under a subkey of the
+    # image's data key (vault/metadata.py), never stored in the clear. Empty until a job has read it.
+    metadata_sealed = models.BinaryField(null=True, blank=True, editable=False)
 
     # What the background job (vault/jobs.py) is doing. The compressed fields below stay empty until
     # a job has finished once; a later recompression replaces them only when it succeeds.
@@ -235,6 +242,9 @@ class Share(models.Model):
     label = models.CharField(max_length=100, blank=True)
     created = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Off unless the owner chose it: the original is then served without its GPS position and
+    # place names (vault/location.py); the compressed version and thumbnail never carry them.
+    include_location = models.BooleanField(default=False)
     dk_wrap = models.BinaryField(max_length=80, editable=False)
     uses = models.PositiveIntegerField(default=0)
     last_used_at = models.DateTimeField(null=True, blank=True)

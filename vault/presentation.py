@@ -29,11 +29,12 @@ def _quality_text(value) -> str:
 
 def _is_winner(candidate: dict, record) -> bool:
     # The record's params are the winner's plus bookkeeping (target, digest, ...): the winner is
-    # the candidate of that codec and size whose every own param agrees with the record's.
+    # the candidate of that codec and size whose every own param agrees with the record's. The
+    # stored file is larger than the codec's by the EXIF added to it (`metadata_bytes`).
     params = record.codec_params or {}
     return (
         candidate.get("codec") == record.codec
-        and candidate.get("size") == record.compressed_size
+        and candidate.get("size") == (record.compressed_size or 0) - int(params.get("metadata_bytes") or 0)
         and all(params.get(k) == v for k, v in (candidate.get("params") or {}).items())
     )
 

@@ -14,7 +14,12 @@ GALLERY_SORTS = {
     "largest": ("Largest original", ("-original_size", "-id")),
     "smallest": ("Smallest original", ("original_size", "-id")),
     "saving": ("Biggest saving", ("compressed_size_ratio", "-id")),
+    "taken": ("Date taken, newest first", ("-taken_at", "-created", "-id")),
+    "taken-oldest": ("Date taken, oldest first", ("taken_at", "created", "id")),
 }
+# Orderings on these fields put the images without a value (no date in the file, or not read
+# yet) last, whichever the direction, on every database.
+_NULLS_LAST = {"taken_at"}
 
 
 def owned_images(user):
@@ -56,7 +61,14 @@ def sorted_images(user, sort: str):
             compressed_size_ratio=Cast(F("compressed_size"), FloatField()) / Cast(F("original_size"), FloatField())
         )
         ordering = [F("compressed_size_ratio").asc(nulls_last=True) if o == "compressed_size_ratio" else o for o in ordering]
-    return queryset.order_by(*ordering)
+    return queryset.order_by(*(_nulls_last(o) for o in ordering))
+
+
+def _nulls_last(ordering):
+    if isinstance(ordering, str) and ordering.lstrip("-") in _NULLS_LAST:
+        field = F(ordering.lstrip("-"))
+        return field.desc(nulls_last=True) if ordering.startswith("-") else field.asc(nulls_last=True)
+    return ordering
 
 
 def shares_for(user, record=None):

@@ -4,8 +4,36 @@ from rest_framework import serializers
 from compression.selection.options import EFFORTS
 from rest_framework.reverse import reverse
 
+from vault import metadata
 from vault.crypto import VARIANTS
 from vault.models import ImageRecord, Share
+from vault.selectors import GALLERY_SORTS
+
+_LOCATION_SCHEMA = {
+    "type": "object", "nullable": True,
+    "properties": {"latitude": {"type": "number"}, "longitude": {"type": "number"}, "altitude": {"type": "number", "nullable": True}},
+}
+_METADATA_SCHEMA = {
+    "type": "object", "nullable": True,
+    "description": (
+        "What the photo's EXIF/XMP says, sealed in your vault: in GET /api/v1/images/{id}/ with your vault "
+        "(a token or an unlocked session); null in lists, while locked, and before its job has read it."
+    ),
+    "properties": {
+        "taken": {"type": "string", "nullable": True, "description": "The camera's clock, YYYY-MM-DDTHH:MM:SS."},
+        "taken_offset": {"type": "string", "nullable": True, "description": "Its UTC offset (+HH:MM) when the camera wrote one."},
+        "camera": {"type": "string", "nullable": True}, "make": {"type": "string", "nullable": True},
+        "model": {"type": "string", "nullable": True}, "lens": {"type": "string", "nullable": True},
+        "exposure_time": {"type": "number", "nullable": True, "description": "Seconds."},
+        "exposure": {"type": "string", "nullable": True, "description": "e.g. 1/120 s · f/1.8 · ISO 50 · 6.9 mm"},
+        "f_number": {"type": "number", "nullable": True}, "iso": {"type": "integer", "nullable": True},
+        "focal_length": {"type": "number", "nullable": True, "description": "mm."},
+        "focal_length_35mm": {"type": "integer", "nullable": True},
+        "width": {"type": "integer"}, "height": {"type": "integer"},
+        "orientation": {"type": "integer", "description": "EXIF orientation as stored (1-8); the pixels served are upright."},
+        "location": _LOCATION_SCHEMA,
+    },
+}
 
 
 class ApiErrorSerializer(serializers.Serializer):
@@ -40,17 +68,21 @@ class ImageRecordSerializer(serializers.ModelSerializer):
     requested = serializers.JSONField(source="job_options", read_only=True, help_text="codec, target, quality and effort asked for.")
     trashed_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When it was moved to the trash; null when it is not there.")
     purge_after = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When the trash deletes it for good.")
+    taken_at = serializers.SerializerMethodField(
+        help_text="When the photo was taken, by the camera's clock (YYYY-MM-DDTHH:MM:SS, no zone); null when the file does not say.",
+    )
+    metadata = serializers.SerializerMethodField()
 
     class Meta:
         model = ImageRecord
         fields = [
-            "id", "name", "created", "status", "progress", "stage", "error", "requested", "attempts",
+            "id", "name", "created", "taken_at", "status", "progress", "stage", "error", "requested", "attempts",
             "queued_at", "started_at", "finished_at",
             "original_format", "original_media_type", "width", "height", "has_alpha",
             "codec", "codec_params", "reason", "candidates", "compressed_media_type", "compressed_extension",
             "original_size", "compressed_size", "ratio", "percent_saved",
             "psnr", "ssim", "msssim", "bpp", "encode_seconds", "total_seconds",
-            "sha256_original_blob", "sha256_compressed_blob", "legacy", "thumbnail_url", "download_url",
+            "sha256_original_blob", "sha256_compressed_blob", "legacy", "thumbnail_url", "download_url", "metadata",
             "trashed_at", "purge_after",
         ]
         read_only_fields = fields
@@ -65,6 +97,15 @@ class ImageRecordSerializer(serializers.ModelSerializer):
 
     def get_download_url(self, obj) -> str | None:
         return None if obj.is_legacy else self._url(obj)
+
+    def get_taken_at(self, obj) -> str | None:
+        # Stored as if UTC (see ImageRecord.taken_at): printed as the clock read, without a zone.
+        return obj.taken_at.replace(tzinfo=None).isoformat() if obj.taken_at else None
+
+    @extend_schema_field(_METADATA_SCHEMA)
+    def get_metadata(self, obj):
+        # Set by the detail view, which opens it with the vault's key.
+        return metadata.public(getattr(obj, "photo_metadata", None))
 
     @extend_schema_field({"type": "object", "additionalProperties": True, "description": "Codec parameters used."})
     def get_codec_params(self, obj) -> dict:
@@ -118,7 +159,7 @@ class CompressionOptionsSerializer(serializers.Serializer):
 
 
 class ImageUploadSerializer(CompressionOptionsSerializer):
-    file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, GIF (first frame), BMP or TIFF.")
+    file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, HEIC/HEIF, GIF (first frame), BMP or TIFF.")
     allow_duplicate = serializers.BooleanField(
         required=False, default=False,
         help_text="Store it even if you stored the same file before (otherwise 409 with `existing_id`).",
@@ -157,7 +198,7 @@ class ShareSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Share
-        fields = ["id", "image", "label", "created", "expires_at", "expired", "uses", "last_used_at"]
+        fields = ["id", "image", "label", "created", "expires_at", "expired", "include_location", "uses", "last_used_at"]
         read_only_fields = fields
 
     def get_expired(self, obj) -> bool:
@@ -184,6 +225,10 @@ class ShareCreateSerializer(serializers.Serializer):
         help_text="Your password, when the session or token did not confirm it in the last few minutes (step-up).",
     )
     otp_token = serializers.CharField(required=False, write_only=True, help_text="With password: your two-factor code, if your account uses one.")
+    include_location = serializers.BooleanField(
+        required=False, default=False,
+        help_text="true: the shared original keeps its GPS position and place names. Default false: they are removed.",
+    )
 
 
 class ShareRetrieveSerializer(serializers.Serializer):
@@ -204,6 +249,10 @@ class ImageStatusSerializer(serializers.ModelSerializer):
 
 class ImageListQuerySerializer(serializers.Serializer):
     trash = serializers.BooleanField(required=False, default=False, help_text="true: list the images in your trash instead.")
+    sort = serializers.ChoiceField(
+        choices=list(GALLERY_SORTS), required=False,
+        help_text="Order of the list (default newest); taken: by date taken, newest first (images without one last).",
+    )
 
 
 class ExportQuerySerializer(serializers.Serializer):

@@ -10,7 +10,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import blobs, crypto
+from vault import blobs, crypto, metadata
 from vault.errors import BlobUnavailable, NotCompressedYet, RecordLocked, RetrievalRefused
 from vault.models import ImageRecord, UserVault
 
@@ -79,3 +79,16 @@ def open_variants(*, record: ImageRecord, master_key: bytes, variants, request=N
 
 def open_variant(*, record: ImageRecord, master_key: bytes, variant: str, request=None) -> bytes:
     return open_variants(record=record, master_key=master_key, variants=[variant], request=request)[variant]
+
+
+@sensitive_variables("master_key", "data_key")
+def open_metadata(*, record: ImageRecord, master_key: bytes, request=None) -> dict | None:
+    """The photo's sealed metadata (vault/metadata.py), or None when no job has read it yet. Like
+    the thumbnails, not audited: every detail page would write a row."""
+    if record.is_legacy or not record.metadata_sealed:
+        return None
+    data_key = vault_data_key(record=record, master_key=master_key, request=request)
+    try:
+        return metadata.open_sealed(record.metadata_sealed, data_key=data_key, record_id=record.pk)
+    except crypto.SealError:
+        raise _audit_refusal(record=record, request=request, why="sealed metadata failed authentication") from None

@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import crypto
+from vault import crypto, location
 from vault.errors import RetrievalLocked, ShareUnavailable
 from vault.images import lockout
 from vault.images.opening import check_variants, open_sealed_blobs, vault_data_key
@@ -28,28 +28,32 @@ def _share_wrapping_key(secret: bytes) -> bytes:
 
 @sensitive_variables("master_key", "data_key", "secret")
 def create_share(*, record: ImageRecord, master_key: bytes, label: str = "", expires_at=None, request=None,
-                 secret: bytes | None = None) -> tuple[Share, str]:
+                 secret: bytes | None = None, include_location: bool = False) -> tuple[Share, str]:
     """A new share of one image. Returns it with its key text, which is stored nowhere: the caller
-    shows it once. `secret` is only passed when an old retrieval key becomes a share key."""
+    shows it once. `secret` is only passed when an old retrieval key becomes a share key.
+    `include_location`: whether the original it serves keeps its GPS position and place names."""
     data_key = vault_data_key(record=record, master_key=master_key, request=request)
-    return new_share(record=record, data_key=data_key, label=label, expires_at=expires_at, request=request, secret=secret)
+    return new_share(record=record, data_key=data_key, label=label, expires_at=expires_at, request=request, secret=secret,
+                     include_location=include_location)
 
 
 @sensitive_variables("data_key", "secret")
 @transaction.atomic
-def new_share(*, record, data_key, label, expires_at, request, secret=None) -> tuple[Share, str]:
+def new_share(*, record, data_key, label, expires_at, request, secret=None, include_location=False) -> tuple[Share, str]:
     """A share of an image whose data key the caller already holds (see `create_share`)."""
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError(f"The expiry {expires_at:%Y-%m-%d %H:%M} is in the past.", code="expires_at")
     secret = secret or crypto.new_retrieval_key()
-    share = Share(record=record, public_id=secrets.token_urlsafe(12), label=(label or "").strip()[:100], expires_at=expires_at)
+    share = Share(record=record, public_id=secrets.token_urlsafe(12), label=(label or "").strip()[:100], expires_at=expires_at,
+                  include_location=bool(include_location))
     share.dk_wrap = b""
     share.save()  # the id the wrap is bound to
     share.dk_wrap = crypto.wrap_key(data_key, wrapping_key=_share_wrapping_key(secret), purpose="dk-share", ids=(record.pk, share.pk))
     share.save(update_fields=["dk_wrap"])
     until = f" until {expires_at:%Y-%m-%d %H:%M %Z}" if expires_at else ""
+    located = ", location included" if share.include_location else ""
     record_event(action=AuditEvent.Action.SHARE_CREATED, request=request, user=record.owner, record=record,
-                 detail=f"Share {share.public_id} created{until}.")
+                 detail=f"Share {share.public_id} created{until}{located}.")
     return share, crypto.format_retrieval_key(secret)
 
 
@@ -86,6 +90,10 @@ def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Sha
         raise lockout.share_refuse(share=share, request=request, why="wrong key")
     lockout.ShareBackoff(share, request).succeed()
     opened = open_sealed_blobs(record=share.record, data_key=data_key, variants=variants, request=request)
+    if "original" in opened and not share.include_location:
+        # Lossless: the GPS block and XMP place names go, the coded picture stays byte for byte.
+        # The compressed version and the thumbnail never had them (vault/metadata.py).
+        opened["original"] = location.without_location(opened["original"], share.record.original_format)
     Share.objects.filter(pk=share.pk).update(uses=F("uses") + 1, last_used_at=timezone.now())
     record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, user=None, record=share.record,
                  detail=f"Share {share.public_id}: {'+'.join(variants)}")

@@ -25,7 +25,7 @@ from audit.models import AuditEvent
 from compression.imageio import InvalidImage, load_upload
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
-from vault import blobs, crypto
+from vault import blobs, crypto, metadata, renditions
 from vault.errors import BlobUnavailable, JobCancelled
 from vault.images.opening import open_sealed_blobs
 from vault.jobs.state import LOST_WORKER, Status, finish, job_key, soft_limit_for
@@ -97,15 +97,32 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
     except BlobUnavailable:  # missing, swapped or altered blob: audited with its cause already
         raise crypto.SealError() from None
     decoded = load_upload(original, filename=record.name, max_bytes=len(original), max_pixels=settings.UPLOAD_MAX_PIXELS)
+    tags = _read_metadata(record, decoded, data_key)
     options = record.job_options or {}
     with ProgressWriter(record.pk, task_id) as progress:
         result = compress_image(
             image=decoded.image, codec=options.get("codec") or "auto", target=options.get("target"),
             quality=options.get("quality"), effort=options.get("effort"), progress=progress,
         )
-    thumbnail = make_thumbnail(decoded.image)
+    tagged = renditions.with_exif(result.data, result.media_type, tags)
+    # The candidates' sizes are the codec's; the record's is what is stored (presentation.py).
+    result.params["metadata_bytes"] = len(tagged) - len(result.data)
+    result.data, result.size = tagged, len(tagged)
+    thumbnail = make_thumbnail(decoded.image, exif=tags)
     del original
     _store_result(record, task_id, data_key=data_key, decoded=decoded, result=result, thumbnail=thumbnail, started=started)
+
+
+@sensitive_variables("data_key")
+def _read_metadata(record: ImageRecord, decoded, data_key: bytes) -> bytes:
+    """Seal the photo's metadata onto the record and return the EXIF its renditions carry (date,
+    camera, no location). It describes the original, so it is stored now, whatever becomes of the
+    compression."""
+    photo = metadata.read(
+        exif=decoded.exif, xmp=decoded.xmp, width=decoded.width, height=decoded.height, orientation=decoded.orientation
+    )
+    ImageRecord.objects.filter(pk=record.pk).update(**metadata.record_fields(photo, data_key=data_key, record_id=record.pk))
+    return metadata.rendition_exif(photo)
 
 
 class ProgressWriter:

@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.errors import text_or_json
-from vault import jobs, presentation, services, sessions
+from vault import jobs, metadata, presentation, services, sessions
 from vault.errors import DuplicateImage, JobLimit
 from vault.forms import RecompressForm, ShareCreateForm, UploadForm
 from vault.responses import export_response, file_response, stored_variant
@@ -172,6 +172,18 @@ def gallery(request):
     return render(request, "vault/gallery.html", context)
 
 
+def _photo_rows(request, record) -> list[tuple[str, str]]:
+    """The sealed metadata as the detail page shows it; nothing while the vault is locked."""
+    master_key = sessions.session_master_key(request)
+    if master_key is None:
+        return []
+    try:
+        return metadata.rows(services.open_metadata(record=record, master_key=master_key, request=request))
+    except REFUSALS:  # a replaced vault or a damaged field: the page still shows the rest
+        return []
+
+
+@sensitive_variables("master_key")
 @login_required
 def detail(request, pk):
     from compression.evaluation.plots import candidates_svg
@@ -191,6 +203,7 @@ def detail(request, pk):
         "shares": shares_for(request.user, record),
         "share_form": ShareCreateForm(),
         "recompress_form": RecompressForm.for_record(record),
+        "photo_rows": _photo_rows(request, record),
     }
     return render(request, "vault/detail.html", context)
 

@@ -33,7 +33,8 @@ def share_create(request, pk):
     master_key = sessions.master_key_for(request)
     try:
         share, key = services.create_share(
-            record=record, master_key=master_key, label=form.cleaned_data["label"], expires_at=form.expires_at(), request=request
+            record=record, master_key=master_key, label=form.cleaned_data["label"], expires_at=form.expires_at(), request=request,
+            include_location=form.cleaned_data["include_location"],
         )
     except REFUSALS as exc:
         message_refused(request, exc)

@@ -26,8 +26,9 @@ from vault.api.serializers import (
 from vault.api.views.common import ERROR, LOCKED, NOT_FOUND, PerUserThrottle
 from vault.api.views.lifecycle import LifecycleActions
 from vault.api.views.shares import ShareActions
+from vault.errors import RecordLocked, RetrievalRefused, VaultLocked
 from vault.responses import file_response, stored_variant
-from vault.selectors import get_image_for, images_for, trash_for
+from vault.selectors import get_image_for, images_for, sorted_images, trash_for
 
 
 @method_decorator(sensitive_post_parameters("key"), name="dispatch")
@@ -35,10 +36,15 @@ from vault.selectors import get_image_for, images_for, trash_for
 @extend_schema_view(
     list=extend_schema(
         summary="List your images",
-        description="Newest first, paginated; images in the trash only with ?trash=true (soonest deleted first).",
+        description="Newest first unless `sort` says otherwise, paginated; images in the trash only with "
+                    "?trash=true (soonest deleted first).",
         parameters=[ImageListQuerySerializer],
     ),
-    retrieve=extend_schema(summary="One image's metadata", responses={200: ImageRecordSerializer, 404: NOT_FOUND}),
+    retrieve=extend_schema(
+        summary="One image's record",
+        description="With `metadata` (date taken, camera, lens, exposure, location) when the request holds your vault.",
+        responses={200: ImageRecordSerializer, 404: NOT_FOUND},
+    ),
 )
 class ImageRecordViewSet(
     LifecycleActions,
@@ -64,7 +70,19 @@ class ImageRecordViewSet(
             query.is_valid(raise_exception=True)
             if query.validated_data["trash"]:
                 return trash_for(self.request.user)
+            if query.validated_data.get("sort"):
+                return sorted_images(self.request.user, query.validated_data["sort"])
         return images_for(self.request.user)
+
+    @method_decorator(sensitive_variables("master_key"))
+    def retrieve(self, request, *args, **kwargs):
+        record = self.get_object()
+        try:
+            master_key = sessions.master_key_for(request)
+            record.photo_metadata = services.open_metadata(record=record, master_key=master_key, request=request)
+        except (VaultLocked, RecordLocked, RetrievalRefused):
+            pass  # the record's other fields need no key; `metadata` stays null (a refusal is audited)
+        return Response(self.get_serializer(record).data)
 
     def get_throttles(self):
         scope = {"create": "uploads", "download": "retrievals", "retrieve_bytes": "retrievals", "export": "retrievals",

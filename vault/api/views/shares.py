@@ -37,7 +37,9 @@ class ShareActions:
         description=(
             "Creates a share key for this one image and returns it once with a link that carries it in "
             "the URL fragment. Anyone with the key can open the image through POST /api/v1/shares/{id}/retrieve/ "
-            "until it expires or is revoked. Needs a recent password entry: a token minted in the last few "
+            "until it expires or is revoked. Unless `include_location` is true, the original is served "
+            "without its GPS position and place names (the compressed version and thumbnail never carry them). "
+            "Needs a recent password entry: a token minted in the last few "
             "minutes, or \"password\" (and \"otp_token\" for a two-factor account) in this request; otherwise "
             "403 with code \"step_up_required\"."
         ),
@@ -59,6 +61,7 @@ class ShareActions:
         share, key = services.create_share(
             record=record, master_key=master_key, label=body.validated_data.get("label", ""),
             expires_at=timezone.now() + timedelta(days=days) if days else None, request=request,
+            include_location=body.validated_data["include_location"],
         )
         share.key, share.url = key, share_link(request, share, key)
         return Response(ShareCreatedSerializer(share).data, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
