@@ -180,3 +180,25 @@ def test_the_export_page_describes_it_and_its_download_streams_the_vault(alice, 
     client.post(reverse("vault:lock-vault"))
     locked = client.get(reverse("vault:export-download"))
     assert locked.status_code == 302 and locked["Location"].startswith(reverse("vault:unlock-vault"))
+
+
+def test_exporting_needs_a_recent_password_not_just_a_session_or_an_old_token(alice, api, no_worker):
+    """Every original at once: a copied cookie pair or a long-lived token must not be enough."""
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import ApiToken
+
+    store(alice, image_bytes(make_photo(seed=12)), name="y.png")
+    client = login_unlocked(Client(), "alice", PASSWORD)
+    session = client.session
+    session["recent_auth_at"] = int(time.time()) - 3600  # the password was typed an hour ago
+    session.save()
+    prompt = client.get(reverse("vault:export-download"))
+    assert not isinstance(prompt, StreamingHttpResponse) and 'name="stepup_password"' in prompt.content.decode()
+
+    ApiToken.objects.filter(user=alice).update(created=timezone.now() - timedelta(hours=2))
+    refused = api.get(EXPORT)
+    assert refused.status_code == 403 and refused.json()["code"] == "step_up_required"

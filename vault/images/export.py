@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault.errors import RecordLocked, RetrievalRefused
+from vault.errors import BlobUnavailable, RecordLocked, RetrievalRefused
 from vault.images.opening import open_sealed_blobs, vault_data_key
 from vault.models import ImageRecord
 
@@ -121,7 +121,7 @@ def _open(record: ImageRecord, *, master_key: bytes, request) -> tuple[str | Non
         return content, open_sealed_blobs(record=record, data_key=data_key, variants=[content], request=request)[content], ""
     except RecordLocked as exc:
         return None, None, str(exc)
-    except RetrievalRefused:
+    except (BlobUnavailable, RetrievalRefused):
         return None, None, "its encrypted file is missing or damaged (see the audit log)"
 
 

@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal import stepup
 from vault import services, sessions
 from vault.responses import export_response
 from vault.selectors import get_image_for, images_for, trash_for
@@ -70,6 +71,7 @@ def export(request):
 @login_required
 @never_cache
 @require_GET
+@stepup.require_recent_auth  # a copied session cookie must not walk off with every original at once
 def export_download(request):
     """The whole vault (the trash left out), oldest first, as one streamed zip. A locked vault
     sends the person to the password page and back here before a byte is sent."""

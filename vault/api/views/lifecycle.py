@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from portal import stepup
 from vault import services, sessions
 from vault.api.serializers import ExportQuerySerializer, ImageRecordSerializer
 from vault.api.views.common import ERROR, LOCKED, NOT_FOUND
@@ -74,7 +75,9 @@ class LifecycleActions:
             "or its compressed file where no original is kept, under images/, then manifest.json and "
             "manifest.csv (name, dates, format, codec, sizes, quality figures; `not_exported` says why an "
             "image has no file). Without `ids`, every image not in the trash; with `ids`, those of yours "
-            "(the trash included). Needs your vault (a token or an unlocked session)."
+            "(the trash included). Needs your vault (a token or an unlocked session) and a recent password "
+            "entry: a token minted in the last few minutes, or a session that confirmed its password; "
+            "otherwise 403 with code \"step_up_required\"."
         ),
         parameters=[ExportQuerySerializer],
         responses={
@@ -87,6 +90,8 @@ class LifecycleActions:
     def export(self, request):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        # Every original at once: a session or an old token alone is not enough (step-up).
+        stepup.check_recent_auth(request)
         master_key = sessions.master_key_for(request)  # before the first byte: a locked vault is a clear 403
         ids = query.validated_data.get("ids")
         if ids:
