@@ -255,7 +255,7 @@ def _pillow_exif(exif: bytes | None) -> bytes | None:
 
 
 def _tiff_of(exif: bytes) -> bytes:
-    return exif[len(_EXIF_PREFIX):] if exif.startswith(_EXIF_PREFIX) else exif
+    return exif.removeprefix(_EXIF_PREFIX)
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:

@@ -10,7 +10,12 @@ from PIL import Image, ImageCms, PngImagePlugin
 
 from compression.jxl import JxlError
 from compression.jxl_archive import (
-    decode_lossless, encode_lossless, holds_jpeg, read_lossless_source, reconstruct_jpeg, transcode_jpeg,
+    decode_lossless,
+    encode_lossless,
+    holds_jpeg,
+    read_lossless_source,
+    reconstruct_jpeg,
+    transcode_jpeg,
 )
 from tests.conftest import make_photo
 

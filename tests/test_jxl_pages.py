@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from tests.conftest import image_bytes, make_photo
 from vault import services
 from vault.models import Share
+
 from .vault_helpers import KEY_RE, login_unlocked, vault_user
 
 pytestmark = pytest.mark.django_db
