@@ -8,6 +8,9 @@ and give, and what the originals' helpers (compression/jxl_archive.py) save.
 * transcoding: JPEG → JPEG XL size ratio, time, and the byte-exact reconstruction, on photos;
 * memory: peak resident memory of one encode of a photo upscaled to 24 MP, at each effort (a
   fresh process each, so one encode's peak is not hidden by another's);
+* perceptual: BD-rate of `jxl` against AVIF and WebP (final settings) on SSIMULACRA 2, with the
+  reference Python port (`ssimulacra2`, test requirements), overall and over the high-quality
+  part of the curves (score ≥ 70, issue 22's `balanced` and above);
 * hints: the `psnr_hints` of `jxl` (median lowest quality reaching each PSNR at the search
   effort) on BSDS500 training photos, as the Pillow codecs' hints were made.
 
@@ -148,6 +151,68 @@ def memory_rows(photo: Path, megapixels: float = 24, efforts=(4, 7, 9), lossless
     return rows
 
 
+PERCEPTUAL_SWEEPS = {
+    "jxl": (30, 50, 65, 78, 85, 90, 95),
+    "avif": (25, 40, 55, 70, 80, 88, 95),
+    "webp": (15, 30, 50, 70, 85, 92, 97),
+}
+
+
+def _ssimulacra2(reference: Image.Image, distorted: Image.Image) -> float:
+    try:
+        from ssimulacra2 import compute_ssimulacra2
+    except ImportError:
+        raise BenchmarkError("The perceptual part needs the ssimulacra2 package (requirements-test.txt).") from None
+
+    def png(image):
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        buf.seek(0)
+        return buf
+
+    return float(compute_ssimulacra2(png(reference), png(distorted)))
+
+
+def perceptual_rows(paths: list[Path], sweeps=PERCEPTUAL_SWEEPS) -> list[dict]:
+    """bpp and SSIMULACRA 2 of every image × codec × quality (each codec's final setting)."""
+    rows = []
+    for path in paths:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+        pixels = image.width * image.height
+        for name, qualities in sweeps.items():
+            codec = get_codec(name)
+            for q in qualities:
+                data = codec.encode(image, quality=q)
+                score = _ssimulacra2(image, codec.decode(data).convert("RGB"))
+                rows.append({"image": path.name, "codec": name, "quality": q, "bpp": 8 * len(data) / pixels,
+                             "ssimulacra2": score})
+    return rows
+
+
+def perceptual_bd(rows: list[dict], *, floor: float | None = None) -> dict[str, dict[str, float | None]]:
+    """{anchor: {codec: BD-rate %}} on mean curves (bpp, SSIMULACRA 2); `floor` keeps only the
+    points whose mean score is at least that (the high-quality end)."""
+    from compression.bdrate import bd_rate
+
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for codec in dict.fromkeys(r["codec"] for r in rows):
+        for q in dict.fromkeys(r["quality"] for r in rows if r["codec"] == codec):
+            group = [r for r in rows if r["codec"] == codec and r["quality"] == q]
+            point = (float(np.mean([r["bpp"] for r in group])), float(np.mean([r["ssimulacra2"] for r in group])))
+            if floor is None or point[1] >= floor:
+                curves.setdefault(codec, []).append(point)
+    table: dict[str, dict[str, float | None]] = {}
+    for anchor in ("avif", "webp"):
+        if len(curves.get(anchor, ())) < 2:
+            continue
+        table[anchor] = {}
+        for codec, points in curves.items():
+            value = bd_rate(*zip(*curves[anchor]), *zip(*points)) if len(points) >= 2 else float("nan")
+            table[anchor][codec] = value if np.isfinite(value) else None
+    return table
+
+
 def psnr_hints(paths: list[Path]) -> tuple[tuple[float, int], ...]:
     """(PSNR, median lowest `jxl` quality reaching it at the search effort)."""
     codec = JxlCodec()
@@ -209,6 +274,21 @@ def markdown(results: dict) -> list[str]:
             lines.append(f"| {'lossless' if r['lossless'] else 'quality 90'} | {r['effort']} | {r['megapixels']:.1f} | "
                          f"{r['seconds']:.1f} | {r['rss_before_mb']:.0f} | {r['peak_rss_mb']:.0f} | {r['bytes']} |")
         lines.append("")
+    if results.get("perceptual"):
+        rows = results["perceptual"]
+        lines += ["### SSIMULACRA 2: mean curves", "", "| codec | quality | bpp | SSIMULACRA 2 |", "|---|---|---|---|"]
+        for codec in dict.fromkeys(r["codec"] for r in rows):
+            for q in dict.fromkeys(r["quality"] for r in rows if r["codec"] == codec):
+                group = [r for r in rows if r["codec"] == codec and r["quality"] == q]
+                lines.append(f"| {codec} | {q} | {np.mean([r['bpp'] for r in group]):.3f} | "
+                             f"{np.mean([r['ssimulacra2'] for r in group]):.1f} |")
+        lines.append("")
+        for floor, title in ((None, "whole curves"), (70.0, "points scoring ≥ 70")):
+            lines.append(f"BD-rate on SSIMULACRA 2, {title}:")
+            for anchor, values in perceptual_bd(rows, floor=floor).items():
+                shown = ", ".join(f"{c} {'–' if v is None else f'{v:+.1f} %'}" for c, v in values.items() if c != anchor)
+                lines.append(f"- against {anchor}: {shown}")
+            lines.append("")
     if results.get("hints"):
         lines += ["### `jxl` psnr_hints (search effort)", "", f"`{tuple(tuple(h) for h in results['hints'])}`", ""]
     return lines

@@ -1,9 +1,9 @@
 """python manage.py benchmark_jxl [--kodak DIR] [--photos DIR] [--bsds DIR] [--large PHOTO]
-       [--parts efforts lossless transcode memory hints] [--json out.json]
+       [--parts efforts lossless transcode memory perceptual hints] [--every 3] [--json out.json]
 
 JPEG XL's presets and the originals' helpers measured (benchmarks/jxl.py): encode/decode s/MP per
 effort, lossless against PNG and lossless WebP, JPEG → JPEG XL transcoding, peak memory of one
-encode at 24 MP, and the `jxl` psnr_hints. Prints markdown for docs/benchmarks/jxl.md. A figure, never a test.
+encode at 24 MP, BD-rate on SSIMULACRA 2 against AVIF and WebP, and the `jxl` psnr_hints. Prints markdown for docs/benchmarks/jxl.md. A figure, never a test.
 """
 import json
 from pathlib import Path
@@ -14,7 +14,7 @@ from benchmarks import jxl
 from benchmarks.errors import BenchmarkError
 from compression.datasets import BSDS500, KODAK, PHOTOS
 
-PARTS = ("efforts", "lossless", "transcode", "memory", "hints")
+PARTS = ("efforts", "lossless", "transcode", "memory", "perceptual", "hints")
 
 
 class Command(BaseCommand):
@@ -27,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--large", default=str(PHOTOS / "enlightenment-data__Mountain.jpg"),
                             help="one large photo for the effort timings")
         parser.add_argument("--parts", nargs="*", default=list(PARTS), choices=PARTS)
+        parser.add_argument("--every", type=int, default=3, help="perceptual part: every n-th Kodak image")
         parser.add_argument("--json", default=None)
 
     def handle(self, *args, **opts):
@@ -45,6 +46,8 @@ class Command(BaseCommand):
                 results["transcode"] = jxl.transcode_rows(photos[::max(1, len(photos) // 5)][:5])
             if "memory" in parts:
                 results["memory"] = jxl.memory_rows(Path(opts["large"]))
+            if "perceptual" in parts:
+                results["perceptual"] = jxl.perceptual_rows(jxl._paths(opts["kodak"])[::opts["every"]])
             if "hints" in parts:
                 results["hints"] = jxl.psnr_hints(jxl._paths(opts["bsds"], limit=16))
         except BenchmarkError as exc:
