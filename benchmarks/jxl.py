@@ -88,13 +88,13 @@ def lossless_rows(paths: list[Path]) -> list[dict]:
         png = None
         for name, fast, extra in (("png", False, {}), ("webp-lossless", False, {}),
                                   ("jxl-lossless", True, {}), ("jxl-lossless", False, {}),
-                                  ("jxl-lossless", False, {"effort": 7})):
+                                  ("jxl-lossless", False, {"jxl_effort": 7})):
             codec = get_codec(name)
             data, seconds = _timed(codec.encode, image, fast=fast, **extra)
             if not np.array_equal(np.asarray(codec.decode(data).convert("RGB")), np.asarray(image)):
                 raise BenchmarkError(f"{name} was not exact on {path.name}")
             png = png or len(data)
-            label = name + (" (search)" if fast else "") + (f" effort {extra['effort']}" if extra else "")
+            label = name + (" (search)" if fast else "") + (f" effort {extra['jxl_effort']}" if extra else "")
             rows.append({"image": path.name, "codec": label, "bytes": len(data), "of_png": len(data) / png,
                          "encode_s": seconds})
         buf = io.BytesIO()
@@ -121,33 +121,49 @@ def transcode_rows(paths: list[Path]) -> list[dict]:
 
 
 _MEMORY_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
-from PIL import Image
 from compression.jxl import encode_array, distance_for_quality
-path, megapixels, effort, lossless = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
-with Image.open(path) as image:
-    scale = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
-    pixels = np.asarray(image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def status(key):  # MB, from Linux's /proc
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith(key))
+
+path, effort, lossless = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+pixels = np.load(path)
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets the peak (VmHWM) to the current resident size
+before = status("VmRSS")
 started = time.perf_counter()
 kwargs = {"lossless": True} if lossless else {"distance": distance_for_quality(90)}
 data = encode_array(pixels, effort=effort, **kwargs)
 print(json.dumps({"megapixels": pixels.shape[0] * pixels.shape[1] / 1e6, "effort": effort, "lossless": lossless,
-                  "bytes": len(data), "seconds": time.perf_counter() - started, "rss_before_mb": before / 1024,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "bytes": len(data), "seconds": time.perf_counter() - started, "rss_before_mb": before,
+                  "peak_rss_mb": status("VmHWM")}))
 """
 
 
-def memory_rows(photo: Path, megapixels: float = 24, efforts=(4, 7, 9), lossless_efforts=(2, 5)) -> list[dict]:
-    """Peak resident memory (and time, every core) of one encode at `megapixels`, per effort."""
+def memory_rows(photo: Path, megapixels: float = 24, efforts=(4, 7, 8, 9), lossless_efforts=(2, 5, 7)) -> list[dict]:
+    """Peak resident memory (and time, every core) of one encode of `photo` resized to
+    `megapixels`, per effort: each in a fresh process that loads the pixels ready-made and resets
+    Linux's peak counter just before the encode, so the peak is the encoder's plus what was
+    resident before it (`rss_before_mb`: the interpreter and the pixels)."""
+    import tempfile
+
+    with Image.open(photo) as image:
+        scale = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
+        size = (round(image.width * scale), round(image.height * scale))
+        pixels = np.asarray(image.convert("RGB").resize(size, Image.LANCZOS))
     rows = []
-    for effort, lossless in [(e, False) for e in efforts] + [(e, True) for e in lossless_efforts]:
-        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(photo), str(megapixels), str(effort),
-                              "1" if lossless else "0"], capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise BenchmarkError(f"The memory probe failed at effort {effort}: {out.stderr.strip()[-300:]}")
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pixels.npy"
+        np.save(path, pixels)
+        for effort, lossless in [(e, False) for e in efforts] + [(e, True) for e in lossless_efforts]:
+            out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(path), str(effort), "1" if lossless else "0"],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise BenchmarkError(f"The memory probe failed at effort {effort}: {out.stderr.strip()[-300:]}")
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
 
 

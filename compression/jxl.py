@@ -25,6 +25,8 @@ LARGE_IMAGE_PIXELS = 1_500_000
 
 # libjxl's effort runs 1 (fastest) to 9 (10 exists but is an expert-only, far slower setting).
 EFFORT_RANGE = (1, 9)
+# Largest image encoded at efforts 8-9 (see `_JxlBase._effort`): about 0.7 GB resident at 2 MP.
+HIGH_EFFORT_MAX_PIXELS = 2_000_000
 
 
 class JxlError(CodecError):
@@ -97,13 +99,20 @@ class _JxlBase(Codec):
     media_type = "image/jxl"
     extension = "jxl"
     supports_alpha = True
-    # effort used for the search's encodes (`fast=True`) and for a plain final encode.
+    # libjxl efforts: of the search's encodes (`fast=True`), of a plain final encode, and what
+    # the preset "max" means.
     fast_effort: int = 4
     default_effort: int = 7
+    max_effort: int = 9
 
-    def _effort(self, effort, fast: bool) -> int:
+    def _effort(self, effort, fast: bool, pixels: int) -> int:
+        """The libjxl effort of one encode. The effort presets pass "max" rather than a number:
+        efforts 8 and 9 need about 250 MB per megapixel (6.3 GB at 24 MP, docs/benchmarks/jxl.md),
+        so above HIGH_EFFORT_MAX_PIXELS "max" is the default effort, and the record says "max"."""
         if effort is None:
             effort = self.fast_effort if fast else self.default_effort
+        elif effort == "max":
+            effort = self.max_effort if pixels <= HIGH_EFFORT_MAX_PIXELS else min(self.max_effort, 7)
         return checked_effort(effort)
 
     def decode(self, data: bytes) -> Image.Image:
@@ -119,6 +128,9 @@ class _JxlBase(Codec):
 
 
 class JxlCodec(_JxlBase):
+    """Lossy JPEG XL. The encoder option is `jxl_effort` (1-9, or "max"), not `effort`: the
+    selector's records already use "effort" for fast/final."""
+
     name = "jxl"
     label = "JPEG XL"
     quality_range = (0, 99)
@@ -128,18 +140,19 @@ class JxlCodec(_JxlBase):
     # training photos, as the Pillow codecs' hints (`manage.py benchmark_jxl --parts hints`).
     psnr_hints = ((28, 13), (30, 24), (33, 59), (36, 80), (40, 88))
     # After AVIF (the slowest encoder starts first) and before WebP: at the search effort libjxl
-    # encodes in tens of ms per megapixel, and its files are usually the smallest at high quality.
+    # takes a fraction of AVIF's time, and at high quality on SSIMULACRA 2 its files are the
+    # smallest (docs/benchmarks/jxl.md).
     search_priority = 25
-    # Search at effort 4 (about 20× faster than 7, within ~5 % of its BD-rate on PSNR); the final
-    # encode at libjxl's default 7, and 9 at "max" (a background job on its own queue).
-    fast_effort = 4
-    default_effort = 7
-    effort_presets = {"default": {"effort": 7}, "max": {"effort": 9}}
+    # Search at effort 4 (~10× faster than 7; BD-rate +5 % on PSNR, +12 % on MS-SSIM against 7);
+    # the final encode at libjxl's default 7, and 9 at "max" (a background job on its own queue;
+    # 8 and 9 gave the same −1 to −2 % on Kodak).
+    effort_presets = {"default": {"jxl_effort": 7}, "max": {"jxl_effort": "max"}}
 
-    def encode(self, image, *, quality=None, fast=False, effort: int | None = None) -> bytes:
+    def encode(self, image, *, quality=None, fast=False, jxl_effort: int | str | None = None) -> bytes:
         pixels = _rgb_or_rgba_array(image)
         distance = distance_for_quality(self.checked_quality(quality))
-        return encode_array(pixels, effort=self._effort(effort, fast), distance=distance)
+        effort = self._effort(jxl_effort, fast, pixels.shape[0] * pixels.shape[1])
+        return encode_array(pixels, effort=effort, distance=distance)
 
 
 class JxlLosslessCodec(_JxlBase):
@@ -149,16 +162,19 @@ class JxlLosslessCodec(_JxlBase):
     quality_range = None
     default_quality = None
     search_priority = 10
-    # Lossless effort 2 is ~20× faster than 7 for ~15 % more bytes on photos; 5 at default effort,
-    # 7 at max (8 and 9 were no smaller on Kodak, for 3-5× the time).
+    # Effort 2 searches (~10× faster than 5, ~15 % more bytes on photos), 5 at default effort,
+    # 7 at max (8 and 9 were no smaller on Kodak, for 4× the time and far more memory).
     fast_effort = 2
     default_effort = 5
-    effort_presets = {"default": {"effort": 5}, "max": {"effort": 7}}
+    max_effort = 7
+    effort_presets = {"default": {"jxl_effort": 5}, "max": {"jxl_effort": "max"}}
 
-    def encode(self, image, *, quality=None, fast=False, effort: int | None = None) -> bytes:
+    def encode(self, image, *, quality=None, fast=False, jxl_effort: int | str | None = None) -> bytes:
+        pixels = _rgb_or_rgba_array(image)
         # libjxl's lossless mode keeps the colour of fully transparent pixels too, so the round
         # trip is exact in all four channels (tested).
-        return encode_array(_rgb_or_rgba_array(image), effort=self._effort(effort, fast), lossless=True)
+        effort = self._effort(jxl_effort, fast, pixels.shape[0] * pixels.shape[1])
+        return encode_array(pixels, effort=effort, lossless=True)
 
 
 JXL_CODECS = (JxlCodec(), JxlLosslessCodec())

@@ -42,9 +42,24 @@ def test_lossy_size_falls_with_quality_and_effort_presets_are_valid():
         data = codec.encode(photo, quality=80, **codec.effort_presets[effort])
         assert codec.decode(data).size == photo.size
     with pytest.raises(JxlError, match="effort 12"):
-        codec.encode(photo, quality=80, effort=12)
+        codec.encode(photo, quality=80, jxl_effort=12)
     with pytest.raises(CodecError, match="'150'"):
         codec.encode(photo, quality="150")
+
+
+def test_max_effort_stays_at_the_default_effort_on_large_images(monkeypatch):
+    # Efforts 8-9 take ~250 MB per megapixel; the limit is patched down instead of encoding 2 MP.
+    import compression.jxl as jxl_module
+
+    seen = []
+    monkeypatch.setattr(jxl_module, "encode_array", lambda pixels, *, effort, **kw: seen.append(effort) or b"")
+    monkeypatch.setattr(jxl_module, "HIGH_EFFORT_MAX_PIXELS", 40 * 30)
+    codec = get_codec("jxl")
+    codec.encode(make_photo(40, 30), quality=80, jxl_effort="max")
+    codec.encode(make_photo(41, 30), quality=80, jxl_effort="max")
+    get_codec("jxl-lossless").encode(make_photo(41, 30), jxl_effort="max")
+    codec.encode(make_photo(41, 30), quality=80, fast=True)
+    assert seen == [9, 7, 7, 4]
 
 
 def test_quality_maps_to_libjxl_distance():
@@ -93,6 +108,12 @@ def test_auto_tries_both_and_returns_a_valid_result_whatever_wins():
     assert decoded.size == photo.size
     assert result.params["target_met"] is True
     assert psnr(photo, decoded) >= 33  # balanced's floor today, whichever codec won
+
+
+def test_max_effort_encodes_are_recorded_as_max():
+    result = compress_image(image=make_photo(40, 30, seed=9), codec="jxl", target="psnr:33", effort="max")
+    finals = [c for c in result.candidates if c.params["effort"] == "final"]
+    assert finals and all(c.params["jxl_effort"] == "max" for c in finals)
 
 
 def test_search_of_jxl_alone_meets_a_psnr_target():
