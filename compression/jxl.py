@@ -92,7 +92,7 @@ def _image_from_array(pixels: np.ndarray) -> Image.Image:
     """The selector compares RGB or RGBA images; our codecs only ever store those."""
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
         raise JxlError(f"This JPEG XL file holds {pixels.shape} {pixels.dtype} pixels, not 8-bit RGB(A).")
-    return Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
+    return Image.fromarray(pixels)  # RGB or RGBA, inferred from the shape
 
 
 class _JxlBase(Codec):

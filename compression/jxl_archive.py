@@ -112,7 +112,7 @@ class LosslessImage:
         mode = {"L;16": "I;16"}.get(self.mode, self.mode)
         if mode.endswith(";16") and mode != "I;16":
             raise JxlError(f"Pillow cannot hold {self.mode} pixels exactly; use to_png().")
-        image = Image.fromarray(self.pixels, mode)
+        image = Image.fromarray(self.pixels)  # Pillow infers L, LA, RGB, RGBA and I;16 from the array
         for key in ("icc_profile", "exif", "xmp"):
             if getattr(self, key):
                 image.info[key] = getattr(self, key)
@@ -156,7 +156,8 @@ def encode_lossless(source: Image.Image | bytes, *, effort: int = 7, keep_metada
                     verify: bool = True) -> bytes:
     """A lossless JPEG XL of an image or an uploaded file, keeping its ICC profile, EXIF and XMP
     (`keep_metadata=False`: pixels only). Effort 7 (libjxl's default) is ~30 % below PNG on
-    photos; lower efforts trade bytes for time (docs/benchmarks/jxl.md)."""
+    photos; lower efforts trade bytes for time (docs/benchmarks/jxl.md). A JPEG's pixels would
+    take more bytes than the JPEG: JPEGs go through `transcode_jpeg`."""
     kept = read_lossless_source(source)
     if not keep_metadata:
         kept = LosslessImage(kept.pixels)

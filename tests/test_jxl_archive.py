@@ -138,3 +138,16 @@ def test_what_cannot_be_kept_exactly_is_refused():
         encode_lossless(buf.getvalue())
     with pytest.raises(JxlError, match="Could not read"):
         read_lossless_source(b"not an image")
+
+
+def test_to_image_gives_pillow_the_pixels_and_metadata_it_can_hold():
+    rgba = np.asarray(make_photo(20, 10, mode="RGBA"))
+    image = decode_lossless(encode_lossless(_png_with_metadata(Image.fromarray(rgba, "RGBA")))).to_image()
+    assert image.mode == "RGBA" and np.array_equal(np.asarray(image), rgba)
+    assert image.info["icc_profile"] == SRGB_ICC and image.info["xmp"] == XMP
+    grey16 = np.arange(200, dtype=np.uint16).reshape(10, 20) * 300
+    as_image = decode_lossless(encode_lossless(imagecodecs.png_encode(grey16))).to_image()
+    assert as_image.mode == "I;16" and np.array_equal(np.asarray(as_image), grey16)
+    colour16 = np.full((4, 5, 3), 40000, dtype=np.uint16)
+    with pytest.raises(JxlError, match="RGB;16"):
+        decode_lossless(encode_lossless(imagecodecs.png_encode(colour16))).to_image()
