@@ -1,8 +1,9 @@
 """The codec registry: every codec the portal can use, by name.
 
-The classical Pillow codecs are registered on first use; others (the learned `mscae` codec)
-call `register()` themselves. Imports go one way only, registry → codecs → base: a codec module
-never imports the registry, so `compression.codecs` can be imported on its own. The selector iterates `available_codecs()`, so a newly registered
+The classical Pillow codecs and the JPEG XL codecs are registered on first use; others (the
+learned `mscae` codec) call `register()` themselves. Imports go one way only, registry → codecs
+(and jxl) → base: a codec module never imports the registry, so `compression.codecs` and
+`compression.jxl` can be imported on their own. The selector iterates `available_codecs()`, so a newly registered
 codec becomes a candidate without any change elsewhere.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 
 from .base import Codec, CodecError
 from .codecs import CLASSICAL_CODECS
+from .jxl import JXL_CODECS
 
 _codecs: dict[str, Codec] = {}
 _lock = threading.RLock()
@@ -25,7 +27,7 @@ def _ensure_defaults() -> None:
         if _defaults_loaded:
             return
         _defaults_loaded = True
-        for codec in CLASSICAL_CODECS:
+        for codec in (*CLASSICAL_CODECS, *JXL_CODECS):
             register(codec)
 
 

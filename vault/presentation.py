@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 CODEC_NAMES = {
     "jpeg": "JPEG", "png": "PNG", "webp": "WebP", "webp-lossless": "lossless WebP", "avif": "AVIF",
-    "mscae": "our learned codec (MSCAE)",
+    "jxl": "JPEG XL", "jxl-lossless": "lossless JPEG XL", "mscae": "our learned codec (MSCAE)",
 }
 HOW_CHOSEN = {
     "auto": "automatic: every suitable codec searched",

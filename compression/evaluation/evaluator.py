@@ -26,11 +26,13 @@ DEFAULT_SWEEPS: dict[str, tuple] = {
     "jpeg": (5, 10, 20, 30, 50, 70, 85, 95),
     "webp": (5, 15, 30, 50, 70, 85, 95),
     "avif": (10, 25, 40, 55, 70, 85, 95),
+    # JPEG XL quality → libjxl distance 15.3, 6.4, 4.6, 3.25, 2.08, 1.18, 0.55
+    "jxl": (10, 30, 50, 65, 78, 88, 95),
     "png": (None,),
     "pca": (10, 25, 40, 55, 70, 85),
     "kmeans": (0, 20, 40, 60, 80, 100),
 }
-DEFAULT_CODECS = ("mscae", "jpeg", "webp", "avif", "png", "pca", "kmeans")
+DEFAULT_CODECS = ("mscae", "jpeg", "webp", "avif", "jxl", "png", "pca", "kmeans")
 
 
 @dataclass

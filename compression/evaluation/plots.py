@@ -26,9 +26,12 @@ STYLES = {
     "kmeans": dict(color="#e377c2", marker="P"),
     "png": dict(color="#7f7f7f", marker="*"),
     "webp-lossless": dict(color="#bcbd22", marker="X"),
+    "jxl": dict(color="#ff7f0e", marker="h"),
+    "jxl-lossless": dict(color="#17becf", marker="p"),
 }
 LABELS = {"mscae": "MSCAE (ours)", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF", "pca": "PCA",
-          "kmeans": "K-Means", "png": "PNG (lossless)", "webp-lossless": "WebP lossless"}
+          "kmeans": "K-Means", "png": "PNG (lossless)", "webp-lossless": "WebP lossless",
+          "jxl": "JPEG XL", "jxl-lossless": "JPEG XL lossless"}
 METRICS = {"psnr": ("PSNR (dB, RGB)", "psnr"), "msssim": ("MS-SSIM (dB: −10·log10(1−MS-SSIM))", "msssim_db")}
 _counter = itertools.count()
 
