@@ -18,6 +18,7 @@ from typing import Iterator
 
 from PIL import Image
 
+from benchmarks import memory
 from benchmarks.errors import BenchmarkError
 from compression.base import CodecError, CompressionResult
 from compression.datasets import KODAK, PHOTOS, image_files
@@ -118,37 +119,19 @@ def run(plan: Plan, codec: str) -> Iterator[Row | Skipped]:
 def measure(path: Path, codec: str, target: Target, effort: str) -> Row:
     """One selection, from the file's bytes (decoding counts) to the chosen result."""
     data = path.read_bytes()
-    can_reset = _reset_peak_memory()
-    before = _status_kb("VmRSS")
+    can_reset = memory.reset_peak()
+    before = memory.status_kb("VmRSS")
     wall, cpu = time.perf_counter(), time.process_time()
     upload = load_upload(data, filename=path.name, max_bytes=len(data) + 1, max_pixels=10**9)
     result = compress_image(image=upload.image, codec=codec, target=target, effort=effort)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = _status_kb("VmHWM") if can_reset else None
+    peak = memory.status_kb("VmHWM") if can_reset else None
     del upload
     return Row(
         path.name, effort, result, wall, cpu,
         None if peak is None else peak / 1024,
         None if peak is None or before is None else (peak - before) / 1024,
     )
-
-
-def _status_kb(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak_memory() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        return True
-    except OSError:
-        return False
 
 
 HEADER = (
