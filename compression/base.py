@@ -56,6 +56,9 @@ class Codec:
     # Typical (PSNR dB, quality) pairs, ascending, where the search starts for a PSNR target; a
     # good start saves encodes, a poor one only costs them (the search never depends on it).
     psnr_hints: ClassVar[tuple[tuple[float, float], ...]] = ()
+    # The same for SSIMULACRA 2 targets: typical (score, quality) pairs, ascending. Without them a
+    # search starts at `default_quality`.
+    ssimulacra2_hints: ClassVar[tuple[tuple[float, float], ...]] = ()
     # False keeps a codec out of `codec="auto"` (it can still be named explicitly), e.g. a codec
     # too slow to encode ~5 times per upload.
     auto_candidate: ClassVar[bool] = True
@@ -142,6 +145,8 @@ class Candidate:
     msssim: float | None
     seconds: float
     meets_target: bool | None = None
+    ssimulacra2: float | None = None  # measured when the target needs it
+    ssimulacra2_worst: float | None = None  # its worst region (targets.GUARD_REGION px)
 
 
 @dataclass
@@ -161,11 +166,18 @@ class CompressionResult:
     seconds: float
     candidates: list[Candidate] = field(default_factory=list)
     reason: str = ""
+    ssimulacra2: float | None = None  # whole image, full size; 100 for an exact encoding
+    ssimulacra2_worst: float | None = None  # its worst region (targets.GUARD_REGION px)
+    # Which measurement decided that this file is good enough, and its value: "ssimulacra2",
+    # "psnr", "msssim" (a quality floor), "bytes", "bpp" (a budget: the file's size), "exact"
+    # (lossless; no value), or "quality" (a quality the user set; its value).
+    decided_by: str = ""
+    decided_value: float | None = None
 
     def __post_init__(self):
         # Stored as JSON (database, API) as it is: no caller has to reshape it.
         self.params = json_safe(self.params)
-        for name in ("psnr", "ssim", "msssim"):
+        for name in ("psnr", "ssim", "msssim", "ssimulacra2", "ssimulacra2_worst", "decided_value"):
             setattr(self, name, json_safe(None if getattr(self, name) is None else float(getattr(self, name))))
 
     def candidate_dicts(self) -> list[dict[str, Any]]:

@@ -69,6 +69,9 @@ class JpegCodec(PillowCodec):
     default_quality = 80
     # Median lowest quality reaching each PSNR on 16 BSDS500 training photos (not on Kodak).
     psnr_hints = ((28, 20), (30, 30), (33, 65), (36, 85), (40, 93))
+    # Median lowest quality meeting each SSIMULACRA 2 level and its region guard on 4-7 large
+    # photos of ../shared/data/photos (docs/benchmarks/selection_perceptual.md).
+    ssimulacra2_hints = ((55, 38), (70, 58), (80, 80), (90, 95))
     # 4:2:0 halves chroma resolution (smaller, fine for photos); 4:4:4 keeps sharp colour edges.
     variants = ({"subsampling": "4:2:0"}, {"subsampling": "4:4:4"})
 
@@ -146,6 +149,7 @@ class WebpCodec(PillowCodec):
     quality_range = (0, 100)
     default_quality = 80
     psnr_hints = ((28, 10), (30, 20), (33, 55), (36, 80), (40, 90))  # as JpegCodec's
+    ssimulacra2_hints = ((55, 39), (70, 78), (80, 92), (90, 99))  # as JpegCodec's
     search_priority = 20
     lossless_variant = "webp-lossless"
 
@@ -185,6 +189,7 @@ class AvifCodec(PillowCodec):
     quality_range = (0, 100)
     default_quality = 60
     psnr_hints = ((28, 30), (30, 40), (33, 55), (36, 70), (40, 80))  # as JpegCodec's
+    ssimulacra2_hints = ((55, 33), (70, 48), (80, 70), (90, 96))  # as JpegCodec's
     search_priority = 30  # usually the smallest lossy file, and the slowest encoder
     # Searched at speed 8 (speed 9's larger files misjudged AVIF-vs-WebP races); the final encode
     # at speed 6 by default and speed 2 at "max" (a background job on its own queue). The

@@ -14,8 +14,12 @@ Definitions (the UI, API and stored records all use these):
   image whose shorter side is below 11·2⁴ = 176 px cannot hold five scales: it uses as many as fit
   (at least one; the weights of the scales used are renormalised) — `ms_ssim_scales()` says how many.
   Images smaller than the 11 px window use a window as large as the image allows.
+* **SSIMULACRA 2** — `compression.ssimulacra2` (Sneyers; the PyPI `ssimulacra2` package's
+  definition): 100 identical, 90 visually lossless, 70 high, 30 low, negative for worse; with the
+  score of every square region of a fixed grid, whose lowest is the "worst region".
 * **Alpha** — images with an alpha channel are compared as they would be seen: composited over black
-  and over white; the metric is the worse of the two, so an error in either colour or alpha counts.
+  and over white; the metric is the worse of the two, so an error in either colour or alpha counts
+  (for SSIMULACRA 2 each region takes its worse background too; composites are rounded to 8 bits).
 * **bpp** — bits per pixel of the file: 8·bytes / (width·height).
 """
 from __future__ import annotations
@@ -26,6 +30,9 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
+
+from . import ssimulacra2 as _s2
+from .ssimulacra2 import Score
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _SIGMA = 1.5
@@ -213,6 +220,21 @@ def ssim_and_ms_ssim(a, b) -> tuple[float, float]:
     scales = ms_ssim_scales(w, h)
     values = [_ms_ssim_plane(x, y, scales) for x, y in pairs]
     return min(v[0] for v in values), min(v[1] for v in values)
+
+
+def ssimulacra2(a, b, *, region: int = 256) -> Score:
+    """SSIMULACRA 2 of `b` against `a` (8-bit RGB or RGBA, Pillow images or arrays), with the
+    score of every `region`-px square; see the module docstring for alpha."""
+    x, y = _opaque_pixels(a), _opaque_pixels(b)
+    if x is not None and y is not None and x.shape == y.shape:
+        pairs = [(x, y)]
+    else:
+        pairs = [tuple(np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in pair) for pair in _pairs(a, b)]
+    scores = [_s2.ssimulacra2(p, q, region=region) for p, q in pairs]
+    if len(scores) == 1:
+        return scores[0]
+    regions = np.minimum(scores[0].regions, scores[1].regions)
+    return Score(min(s.score for s in scores), float(regions.min()), regions, scores[0].region)
 
 
 def bits_per_pixel(size: int, width: int, height: int) -> float:

@@ -8,7 +8,8 @@ How the winner is chosen lives in `compression.selection`:
 * `strategies` searches one codec (quality target, size budget, lossless) and re-encodes the
   winner at the effort's preset; `search` is the pure search over an integer quality knob;
 * `ranking` picks the winner; `sampling` handles large images (a mosaic of tiles, then a
-  full-size confirmation); `reason` writes the explanation; `result` measures the final bytes;
+  full-size verification that searches on upward after a miss); `reason` writes the
+  explanation; `result` measures the final bytes (SSIMULACRA 2 always, at full size);
 * `progress` reports stages and a fraction to a callback, which may raise to cancel.
 """
 from __future__ import annotations

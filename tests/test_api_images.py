@@ -91,7 +91,12 @@ def test_create_returns_202_with_a_location_and_the_record_its_job_filled_in(api
 def test_create_with_auto_codec_target_and_explicit_quality(api):
     response = upload(api, codec="auto", target="psnr:30")
     assert response.status_code == 202, response.content
-    assert response.json()["candidates"]
+    body = response.json()
+    assert body["candidates"]
+    # Every stored image reports SSIMULACRA 2 and what its target was judged on.
+    assert body["decided_by"] in ("psnr", "exact") and 0 < body["ssimulacra2"] <= 100
+    assert body["ssimulacra2_worst"] <= body["ssimulacra2"]
+    assert body["decided_value"] == (None if body["decided_by"] == "exact" else pytest.approx(body["psnr"]))
     response = upload(api, image_bytes(make_photo(seed=1)), codec="jpeg", quality="55")
     assert response.status_code == 202, response.content
     assert response.json()["codec"] == "jpeg"

@@ -28,6 +28,17 @@ def test_reports_each_effort_level_with_savings_speed_and_memory(folder):
     assert "peak memory MB" in text
 
 
+def test_perceptual_runs_report_full_size_misses_and_bpp_before_and_after(folder):
+    out = io.StringIO()
+    call_command("benchmark_selection", dataset=folder, effort="fast", names="p1", baseline="psnr:33",
+                 megapixels=0.01, stdout=out)
+    text = out.getvalue()
+    assert "p2.png" not in text and "resized to 0.01 MP" in text
+    assert "misses           0 below SSIMULACRA 2 70 · 0 with a region below 60 (of 1 checked)" in text
+    assert "bpp per image: psnr:33 (before) → balanced (after)" in text
+    assert "codecs chosen" in text
+
+
 def test_unknown_effort_is_refused(folder):
     with pytest.raises(CommandError, match="turbo"):
         call_command("benchmark_selection", dataset=folder, effort="fast,turbo")

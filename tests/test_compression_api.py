@@ -50,8 +50,10 @@ def test_unknown_codec_is_404_with_the_name_quoted(user):
 def test_targets_lists_every_spelling_with_the_default_marked(user):
     response = _call("targets", "/api/v1/codecs/targets/", user)
     spellings = {row["spelling"]: row for row in response.data}
-    assert {"lossless", "visually-lossless", "high", "balanced", "small", "psnr:<dB>", "bytes:<n>"} <= set(spellings)
+    assert {"lossless", "visually-lossless", "high", "balanced", "small", "ssimulacra2:<score>", "psnr:<dB>",
+            "bytes:<n>"} <= set(spellings)
     assert spellings["balanced"]["default"] is True
+    assert "SSIMULACRA 2 ≥ 70" in spellings["balanced"]["description"]
 
 
 def test_anonymous_requests_are_refused():

@@ -10,15 +10,17 @@ from compression.targets import parse_target
     "text,description",
     [
         ("lossless", "lossless (pixel-exact)"),
-        ("visually-lossless", "MS-SSIM ≥ 0.99 or PSNR ≥ 40 dB"),
-        ("high", "PSNR ≥ 36 dB"),
-        ("balanced", "PSNR ≥ 33 dB"),
-        ("small", "PSNR ≥ 30 dB"),
+        ("visually-lossless", "SSIMULACRA 2 ≥ 90, every 256-px region ≥ 80"),
+        ("high", "SSIMULACRA 2 ≥ 80, every 256-px region ≥ 70"),
+        ("balanced", "SSIMULACRA 2 ≥ 70, every 256-px region ≥ 60"),
+        ("small", "SSIMULACRA 2 ≥ 55, every 256-px region ≥ 45"),
+        ("ssimulacra2:75", "SSIMULACRA 2 ≥ 75, every 256-px region ≥ 65"),
+        ("SSIMULACRA2: 62.5", "SSIMULACRA 2 ≥ 62.5, every 256-px region ≥ 52.5"),
         ("psnr:38.5", "PSNR ≥ 38.5 dB"),
         ("msssim:0.97", "MS-SSIM ≥ 0.97"),
         ("bytes:50000", "≤ 50 000 bytes"),
         ("bpp:0.75", "≤ 0.75 bpp"),
-        ("  High ", "PSNR ≥ 36 dB"),
+        ("  High ", "SSIMULACRA 2 ≥ 80, every 256-px region ≥ 70"),
     ],
 )
 def test_each_spelling_parses_and_describes_itself(text, description):
@@ -30,18 +32,41 @@ def test_default_is_balanced():
     assert parse_target("").spec == "balanced"
 
 
+@pytest.mark.parametrize("name,score", [("visually-lossless", 90), ("high", 80), ("balanced", 70), ("small", 55)])
+def test_named_targets_are_ssimulacra2_floors_with_the_region_guard(name, score):
+    target = parse_target(name)
+    assert target.metric == "ssimulacra2"
+    assert (target.min_ssimulacra2, target.min_region) == (score, score - 10)
+    assert target.min_psnr is None and target.min_msssim is None
+    assert parse_target(f"ssimulacra2:{score}").min_region == target.min_region
+
+
 def test_psnr_levels_are_floors():
-    balanced = parse_target("balanced")
-    assert balanced.is_met(psnr=33.0)
-    assert not balanced.is_met(psnr=32.99)
-    assert not balanced.is_met()  # nothing measured: not met
+    target = parse_target("psnr:33")
+    assert target.metric == "psnr"
+    assert target.is_met(psnr=33.0)
+    assert not target.is_met(psnr=32.99)
+    assert not target.is_met()  # nothing measured: not met
 
 
-def test_visually_lossless_is_met_by_either_metric():
-    target = parse_target("visually-lossless")
-    assert target.is_met(psnr=40.0, msssim=0.5)
-    assert target.is_met(psnr=30.0, msssim=0.99)
-    assert not target.is_met(psnr=39.9, msssim=0.989)
+@pytest.mark.parametrize("name", ["visually-lossless", "high", "balanced", "small", "ssimulacra2:50"])
+def test_named_targets_are_never_met_by_psnr_or_msssim_alone(name):
+    target = parse_target(name)
+    assert not target.is_met(psnr=60.0, msssim=0.9999)
+    assert target.is_met(psnr=60.0, ssimulacra2=95.0, worst_region=95.0)
+
+
+def test_the_guard_refuses_a_passing_mean_with_a_bad_region():
+    target = parse_target("balanced")
+    assert target.is_met(ssimulacra2=70.0, worst_region=60.0)
+    assert not target.is_met(ssimulacra2=75.0, worst_region=59.9)  # the mean passes, one region does not
+    assert not target.is_met(ssimulacra2=69.9, worst_region=80.0)
+    assert not target.is_met(ssimulacra2=75.0)  # a worst region that was not measured: not met
+
+
+def test_an_exact_file_meets_every_quality_floor():
+    for name in ("visually-lossless", "psnr:60", "msssim:0.999", "lossless"):
+        assert parse_target(name).is_met(psnr=math.inf)
 
 
 def test_lossless_needs_exactness():
@@ -81,6 +106,11 @@ def test_budgets_compare_size():
         ("bpp:1000", "1000"),
         ("garbage", "garbage"),
         ("ssim:0.9", "ssim:0.9"),
+        ("ssimulacra2:0", "0"),
+        ("ssimulacra2:-5", "-5"),
+        ("ssimulacra2:101", "101"),
+        ("ssimulacra2:nan", "nan"),
+        ("ssimulacra2:high", "high"),
         ("ultra", "ultra"),
     ],
 )

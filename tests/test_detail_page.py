@@ -22,10 +22,12 @@ def cand(codec, quality, size, psnr=34.0, meets=True, effort="final", **params):
             "meets_target": meets}
 
 
-def record(codec, quality, size, candidates, **params):
+def record(codec, quality, size, candidates, decided=("psnr", 33.4), ssimulacra2=(None, None), **params):
     winner_params = {**({} if quality is None else {"quality": quality}), "effort": "final"}
     return SimpleNamespace(codec=codec, compressed_size=size, psnr=33.4, candidates=candidates,
-                           codec_params={**winner_params, **BOOKKEEPING, **params})
+                           codec_params={**winner_params, **BOOKKEEPING, **params},
+                           decided_by=decided[0], decided_value=decided[1],
+                           ssimulacra2=ssimulacra2[0], ssimulacra2_worst=ssimulacra2[1])
 
 
 def test_the_reason_names_the_winner_its_target_and_the_runner_up_in_plain_words():
@@ -48,6 +50,19 @@ def test_the_reason_for_a_missed_target_a_fixed_quality_and_a_lossless_choice():
     assert presentation.plain_reason(lossless) == (
         "PNG was the smallest lossless file: 17 % smaller than lossless WebP, the runner-up."
     )
+
+
+def test_a_perceptual_target_is_explained_with_its_score_and_worst_region():
+    missed = record("avif", 100, 900, [cand("avif", 100, 900, meets=False)], target_met=False,
+                    target_description="SSIMULACRA 2 ≥ 90, every 256-px region ≥ 80",
+                    decided=("ssimulacra2", 87.2), ssimulacra2=(87.2, 79.04))
+    assert presentation.plain_reason(missed) == (
+        "No candidate reached SSIMULACRA 2 ≥ 90, every 256-px region ≥ 80; AVIF at quality 100 came closest "
+        "(SSIMULACRA 2 87.2 (worst 256-px region 79.0))."
+    )
+    assert presentation.decided_text(missed) == "SSIMULACRA 2 87.2 (worst 256-px region 79.0)"
+    assert presentation.decided_text(record("png", None, 10, [], decided=("exact", None))) == "exactness (every pixel kept)"
+    assert presentation.decided_text(record("webp", 50, 10, [], decided=("", None))) is None  # an older record
 
 
 def test_the_reason_under_a_size_budget_compares_quality():
@@ -82,9 +97,27 @@ def test_the_detail_page_highlights_the_stored_candidate_and_hides_internals():
     assert html.count('class="chosen"') == 1
     assert presentation.plain_reason(rec) in html.replace("&#x27;", "'")
     assert "decoded_sha256" not in html and "target_description" not in html and "msssim_scales" not in html
-    # The balanced target is PSNR-only: no candidate has an MS-SSIM, so there is no such column.
+    # The balanced target is judged on SSIMULACRA 2: no candidate has an MS-SSIM, so there is no
+    # such column, and the stored file's score and worst region are shown.
     assert all(c["msssim"] is None for c in rec.candidates)
     assert "<th scope=\"col\" class=\"num\">MS-SSIM</th>" not in html
+    assert rec.decided_by in ("ssimulacra2", "exact") and rec.ssimulacra2 is not None
+    assert f"<tr><th>SSIMULACRA 2</th><td>{rec.ssimulacra2:.1f}" in html
+    assert "Judged on" in html
+
+
+@pytest.mark.django_db
+def test_a_record_from_before_ssimulacra2_keeps_its_figures_and_says_it_was_not_measured():
+    user = vault_user("fred", "a-Long-enough-passw0rd")
+    client = login_unlocked(Client(), "fred", "a-Long-enough-passw0rd")
+    upload = SimpleUploadedFile("tree.png", image_bytes(make_photo(64, 48, seed=2)), content_type="image/png")
+    client.post(reverse("vault:upload"), {"file": upload, "codec": "webp", "target": "custom",
+                                          "custom_target": "psnr:30", "quality": ""})
+    rec = ImageRecord.objects.get(owner=user)
+    ImageRecord.objects.filter(pk=rec.pk).update(ssimulacra2=None, ssimulacra2_worst=None, decided_by="", decided_value=None)
+    html = client.get(reverse("vault:detail", args=[rec.pk])).content.decode()
+    assert "not measured when this was stored" in html and "Judged on" not in html
+    assert f"{rec.psnr:.2f} dB" in html
 
 
 @pytest.mark.django_db

@@ -43,7 +43,7 @@ def tiny_tiles(monkeypatch):
 
 
 def test_large_images_measure_structure_on_the_search_tiles(tiny_tiles):
-    result = compress_image(image=make_photo(256, 160, seed=4), target="balanced")
+    result = compress_image(image=make_photo(256, 160, seed=4), target="psnr:33")
     assert "9 search tiles" in result.params["quality_sample"]
     assert 0 < result.msssim <= 1 and 0 < result.ssim <= 1
 
@@ -62,7 +62,7 @@ def test_an_msssim_target_is_judged_on_the_full_image(tiny_tiles):
 
 def test_large_images_at_default_effort_look_below_a_full_size_quality_that_met(tiny_tiles):
     image = make_photo(256, 160, seed=4)
-    result = compress_image(image=image, codec="webp", target="balanced", effort="default")
+    result = compress_image(image=image, codec="webp", target="psnr:33", effort="default")
     full_size = [c for c in result.candidates if not c.params.get("sample")]
     assert result.params["target_met"] is True
     assert result.size == min(c.size for c in full_size if c.meets_target)

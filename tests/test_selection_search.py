@@ -74,10 +74,10 @@ def test_the_winner_is_never_larger_than_a_meeting_file_the_search_saw():
     # Non-monotone sizes: a higher quality that happens to give a smaller file wins.
     trials = [_trial(40, 900, False, 31.0), _trial(50, 1200, True, 33.4), _trial(55, 1100, True, 33.2),
               _trial(60, 1500, True, 34.0)]
-    assert pick(parse_target("balanced"), trials).quality == 55
+    assert pick(parse_target("psnr:33"), trials).quality == 55
     # Nothing meets: the closest to the target.
     missing = [_trial(10, 300, False, 25.0), _trial(20, 500, False, 29.0)]
-    assert pick(parse_target("balanced"), missing).quality == 20
+    assert pick(parse_target("psnr:33"), missing).quality == 20
     # A budget: the best quality that fits, not the smallest file.
     fitting = [_trial(30, 800, True, 30.0), _trial(45, 990, True, 32.5), _trial(60, 1400, False, 34.0)]
     assert pick(parse_target("bytes:1000"), fitting).quality == 45

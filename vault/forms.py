@@ -61,7 +61,7 @@ class CompressionOptionsForm(forms.Form):
         label="Custom target",
         required=False,
         max_length=64,
-        help_text="e.g. psnr:38, msssim:0.98, bytes:50000 or bpp:0.8",
+        help_text="e.g. ssimulacra2:75, psnr:38, msssim:0.98, bytes:50000 or bpp:0.8",
     )
     quality = forms.FloatField(
         label="Explicit quality",

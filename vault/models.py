@@ -78,6 +78,13 @@ class ImageRecord(models.Model):
     psnr = models.FloatField(null=True, blank=True, help_text="dB; empty when the encoding is exact.")
     ssim = models.FloatField(null=True, blank=True)
     msssim = models.FloatField(null=True, blank=True)
+    # SSIMULACRA 2 of the whole image and of its worst 256-px region (compression.metrics); empty
+    # on records compressed before it was measured, which keep the figures they were stored with.
+    ssimulacra2 = models.FloatField(null=True, blank=True, help_text="0-100; 100 when exact.")
+    ssimulacra2_worst = models.FloatField(null=True, blank=True, help_text="Its worst 256-px region.")
+    # Which measurement decided that the file was good enough, and its value (CompressionResult).
+    decided_by = models.CharField(max_length=16, blank=True)
+    decided_value = models.FloatField(null=True, blank=True)
     bpp = models.FloatField(null=True, blank=True)
     encode_seconds = models.FloatField(null=True, blank=True)
     total_seconds = models.FloatField(null=True, blank=True)

@@ -88,6 +88,36 @@ def _quality_words(psnr) -> str:
     return "pixel-exact" if psnr is None else f"PSNR {psnr:.1f} dB"
 
 
+def _record_quality_words(record) -> str:
+    """The stored file's quality in the terms its target was judged on."""
+    if record.decided_by == "ssimulacra2" and record.ssimulacra2 is not None:
+        return decided_text(record)
+    return _quality_words(record.psnr)
+
+
+def decided_text(record) -> str | None:
+    """What the target was judged on, e.g. "SSIMULACRA 2 71.3 (worst 256-px region 63.0)"; None
+    for records stored before this was kept."""
+    value = record.decided_value
+    by = record.decided_by
+    if by == "ssimulacra2" and value is not None:
+        text = f"SSIMULACRA 2 {value:.1f}"
+        if record.ssimulacra2_worst is not None:
+            text += f" (worst 256-px region {record.ssimulacra2_worst:.1f})"
+        return text
+    if by == "psnr" and value is not None:
+        return f"PSNR {value:.2f} dB"
+    if by == "msssim" and value is not None:
+        return f"MS-SSIM {value:.4f}"
+    if by in ("bytes", "bpp"):
+        return "the file's size (a size budget)"
+    if by == "exact":
+        return "exactness (every pixel kept)"
+    if by == "quality" and value is not None:
+        return f"the quality you set ({value:g})"
+    return None
+
+
 def plain_reason(record) -> str | None:
     """The choice in one sentence, e.g. "AVIF at quality 52 was the smallest file that kept PSNR ≥
     33 dB: 41 % smaller than WebP, the runner-up." None when the record lacks what it needs (the
@@ -103,7 +133,7 @@ def plain_reason(record) -> str | None:
         text = f"{label}, the quality you chose"
         return text + ("." if params.get("target_met") else f"; it does not reach {target}.")
     if not params.get("target_met"):
-        return f"No candidate reached {target}; {label} came closest ({_quality_words(record.psnr)})."
+        return f"No candidate reached {target}; {label} came closest ({_record_quality_words(record)})."
     # A large image is searched on a sample of tiles: only sizes measured on that sample compare.
     sampled = [c for c in candidates if (c.get("params") or {}).get("sample")]
     pool = _picks([c for c in (sampled or candidates) if c.get("meets_target")])

@@ -1,4 +1,5 @@
-"""Measure codecs on a set of images: real encoded bytes -> bpp, PSNR, MS-SSIM, encode/decode time.
+"""Measure codecs on a set of images: real encoded bytes -> bpp, PSNR, MS-SSIM, SSIMULACRA 2 (with
+its worst 256-px region), encode/decode time.
 
 Every codec is measured the same way — `encode` to bytes, `decode` those bytes, compare the
 decoded RGB image with the original — so the learned codec, the Pillow formats and the PCA /
@@ -128,7 +129,7 @@ def _finite(x: float | None) -> float | None:
 
 def measure(spec: CodecSpec, image: Image.Image, quality, image_name: str = "") -> dict:
     """Encode, decode and compare one image at one quality; one result row."""
-    from compression.metrics import ms_ssim, psnr
+    from compression.metrics import ms_ssim, psnr, ssimulacra2
 
     kwargs = dict(spec.kwargs)
     if quality is not None:
@@ -145,6 +146,7 @@ def measure(spec: CodecSpec, image: Image.Image, quality, image_name: str = "") 
     width, height = image.size
     value_psnr = psnr(image, decoded)
     value_msssim = ms_ssim(image, decoded)
+    perceptual = ssimulacra2(image, decoded)
     info = getattr(spec.codec, "info", None)
     params = {"quality": quality}
     if callable(info):
@@ -164,6 +166,8 @@ def measure(spec: CodecSpec, image: Image.Image, quality, image_name: str = "") 
         "psnr": _finite(value_psnr),  # None = identical (infinite PSNR)
         "msssim": float(value_msssim),
         "msssim_db": msssim_db(value_msssim),
+        "ssimulacra2": float(perceptual.score),
+        "ssimulacra2_worst": float(perceptual.worst),
         "encode_s": encode_s,
         "decode_s": decode_s,
         "lossless": not math.isfinite(value_psnr),
@@ -209,6 +213,8 @@ def summarise(rows: list[dict]) -> list[dict]:
             "psnr": None if lossless else _mean(r["psnr"] for r in group),
             "msssim": _mean(r["msssim"] for r in group),
             "msssim_db": None if lossless else _mean(r["msssim_db"] for r in group),
+            # Rows from reports made before SSIMULACRA 2 was measured have none: None.
+            "ssimulacra2": _mean(r.get("ssimulacra2") for r in group),
             "encode_s": _mean(r["encode_s"] for r in group),
             "decode_s": _mean(r["decode_s"] for r in group),
             "lossless": lossless,

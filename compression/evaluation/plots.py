@@ -94,10 +94,15 @@ def _as_dict(candidate) -> dict:
     return dict(candidate)
 
 
+# metric → (axis label, top of the axis when nothing is finite, gap above it of the lossless line)
+_CANDIDATE_AXES = {"psnr": ("PSNR (dB)", 50.0, 2.0), "msssim": ("MS-SSIM", 1.0, 0.01),
+                   "ssimulacra2": ("SSIMULACRA 2", 100.0, 3.0)}
+
+
 def candidates_svg(candidates, width: int, height: int, *, chosen: dict | None = None,
                    metric: str = "psnr") -> str:
     """A small inline SVG of one image's candidates: quality (PSNR, or MS-SSIM with
-    metric="msssim") against bpp = size·8/(width·height), one colour per codec; hollow markers
+    metric="msssim", or SSIMULACRA 2 with metric="ssimulacra2") against bpp = size·8/(width·height), one colour per codec; hollow markers
     missed the target, a ring marks `chosen` (a dict with codec and params). Lossless candidates
     (PSNR None) sit on a "lossless" line above the rest. Returns "" when there is nothing to
     plot. The string starts at <svg> (no XML prolog), ready for `|safe` in a template."""
@@ -107,11 +112,14 @@ def candidates_svg(candidates, width: int, height: int, *, chosen: dict | None =
     items = [c for c in items if c.get("size")]
     if not items:
         return ""
-    key = "psnr" if metric == "psnr" else "msssim"
+    if metric not in _CANDIDATE_AXES:
+        raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(_CANDIDATE_AXES)}")
+    key = metric
+    label, default_top, lossless_gap = _CANDIDATE_AXES[key]
     pixels = width * height
     finite = [c[key] for c in items if c.get(key) is not None and math.isfinite(c[key])]
-    top = (max(finite) if finite else (50.0 if key == "psnr" else 1.0))
-    lossless_y = top + (2.0 if key == "psnr" else 0.01)
+    top = max(finite) if finite else default_top
+    lossless_y = top + lossless_gap
     # Drawn as wide as a laptop card and scaled to it (width:100%), so text keeps ~14 px there;
     # phones scroll it sideways inside the card (site.css .chart) rather than shrink it unreadably.
     with plt.rc_context({**_rc(), "font.size": 11}):
@@ -119,12 +127,13 @@ def candidates_svg(candidates, width: int, height: int, *, chosen: dict | None =
         from matplotlib.lines import Line2D
         from matplotlib.ticker import FuncFormatter, LogLocator
 
-        handles, seen, any_missed, xs = [], set(), False, []
+        handles, seen, any_missed, any_lossless, xs = [], set(), False, False, []
         for c in items:
             value = c.get(key)
             lossless = value is None or not math.isfinite(value)
-            if lossless and key == "msssim" and c.get("psnr") is not None:
-                continue  # lossy candidate without an MS-SSIM: nothing to plot
+            if lossless and key != "psnr" and c.get("psnr") is not None:
+                continue  # lossy candidate without this metric measured: nothing to plot
+            any_lossless = any_lossless or lossless
             y = lossless_y if lossless else value
             x = c["size"] * 8.0 / pixels
             xs.append(x)
@@ -151,12 +160,12 @@ def candidates_svg(candidates, width: int, height: int, *, chosen: dict | None =
             ax.set_xscale("log")  # a lossless file dwarfs the lossy ones: keep them apart
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))  # 0.5, 1, 2 — not 10⁰
-        if any(c.get(key) is None for c in items):
+        if any_lossless:
             ax.axhline(lossless_y, color="#999999", lw=0.8, ls=":")
             ax.annotate("lossless", (0.01, lossless_y), xycoords=("axes fraction", "data"),
                         fontsize=9, color="#555555", va="bottom")
         ax.set_xlabel("bits per pixel")
-        ax.set_ylabel("PSNR (dB)" if key == "psnr" else "MS-SSIM")
+        ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         # Below the plot, not beside it: a phone scrolling the chart sideways still sees it whole.
         ax.legend(handles=handles, fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.2),

@@ -13,7 +13,7 @@ RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 REPORT_MD = "report.md"
 CSV_FIELDS = ("image", "width", "height", "codec", "quality", "params", "bytes", "bpp", "psnr",
-              "msssim", "msssim_db", "encode_s", "decode_s", "lossless")
+              "msssim", "msssim_db", "ssimulacra2", "ssimulacra2_worst", "encode_s", "decode_s", "lossless")
 
 
 def _clean(value):
@@ -97,7 +97,8 @@ def render_markdown(results: dict) -> str:
     for note in meta.get("notes", []):
         lines.append(f"- **Note:** {note}")
     lines += ["", "bpp = 8 × file bytes / pixels (whole files: headers, palettes, the PCA basis included). "
-              "PSNR on 8-bit RGB, MS-SSIM per RGB channel (compression.metrics); points are means over images.", ""]
+              "PSNR on 8-bit RGB, MS-SSIM per RGB channel, SSIMULACRA 2 (0–100: 90 visually lossless, 70 high, "
+              "30 low; compression.metrics); points are means over images.", ""]
 
     lines += ["## BD-rate", "",
               "Bjøntegaard delta rate (piecewise cubic, `compression.bdrate.bd_rate`) of each codec's mean "
@@ -122,8 +123,9 @@ def render_markdown(results: dict) -> str:
             lines.append(f"![{name}]({name})")
     lines.append("")
 
-    lines += ["## Mean points", "", "| codec | quality | parameters | bpp | PSNR (dB) | MS-SSIM | encode (s) | decode (s) |",
-              "|---|---:|---|---:|---:|---:|---:|---:|"]
+    lines += ["## Mean points", "",
+              "| codec | quality | parameters | bpp | PSNR (dB) | MS-SSIM | SSIMULACRA 2 | encode (s) | decode (s) |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     rows_by_point = {}
     for row in results.get("rows", []):
         rows_by_point.setdefault((row["codec"], row["quality"]), row)
@@ -134,6 +136,7 @@ def render_markdown(results: dict) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in params.items()) or "–"
         lines.append(f"| {plots.LABELS.get(p['codec'], p['codec'])} | {_fmt(p['quality'], 'g')} | {shown} | "
                      f"{p['bpp']:.3f} | {_fmt(p['psnr'], '.2f', '∞')} | {_fmt(p['msssim'], '.4f')} | "
+                     f"{_fmt(p.get('ssimulacra2'), '.1f')} | "
                      f"{_fmt(p['encode_s'], '.3f')} | {_fmt(p['decode_s'], '.3f')} |")
     lines.append("")
 

@@ -4,8 +4,9 @@
 * search: one named codec, or every suitable codec for `auto`, searched in parallel threads
   (Pillow's encoders release the GIL), likely winners first, then the winner (and a runner-up
   within `CONTENDER_MARGIN`) re-encoded at the effort level's preset;
-* sampled search: the same on a mosaic of tiles of a large image, then the winner confirmed at
-  full size (`sampling.confirm_full_size`).
+* sampled search: the same on a mosaic of tiles of a large image, then the winner verified at
+  full size, where a miss continues its search upward (`sampling.confirm_full_size`); a codec
+  that cannot meet the target at full size gives way to the sample's next best.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ from .trials import Search, Trial, rgb_or_rgba
 logger = logging.getLogger(__name__)
 
 CONTENDER_MARGIN = 1.08  # runners-up within 8 % of the fast winner also get final encodes
+# Codecs verified at full size, in the sample's order, when the one before cannot meet the
+# target there even at its highest quality (then a lossless codec that met on the sample).
+FULL_SIZE_CODECS = 3
 
 
 @dataclass
@@ -130,13 +134,22 @@ def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tu
         stage = f"searching {codec.name}"
         try:
             return search_codec(searcher, codec, options, on_step=lambda: span.step(index, stage, MAX_STEPS))
-        except CodecError as exc:
+        except Exception as exc:
+            if progress.cancelled_by is not None:
+                raise  # cancelled or out of time: every search stops
+            error = exc
             if isinstance(exc, DecodeCheckError):
                 logger.warning("%s output failed its decode check during the search: %s", exc.codec, exc)
+            elif not isinstance(exc, CodecError):
+                # A bug or an encoder's odd failure on an odd image: logged whole for us, and
+                # only this codec is dropped; the others compete.
+                logger.exception("%s search failed on a %d×%d image; codec dropped", codec.name, *searcher.image.size)
+                error = CodecError(f"the {codec.label} search failed on this image ({type(exc).__name__}: {exc})")
             if len(tasks) == 1:
-                raise
-            # One codec failing on an odd image must not fail the upload: the others compete.
-            failures.append(f"{codec.name} skipped ({exc})")
+                if error is exc:
+                    raise
+                raise error from exc
+            failures.append(f"{codec.name} skipped ({error})")
             return []
         finally:
             if progress.cancelled_by is None:
@@ -185,7 +198,16 @@ def _finalise_contenders(search, groups, fast_winner, trials, effort, progress) 
 
     def run(item):
         index, (contender, group) = item
-        extra = finalise(search, contender, group, effort)
+        try:
+            extra = finalise(search, contender, group, effort)
+        except DecodeCheckError:
+            raise  # that codec's files are not to be trusted: the caller searches without it
+        except Exception:
+            if progress.cancelled_by is not None:
+                raise
+            # The searched (fast) file stands; a failed slower preset must not fail the job.
+            logger.exception("final encode of %s failed; keeping its searched file", contender.label())
+            extra = []
         span.finish(index, f"final encode {contender.codec.name}")
         return extra
 
@@ -206,26 +228,61 @@ def _run_sampled(plan_: Plan, request: Request, progress: Progress, boxes) -> Ou
     for trial in trials:
         trial.sampled = True
     representatives = ranking.representatives(sample_search.target, groups)
-    fast_winner = ranking.pick(sample_search.target, representatives)
-    winner_group = next(g for g in groups if fast_winner in g)
-    progress.report(f"full-size encode {fast_winner.codec.name}", SEARCH_END)
+    progress.report("verifying at full size", SEARCH_END)
     full = Search(image, target, progress=progress, keep_decoded=True)
-    finals = confirm_full_size(full, sample_search, fast_winner, winner_group, request.effort)
-    progress.report(f"encoded {fast_winner.codec.name} at full size", FINAL_END)
-    trials.extend(finals)
-    winner = ranking.pick(target, finals)
-    for trial in finals:
+    verified, verify_notes = _verify_full_size(full, sample_search, representatives, groups, request.effort, progress)
+    for _, finals in verified:
+        trials.extend(finals)
+    progress.report("verified at full size", FINAL_END)
+    winner = ranking.pick(target, [t for _, finals in verified for t in finals])
+    for trial in trials:
         if trial is not winner:
             trial.decoded = None  # a full-size image each: only the winner's is needed again
+    sample_winner = next(r for r, finals in verified if any(t is winner for t in finals))
     # Sizes compare fairly only within the sample, so the comparison is told there and the
-    # full-size outcome is added.
-    outcome = f"{winner.label()} gave {winner.size} bytes, {describe_value(target, winner)}"
+    # full-size verdict comes first.
+    verdict = f"{winner.label()} at full size: {describe_value(target, winner)}"
     if not winner.meets:
-        outcome += f", missing {target.describe()}"
-    notes.append(f"searched on a {sample.width}×{sample.height} sample of tiles; at full size {outcome}")
-    others = [r for r in representatives if r is not fast_winner]
+        verdict += f", missing {target.describe()}"
+    notes[:0] = verify_notes
+    notes.append(f"searched on a {sample.width}×{sample.height} sample of {len(boxes)} tiles")
+    others = [r for r in representatives if r is not sample_winner]
     reason = reason_text(
-        sample_search.target, fast_winner, others, notes, pruned=sample_search.pruned,
+        sample_search.target, sample_winner, others, notes, pruned=sample_search.pruned,
         pruned_predicted=sample_search.pruned_predicted, described=target.describe(),
     )
-    return Outcome(winner, trials, reason, sample_boxes=boxes)
+    return Outcome(winner, trials, f"{verdict}; on the sample, {reason}", sample_boxes=boxes)
+
+
+def _verify_full_size(full: Search, sample_search: Search, representatives, groups, effort, progress):
+    """The sample's best at full size, searched upward there until it meets the target
+    (`sampling.confirm_full_size`); when a codec cannot meet it at full size, the sample's next
+    best, up to FULL_SIZE_CODECS, then a lossless codec that met on the sample.
+
+    Returns ([(sample representative, its full-size trials)], notes on what was not kept)."""
+    target = full.target
+    ordered = [r for r in ranking.ordered(sample_search.target, representatives) if r.meets is not None]
+    chosen = ordered[:FULL_SIZE_CODECS]
+    chosen += [r for r in ordered[FULL_SIZE_CODECS:] if r.codec.lossless and r.meets][:1]
+    verified: list[tuple[Trial, list[Trial]]] = []
+    notes: list[str] = []
+    for candidate in chosen:
+        group = next(g for g in groups if candidate in g)
+        progress.report(f"full-size encode {candidate.codec.name}", SEARCH_END)
+        try:
+            finals = confirm_full_size(full, sample_search, candidate, group, effort)
+        except Exception as exc:
+            if progress.cancelled_by is not None or isinstance(exc, DecodeCheckError):
+                raise
+            if not isinstance(exc, CodecError):
+                logger.exception("full-size encode of %s failed; trying the next codec", candidate.label())
+            notes.append(f"{candidate.codec.name} failed at full size ({exc})")
+            continue
+        verified.append((candidate, finals))
+        best = ranking.pick(target, finals)
+        if best.meets:
+            break
+        notes.append(f"{best.label()} missed {target.describe()} at full size ({describe_value(target, best)})")
+    if not verified:
+        raise CodecError("No codec could encode this image at full size: " + "; ".join(notes))
+    return verified, notes

@@ -10,18 +10,26 @@ from .trials import Trial
 
 
 def describe_value(target: Target, trial: Trial) -> str:
+    """The measurements that decide `target`, e.g. "SSIMULACRA 2 71.3 (worst region 63.0)"; PSNR
+    too when nothing else was measured."""
     if trial.psnr is not None and math.isinf(trial.psnr):
         return "exact"
     parts = []
+    if trial.ssimulacra2 is not None:
+        text = f"SSIMULACRA 2 {trial.ssimulacra2:.1f}"
+        if trial.worst_region is not None and target.min_region is not None:
+            text += f" (worst region {trial.worst_region:.1f})"
+        parts.append(text)
     if target.min_msssim is not None and trial.msssim is not None:
         parts.append(f"MS-SSIM {trial.msssim:.4f}")
-    if trial.psnr is not None:
+    if trial.psnr is not None and (not parts or target.min_psnr is not None):
         parts.append(f"PSNR {trial.psnr:.2f} dB")
     return ", ".join(parts)
 
 
-def _percent_larger(a: int, b: int) -> str:
-    percent = (a / b - 1) * 100
+def _percent_smaller(a: int, b: int) -> str:
+    """How much smaller a is than b."""
+    percent = (1 - a / b) * 100
     return f"{percent:.1f} %" if percent < 10 else f"{percent:.0f} %"
 
 
@@ -55,11 +63,11 @@ def reason_text(
     else:
         goal = "lossless encoding" if target.lossless else f"meeting {described}"
         if winner.meets:
-            text = f"{winner.label()}: smallest {goal}"
+            text = f"{winner.label()}: {describe_value(target, winner)}, the smallest {goal}"
             rivals = [t for t in others if t.meets]
             if rivals:
                 runner = min(rivals, key=lambda t: t.size)
-                text += f"; {runner.label()} was {_percent_larger(runner.size, winner.size)} larger"
+                text += f", {_percent_smaller(winner.size, runner.size)} smaller than {runner.label()}"
             elif not others:
                 text += f" (only {winner.codec.name} searched)"
             elif not pruned and not pruned_predicted:

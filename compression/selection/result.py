@@ -5,7 +5,12 @@ RGBA image, row-major, 8 bits per channel; `params["decoded_mode"]` says which).
 
 SSIM and MS-SSIM of a large image are measured on the tiles the search used (`params
 ["quality_sample"]` says so) unless the target depends on MS-SSIM: at full size they cost 11 s
-of a 13 MP upload and decide nothing. PSNR is always full size.
+of a 13 MP upload and decide nothing. PSNR and SSIMULACRA 2 (with its worst region) are always
+full size: the search has measured them on the winner already for a perceptual target, and for
+any other target SSIMULACRA 2 is measured here once, so every stored image reports it.
+
+`decided_by` and `decided_value` name the measurement the target was judged on and its value
+(`CompressionResult` says which).
 """
 from __future__ import annotations
 
@@ -56,7 +61,13 @@ def build_result(image: Image.Image, outcome: Outcome, request: Request, *, mode
     if not exact:
         ssim_value, msssim_value, scales, on_sample = _structure(image, decoded, outcome, request)
     bpp = metrics.bits_per_pixel(winner.size, image.width, image.height)
-    met = request.target.is_met(psnr=psnr_value, msssim=msssim_value, size=winner.size, bpp=bpp)
+    s2_value, worst = _perceptual(image, pixels, winner, request, exact)
+    met = request.target.is_met(
+        psnr=psnr_value, msssim=msssim_value, ssimulacra2=s2_value, worst_region=worst, size=winner.size, bpp=bpp
+    )
+    s2_value, worst = round(float(s2_value), 3), round(float(worst), 3)  # as the candidates are stored
+    decided_by, decided_value = _decision(request, mode, winner, exact=exact, psnr=psnr_value,
+                                          msssim=msssim_value, ssimulacra2=s2_value, bpp=bpp)
 
     params = winner.params()
     params.update(
@@ -93,4 +104,30 @@ def build_result(image: Image.Image, outcome: Outcome, request: Request, *, mode
         seconds=time.perf_counter() - started,
         candidates=[t.to_candidate() for t in outcome.trials],
         reason=outcome.reason,
+        ssimulacra2=s2_value,
+        ssimulacra2_worst=worst,
+        decided_by=decided_by,
+        decided_value=decided_value,
     )
+
+
+def _perceptual(image, pixels, winner, request: Request, exact: bool) -> tuple[float, float]:
+    """(SSIMULACRA 2, its worst region) of the final file at full size."""
+    if exact:
+        return 100.0, 100.0
+    if winner.ssimulacra2 is not None and winner.worst_region is not None and not winner.sampled:
+        return winner.ssimulacra2, winner.worst_region
+    score = metrics.ssimulacra2(image, pixels, region=request.target.region)
+    return score.score, score.worst
+
+
+def _decision(request: Request, mode: str, winner, *, exact, psnr, msssim, ssimulacra2, bpp):
+    """(the measurement that decided, its value)."""
+    if mode == "fixed" and winner.quality is not None:
+        return "quality", float(winner.quality)
+    metric = request.target.metric
+    if exact or metric == "exact":
+        return "exact", None
+    values = {"ssimulacra2": ssimulacra2, "psnr": psnr, "msssim": msssim, "bytes": winner.size, "bpp": bpp}
+    value = values[metric]
+    return metric, None if value is None else float(value)

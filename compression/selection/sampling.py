@@ -1,4 +1,4 @@
-"""Large images: search on a mosaic of tiles, then confirm (and if needed correct) at full size.
+"""Large images: search on a mosaic of tiles, then verify (and if needed correct) at full size.
 
 A search needs ~25 encodes; at 12 MP each takes seconds, so images above `SEARCH_MAX_PIXELS` are
 searched on up to SAMPLE_GRID × SAMPLE_GRID tiles of `SAMPLE_TILE` px spread over the image, and
@@ -15,14 +15,17 @@ from PIL import Image
 from ..codecs import LARGE_IMAGE_PIXELS
 from ..targets import Target
 from . import ranking
-from .search import threshold_search
+from .search import MAX_STEPS, threshold_search
 from .strategies import final_options, local_slopes
 from .trials import Search, Trial
 
 SEARCH_MAX_PIXELS = LARGE_IMAGE_PIXELS  # larger images are searched on a sample
 SAMPLE_GRID = 3  # tiles across and down: 9 tiles (0.6 MP) cost 40 % less CPU than 16 and chose as well on 12-16 MP photos
 SAMPLE_TILE = 256  # a multiple of every codec's block size: the seams fall on block edges
-FULL_SIZE_RETRIES = 4  # full-size encodes allowed to correct a quality the sample got wrong
+# Full-size encodes allowed to correct a quality the sample got wrong: as many as a whole search,
+# so a miss is searched upward until it meets (a bad region the sample did not see costs time,
+# never a stored miss).
+FULL_SIZE_RETRIES = MAX_STEPS
 FULL_SIZE_LOWER = 2  # full-size encodes at efforts default/max trying below a quality that met
 
 
@@ -68,7 +71,8 @@ def confirm_full_size(search: Search, sample_search: Search, winner: Trial, grou
 
     Full-size encodes are the expensive ones, so the quality is settled with fast encodes: if the
     full image misses the target (or the budget), at most `FULL_SIZE_RETRIES` more encodes search on
-    the side that can fix it, starting where the sample's slope predicts; if it meets a quality
+    the side that can fix it, starting where the sample's slope predicts (and for a quality target
+    still missed then, one at the codec's highest quality); if it meets a quality
     target at effort default or max, at most `FULL_SIZE_LOWER` look lower (whole photos have more
     smooth area than the tiles, so the sample's quality is often more than they need). Then, at
     default or max effort, one encode at the effort's preset at the quality found; the caller keeps
@@ -119,4 +123,7 @@ def _correct_quality(search, sample_search, winner, group, first, encode, *, loo
         return trial, bool(trial.meets), search.margin(trial)
 
     start = min(max(start, lo), hi)
-    return threshold_search(evaluate, lo, hi, start, ascending=ascending, max_steps=steps)
+    found = threshold_search(evaluate, lo, hi, start, ascending=ascending, max_steps=steps)
+    if ascending and not first.meets and not any(t.meets for t in found) and all(t.quality != hi for t in found):
+        found.append(encode(hi))  # the search ran out of steps below the threshold: the top decides
+    return found

@@ -23,6 +23,7 @@ FINAL_STEPS = 2  # encodes at the final preset, continuing from the fast search'
 # presets move sizes by ~5-10 %), it spares most of a losing codec's encodes on photos where
 # AVIF wins by 50 % or more.
 PREDICTED_LOSS = 1.3
+MAX_LOG_GROWTH = 20.0  # e^20 ≈ 5·10^8 times the latest file: "much larger" without overflowing
 
 StepHook = Callable[[], None]
 
@@ -71,7 +72,11 @@ def _search_quality(search: Search, codec: Codec, options, step: StepHook) -> li
 
 def _predicted_threshold_size(search: Search, trials: list[Trial]) -> float | None:
     """The file size this search would end on, extrapolated from its two latest trials (margin
-    and log-size both roughly linear in quality); None until two trials give usable slopes."""
+    and log-size both roughly linear in quality); None until two trials give usable slopes.
+
+    The extrapolation is bounded: the threshold is held inside the codec's quality range (a
+    nearly flat margin, as on small noisy images, would otherwise put it thousands of steps
+    away), and the predicted growth at `MAX_LOG_GROWTH`, far beyond any file worth comparing."""
     if len(trials) < 2:
         return None
     t0, t1 = sorted(trials[-2:], key=lambda t: t.quality)
@@ -80,10 +85,11 @@ def _predicted_threshold_size(search: Search, trials: list[Trial]) -> float | No
         return None
     slope = (search.margin(t1) - search.margin(t0)) / dq
     growth = math.log(max(t1.size, 1) / max(t0.size, 1)) / dq
-    if slope <= 0 or growth <= 0:
+    if not (slope > 0 and growth > 0 and math.isfinite(slope) and math.isfinite(growth)):
         return None
-    q_threshold = t1.quality - search.margin(t1) / slope
-    return t1.size * math.exp(growth * (q_threshold - t1.quality))
+    lo, hi = search.bounds(t1.codec)
+    q_threshold = min(max(t1.quality - search.margin(t1) / slope, lo), hi)
+    return t1.size * math.exp(min(growth * (q_threshold - t1.quality), MAX_LOG_GROWTH))
 
 
 def _search_budget(search: Search, codec: Codec, options, step: StepHook) -> list[Trial]:

@@ -31,6 +31,8 @@ class Trial:
     fast: bool
     psnr: float | None = None
     msssim: float | None = None
+    ssimulacra2: float | None = None
+    worst_region: float | None = None  # SSIMULACRA 2 of its worst region
     meets: bool | None = None
     sampled: bool = False  # measured on the search sample of a large image, not the full image
     # The decoded pixels, kept (for the full-size image only) so the result is not decoded twice.
@@ -69,6 +71,8 @@ class Trial:
             msssim=None if self.msssim is None else round(float(self.msssim), 6),
             seconds=round(self.seconds, 4),
             meets_target=self.meets,
+            ssimulacra2=None if self.ssimulacra2 is None else round(float(self.ssimulacra2), 3),
+            ssimulacra2_worst=None if self.worst_region is None else round(float(self.worst_region), 3),
         )
 
 
@@ -117,8 +121,8 @@ class Search:
         return Trial(codec, dict(options), quality, data, time.perf_counter() - started, fast)
 
     def measure(self, trial: Trial) -> Trial:
-        """Decode and compute what the target needs (PSNR always, MS-SSIM when the target asks
-        for it); sets `meets`."""
+        """Decode and compute what the target needs (PSNR always; MS-SSIM or SSIMULACRA 2 with
+        its worst region when the target asks for them); sets `meets`."""
         self.progress.checkpoint()
         started = time.perf_counter()
         decoded = rgb_or_rgba(trial.codec.decode(trial.data))
@@ -128,14 +132,20 @@ class Search:
         if trial.psnr is None:
             trial.psnr = metrics.psnr(self.pixels, decoded_pixels)
         exact = math.isinf(trial.psnr)
-        want_msssim = self.target.needs_msssim
-        if self.target.either and self.target.min_psnr is not None and trial.psnr >= self.target.min_psnr:
-            want_msssim = False  # PSNR alone already satisfies "either"
-        if want_msssim and trial.msssim is None:
+        if self.target.needs_msssim and trial.msssim is None:
             trial.msssim = 1.0 if exact else metrics.ms_ssim(self.pixels, decoded_pixels)
+        if self.target.needs_ssimulacra2 and trial.ssimulacra2 is None:
+            if exact:
+                trial.ssimulacra2 = trial.worst_region = 100.0
+            else:
+                self.progress.checkpoint()
+                score = metrics.ssimulacra2(self.pixels, decoded_pixels, region=self.target.region)
+                trial.ssimulacra2, trial.worst_region = score.score, score.worst
         trial.meets = self.target.is_met(
             psnr=trial.psnr,
             msssim=trial.msssim,
+            ssimulacra2=trial.ssimulacra2,
+            worst_region=trial.worst_region,
             size=trial.size,
             bpp=metrics.bits_per_pixel(trial.size, self.width, self.height),
         )
@@ -154,27 +164,40 @@ class Search:
         return int(math.ceil(lo)), int(math.floor(hi))
 
     def start(self, codec: Codec) -> int:
-        """Where a quality search starts: the codec's PSNR hint for the target, else its default."""
+        """Where a quality search starts: the codec's hint for the target's metric, else its default."""
         lo, hi = self.bounds(codec)
         guess = codec.default_quality if codec.default_quality is not None else (lo + hi) / 2
-        hints = sorted(codec.psnr_hints or ())
         target = self.target
-        if hints and self.budget is None and target.min_psnr is not None and not target.either:
-            xs, ys = zip(*hints)
-            guess = float(np.interp(target.min_psnr, xs, ys))
+        if self.budget is None and target.min_ssimulacra2 is not None:
+            level, hints = target.min_ssimulacra2, codec.ssimulacra2_hints
+        elif self.budget is None and target.min_psnr is not None:
+            level, hints = target.min_psnr, codec.psnr_hints
+        else:
+            level, hints = None, ()
+        if hints:
+            xs, ys = zip(*sorted(hints))
+            guess = float(np.interp(level, xs, ys))
         return int(min(max(round(guess), lo), hi))
 
     def margin(self, trial: Trial) -> float:
         """How far a measured trial is above (+) or below (−) the target, in units that are
-        roughly linear in the quality knob: dB of PSNR, dB of (1 − MS-SSIM), log of size."""
+        roughly linear in the quality knob: dB of PSNR, dB of (1 − MS-SSIM), points of
+        SSIMULACRA 2 (the whole image's or its worst region's, whichever is closer to failing),
+        log of size. Finite always: the searches extrapolate from it."""
         target = self.target
         if self.budget is not None:
             return math.log(self.budget / max(trial.size, 1))
-        margins = []
-        if target.min_psnr is not None and trial.psnr is not None:
-            margins.append(min(trial.psnr, 200.0) - target.min_psnr)
-        if target.min_msssim is not None and trial.msssim is not None:
-            margins.append(msssim_db(trial.msssim) - msssim_db(target.min_msssim))
-        if not margins:
+        if target.lossless or trial.meets is None:
             return 0.0 if trial.meets else -1.0
-        return max(margins) if target.either else min(margins)
+        if trial.psnr is not None and math.isinf(trial.psnr):
+            return 100.0  # exact: far above any floor
+        if target.min_ssimulacra2 is not None and trial.ssimulacra2 is not None:
+            margin = trial.ssimulacra2 - target.min_ssimulacra2
+            if target.min_region is not None and trial.worst_region is not None:
+                margin = min(margin, trial.worst_region - target.min_region)
+            return margin
+        if target.min_msssim is not None and trial.msssim is not None:
+            return msssim_db(trial.msssim) - msssim_db(target.min_msssim)
+        if target.min_psnr is not None and trial.psnr is not None:
+            return trial.psnr - target.min_psnr
+        return 0.0 if trial.meets else -1.0

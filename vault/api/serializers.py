@@ -46,6 +46,13 @@ class CandidateSerializer(serializers.Serializer):
     size = serializers.IntegerField(read_only=True, help_text="Bytes.")
     psnr = serializers.FloatField(read_only=True, allow_null=True, help_text="dB; null when exact.")
     msssim = serializers.FloatField(read_only=True, allow_null=True)
+    ssimulacra2 = serializers.FloatField(
+        read_only=True, allow_null=True,
+        help_text="SSIMULACRA 2 (0-100, 100 exact); null when this attempt's target did not need it.",
+    )
+    ssimulacra2_worst = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="SSIMULACRA 2 of its worst 256-px region.",
+    )
     seconds = serializers.FloatField(read_only=True)
     meets_target = serializers.BooleanField(read_only=True, allow_null=True)
 
@@ -72,6 +79,20 @@ class ImageRecordSerializer(serializers.ModelSerializer):
         help_text="When the photo was taken, by the camera's clock (YYYY-MM-DDTHH:MM:SS, no zone); null when the file does not say.",
     )
     metadata = serializers.SerializerMethodField()
+    ssimulacra2 = serializers.FloatField(
+        read_only=True, allow_null=True,
+        help_text="SSIMULACRA 2 of the stored file at full size: 90 visually lossless, 80 very high, 70 high, "
+        "50 medium, 30 low; 100 when exact. Null on records compressed before it was measured.",
+    )
+    ssimulacra2_worst = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="SSIMULACRA 2 of the stored file's worst 256-px region.",
+    )
+    decided_by = serializers.CharField(
+        read_only=True,
+        help_text="What the target was judged on: ssimulacra2, psnr, msssim, bytes, bpp, exact, or quality "
+        "(a quality you set); empty on older records.",
+    )
+    decided_value = serializers.FloatField(read_only=True, allow_null=True, help_text="Its value (null for exact).")
 
     class Meta:
         model = ImageRecord
@@ -81,7 +102,8 @@ class ImageRecordSerializer(serializers.ModelSerializer):
             "original_format", "original_media_type", "width", "height", "has_alpha",
             "codec", "codec_params", "reason", "candidates", "compressed_media_type", "compressed_extension",
             "original_size", "compressed_size", "ratio", "percent_saved",
-            "psnr", "ssim", "msssim", "bpp", "encode_seconds", "total_seconds",
+            "psnr", "ssim", "msssim", "ssimulacra2", "ssimulacra2_worst", "decided_by", "decided_value",
+            "bpp", "encode_seconds", "total_seconds",
             "sha256_original_blob", "sha256_compressed_blob", "legacy", "thumbnail_url", "download_url", "metadata",
             "trashed_at", "purge_after",
         ]
@@ -120,7 +142,7 @@ class CompressionOptionsSerializer(serializers.Serializer):
         max_length=64,
         help_text=(
             "Quality target: lossless, visually-lossless, high, balanced (default), small, "
-            "psnr:<dB>, msssim:<0..1>, bytes:<n> or bpp:<x>."
+            "ssimulacra2:<score>, psnr:<dB>, msssim:<0..1>, bytes:<n> or bpp:<x>."
         ),
     )
     quality = serializers.FloatField(

@@ -222,6 +222,8 @@ def _apply_result(record: ImageRecord, *, decoded, result, fields: dict, seconds
     record.compressed_extension = (result.extension or "").lstrip(".")
     record.compressed_size = len(result.data)
     record.psnr, record.ssim, record.msssim, record.bpp = result.psnr, result.ssim, result.msssim, result.bpp
+    record.ssimulacra2, record.ssimulacra2_worst = result.ssimulacra2, result.ssimulacra2_worst
+    record.decided_by, record.decided_value = result.decided_by, result.decided_value
     record.encode_seconds, record.total_seconds = float(result.seconds), seconds
 
 

@@ -190,15 +190,19 @@ def detail(request, pk):
 
     record = get_image_for(request.user, pk)
     won = presentation.winner_index(record)
+    ssimulacra2_measured = any(c.get("ssimulacra2") is not None for c in record.candidates or [])
     context = {
         "record": record,
         "rd_svg": candidates_svg(
-            record.candidates, record.width, record.height, chosen=None if won is None else record.candidates[won]
+            record.candidates, record.width, record.height, chosen=None if won is None else record.candidates[won],
+            metric="ssimulacra2" if ssimulacra2_measured else "psnr",
         ),
         "winner_index": won,
         "params_shown": presentation.shown_params(record),
+        "decided": presentation.decided_text(record),
         "plain_reason": presentation.plain_reason(record),
         "msssim_measured": any(c.get("msssim") is not None for c in record.candidates or []),
+        "ssimulacra2_measured": ssimulacra2_measured,
         "unlocked": sessions.session_master_key(request) is not None,
         "shares": shares_for(request.user, record),
         "share_form": ShareCreateForm(),
