@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -255,7 +256,62 @@ def _open_checked(data: bytes, *, label: str, filename: str, max_pixels: int) ->
             f"{label} declares {width}×{height} pixels ({width * height / 1e6:.1f} MP); "
             f"the limit is {max_pixels / 1e6:g} MP."
         )
+    _check_frames(image, data, label=label)
     return image
+
+
+# A TIFF's pages are a chain of directories (IFDs), each pointing to the next. Pillow finds the
+# page count by loading every directory and checking each new offset against a list of those seen
+# (quadratic: a 4 MB file of 40,000 one-pixel pages takes tens of seconds), so the chain is walked
+# here instead, reading only each directory's entry count and next offset, up to this many pages.
+_TIFF_PAGE_WALK_LIMIT = 100_000
+
+
+def _tiff_page_count(data: bytes) -> int:
+    """The number of pages the TIFF's directory chain declares, at most `_TIFF_PAGE_WALK_LIMIT`
+    (a loop in the chain ends it, as Pillow treats one)."""
+    order = "<" if data[:2] == b"II" else ">"
+    big = struct.unpack_from(order + "H", data, 2)[0] == 43  # BigTIFF: 8-byte counts and offsets
+    count_fmt, entry_size, offset_fmt = ("Q", 20, "Q") if big else ("H", 12, "I")
+    offset = struct.unpack_from(order + offset_fmt, data, 8 if big else 4)[0]
+    seen: set[int] = set()
+    while offset and offset not in seen and len(seen) < _TIFF_PAGE_WALK_LIMIT:
+        seen.add(offset)
+        try:
+            entries = struct.unpack_from(order + count_fmt, data, offset)[0]
+            after = offset + struct.calcsize(count_fmt) + entries * entry_size
+            offset = struct.unpack_from(order + offset_fmt, data, after)[0]
+        except struct.error:  # a chain pointing past the end: the pages found so far
+            break
+    return max(1, len(seen))
+
+
+def _check_frames(image: Image.Image, data: bytes, *, label: str) -> None:
+    """Refuse files whose pages or frames would cost far more to read than one picture: more TIFF
+    pages than UPLOAD_MAX_TIFF_PAGES, or animations (GIF, WebP, AVIF, HEIF sequences) whose frames
+    times pixels exceed UPLOAD_MAX_ANIMATION_PIXELS. Counted from the headers; no pixel decoded."""
+    width, height = image.size
+    if image.format == "TIFF":
+        max_pages = _setting("UPLOAD_MAX_TIFF_PAGES", 1)
+        pages = _tiff_page_count(data)
+        if pages > max_pages:
+            counted = f"at least {pages:,}" if pages >= _TIFF_PAGE_WALK_LIMIT else f"{pages:,}"
+            raise InvalidImage(
+                f"{label} is a TIFF of {counted} pages; we accept at most {max_pages:,} "
+                f"page{'s' if max_pages != 1 else ''}. Save the page you want as its own file."
+            )
+        return
+    # WebP, AVIF and HEIF readers know their frame count from the container; GIF's walks the
+    # blocks without decoding them.
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        max_total = _setting("UPLOAD_MAX_ANIMATION_PIXELS", 200_000_000)
+        total = frames * width * height
+        if total > max_total:
+            raise InvalidImage(
+                f"{label} is an animation of {frames:,} frames of {width}×{height} pixels "
+                f"({total / 1e6:,.1f} MP in all); the limit is {max_total / 1e6:g} MP across all frames."
+            )
 
 
 # EXIF orientations 5-8 turn the picture a quarter: width and height swap when it is shown.

@@ -57,7 +57,7 @@ class RequestSizeLimitMiddleware:
             f"The request is {_megabytes(length)}, more than the {_megabytes(limit)} this server "
             f"accepts. Choose a smaller image (at most {_megabytes(settings.UPLOAD_MAX_BYTES)})."
         )
-        response = text_or_json(request, 413, message)
-        # The client may still be sending; tell it not to reuse this connection.
-        response["Connection"] = "close"
-        return response
+        # No `Connection: close`: WSGI (PEP 3333) forbids hop-by-hop headers from an application.
+        # Django's development server refuses the response for it (a 500 instead of this 413) and
+        # gunicorn drops it; what happens to the unread body is the server's business.
+        return text_or_json(request, 413, message)

@@ -269,11 +269,13 @@ def test_token_posts_need_no_csrf_token(alice):
     assert upload(client).status_code == 202
 
 
-@pytest.mark.parametrize("kind", ["non-image", "truncated-png", "truncated-jpeg", "zero-bytes", "bomb", "disallowed-format"])
+@pytest.mark.parametrize("kind", ["non-image", "truncated-png", "truncated-jpeg", "zero-bytes", "bomb", "disallowed-format", "multi-page-tiff"])
 def test_bad_uploads_are_400_with_detail_and_leave_nothing(api, kind, _isolated_storage):
     response = upload(api, bad_uploads(make_photo())[kind], name=f"{kind}.png")
     assert response.status_code == 400, response.content
     assert response.json()["detail"]
+    if kind == "multi-page-tiff":
+        assert "TIFF of 3 pages" in response.json()["detail"]
     assert not ImageRecord.objects.exists()
     assert files_under(_isolated_storage) == []
 

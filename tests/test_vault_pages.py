@@ -172,7 +172,7 @@ def test_the_vault_cookie_is_httponly_and_the_session_alone_opens_nothing(alice)
     assert client.get(file_url(record, "original")).status_code == 200
 
 
-@pytest.mark.parametrize("kind", ["non-image", "truncated-png", "truncated-jpeg", "zero-bytes", "bomb", "disallowed-format"])
+@pytest.mark.parametrize("kind", ["non-image", "truncated-png", "truncated-jpeg", "zero-bytes", "bomb", "disallowed-format", "multi-page-tiff"])
 def test_bad_uploads_rerender_the_form_with_400_and_leave_nothing(client_alice, kind, _isolated_storage):
     response = post_upload(client_alice, bad_uploads(make_photo())[kind], name=f"{kind}.png")
     assert response.status_code == 400

@@ -57,7 +57,14 @@ def bad_uploads(image: Image.Image) -> dict[str, bytes]:
         "zero-bytes": b"",
         "bomb": bomb_png(),
         "disallowed-format": disallowed_format_bytes(image),
+        "multi-page-tiff": multi_page_tiff(image),
     }
+
+
+def multi_page_tiff(image: Image.Image, pages: int = 3) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="TIFF", save_all=True, append_images=[image] * (pages - 1))
+    return buf.getvalue()
 
 
 def files_under(root: Path) -> list[Path]:

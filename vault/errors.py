@@ -151,6 +151,16 @@ class SweepRefused(VaultError):
     status = 409
 
 
+class OriginalNotDisplayable(VaultError):
+    """The stored original opened but cannot be decoded for a browser (truncated, corrupt): it can
+    still be downloaded as it is. 422: the request was fine, the stored file is what fails."""
+
+    status = 422
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"This image's original cannot be shown: {reason} Download it instead.")
+
+
 class LocationNotRemovable(VaultError):
     """A share without the location asked for an original whose GPS position or place names sit
     where they cannot be removed without re-encoding the picture: nothing is served."""

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.debug import sensitive_variables
 
+from vault.errors import OriginalNotDisplayable
 from vault.images import export
 
 # Formats every current browser shows in <img>; the rest are shown as PNG.
@@ -37,7 +38,8 @@ def stored_variant(variant: str) -> str:
 
 
 def file_response(record, variant: str, data: bytes) -> HttpResponse:
-    """The HTTP answer for one opened variant; `data` is the blob `stored_variant(variant)` names."""
+    """The HTTP answer for one opened variant; `data` is the blob `stored_variant(variant)` names.
+    Raises `OriginalNotDisplayable` for a displayed original that does not decode."""
     if variant == "decoded":
         return decoded_png_response(record, data)
     if variant == "thumbnail":
@@ -99,10 +101,16 @@ def display_original(record, data: bytes) -> tuple[bytes, str]:
     """The original as a browser shows it: as uploaded where it can, else as PNG."""
     if record.original_format in BROWSER_FORMATS:
         return data, record.original_media_type
-    from compression.imageio import load_upload
+    from compression.imageio import InvalidImage, load_upload
 
+    try:
+        image = load_upload(data, filename=record.name).image
+    except InvalidImage as exc:
+        # A refusal in words instead of a server error: a 500 would also put the decrypted bytes
+        # into a debug page or an error report.
+        raise OriginalNotDisplayable(str(exc)) from None
     buf = io.BytesIO()
-    load_upload(data).image.save(buf, format="PNG")
+    image.save(buf, format="PNG")
     return buf.getvalue(), "image/png"
 
 

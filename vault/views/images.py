@@ -243,9 +243,9 @@ def image_file(request, pk, variant):
     master_key = sessions.master_key_for(request)
     try:
         data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
+        response = file_response(record, variant, data)
     except REFUSALS as exc:  # in words, for whoever opens the URL itself
         return text_or_json(request, refusal_status(exc), refusal_text(exc))
-    response = file_response(record, variant, data)
     if request.GET.get("download") != "1":
         response["Content-Disposition"] = response["Content-Disposition"].replace("attachment", "inline", 1)
     return response

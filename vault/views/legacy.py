@@ -40,10 +40,10 @@ def unlock(request, pk):
     key = form.cleaned_data["key_text"]
     try:
         original, compressed = services.retrieve_both(record=record, key=key, request=request)
+        original_shown, original_type = display_original(record, original)
+        compressed_shown, compressed_type = display_compressed(record, compressed)
     except REFUSALS as exc:
         return _refused(request, record, form, exc)
-    original_shown, original_type = display_original(record, original)
-    compressed_shown, compressed_type = display_compressed(record, compressed)
     context = {
         "record": record,
         "key": key,

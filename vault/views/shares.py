@@ -68,10 +68,10 @@ def share_page(request, public_id):
     stored = stored_variant(variant)
     try:
         share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[stored], request=request)
+        response = file_response(share.record, variant, opened[stored])
     except RetrievalRefused as exc:
         return render_refused(request, "vault/share.html", {"form": form}, exc, text=SHARE_KEY_REFUSED)
     except REFUSALS as exc:
         return render_refused(request, "vault/share.html", {"form": form}, exc)
-    response = file_response(share.record, variant, opened[stored])
     response["Referrer-Policy"] = "no-referrer"
     return response
