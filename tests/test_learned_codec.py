@@ -215,7 +215,7 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
                   steps_per_epoch=2, batch_size=2, crop=64, verbose=0, log=lambda *_: None)
     train(epochs=1, **kwargs)
     shipped = tmp_path / "weights" / "mscae-tiny.weights.h5"
-    state = train(epochs=2, export_to=str(shipped), **kwargs)
+    state = train(epochs=1, export_to=str(shipped), **kwargs)  # one more epoch
     assert state["epoch"] == 2
     lines = (tmp_path / "run" / "log.csv").read_text().strip().splitlines()
     assert lines[0].split(",")[:4] == ["epoch", "bpp", "learning_rate", "loss"] and "psnr" in lines[0]
@@ -232,7 +232,7 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
     assert codec.psnr_hints == tuple(tuple(p) for p in sidecar["psnr_hints"])
     # Shipped weights hold the model only (no optimizer state), and a new run continues from them.
     assert shipped.stat().st_size < (tmp_path / "run" / "best.weights.h5").stat().st_size
-    resumed = train(epochs=3, init_weights=str(shipped), **{**kwargs, "run_dir": tmp_path / "run2"})
+    resumed = train(epochs=1, init_weights=str(shipped), **{**kwargs, "run_dir": tmp_path / "run2"})
     assert resumed["epoch"] == 3
     assert (tmp_path / "run2" / "log.csv").read_text().strip().splitlines()[-1].split(",")[0] == "2"
     # A validation loss on other crops is not comparable: a run from weights validated on 128-px
@@ -240,7 +240,7 @@ def test_training_writes_a_log_and_resumes_where_it_stopped(tmp_path):
     assert sidecar["val_crop"] == 64
     shipped.with_suffix("").with_suffix(".json").write_text(
         json.dumps({**sidecar, "val_crop": 128, "best_val_loss": 0.0}))
-    other = train(epochs=3, init_weights=str(shipped), **{**kwargs, "run_dir": tmp_path / "run3"})
+    other = train(epochs=1, init_weights=str(shipped), **{**kwargs, "run_dir": tmp_path / "run3"})
     assert other["val_crop"] == 64 and other["best_epoch"] == 3 and other["best_val"] > 0
 
 
@@ -252,7 +252,7 @@ def test_bfloat16_training_ships_weights_the_float32_codec_decodes_and_an_explic
                   steps_per_epoch=2, batch_size=2, crop=64, warmup_steps=0, verbose=0, log=lambda *_: None)
     train(epochs=1, precision="mixed_bfloat16", **kwargs)
     # Resuming continues the run's learning rate unless one is given.
-    state = train(epochs=2, precision="mixed_bfloat16", learning_rate=1e-5, **kwargs)
+    state = train(epochs=1, precision="mixed_bfloat16", learning_rate=1e-5, **kwargs)
     assert state["learning_rate"] == pytest.approx(1e-5)
     lrs = [float(line.split(",")[2]) for line in (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
     assert lrs == [pytest.approx(3e-4), pytest.approx(1e-5)]
