@@ -27,14 +27,16 @@ very high (none side by side at 1:1), 70 high (artefacts hard to notice without 
 **The worst-region guard.** The score of a whole photo is a mean, and the mean over a large sky
 can hide a destroyed mountain. So a named (or `ssimulacra2:`) target also needs every region of a
 fixed grid of `GUARD_REGION`-px squares to score at least the target minus `GUARD_MARGIN`. Both
-come from measurements on the large photos of ../shared/data/photos (docs/benchmarks/
-selection_perceptual.md): 256 px is the search sample's tile (each tile is one region, so the
-sample and the full image are judged alike), it is about what a viewer looks at on a screen
-at 1:1, and at 512 px a small smeared area (a peak, a face) was already diluted by its
-surroundings; at the quality where a photo's whole score first reached its target, its worst
-256-px region ran from 0 to about 15 points below it on photos that degrade evenly, and 20 or more
-points below on the photos whose smooth areas hide damage elsewhere: a margin of 10 leaves the
-even photos alone and catches those. A photo smaller than one region has one region, the whole.
+come from measurements on seven large photos of ../shared/data/photos with AVIF and WebP
+(docs/benchmarks/selection_perceptual.md): at the quality where a photo's whole score first
+reached 70, its worst 256-px region lay 3–9 points below on the five photos that degrade evenly,
+and 14–33 points below on the two whose smooth skies hide smeared rock (Mountain, Peaks). A margin
+of 10 leaves the even photos alone (no extra bytes) and makes those two pay what their rock
+needs (1.2–1.8 × the bytes). 256 px is the search sample's tile (each tile is one region, so the
+sample and the whole image are judged alike) and about what one looks at on a screen at 1:1;
+512-px regions dilute a small smeared area with its surroundings: on Peaks the 512-px guard passed
+at a quality whose worst 256-px region scored about 44. A photo smaller than one region has one
+region, the whole image.
 
 **Lossless inputs.** An exact encoding meets every quality floor (SSIMULACRA 2 scores it 100).
 PSNR and MS-SSIM are defined in `compression.metrics` (RGB; alpha composited over black and white,
