@@ -30,7 +30,9 @@ class RequestIdMiddleware:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+    from compression.imageio import human_bytes  # the one way sizes are written
+
+    return human_bytes(size)
 
 
 class RequestSizeLimitMiddleware:

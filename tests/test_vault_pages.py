@@ -315,10 +315,10 @@ def test_a_quality_with_the_auto_codec_is_refused_not_ignored(client_alice):
 def test_the_size_limit_in_the_help_is_the_number_the_error_quotes(client_alice, settings, _isolated_storage):
     settings.UPLOAD_MAX_BYTES = 26_214_400
     help_text = client_alice.get(reverse("vault:upload")).content.decode()
-    assert "Up to 26.2 MB each." in help_text
+    assert "Up to 25.0 MiB each." in help_text
     settings.UPLOAD_MAX_BYTES = 1500
     help_text = client_alice.get(reverse("vault:upload")).content.decode()
-    limit = re.search(r"Up to ([\d.]+ MB) each\.", help_text).group(1)
+    limit = re.search(r"Up to ([\d.]+ (?:KiB|bytes)) each\.", help_text).group(1)
     error = post_upload(client_alice, image_bytes(make_photo(80, 80))).content.decode()
     assert f"the limit is {limit}" in error
 

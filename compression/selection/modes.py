@@ -104,11 +104,12 @@ def run_fixed(plan_: Plan, request: Request, progress: Progress) -> Outcome:
     q = None if chosen.quality_range is None else request.quality
     if q is None and request.quality is not None:
         notes.append(f"quality {request.quality!r} ignored: {chosen.name} is lossless")
-    progress.report(f"encoding {chosen.name}", 0.0)
     fast = request.effort == "fast"
     options = {} if fast else final_options(chosen, {}, request.effort)
-    trial = search.measure(search.encode(chosen, q, options, fast=fast))
-    progress.report(f"encoded {chosen.name}", FINAL_END)
+    with progress.span(0.0, FINAL_END, 1, verb="encoding") as span:
+        span.begin(0, chosen.name)
+        trial = search.measure(search.encode(chosen, q, options, fast=fast))
+        span.finish(0)
     reason = f"{trial.label()}: quality chosen by the user"
     if not trial.meets:
         reason += f" (does not meet {request.target.describe()}: {describe_value(request.target, trial)})"
@@ -131,9 +132,9 @@ def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tu
 
     def run(index_task):
         index, (codec, options) = index_task
-        stage = f"searching {codec.name}"
+        span.begin(index, codec.name, MAX_STEPS)
         try:
-            return search_codec(searcher, codec, options, on_step=lambda: span.step(index, stage, MAX_STEPS))
+            return search_codec(searcher, codec, options, on_step=lambda: span.step(index, codec.name, MAX_STEPS))
         except Exception as exc:
             if progress.cancelled_by is not None:
                 raise  # cancelled or out of time: every search stops
@@ -153,9 +154,9 @@ def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tu
             return []
         finally:
             if progress.cancelled_by is None:
-                span.finish(index, f"searched {codec.name}")
+                span.finish(index)
 
-    with ThreadPoolExecutor(max_workers=_workers(len(tasks)), thread_name_prefix="codec-search") as pool:
+    with span, ThreadPoolExecutor(max_workers=_workers(len(tasks)), thread_name_prefix="codec-search") as pool:
         groups = [g for g in pool.map(run, enumerate(tasks)) if g]
     if not groups:
         raise CodecError("No codec could encode this image: " + "; ".join(failures))
@@ -194,10 +195,11 @@ def _finalise_contenders(search, groups, fast_winner, trials, effort, progress) 
             key=lambda r: r.size,
         )[:1]
     contender_groups = [next(g for g in groups if c in g) for c in contenders]
-    span = progress.span(SEARCH_END, FINAL_END, len(contenders))
+    span = progress.span(SEARCH_END, FINAL_END, len(contenders), verb="final encode")
 
     def run(item):
         index, (contender, group) = item
+        span.begin(index, contender.codec.name)
         try:
             extra = finalise(search, contender, group, effort)
         except DecodeCheckError:
@@ -208,10 +210,10 @@ def _finalise_contenders(search, groups, fast_winner, trials, effort, progress) 
             # The searched (fast) file stands; a failed slower preset must not fail the job.
             logger.exception("final encode of %s failed; keeping its searched file", contender.label())
             extra = []
-        span.finish(index, f"final encode {contender.codec.name}")
+        span.finish(index)
         return extra
 
-    with ThreadPoolExecutor(max_workers=_workers(len(contenders)), thread_name_prefix="codec-final") as pool:
+    with span, ThreadPoolExecutor(max_workers=_workers(len(contenders)), thread_name_prefix="codec-final") as pool:
         finals = list(pool.map(run, enumerate(zip(contenders, contender_groups))))
     for group, extra in zip(contender_groups, finals):
         group.extend(extra)
@@ -228,7 +230,6 @@ def _run_sampled(plan_: Plan, request: Request, progress: Progress, boxes) -> Ou
     for trial in trials:
         trial.sampled = True
     representatives = ranking.representatives(sample_search.target, groups)
-    progress.report("verifying at full size", SEARCH_END)
     full = Search(image, target, progress=progress, keep_decoded=True)
     verified, verify_notes = _verify_full_size(full, sample_search, representatives, groups, request.effort, progress)
     for _, finals in verified:
@@ -266,23 +267,26 @@ def _verify_full_size(full: Search, sample_search: Search, representatives, grou
     chosen += [r for r in ordered[FULL_SIZE_CODECS:] if r.codec.lossless and r.meets][:1]
     verified: list[tuple[Trial, list[Trial]]] = []
     notes: list[str] = []
-    for candidate in chosen:
-        group = next(g for g in groups if candidate in g)
-        progress.report(f"full-size encode {candidate.codec.name}", SEARCH_END)
-        try:
-            finals = confirm_full_size(full, sample_search, candidate, group, effort)
-        except Exception as exc:
-            if progress.cancelled_by is not None or isinstance(exc, DecodeCheckError):
-                raise
-            if not isinstance(exc, CodecError):
-                logger.exception("full-size encode of %s failed; trying the next codec", candidate.label())
-            notes.append(f"{candidate.codec.name} failed at full size ({exc})")
-            continue
-        verified.append((candidate, finals))
-        best = ranking.pick(target, finals)
-        if best.meets:
-            break
-        notes.append(f"{best.label()} missed {target.describe()} at full size ({describe_value(target, best)})")
+    with progress.span(SEARCH_END, FINAL_END, len(chosen), verb="full-size encode") as span:
+        for index, candidate in enumerate(chosen):
+            group = next(g for g in groups if candidate in g)
+            span.begin(index, candidate.codec.name)
+            try:
+                finals = confirm_full_size(full, sample_search, candidate, group, effort)
+            except Exception as exc:
+                if progress.cancelled_by is not None or isinstance(exc, DecodeCheckError):
+                    raise
+                if not isinstance(exc, CodecError):
+                    logger.exception("full-size encode of %s failed; trying the next codec", candidate.label())
+                notes.append(f"{candidate.codec.name} failed at full size ({exc})")
+                span.finish(index)
+                continue
+            span.finish(index)
+            verified.append((candidate, finals))
+            best = ranking.pick(target, finals)
+            if best.meets:
+                break
+            notes.append(f"{best.label()} missed {target.describe()} at full size ({describe_value(target, best)})")
     if not verified:
         raise CodecError("No codec could encode this image at full size: " + "; ".join(notes))
     return verified, notes

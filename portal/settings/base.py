@@ -122,6 +122,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # `filesize` on every page without a {% load %}: one way to write sizes (KiB, MiB).
+            "builtins": ["vault.templatetags.vault_units"],
         },
     },
 ]
