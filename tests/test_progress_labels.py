@@ -18,22 +18,27 @@ ANALYSIS_SECONDS = 1.2
 ENCODE_SECONDS = 0.3
 
 
-@pytest.fixture
-def slow_mscae(tiny_model, monkeypatch):  # noqa: F811
+def slow_learned_codec(model, monkeypatch, *, analysis_seconds=ANALYSIS_SECONDS, encode_seconds=ENCODE_SECONDS):
+    """Registers the tiny learned codec as `mscae`, slowed by a hook (also used by the browser test)."""
     monkeypatch.setattr(progress_module, "TICK_SECONDS", 0.1)
 
     class SlowLearned(LearnedCodec):
         def session(self, image):
-            time.sleep(ANALYSIS_SECONDS)  # the hook: a long analysis transform
+            time.sleep(analysis_seconds)  # the hook: a long analysis transform
             inner = super().session(image)
 
             def encode(**kwargs):
-                time.sleep(ENCODE_SECONDS)
+                time.sleep(encode_seconds)
                 return inner(**kwargs)
 
             return encode
 
-    return registry.register(SlowLearned(loaded=tiny_model))
+    return registry.register(SlowLearned(loaded=model))
+
+
+@pytest.fixture
+def slow_mscae(tiny_model, monkeypatch):  # noqa: F811
+    return slow_learned_codec(tiny_model, monkeypatch)
 
 
 def _run(**kwargs):

@@ -83,6 +83,70 @@
     update();
   });
 
+  // Downloads that take a while (a learned codec's file decoded to PNG takes seconds before the
+  // first byte, then megabytes) say what is happening: "Preparing…", then how much has arrived.
+  // The file is then saved from memory under the server's name; on any failure the browser
+  // follows the link itself, as without this script.
+  function sizeText(bytes) {
+    return bytes >= 1048576 ? (bytes / 1048576).toFixed(1) + " MiB" : Math.max(1, Math.round(bytes / 1024)) + " KiB";
+  }
+  function savedName(response, fallback) {
+    var header = response.headers.get("Content-Disposition") || "";
+    var star = /filename\*=UTF-8''([^;]+)/i.exec(header);
+    if (star) return decodeURIComponent(star[1]);
+    var plain = /filename="?([^";]+)"?/i.exec(header);
+    return plain ? plain[1] : fallback;
+  }
+  document.querySelectorAll("a[data-download]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      if (!window.fetch || !window.ReadableStream || link.dataset.busy) return;
+      event.preventDefault();
+      link.dataset.busy = "1";
+      var status = document.createElement("span");
+      status.className = "download-status";
+      status.setAttribute("role", "status");
+      var bar = document.createElement("progress");
+      bar.className = "download-bar";
+      bar.max = 100;
+      var words = document.createElement("span");
+      words.textContent = "Preparing " + (link.dataset.download || "the file") + "…";
+      status.appendChild(bar);
+      status.appendChild(words);
+      link.insertAdjacentElement("afterend", status);
+      var done = function () { delete link.dataset.busy; status.remove(); };
+      fetch(link.href, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
+        if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
+        var total = parseInt(response.headers.get("Content-Length"), 10) || 0;
+        var reader = response.body.getReader(), chunks = [], received = 0;
+        var pump = function () {
+          return reader.read().then(function (part) {
+            if (part.done) return;
+            chunks.push(part.value);
+            received += part.value.length;
+            if (total) bar.value = Math.round(100 * received / total);
+            words.textContent = "Downloading: " + sizeText(received) + (total ? " of " + sizeText(total) : "");
+            return pump();
+          });
+        };
+        return pump().then(function () {
+          var blob = new Blob(chunks, { type: response.headers.get("Content-Type") || "application/octet-stream" });
+          var url = URL.createObjectURL(blob);
+          var save = document.createElement("a");
+          save.href = url;
+          save.download = savedName(response, "download");
+          document.body.appendChild(save);
+          save.click();
+          save.remove();
+          window.setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+          done();
+        });
+      }).catch(function () {
+        done();
+        window.location.href = link.href;
+      });
+    });
+  });
+
   // Irreversible actions without a page of their own ask first; the form is sent only on "OK".
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
