@@ -267,6 +267,8 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault(); // before vault.js's send-once handler, which then leaves the button alone
     if (!chosen.length) return;
+    // A choice that loses something for good (e.g. not keeping the original) is confirmed first.
+    if (window.vaultConfirmed && !window.vaultConfirmed(form)) return;
     var sending = options();
     chosen.forEach(function (item) {
       item.key = newKey(); // a resend after a dropped connection stores the file once

@@ -148,9 +148,22 @@
   });
 
   // Irreversible actions without a page of their own ask first; the form is sent only on "OK".
-  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+  // A form asks when it has data-confirm, or when one of its controls holds the value its
+  // data-confirm-if names (its data-confirm is the question). Scripts that send a form themselves
+  // (upload-batch.js) ask through window.vaultConfirmed before sending.
+  window.vaultConfirmed = function (form) {
+    var questions = [];
+    if (form.dataset.confirm) questions.push(form.dataset.confirm);
+    form.querySelectorAll("[data-confirm-if]").forEach(function (control) {
+      var chosen = control.type === "radio" || control.type === "checkbox" ? control.checked : true;
+      if (chosen && control.value === control.dataset.confirmIf && control.dataset.confirm) questions.push(control.dataset.confirm);
+    });
+    return questions.every(function (question) { return window.confirm(question); });
+  };
+  document.querySelectorAll("form[data-confirm], form:has([data-confirm-if])").forEach(function (form) {
+    if (form.hasAttribute("data-sends-itself")) return;  // its own script asks
     form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.dataset.confirm)) {
+      if (!window.vaultConfirmed(form)) {
         event.preventDefault();
         event.stopImmediatePropagation();
       }
