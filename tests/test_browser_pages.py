@@ -188,6 +188,43 @@ def test_confirmations_block_revoking_a_share_and_a_new_recovery_key_until_confi
     expect(page.locator(".recovery-reminder")).to_contain_text("not confirmed saving your recovery key")
 
 
+def test_deleting_from_the_trash_and_revoking_a_token_wait_for_ok(laptop, live_server):
+    from accounts.models import ApiToken
+    from accounts.services import create_api_token
+    from vault import services
+    from vault.models import ImageRecord
+
+    page = laptop
+    user = log_in(page, live_server)
+    record = stored(user, make_photo(96, 64, seed=6), name="gone.png", codec="webp", quality=70)
+    services.move_to_trash(record=record)
+    create_api_token(user=user, name="script", master_key=user.master_key)
+    asked = []
+
+    def answer(accept):
+        def handle(dialog):
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+        return handle
+
+    for url, button, still_there in (
+        ("/images/trash/", re.compile("^Delete now"), lambda: ImageRecord.objects.filter(pk=record.pk).exists()),
+        ("/accounts/profile/", re.compile("^Revoke script"), lambda: ApiToken.objects.filter(user=user).exists()),
+    ):
+        page.goto(f"{live_server.url}{url}")
+        page.once("dialog", answer(False))
+        page.get_by_role("button", name=button).click()
+        page.wait_for_timeout(300)  # time for a form that was (wrongly) sent to arrive
+        with ONE_AT_A_TIME:
+            assert still_there(), f"{url}: done without the OK"
+        page.once("dialog", answer(True))
+        with page.expect_navigation():
+            page.get_by_role("button", name=button).click()
+        with ONE_AT_A_TIME:
+            assert not still_there(), f"{url}: not done after the OK"
+    assert "cannot be restored" in asked[0] and "cannot be undone" in asked[2] and len(asked) == 4
+
+
 def test_the_progress_label_names_mscae_while_it_searches_and_the_bar_moves(laptop, live_server, tiny_model, monkeypatch):
     """The worker's progress callback writes (stage, percent) to the record (vault/jobs/worker.py's
     ProgressWriter); here the test thread writes what the real search reports, since a second

@@ -8,7 +8,7 @@
     el.hidden = false;
   });
 
-  document.querySelectorAll("[data-copy-target]").forEach(function (button) {
+  document.querySelectorAll(".js-only[data-copy-target]").forEach(function (button) {  // profile.js has its own
     button.addEventListener("click", function () {
       var source = document.getElementById(button.getAttribute("data-copy-target"));
       if (!source) return;
