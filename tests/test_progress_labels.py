@@ -71,3 +71,13 @@ def test_the_bar_moves_during_a_long_step(slow_mscae):
     # The ticker reports every 0.1 s through a 1.2 s analysis: the bar moves without a finished step.
     assert len(set(during)) >= 3, during
     assert all(f < progress_module.FINAL_END for f in during)
+
+
+def test_a_label_names_at_most_three_codecs_and_counts_the_rest():
+    span = progress_module.Progress().span(0.0, 1.0, 5)
+    for task, name in enumerate(["avif", "jxl", "webp", "jpeg", "png"]):
+        span.begin(task, name)
+    assert span.label() == "searching avif, jxl, webp and 2 more"
+    span.finish(0)
+    span.finish(1)
+    assert span.label() == "searching webp, jpeg, png"

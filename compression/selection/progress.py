@@ -33,6 +33,7 @@ TICK_SECONDS = 0.5
 DEFAULT_STEP_SECONDS = 2.0
 # At most this much of a step's share is credited before the step ends.
 STEP_CREDIT = 0.9
+MAX_NAMED = 3  # codecs named in a label; the rest are counted
 
 
 class Progress:
@@ -140,7 +141,11 @@ class _Span:
         doing = [f"{n}: {a}" for n, a in busy if a]
         if doing:
             return "; ".join(doing)  # e.g. the learned codec's analysis: the longest single step
-        return f"{self.verb} {', '.join(names)}" if names else f"{self.verb} finished"
+        if not names:
+            return f"{self.verb} finished"
+        if len(names) > MAX_NAMED:  # the record keeps 64 characters of it
+            return f"{self.verb} {', '.join(names[:MAX_NAMED])} and {len(names) - MAX_NAMED} more"
+        return f"{self.verb} {', '.join(names)}"
 
     def fraction(self) -> float:
         now = time.monotonic()
