@@ -160,13 +160,13 @@ def plain_reason(record) -> str | None:
 
 
 # Media types every browser shows in <img> as they are (vault.responses.BROWSER_FORMATS).
-_SHOWN_AS_IS = {"image/jpeg", "image/png", "image/webp", "image/avif"}
+SHOWN_AS_IS = {"image/jpeg", "image/png", "image/webp", "image/avif"}
 
 
 def preview_variant(record) -> str:
     """What the detail page shows large: the compressed file where a browser reads it as stored
     (no decoding on the way out), else the thumbnail (the learned codec's and JPEG XL's files
     would be decoded on every page view)."""
-    if record.has_compressed and record.compressed_media_type in _SHOWN_AS_IS:
+    if record.has_compressed and record.compressed_media_type in SHOWN_AS_IS:
         return "compressed-display"
     return "thumbnail"

@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from portal.errors import text_or_json
-from vault import services
+from vault import presentation, services
 from vault.errors import RetrievalRefused, ShareUnavailable
 from vault.forms import ShareOpenForm
 from vault.responses import SHARE_KEY_REFUSED, file_response, stored_variant
@@ -55,7 +55,7 @@ def _view_context(share) -> dict:
         "share": share, "record": record, "sharer": record.owner.get_username(),
         "picture_is_compressed": record.has_compressed,
         # Codecs browsers cannot read (.msc, JPEG XL) come as a PNG too.
-        "offers_png": record.has_compressed and not record.compressed_media_type in ("image/jpeg", "image/png", "image/webp", "image/avif"),
+        "offers_png": record.has_compressed and record.compressed_media_type not in presentation.SHOWN_AS_IS,
     }
 
 
