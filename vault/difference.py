@@ -24,20 +24,20 @@ from PIL import Image
 from vault.errors import OriginalNotDisplayable
 
 
-def _rgba(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("RGBA"), dtype=np.int32)
-
-
 def difference_pixels(original: Image.Image, compressed: Image.Image) -> np.ndarray:
     """|original − compressed| per RGB channel as uint8 (height × width × 3), opacity-weighted."""
-    a, b = _rgba(original), _rgba(compressed)
-    if a.shape != b.shape:
+    if original.size != compressed.size:
         raise ValueError(f"the compressed image is {compressed.size}, the original {original.size}")
-    alpha_a, alpha_b = a[..., 3:], b[..., 3:]
-    # Premultiplied in integers (×255) so equal pixels give exactly 0, then back to 0–255.
-    colour = np.abs(a[..., :3] * alpha_a - b[..., :3] * alpha_b)
-    colour = (colour + 127) // 255
-    return np.maximum(colour, np.abs(alpha_a - alpha_b)).astype(np.uint8)
+    a, b = np.asarray(original.convert("RGBA")), np.asarray(compressed.convert("RGBA"))
+    alpha_a, alpha_b = a[..., 3].astype(np.int32), b[..., 3].astype(np.int32)
+    opacity = np.abs(alpha_a - alpha_b)
+    out = np.empty(a.shape[:2] + (3,), dtype=np.uint8)
+    # One channel at a time: a phone photo's planes in int32 are ~100 MB each.
+    for c in range(3):
+        # Premultiplied in integers (×255) so equal pixels give exactly 0, then back to 0–255.
+        colour = (np.abs(a[..., c] * alpha_a - b[..., c] * alpha_b) + 127) // 255
+        out[..., c] = np.maximum(colour, opacity)
+    return out
 
 
 def difference_png(record, original: bytes, compressed: bytes) -> bytes:
