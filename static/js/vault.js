@@ -154,9 +154,13 @@
   window.vaultConfirmed = function (form) {
     var questions = [];
     if (form.dataset.confirm) questions.push(form.dataset.confirm);
-    form.querySelectorAll("[data-confirm-if]").forEach(function (control) {
-      var chosen = control.type === "radio" || control.type === "checkbox" ? control.checked : true;
-      if (chosen && control.value === control.dataset.confirmIf && control.dataset.confirm) questions.push(control.dataset.confirm);
+    // data-confirm-if on a control (its value) or on a group of radios (the ticked one's value).
+    form.querySelectorAll("[data-confirm-if]").forEach(function (el) {
+      var want = el.dataset.confirmIf, hit;
+      if (el.matches("input[type=radio], input[type=checkbox]")) hit = el.checked && el.value === want;
+      else if (el.matches("input, select, textarea")) hit = el.value === want;
+      else hit = Array.prototype.some.call(el.querySelectorAll("input:checked"), function (i) { return i.value === want; });
+      if (hit && el.dataset.confirm) questions.push(el.dataset.confirm);
     });
     return questions.every(function (question) { return window.confirm(question); });
   };
