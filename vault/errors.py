@@ -7,6 +7,7 @@ mapping for the pages) turns them into responses. `status` is the HTTP status; `
 """
 from __future__ import annotations
 
+import errno
 import math
 
 GENERIC_REFUSAL = "That key does not open this image."
@@ -173,3 +174,26 @@ class LocationNotRemovable(VaultError):
             "changing the picture, and this share does not include the location. Open the compressed version "
             "instead, or ask the owner for a share that includes the location."
         )
+
+
+class StorageFull(VaultError):
+    """Storage refused a write (full disk, quota, I/O error): nothing partial was kept and nothing
+    was recorded. 507 Insufficient Storage. Deleting images still works and frees space."""
+
+    status = 507
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__(
+            "The server's storage is full or refused the write"
+            + (f" ({reason})" if reason else "")
+            + ": nothing was saved. Try again later; deleting images you no longer need frees space "
+            "and works meanwhile. If it keeps happening, tell the site's operator."
+        )
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> "StorageFull":
+        # errno's name (ENOSPC, EDQUOT) says which limit without the file's path, which names a record.
+        name = errno.errorcode.get(exc.errno or 0, "")
+        text = exc.strerror or type(exc).__name__
+        return cls(f"{name}: {text}" if name else text)

@@ -23,7 +23,7 @@ from compression.imageio import InvalidImage, probe_upload
 from portal.observability import UPLOAD_SECONDS
 from vault import blobs, crypto, deployment, keyring
 from vault.duplicates import duplicate_digest, find_duplicate
-from vault.errors import DuplicateImage
+from vault.errors import DuplicateImage, StorageFull
 from vault.jobs.dispatch import enqueue
 from vault.jobs.state import check_limits, describe_options, job_options, mark_queued
 from vault.models import ImageRecord, UserVault
@@ -186,7 +186,10 @@ def store_image(
 def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master_key: bytes, request) -> None:
     written: list[str] = []
     try:
-        deployment.ensure_marker()  # the orphan sweep only trusts a prefix marked with this database's id
+        try:
+            deployment.ensure_marker()  # the orphan sweep only trusts a prefix marked with this database's id
+        except OSError as exc:
+            raise StorageFull.from_os_error(exc) from None
         name, digest = blobs.write_sealed(record.pk, "original", data, data_key=data_key)
         written.append(name)
         record.original_blob, record.sha256_original_blob = name, digest

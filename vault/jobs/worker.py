@@ -26,7 +26,7 @@ from compression.imageio import InvalidImage, load_upload
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
 from vault import blobs, crypto, metadata, renditions
-from vault.errors import BlobUnavailable, JobCancelled
+from vault.errors import BlobUnavailable, JobCancelled, StorageFull
 from vault.images.opening import open_sealed_blobs
 from vault.jobs.state import LOST_WORKER, Status, finish, job_key, soft_limit_for
 from vault.models import ImageRecord
@@ -62,6 +62,8 @@ def run_job(*, record_id: int, task_id: str) -> None:
     except MemoryError:
         _fail(record, task_id, "The image needed more memory than a worker has; try another codec.")
     except (InvalidImage, ValueError) as exc:  # CodecError is a ValueError: a message for the user
+        _fail(record, task_id, str(exc))
+    except StorageFull as exc:  # nothing of this attempt was kept: the owner retries once there is space
         _fail(record, task_id, str(exc))
     except crypto.SealError:
         logger.error("job for record %s: the stored original or its job key did not open", record_id)
