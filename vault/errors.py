@@ -176,6 +176,14 @@ class LocationNotRemovable(VaultError):
         )
 
 
+class UploadIncomplete(VaultError):
+    """A record whose original never arrived (the uploading process died between inserting the
+    row and writing the file), or a retry that sent another file under the first one's key. 409:
+    sending the file again is what completes it."""
+
+    status = 409
+
+
 class StorageFull(VaultError):
     """Storage refused a write (full disk, quota, I/O error): nothing partial was kept and nothing
     was recorded. 507 Insufficient Storage. Deleting images still works and frees space."""

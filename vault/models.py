@@ -143,8 +143,15 @@ class ImageRecord(models.Model):
 
     @property
     def is_legacy(self) -> bool:
-        """Stored before the per-user vault: opens only with its own retrieval key."""
-        return self.dk_wrap is None
+        """Stored before the per-user vault: opens only with its own retrieval key. (A vault
+        record whose original never arrived has no data-key wrap either: `upload_incomplete`.)"""
+        return self.dk_wrap is None and bool(self.original_blob)
+
+    @property
+    def upload_incomplete(self) -> bool:
+        """The row of an upload whose original was never written (its process died in between):
+        nothing opens; sending the same file again completes it (`uploads.store_image`)."""
+        return not self.original_blob
 
     @property
     def is_active(self) -> bool:

@@ -412,6 +412,9 @@ JOB_MAX_SOFT_TIME_LIMIT = env_int("JOB_MAX_SOFT_TIME_LIMIT", 3600)  # effort=max
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 # A queued job nobody has started for this long is sent again (a broker restart can lose it).
 JOB_REQUEUE_AFTER = timedelta(minutes=env_int("JOB_REQUEUE_AFTER_MINUTES", 30))
+# A row whose original has not arrived this long after its insert (the uploading process died)
+# is shown as failed "upload incomplete"; sending the file again still completes it.
+UPLOAD_INCOMPLETE_AFTER = timedelta(minutes=env_int("UPLOAD_INCOMPLETE_AFTER_MINUTES", 10))
 JOB_QUEUE = "celery"
 JOB_MAX_EFFORT_QUEUE = "max"  # slow jobs never hold up normal uploads (make run: its own worker)
 

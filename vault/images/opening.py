@@ -11,7 +11,7 @@ from django.views.decorators.debug import sensitive_variables
 from audit.events import record_event
 from audit.models import AuditEvent
 from vault import blobs, crypto, metadata
-from vault.errors import BlobUnavailable, NotCompressedYet, RecordLocked, RetrievalRefused
+from vault.errors import BlobUnavailable, NotCompressedYet, RecordLocked, RetrievalRefused, UploadIncomplete
 from vault.models import ImageRecord, UserVault
 
 
@@ -22,6 +22,9 @@ def _audit_refusal(*, record: ImageRecord, request, why: str) -> RetrievalRefuse
 
 @sensitive_variables("master_key", "data_key")
 def vault_data_key(*, record: ImageRecord, master_key: bytes, request=None) -> bytes:
+    if record.upload_incomplete:
+        raise UploadIncomplete(f"'{record.name}' was never fully uploaded: its original file did not arrive. "
+                               "Upload the same file again to complete it, or delete it.")
     if record.is_legacy:
         raise RecordLocked(f"'{record.name}' was stored with its own retrieval key; open it with that key.")
     vault = UserVault.objects.filter(user_id=record.owner_id).first()
