@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import image_bytes, make_photo
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
