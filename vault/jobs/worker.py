@@ -22,10 +22,11 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from compression.imageio import InvalidImage, load_upload
+from compression.imageio import InvalidImage
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
 from vault import blobs, crypto, metadata, renditions
+from vault.decoding import decode_original
 from vault.errors import BlobUnavailable, JobCancelled, StorageFull
 from vault.images.opening import open_sealed_blobs
 from vault.jobs.state import LOST_WORKER, Status, finish, job_key, soft_limit_for
@@ -98,7 +99,7 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
         original = open_sealed_blobs(record=record, data_key=data_key, variants=["original"])["original"]
     except BlobUnavailable:  # missing, swapped or altered blob: audited with its cause already
         raise crypto.SealError() from None
-    decoded = load_upload(original, filename=record.name, max_bytes=len(original), max_pixels=settings.UPLOAD_MAX_PIXELS)
+    decoded = decode_original(original, filename=record.name, max_pixels=settings.UPLOAD_MAX_PIXELS)
     tags = _read_metadata(record, decoded, data_key)
     options = record.job_options or {}
     with ProgressWriter(record.pk, task_id) as progress:
