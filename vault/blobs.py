@@ -32,7 +32,7 @@ VARIANTS = crypto.VARIANTS
 LEGACY_VARIANTS = ("original", "compressed")
 # What `blob_name` makes, and the temporary name `write_whole` writes it under first (left behind
 # only by a process killed mid-write); the orphan sweep deletes nothing else.
-BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed|thumbnail|display)-[0-9a-f]+\.sealed(\.[0-9a-f]+\.part)?$")
+BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed|thumbnail|rendition)-[0-9a-f]+\.sealed(\.[0-9a-f]+\.part)?$")
 
 
 class BadBlob(Exception):

@@ -136,6 +136,11 @@ class DuplicateImage(VaultError):
         self.fields = {"existing_id": existing_id, "existing_in_trash": in_trash}
 
 
+class DisplayNotReady(JobConflict):
+    """An original no browser draws whose viewable copy (vault/display.py) the worker has not made
+    yet: its job is waiting, or it was stored before such copies were made."""
+
+
 class JobLimit(VaultError):
     """A per-user bound was reached: 429 (too many jobs at once, retry later) or 413 (over quota)."""
 

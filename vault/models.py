@@ -101,6 +101,9 @@ class ImageRecord(models.Model):
     original_blob = models.CharField(max_length=255)
     compressed_blob = models.CharField(max_length=255, blank=True)
     thumbnail_blob = models.CharField(max_length=255, blank=True)
+    # A PNG of an original no browser draws, made by the worker (vault/display.py); empty for the rest.
+    rendition_blob = models.CharField(max_length=255, blank=True)
+    sha256_rendition_blob = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
 
     # The data key wrapped under the owner's master key (AES-GCM, record id in the AAD), and which
     # of the owner's vaults that master key belongs to (a reset without the recovery key starts a

@@ -11,7 +11,8 @@ from vault.models import ImageRecord, Share
 
 
 def blob_names(record: ImageRecord) -> list[str]:
-    return [name for name in (record.original_blob, record.compressed_blob, record.thumbnail_blob) if name]
+    names = (record.original_blob, record.compressed_blob, record.thumbnail_blob, record.rendition_blob)
+    return [name for name in names if name]
 
 
 def delete_image(*, record: ImageRecord, request=None, why: str = "") -> None:
@@ -35,7 +36,8 @@ def delete_all_images(*, owner) -> dict[str, int]:
     caller's transaction commits. Not audited per image: the caller records one event for the
     whole deletion. Returns what went, as counts only."""
     records = ImageRecord.objects.filter(owner=owner)
-    names = [name for record in records.only("original_blob", "compressed_blob", "thumbnail_blob") for name in blob_names(record)]
+    fields = ("original_blob", "compressed_blob", "thumbnail_blob", "rendition_blob")
+    names = [name for record in records.only(*fields) for name in blob_names(record)]
     counts = {"images": records.count(), "shares": Share.objects.filter(record__owner=owner).count(), "blobs": len(names)}
     records.delete()  # shares (and their wraps) cascade
     transaction.on_commit(lambda: delete_blobs_quietly(names))

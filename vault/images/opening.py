@@ -10,7 +10,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import blobs, crypto, metadata
+from vault import blobs, crypto, display, metadata
 from vault.errors import BlobUnavailable, NotCompressedYet, RecordLocked, RetrievalRefused, UploadIncomplete
 from vault.models import ImageRecord, UserVault
 
@@ -54,6 +54,8 @@ def open_sealed_blobs(*, record: ImageRecord, data_key: bytes, variants, request
     `BlobUnavailable` naming the variant, audited with its cause: the other variants may still
     open. A compressed file or thumbnail whose first job has not finished is `NotCompressedYet`."""
     for variant in variants:
+        if variant == display.VARIANT and not record.rendition_blob:
+            raise display.not_ready(record)
         if not getattr(record, f"{variant}_blob") and variant != "original" and record.status != ImageRecord.Status.DONE:
             raise NotCompressedYet(
                 f"'{record.name}' has no {variant} file yet: its compression is {record.get_status_display().lower()}."

@@ -25,7 +25,7 @@ from audit.models import AuditEvent
 from compression.imageio import InvalidImage
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
-from vault import blobs, crypto, metadata, renditions
+from vault import blobs, crypto, display, metadata, renditions
 from vault.decoding import decode_original
 from vault.errors import BlobUnavailable, JobCancelled, StorageFull
 from vault.images.opening import open_sealed_blobs
@@ -101,6 +101,7 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
         raise crypto.SealError() from None
     decoded = decode_original(original, filename=record.name, max_pixels=settings.UPLOAD_MAX_PIXELS)
     tags = _read_metadata(record, decoded, data_key)
+    display.store_rendition(record, decoded.image, data_key=data_key, task_id=task_id)
     options = record.job_options or {}
     with ProgressWriter(record.pk, task_id) as progress:
         result = compress_image(

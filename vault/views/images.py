@@ -243,7 +243,7 @@ def image_file(request, pk, variant):
     record = get_image_for(request.user, pk)
     master_key = sessions.master_key_for(request)
     try:
-        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
+        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant, record), request=request)
         response = file_response(record, variant, data)
     except REFUSALS as exc:  # in words, for whoever opens the URL itself
         return text_or_json(request, refusal_status(exc), refusal_text(exc))

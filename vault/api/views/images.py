@@ -230,7 +230,7 @@ class ImageRecordViewSet(
         query.is_valid(raise_exception=True)
         variant = query.validated_data["variant"]
         master_key = sessions.master_key_for(request)
-        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
+        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant, record), request=request)
         return file_response(record, variant, data)
 
     @extend_schema(
@@ -274,7 +274,7 @@ class ImageRecordViewSet(
         body = ImageRetrieveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         variant = body.validated_data["variant"]
-        stored = stored_variant(variant)
+        stored = stored_variant(variant, record)
         if record.is_legacy:
             data = services.retrieve_image(record=record, key=body.validated_data["key"], variant=stored, request=request)
         else:
