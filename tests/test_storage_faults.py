@@ -8,11 +8,13 @@ import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import image_bytes, make_photo
 from vault import blobs, jobs
+from vault.images import deletion, trash
 from vault.models import ImageRecord
 
 from .test_api_images import IMAGES, alice, api, upload  # noqa: F401 - fixtures too
@@ -137,7 +139,7 @@ def test_on_a_real_full_filesystem_uploads_answer_507_leave_nothing_partial_and_
     assert "storage is full" in refused.json()["detail"]
     assert not list(tiny_disk.rglob("*.part"))
     records = ImageRecord.objects.all()
-    stored = {name for r in records for name in (r.original_blob, r.compressed_blob, r.thumbnail_blob) if name}
+    stored = {name for r in records for name in deletion.blob_names(r)}
     on_disk = {str(p.relative_to(tiny_disk)) for p in files_under(tiny_disk)}
     assert on_disk == stored  # every file belongs to a record: no partial or orphaned blob
     assert all(r.original_blob for r in records)  # no half-made record either
@@ -145,3 +147,33 @@ def test_on_a_real_full_filesystem_uploads_answer_507_leave_nothing_partial_and_
     with django_capture_on_commit_callbacks(execute=True):
         assert api.delete(f"{IMAGES}{first.pk}/?permanent=1").status_code == 204
     assert upload(api, noise[-1], name="again.bmp", codec="png").status_code == 202
+
+
+def _database_full_once(monkeypatch, module):
+    real, calls = module.record_event, []
+
+    def full_then_real(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("database or disk is full")
+        return real(**kwargs)
+
+    monkeypatch.setattr(module, "record_event", full_then_real)
+
+
+def test_deleting_for_good_when_the_database_cannot_write_frees_the_blobs_first_and_then_succeeds(
+    api, monkeypatch, settings
+):
+    pk = upload(api, codec="png").json()["id"]
+    _database_full_once(monkeypatch, deletion)
+    assert api.delete(f"{IMAGES}{pk}/?permanent=1").status_code == 204
+    assert not ImageRecord.objects.filter(pk=pk).exists()
+    assert files_under(settings.MEDIA_ROOT) == []  # gone before the row, to make room for its deletion
+
+
+def test_a_database_out_of_space_answers_507_in_words_not_500(api, monkeypatch):
+    pk = upload(api, codec="png").json()["id"]
+    _database_full_once(monkeypatch, trash)
+    response = api.delete(f"{IMAGES}{pk}/")
+    assert response.status_code == 507 and "database has no space left" in response.json()["detail"]
+    assert not ImageRecord.objects.get(pk=pk).in_trash

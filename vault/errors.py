@@ -205,6 +205,15 @@ class StorageFull(VaultError):
         )
 
     @classmethod
+    def from_database_error(cls, exc: Exception) -> "StorageFull | None":
+        """The refusal for a database write that failed for want of space (SQLite's "database or
+        disk is full", PostgreSQL's SQLSTATE 53100 disk_full), else None."""
+        cause = exc.__cause__ or exc
+        if "disk is full" in str(exc) or getattr(cause, "sqlstate", None) == "53100":
+            return cls("the database has no space left")
+        return None
+
+    @classmethod
     def from_os_error(cls, exc: OSError) -> "StorageFull":
         # errno's name (ENOSPC, EDQUOT) says which limit without the file's path, which names a record.
         name = errno.errorcode.get(exc.errno or 0, "")

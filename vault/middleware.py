@@ -2,6 +2,7 @@
 from urllib.parse import quote
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -41,6 +42,8 @@ class VaultSessionMiddleware:
             return redirect(f"{reverse('vault:unlock-vault')}?next={quote(request.get_full_path())}")
         # Any page whose write storage refused (the API's handler answers its own): the page says
         # what to do instead of a server error. Nothing partial was kept (blobs.write_whole).
+        if isinstance(exception, DatabaseError):
+            exception = StorageFull.from_database_error(exception) or exception
         if isinstance(exception, StorageFull):
             return error_response(request, StorageFull.status, detail=str(exception))
         return None

@@ -2,11 +2,12 @@
 Moving to the trash and back is vault/images/trash.py."""
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from audit.events import record_event
 from audit.models import AuditEvent
 from vault.blobs import delete_blobs_quietly
+from vault.errors import StorageFull
 from vault.models import ImageRecord, Share
 
 
@@ -17,7 +18,25 @@ def blob_names(record: ImageRecord) -> list[str]:
 
 def delete_image(*, record: ImageRecord, request=None, why: str = "") -> None:
     """Remove the row now and the blobs once the deletion has committed: if the transaction
-    rolls back, the row still points at blobs that still exist."""
+    rolls back, the row still points at blobs that still exist.
+
+    Except on a full disk: a database that shares it (SQLite) cannot even write the journal a
+    deletion needs, so the blobs go first, to make that room, and the deletion is tried once
+    more. The owner asked for them to go; if the row still cannot be deleted it opens as damaged
+    (410) and deleting it again finishes the job."""
+    try:
+        _delete_row(record, request=request, why=why)
+    except DatabaseError as exc:
+        if (full := StorageFull.from_database_error(exc)) is None:
+            raise
+        delete_blobs_quietly(blob_names(record))
+        try:
+            _delete_row(record, request=request, why=why)
+        except DatabaseError:
+            raise full from None
+
+
+def _delete_row(record: ImageRecord, *, request, why: str) -> None:
     names = blob_names(record)
     with transaction.atomic():
         record_event(
