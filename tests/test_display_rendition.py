@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from PIL import Image, ImageFile
@@ -121,3 +122,17 @@ def test_a_truncated_tiff_fails_its_job_and_its_display_is_a_4xx_not_a_500(api, 
     assert record.status == "failed" and not record.rendition_blob
     shown = page.get(reverse("vault:file", args=[pk, "original-display"]))
     assert shown.status_code == 422 and "'cut.tiff' is truncated or corrupt" in shown.content.decode()
+
+
+def test_the_backfill_command_flags_old_records_and_the_owners_next_unlock_makes_their_rendition(api):
+    record, _data = tiff_upload(api)
+    jpeg = upload(api, image_bytes(make_photo(seed=9), "JPEG"), name="b.jpg", codec="png").json()["id"]
+    ImageRecord.objects.filter(pk=record.pk).update(rendition_blob="", sha256_rendition_blob="")
+    out = io.StringIO()
+    call_command("flag_display_renditions", stdout=out)
+    assert "Flagged 1 image of 1 user" in out.getvalue()
+    assert ImageRecord.objects.get(pk=record.pk).needs_recompress and not ImageRecord.objects.get(pk=jpeg).needs_recompress
+    page = login_unlocked(Client(), "alice", PASSWORD)  # the login queues it (eager here: done at once)
+    record.refresh_from_db()
+    assert record.rendition_blob and not record.needs_recompress
+    assert page.get(reverse("vault:file", args=[record.pk, "original-display"])).status_code == 200

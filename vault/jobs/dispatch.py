@@ -12,6 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
+from vault import display
 from vault.errors import JobConflict, JobLimit
 from vault.images.opening import vault_data_key
 from vault.jobs.state import (
@@ -109,6 +110,22 @@ def flag_old_model_files(*, codec_name: str, model_id: str) -> dict[int, int]:
     `model_id` (or before records named their model); returns {owner id: images flagged}."""
     candidates = ImageRecord.objects.filter(codec=codec_name, status=Status.DONE, dk_wrap__isnull=False)
     stale = [r for r in candidates.only("pk", "owner_id", "codec_params") if (r.codec_params or {}).get("model") != model_id]
+    ImageRecord.objects.filter(pk__in=[r.pk for r in stale]).update(needs_recompress=True)
+    per_owner: dict[int, int] = {}
+    for record in stale:
+        per_owner[record.owner_id] = per_owner.get(record.owner_id, 0) + 1
+    return per_owner
+
+
+def flag_missing_renditions() -> dict[int, int]:
+    """Flag every finished vault record whose original no browser draws and that has no display
+    rendition (stored before the worker made them); returns {owner id: images flagged}. Like
+    `flag_old_model_files`, the owner's next unlock queues them: only their key opens the original."""
+    formats = display.BROWSER_FORMATS
+    candidates = ImageRecord.objects.filter(status=Status.DONE, dk_wrap__isnull=False, rendition_blob="").exclude(
+        original_format__in=[*formats, *(f.lower() for f in formats)]
+    ).exclude(original_blob="")
+    stale = list(candidates.only("pk", "owner_id"))
     ImageRecord.objects.filter(pk__in=[r.pk for r in stale]).update(needs_recompress=True)
     per_owner: dict[int, int] = {}
     for record in stale:
