@@ -181,7 +181,8 @@ def store_image(
         if (existing := _existing_upload(owner, upload_token)) is not None:
             return existing, False
         raise
-    _store_original(record, data=data, data_key=data_key, master_key=master_key, request=request)
+    if not _store_original(record, data=data, data_key=data_key, master_key=master_key, request=request):
+        return ImageRecord.objects.get(pk=record.pk), False  # a retry of this upload completed it first
     return _queued(record, started), True
 
 
