@@ -183,7 +183,7 @@ def test_stalled_jobs_are_sent_again_and_dead_uploads_marked_incomplete_not_dele
     running = store(alice, data=photo(1))
     worker.claim(running.pk, running.job_task_id)
     half = store(alice, data=photo(2))
-    ImageRecord.objects.filter(pk=half.pk).update(original_blob="")  # died before its original was written
+    ImageRecord.objects.filter(pk=half.pk).update(original_blob="", dk_wrap=None)  # died before its original was written
     later = timezone.now() + settings.JOB_REQUEUE_AFTER + timedelta(seconds=state.hard_limit_for({}) + 61)
     counts = dispatch.requeue_stalled(now=later)
     assert counts == {"resent": 2, "failed": 0, "incomplete": 1}

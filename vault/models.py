@@ -154,7 +154,9 @@ class ImageRecord(models.Model):
     def upload_incomplete(self) -> bool:
         """The row of an upload whose original was never written (its process died in between):
         nothing opens; sending the same file again completes it (`uploads.store_image`)."""
-        return not self.original_blob
+        # dk_wrap is written in the same save as original_blob: a record whose original was let go
+        # later (the compressed file kept alone) still has it.
+        return self.dk_wrap is None and not self.original_blob
 
     @property
     def is_active(self) -> bool:

@@ -196,7 +196,9 @@ def _queued(record: ImageRecord, started: float) -> ImageRecord:
 def _incomplete_upload(owner, vault_epoch: int, digest: str) -> ImageRecord | None:
     """The owner's row whose original never arrived, for these same bytes."""
     return (
-        ImageRecord.objects.filter(owner=owner, vault_epoch=vault_epoch, duplicate_mac=digest, original_blob="")
+        ImageRecord.objects.filter(
+            owner=owner, vault_epoch=vault_epoch, duplicate_mac=digest, original_blob="", dk_wrap__isnull=True
+        )
         .order_by("created", "id").first()
     )
 

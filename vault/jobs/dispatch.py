@@ -62,8 +62,9 @@ def requeue(*, record: ImageRecord, master_key: bytes, options: dict | None = No
     data key once a job has ended."""
     if record.is_active:
         raise JobConflict(f"'{record.name}' is already {record.get_status_display().lower()}.")
-    if record.upload_incomplete:
-        raise JobConflict(f"'{record.name}' has no stored original to compress: {UPLOAD_INCOMPLETE}")
+    if not record.original_blob:
+        why = f" {UPLOAD_INCOMPLETE}" if record.upload_incomplete else ""
+        raise JobConflict(f"'{record.name}' has no stored original to compress.{why}")
     check_limits(owner=record.owner, incoming_bytes=0)
     data_key = vault_data_key(record=record, master_key=master_key, request=request)
     with transaction.atomic():
@@ -155,14 +156,15 @@ def requeue_stalled(*, now=None) -> dict[str, int]:
             outcome = _resend(record.pk, now=now, lost_attempt=True)
             counts["resent" if outcome else "failed"] += 1
     cutoff = now - settings.UPLOAD_INCOMPLETE_AFTER
-    for record in ImageRecord.objects.filter(status__in=ImageRecord.ACTIVE, original_blob="", created__lt=cutoff):
+    incomplete = ImageRecord.objects.filter(original_blob="", dk_wrap__isnull=True)
+    for record in incomplete.filter(status__in=ImageRecord.ACTIVE, created__lt=cutoff):
         counts["incomplete"] += _mark_incomplete(record.pk, now=now)
     return counts
 
 
 def _mark_incomplete(record_id: int, *, now) -> int:
     with transaction.atomic():
-        record = ImageRecord.objects.select_for_update().filter(pk=record_id, original_blob="").first()
+        record = ImageRecord.objects.select_for_update().filter(pk=record_id, original_blob="", dk_wrap__isnull=True).first()
         if record is None or not record.is_active:
             return 0  # completed (or deleted) since the query
         finish(record, status=Status.FAILED, error=UPLOAD_INCOMPLETE, now=now)
