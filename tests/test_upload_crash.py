@@ -10,12 +10,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import image_bytes, make_photo
-from vault import uploads
+from vault import blobs, uploads
 from vault.jobs import dispatch
 from vault.models import ImageRecord
 
 from .test_api_images import IMAGES, PASSWORD, alice, api  # noqa: F401 - fixtures too
-from .vault_helpers import login_unlocked
+from .vault_helpers import files_under, login_unlocked
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +104,25 @@ def test_an_incomplete_record_can_be_deleted_before_anyone_retries(api, crashing
     half = crashed_upload(api, image_bytes(make_photo(seed=3)))
     assert api.delete(f"{IMAGES}{half.pk}/?permanent=1").status_code == 204
     assert not ImageRecord.objects.exists()
+
+
+def test_two_retries_completing_the_same_record_keep_one_original_and_no_orphan(api, crashing, monkeypatch, settings):
+    data = image_bytes(make_photo(seed=3))
+    half = crashed_upload(api, data)
+    real, answers = blobs.write_sealed, []
+
+    def second_retry_meanwhile(record_id, variant, plaintext, **kwargs):
+        written = real(record_id, variant, plaintext, **kwargs)
+        if variant == "original" and not answers:
+            answers.append(None)
+            answers[0] = upload(api, data)  # the other retry runs to the end while this one is between steps
+        return written
+
+    monkeypatch.setattr(blobs, "write_sealed", second_retry_meanwhile)
+    first = upload(api, data)
+    assert answers[0].status_code == 202 and first.status_code == 200
+    assert first.json()["id"] == answers[0].json()["id"] == half.pk
+    originals = [p for p in files_under(settings.MEDIA_ROOT) if p.name.startswith("original-")]
+    record = ImageRecord.objects.get()
+    assert [str(p.relative_to(settings.MEDIA_ROOT)) for p in originals] == [record.original_blob]
+    assert api.get(f"{IMAGES}{record.pk}/download/?variant=original").content == data
