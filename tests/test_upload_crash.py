@@ -91,6 +91,8 @@ def test_housekeeping_marks_it_failed_visible_and_deletable_and_a_reupload_compl
     detail = page.get(reverse("vault:detail", args=[half.pk]))
     assert detail.status_code == 200 and "Upload incomplete" in detail.content.decode()
     assert page.get(reverse("vault:gallery")).status_code == 200
+    listed = api.get(IMAGES).json()["results"]
+    assert [(item["id"], item["status"]) for item in listed] == [(half.pk, "failed")]
     # From the upload page, without the API's key: the same bytes complete the same record.
     stored = page.post(reverse("vault:upload"), {"codec": "webp", "target": "balanced", "file": SimpleUploadedFile("b.png", data)})
     assert stored.status_code == 302
