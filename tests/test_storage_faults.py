@@ -7,6 +7,7 @@ import subprocess
 import uuid
 
 import pytest
+from django.core.files.storage import Storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 from django.test import Client
@@ -14,6 +15,7 @@ from django.urls import reverse
 
 from tests.conftest import image_bytes, make_photo
 from vault import blobs, jobs
+from vault.errors import StorageFull
 from vault.images import deletion, trash
 from vault.models import ImageRecord
 
@@ -177,3 +179,42 @@ def test_a_database_out_of_space_answers_507_in_words_not_500(api, monkeypatch):
     response = api.delete(f"{IMAGES}{pk}/")
     assert response.status_code == 507 and "database has no space left" in response.json()["detail"]
     assert not ImageRecord.objects.get(pk=pk).in_trash
+
+
+class _FullBucket(Exception):
+    """botocore's ClientError as MinIO raises it when its disks are full."""
+
+    response = {"Error": {"Code": "XMinioStorageFull", "Message": "Storage backend has reached its minimum free drive threshold."},
+                "ResponseMetadata": {"HTTPStatusCode": 507}}
+
+
+class _FullObjectStore(Storage):
+    """An object store (not a filesystem: `write_whole` sends each blob whole) that is full."""
+
+    def __init__(self, **kwargs):
+        self.deleted = []
+
+    def save(self, name, content, max_length=None):
+        raise _FullBucket()
+
+    def delete(self, name):
+        self.deleted.append(name)
+
+
+def test_an_object_store_that_is_full_answers_507_and_nothing_is_left():
+    store = _FullObjectStore()
+    with pytest.raises(StorageFull, match="XMinioStorageFull"):
+        blobs.write_whole("vault/1/original-00.sealed", b"sealed bytes", storage=store)
+    assert store.deleted == ["vault/1/original-00.sealed"]  # a multipart upload's parts go too
+
+
+def test_other_object_store_errors_are_not_mistaken_for_a_full_store():
+    class Denied(Exception):
+        response = {"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+
+    class DeniedStore(_FullObjectStore):
+        def save(self, name, content, max_length=None):
+            raise Denied()
+
+    with pytest.raises(Denied):
+        blobs.write_whole("vault/1/original-00.sealed", b"x", storage=DeniedStore())

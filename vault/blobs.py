@@ -77,6 +77,28 @@ def write_whole(name: str, data: bytes, storage=None) -> str:
             delete_blobs_quietly([name], storage=storage)
         logger.warning("storage refused a blob write: %s", type(exc).__name__)
         raise StorageFull.from_os_error(exc) from None
+    except Exception as exc:
+        if (code := _object_store_full(exc)) is None:
+            raise
+        delete_blobs_quietly([name], storage=storage)
+        logger.warning("object storage refused a blob write: %s", code)
+        raise StorageFull(code) from None
+
+
+# What S3-compatible stores answer when they are out of space or over a quota (MinIO's own code,
+# the HTTP status 507, a provider's quota error), read from botocore's ClientError.response.
+_FULL_CODES = {"XMinioStorageFull", "InsufficientStorage", "QuotaExceeded", "StorageFull"}
+
+
+def _object_store_full(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = str((response.get("Error") or {}).get("Code", ""))
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    if code in _FULL_CODES or status == 507:
+        return code or "HTTP 507"
+    return None
 
 
 def _write_file(storage: FileSystemStorage, name: str, data: bytes) -> str:
