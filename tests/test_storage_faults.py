@@ -5,6 +5,7 @@ import errno
 import os
 import subprocess
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.files.storage import Storage
@@ -18,6 +19,7 @@ from vault import blobs, jobs
 from vault.errors import StorageFull
 from vault.images import deletion, trash
 from vault.models import ImageRecord
+from vault.sweep import sweep_orphan_blobs
 
 from .test_api_images import IMAGES, alice, api, upload  # noqa: F401 - fixtures too
 from .vault_helpers import files_under, login_unlocked, vault_user
@@ -218,3 +220,12 @@ def test_other_object_store_errors_are_not_mistaken_for_a_full_store():
 
     with pytest.raises(Denied):
         blobs.write_whole("vault/1/original-00.sealed", b"x", storage=DeniedStore())
+
+
+def test_a_temporary_file_a_killed_writer_left_is_swept_with_the_orphans(api, settings):
+    pk = upload(api, codec="png").json()["id"]
+    record = ImageRecord.objects.get(pk=pk)
+    leftover = settings.MEDIA_ROOT / f"{record.original_blob}.0badf00d.part"
+    leftover.write_bytes(b"half a blob")
+    assert sweep_orphan_blobs(older_than=timedelta(0)) == [str(leftover.relative_to(settings.MEDIA_ROOT))]
+    assert not leftover.exists() and (settings.MEDIA_ROOT / record.original_blob).exists()
