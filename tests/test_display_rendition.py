@@ -136,3 +136,21 @@ def test_the_backfill_command_flags_old_records_and_the_owners_next_unlock_makes
     record.refresh_from_db()
     assert record.rendition_blob and not record.needs_recompress
     assert page.get(reverse("vault:file", args=[record.pk, "original-display"])).status_code == 200
+
+
+@pytest.mark.parametrize("truncate", [False, True])
+def test_adding_an_old_tiff_to_the_vault_makes_its_rendition_and_a_truncated_one_still_joins(alice, truncate):
+    from .vault_helpers import legacy_record
+
+    data = image_bytes(make_photo(60, 40, seed=4), "TIFF")
+    data = data[: len(data) * 2 // 3] if truncate else data
+    page = login_unlocked(Client(), "alice", PASSWORD)
+    old, key = legacy_record(alice, data, name="old.tiff")
+    ImageRecord.objects.filter(pk=old.pk).update(original_format="TIFF", original_media_type="image/tiff")
+    response = page.post(reverse("vault:adopt", args=[old.pk]), {"key": key})
+    assert response.status_code == 302
+    old.refresh_from_db()
+    assert not old.is_legacy and bool(old.rendition_blob) == (not truncate) and bool(old.thumbnail_blob) == (not truncate)
+    shown = page.get(reverse("vault:file", args=[old.pk, "original-display"]))
+    assert (shown.status_code, shown["Content-Type"].split(";")[0]) == ((409, "text/plain") if truncate else (200, "image/png"))
+    assert page.get(reverse("vault:file", args=[old.pk, "original"])).content == data
