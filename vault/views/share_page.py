@@ -25,7 +25,7 @@ from portal.errors import text_or_json
 from vault import presentation, services
 from vault.errors import RetrievalRefused, ShareUnavailable
 from vault.forms import ShareOpenForm
-from vault.responses import SHARE_KEY_REFUSED, file_response, stored_variant
+from vault.responses import SHARE_KEY_REFUSED, file_response
 from vault.views.common import REFUSALS, refusal_status, refusal_text, render_refused
 
 COOKIE = "share_key"
@@ -94,9 +94,8 @@ def share_page(request, public_id):
             response.status_code = 303
             _set_key_cookie(request, response, share, form.cleaned_data["key"])
             return response
-        stored = stored_variant(variant)
-        share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[stored], request=request)
-        response = file_response(share.record, variant, opened[stored])
+        share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
+        response = file_response(share.record, variant, opened[variant])
     except ShareUnavailable:
         return _with_referrer_policy(_unavailable(request))
     except RetrievalRefused as exc:
@@ -133,9 +132,8 @@ def share_file(request, public_id, what):
         variant = what
         if what == "picture":
             variant = "compressed-display" if share.record.has_compressed else "display"
-        stored = stored_variant(variant)
-        share, opened = services.open_share(public_id=public_id, key=key, variants=[stored], request=request)
-        response = file_response(share.record, variant, opened[stored])
+        share, opened = services.open_share(public_id=public_id, key=key, variants=[variant], request=request)
+        response = file_response(share.record, variant, opened[variant])
     except RetrievalRefused:
         return text_or_json(request, 403, SHARE_KEY_REFUSED)
     except REFUSALS as exc:
