@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('vault', '0008_record_ssimulacra2_and_deciding_metric'),
+        ('vault', '0009_display_rendition'),
     ]
 
     operations = [
