@@ -29,6 +29,7 @@ from tests.conftest import image_bytes, make_photo
 from tests.multihost.client import Web
 from tests.multihost.cluster import BUCKET, Cluster, services_missing, wait_until
 from tests.multihost.network import NetworkUnavailable
+from vault.deployment import MARKER_NAME
 
 PASSWORD = "multi-Host-passw0rd"
 WEBS, WORKERS = ("web-a", "web-b"), ("worker-a", "worker-b")
@@ -151,8 +152,6 @@ def test_a_job_survives_losing_its_worker_host_and_nothing_is_lost(cluster):
 
     # No blob orphaned, none missing: the bucket holds exactly the blobs the records name (and the
     # deployment marker), and the sweep, run on the surviving host, finds nothing to delete.
-    from vault.deployment import MARKER_NAME
-
     referenced = _referenced_blobs(cluster)
     assert len(referenced) >= 3 * len(uploads)  # original, compressed and thumbnail each
     assert _bucket_keys(cluster) == referenced | {MARKER_NAME}
