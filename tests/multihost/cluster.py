@@ -142,7 +142,9 @@ class Cluster:
             "VAULT_ARGON2_TIME_COST": "1",
             "VAULT_ARGON2_MEMORY_KIB": "8192",
             # A job whose worker host vanished goes to another worker after this long (the
-            # default outlasts the longest job: an hour and more).
+            # default outlasts the longest job: an hour and more). Shorter than a job may take
+            # here, so a message can also come back while its job runs: with one process per
+            # worker it waits for that job to end, then finds it done and does nothing.
             "BROKER_VISIBILITY_TIMEOUT": "15",
             "FORWARDED_ALLOW_IPS": bridge,  # this machine plays the TLS proxy
             "THROTTLE_STATUS": "6000/min",  # the test polls faster than a page does
