@@ -33,6 +33,8 @@ class LearnedCodec(Codec):
     # docs/benchmarks/max_effort.md).
     fast_is_final = True
     effort_presets = {"max": {"refine_steps": 150}}
+    # Its search costs `auto` more than the classical codecs' together (docs/benchmarks/auto_gate.md).
+    auto_gated = True
 
     def __init__(self, loaded: LoadedModel | None = None, weights_path: str | Path | None = None):
         self._loaded = loaded

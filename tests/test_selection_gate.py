@@ -1,0 +1,181 @@
+"""The `auto` gate (compression/selection/gate.py): a costly codec is probed once and searched only
+when it can win. The gated codec here is a fake registered by the test: a classical codec's file
+behind a key, padded or cut to `factor` times its size, so its rate–quality curve is that codec's
+with every size scaled — a case it cannot win (factor 2) and one it must (factor 0.6), whatever
+the classical codecs make of the test image."""
+import itertools
+
+import pytest
+from PIL import Image
+
+from compression.base import Codec
+from compression.registry import get_codec, register, unregister
+from compression.selection import gate
+from compression.selection.search import MAX_STEPS
+from compression.selection.trials import Search, Trial
+from compression.services import compress_image
+from compression.targets import parse_target
+
+from .conftest import make_smooth_photo
+
+WIDTH, HEIGHT = 320, 256  # large enough for the probe to be a mosaic of tiles, small enough to be quick
+KEY = 8
+
+
+def _scaled(base: Codec, factor: float, name: str = "test-gated") -> Codec:
+    class Scaled(Codec):
+        label = f"{base.label} × {factor:g} (test)"
+        media_type = "application/octet-stream"
+        extension = "bin"
+        quality_range = base.quality_range
+        default_quality = base.default_quality
+        psnr_hints = base.psnr_hints
+        ssimulacra2_hints = base.ssimulacra2_hints
+        fast_is_final = True
+        auto_gated = True
+
+        def __init__(self):
+            self.files: dict[bytes, bytes] = {}
+            self.counter = itertools.count()
+
+        def encode(self, image, *, quality=None, fast=False):
+            inner = base.encode(image, quality=quality, fast=True)
+            key = next(self.counter).to_bytes(KEY, "big")
+            self.files[key] = inner
+            return key + bytes(max(0, round(len(inner) * factor) - KEY))
+
+        def decode(self, data):
+            return base.decode(self.files[data[:KEY]])
+
+    Scaled.name = name
+    return Scaled()
+
+
+@pytest.fixture
+def encodes(monkeypatch):
+    """(codec name, image size) of every encode any search makes."""
+    seen: list[tuple[str, tuple[int, int]]] = []
+    original = Search.encode
+
+    def counting(self, codec, quality, options, *, fast):
+        seen.append((codec.name, self.image.size))
+        return original(self, codec, quality, options, fast=fast)
+
+    monkeypatch.setattr(Search, "encode", counting)
+    return seen
+
+
+@pytest.fixture
+def photo():
+    return make_smooth_photo(WIDTH, HEIGHT, seed=3)
+
+
+def _gated(photo, target, factor, effort="fast"):
+    """A fake gated codec over the classical winner of `photo`, registered."""
+    classical = compress_image(image=photo, target=target, effort=effort)
+    return register(_scaled(get_codec(classical.codec), factor)), classical
+
+
+PROBE_SIZE = (gate.PROBE_GRID * gate.PROBE_TILE, gate.PROBE_GRID * gate.PROBE_TILE)
+
+
+@pytest.mark.parametrize("target", ["balanced", "psnr:33"])
+def test_a_codec_losing_by_more_than_the_margin_is_probed_once_and_not_searched(photo, encodes, target):
+    fake, classical = _gated(photo, target, factor=2.0)
+    try:
+        encodes.clear()
+        result = compress_image(image=photo, target=target, effort="fast")
+    finally:
+        unregister(fake.name)
+    assert result.codec == classical.codec and result.size == classical.size
+    assert fake.name not in {c.codec for c in result.candidates}
+    assert f"{fake.name} not searched" in result.reason
+    # The gate's whole cost: one encode of the gated codec and one of the classical winner, both
+    # on the probe mosaic, a fraction of the image.
+    probe = [e for e in encodes if e[1] == PROBE_SIZE]
+    assert sorted(name for name, _ in probe) == sorted([fake.name, classical.codec])
+    assert [e for e in encodes if e[0] == fake.name] == [(fake.name, PROBE_SIZE)]
+    assert PROBE_SIZE[0] * PROBE_SIZE[1] * 2 <= WIDTH * HEIGHT
+
+
+@pytest.mark.parametrize("target", ["balanced", "psnr:33"])
+def test_a_codec_that_can_win_is_searched_and_wins(photo, encodes, target):
+    fake, classical = _gated(photo, target, factor=0.6)
+    try:
+        encodes.clear()
+        result = compress_image(image=photo, target=target, effort="fast")
+    finally:
+        unregister(fake.name)
+    assert result.codec == fake.name and result.size < classical.size
+    assert "not searched" not in result.reason
+    full_size = [e for e in encodes if e == (fake.name, (WIDTH, HEIGHT))]
+    assert 2 <= len(full_size) <= MAX_STEPS
+    assert len([e for e in encodes if e[1] == PROBE_SIZE]) == 2  # the probe, then the search
+
+
+def test_the_gate_applies_at_max_effort(photo, encodes):
+    fake, _ = _gated(photo, "psnr:33", factor=2.0, effort="max")
+    try:
+        result = compress_image(image=photo, target="psnr:33", effort="max")
+    finally:
+        unregister(fake.name)
+    assert f"{fake.name} not searched" in result.reason
+
+
+def test_a_named_gated_codec_is_searched_without_a_probe(photo, encodes):
+    fake, _ = _gated(photo, "balanced", factor=2.0)
+    try:
+        encodes.clear()
+        result = compress_image(image=photo, codec=fake.name, target="balanced")
+    finally:
+        unregister(fake.name)
+    assert result.codec == fake.name
+    assert all(size == (WIDTH, HEIGHT) for _, size in encodes) and len(encodes) >= 2
+
+
+def test_a_size_budget_searches_the_gated_codec_as_before(photo, encodes):
+    fake, _ = _gated(photo, "bytes:3000", factor=2.0)
+    try:
+        result = compress_image(image=photo, target="bytes:3000", effort="fast")
+    finally:
+        unregister(fake.name)
+    assert fake.name in {c.codec for c in result.candidates}
+    assert all(size != PROBE_SIZE for _, size in encodes)
+
+
+def test_with_nothing_meeting_the_target_the_gated_codec_is_searched(photo, encodes):
+    search = Search(photo, parse_target("psnr:33"))
+    verdict = gate.decide(search, _scaled(get_codec("webp"), 2.0), {}, [])
+    assert verdict.search and encodes == []
+
+
+def _trial(size: int, psnr: float) -> Trial:
+    trial = Trial(get_codec("webp"), {}, 50, bytes(size), 0.0, True, psnr=psnr)
+    trial.meets = psnr >= 33
+    return trial
+
+
+@pytest.mark.parametrize(
+    "gated_size, gated_psnr, slope, searched",
+    [
+        (1500, 33.5, 0.2, False),  # same quality, 50 % larger
+        (1200, 33.5, 0.2, True),  # same quality, 20 % larger: within the margin
+        (1500, 36.5, 0.2, True),  # 50 % larger but 3 dB better: the classical file would be 82 % larger there
+        (1500, 36.5, None, True),  # better quality and no slope to compare with: searched
+        (1500, 31.0, None, False),  # worse and larger: lost whatever the slope
+        (900, 31.0, None, True),  # worse but smaller, no slope: searched
+        (1000, 30.5, 0.2, False),  # same size, 3 dB worse: the classical file would be 45 % smaller there
+    ],
+)
+def test_the_probe_compares_at_equal_quality(gated_size, gated_psnr, slope, searched):
+    probe_search = Search(Image.new("RGB", (8, 8)), parse_target("psnr:33"))
+    verdict = gate.compare(probe_search, _trial(gated_size, gated_psnr), _trial(1000, 33.5), slope)
+    assert verdict.search is searched
+
+
+def test_probe_tiles_lie_inside_the_image_and_small_images_are_probed_whole():
+    boxes = gate.probe_boxes(768, 512)
+    assert len(boxes) == gate.PROBE_GRID**2
+    assert all(0 <= x0 < x1 <= 768 and 0 <= y0 < y1 <= 512 for x0, y0, x1, y1 in boxes)
+    assert len({b[:2] for b in boxes}) == len(boxes)
+    assert gate.probe_boxes(200, 150) is None
