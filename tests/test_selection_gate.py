@@ -3,12 +3,10 @@ when it can win. The gated codec here is a fake registered by the test: a classi
 behind a key, padded or cut to `factor` times its size, so its rate–quality curve is that codec's
 with every size scaled — a case it cannot win (factor 2) and one it must (factor 0.6), whatever
 the classical codecs make of the test image."""
-import itertools
+import math
 
 import pytest
-from PIL import Image
 
-from compression.base import Codec
 from compression.registry import get_codec, register, unregister
 from compression.selection import gate
 from compression.selection.search import MAX_STEPS
@@ -17,38 +15,9 @@ from compression.services import compress_image
 from compression.targets import parse_target
 
 from .conftest import make_smooth_photo
+from .gate_helpers import scaled as _scaled
 
 WIDTH, HEIGHT = 320, 256  # large enough for the probe to be a mosaic of tiles, small enough to be quick
-KEY = 8
-
-
-def _scaled(base: Codec, factor: float, name: str = "test-gated") -> Codec:
-    class Scaled(Codec):
-        label = f"{base.label} × {factor:g} (test)"
-        media_type = "application/octet-stream"
-        extension = "bin"
-        quality_range = base.quality_range
-        default_quality = base.default_quality
-        psnr_hints = base.psnr_hints
-        ssimulacra2_hints = base.ssimulacra2_hints
-        fast_is_final = True
-        auto_gated = True
-
-        def __init__(self):
-            self.files: dict[bytes, bytes] = {}
-            self.counter = itertools.count()
-
-        def encode(self, image, *, quality=None, fast=False):
-            inner = base.encode(image, quality=quality, fast=True)
-            key = next(self.counter).to_bytes(KEY, "big")
-            self.files[key] = inner
-            return key + bytes(max(0, round(len(inner) * factor) - KEY))
-
-        def decode(self, data):
-            return base.decode(self.files[data[:KEY]])
-
-    Scaled.name = name
-    return Scaled()
 
 
 @pytest.fixture
@@ -158,24 +127,29 @@ def _trial(size: int, psnr: float) -> Trial:
 @pytest.mark.parametrize(
     "gated_size, gated_psnr, slope, searched",
     [
-        (1500, 33.5, 0.2, False),  # same quality, 50 % larger
-        (1200, 33.5, 0.2, True),  # same quality, 20 % larger: within the margin
+        (1500, 33.5, 0.2, False),  # same PSNR, 50 % larger
+        (1200, 33.5, 0.2, True),  # same PSNR, 20 % larger: within the margin
         (1500, 36.5, 0.2, True),  # 50 % larger but 3 dB better: the classical file would be 82 % larger there
-        (1500, 36.5, None, True),  # better quality and no slope to compare with: searched
+        (1500, 36.5, None, True),  # better and no slope to compare with: searched
         (1500, 31.0, None, False),  # worse and larger: lost whatever the slope
         (900, 31.0, None, True),  # worse but smaller, no slope: searched
         (1000, 30.5, 0.2, False),  # same size, 3 dB worse: the classical file would be 45 % smaller there
     ],
 )
-def test_the_probe_compares_at_equal_quality(gated_size, gated_psnr, slope, searched):
-    probe_search = Search(Image.new("RGB", (8, 8)), parse_target("psnr:33"))
-    verdict = gate.compare(probe_search, _trial(gated_size, gated_psnr), _trial(1000, 33.5), slope)
+def test_the_probe_compares_at_equal_psnr(gated_size, gated_psnr, slope, searched):
+    verdict = gate.compare(_trial(gated_size, gated_psnr), _trial(1000, 33.5), slope)
     assert verdict.search is searched
 
 
-def test_probe_tiles_lie_inside_the_image_and_small_images_are_probed_whole():
-    boxes = gate.probe_boxes(768, 512)
-    assert len(boxes) == gate.PROBE_GRID**2
-    assert all(0 <= x0 < x1 <= 768 and 0 <= y0 < y1 <= 512 for x0, y0, x1, y1 in boxes)
-    assert len({b[:2] for b in boxes}) == len(boxes)
-    assert gate.probe_boxes(200, 150) is None
+def test_a_lossless_classical_file_is_compared_as_it_is():
+    exact = _trial(1000, float("inf"))
+    assert gate.compare(_trial(1400, 40.0), exact, None).search is False
+    assert gate.compare(_trial(1200, 40.0), exact, None).search is True
+
+
+def test_the_slope_is_a_line_through_the_search_and_needs_two_qualities():
+    group = [_trial(size, psnr) for size, psnr in ((800, 31.0), (1000, 33.0), (1250, 35.0), (1560, 37.0))]
+    slope = gate.log_size_per_db(group)
+    assert slope == pytest.approx(math.log(1.25) / 2, rel=0.05)  # ~25 % more bytes per 2 dB
+    assert gate.log_size_per_db(group[1:2]) is None
+    assert gate.log_size_per_db(group[::-1][:1] + [_trial(500, 40.0)]) is None  # falling: unusable
