@@ -8,11 +8,13 @@ Three arms per image, run one after another on the same image and in turn over t
 * `without`: `auto` without it (`exclude`);
 * `gated`: `auto` as shipped.
 
-Per run: wall and CPU seconds (all threads), the codec chosen and its size, and the gated codec's
+Per run: wall and CPU seconds (all threads), the codec chosen and its size, the gated codec's
 share of the selection's wall time: its candidates' encode and measure seconds in the ungated arm
 (run beside the other searches, so a share of contended time), the gate's probe plus any search
-of it in the gated arm (run after the others, so time the selection waited). The summary gives
-images per minute per arm, and how often the gated arm chose the ungated arm's file.
+of it in the gated arm (run after the others, so time the selection waited); and `ratio`, what
+the gate judged by in the gated arm (the probe's size ratio at equal PSNR) beside what happened
+in the ungated arm (the gated codec's smallest file meeting the target over the winner's). The
+summary gives images per minute per arm, and how often the gated arm chose the ungated arm's file.
 """
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ class Run:
     gated_seconds: float  # the gated codec's time in this selection (see the module docstring)
     gate_searched: bool | None  # the gate's verdict in the gated arm; None elsewhere
     load: float  # 1-minute load average when the run ended
+    # Gated arm: the probe's size ratio at equal PSNR. Ungated arm: the gated codec's smallest
+    # file meeting the target over the winner's (None when its search stopped before meeting it).
+    ratio: float | None = None
 
     @property
     def share(self) -> float:
@@ -106,11 +111,14 @@ def run_arm(name: str, image: Image.Image, arm: str, codec: Codec, *, target: st
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     searched = sum(c.seconds for c in result.candidates if c.codec == codec.name)
     gate = [r for r in log.records if r.gate_codec == codec.name]
+    meeting = [c.size for c in result.candidates if c.codec == codec.name and c.meets_target]
+    ratio = gate[-1].gate_ratio if gate else (min(meeting) / result.size if meeting else None)
     return Run(
         name, arm, result, wall, cpu,
         gated_seconds=searched + sum(r.gate_seconds for r in gate),
         gate_searched=gate[-1].gate_searched if gate else None,
         load=os.getloadavg()[0],
+        ratio=ratio,
     )
 
 
@@ -131,13 +139,15 @@ def run(files: list[Path], codec: Codec, *, target: str, effort: str, warm_up: P
     return runs
 
 
-HEADER = f"{'image':<10} {'arm':<8} {'codec':<8} {'bytes':>7} {'wall s':>7} {'cpu s':>7} {'gated s':>7} {'share':>6} {'gate':<8} {'load':>5}"
+HEADER = (f"{'image':<10} {'arm':<8} {'codec':<8} {'bytes':>7} {'wall s':>7} {'cpu s':>7} {'gated s':>7} "
+          f"{'share':>6} {'gate':<8} {'ratio':>5} {'load':>5}")
 
 
 def format_run(run_: Run) -> str:
     verdict = {True: "searched", False: "skipped", None: ""}[run_.gate_searched]
+    ratio = "" if run_.ratio is None else f"{run_.ratio:.2f}"
     return (f"{run_.name:<10} {run_.arm:<8} {run_.result.codec:<8} {run_.result.size:>7} {run_.wall:>7.2f} "
-            f"{run_.cpu:>7.2f} {run_.gated_seconds:>7.2f} {run_.share:>6.1%} {verdict:<8} {run_.load:>5.2f}")
+            f"{run_.cpu:>7.2f} {run_.gated_seconds:>7.2f} {run_.share:>6.1%} {verdict:<8} {ratio:>5} {run_.load:>5.2f}")
 
 
 def summary(runs: list[Run]) -> list[str]:
@@ -159,6 +169,9 @@ def summary(runs: list[Run]) -> list[str]:
         same = sum(1 for n in gated if n in ungated and gated[n].result.data == ungated[n].result.data)
         skipped = sum(1 for r in gated.values() if r.gate_searched is False)
         lines.append(f"gated arm: codec skipped on {skipped}/{len(gated)} images; same file as ungated on {same}/{len(gated)}")
+        shares = [r.share for r in gated.values() if r.gate_searched is False]
+        if shares:
+            lines.append(f"gated arm, where it was skipped: its share of wall mean {statistics.mean(shares):.1%}, max {max(shares):.1%}")
     if by_arm["without"] and by_arm["gated"]:
         without = statistics.mean(r.wall for r in by_arm["without"])
         for arm in ("ungated", "gated"):

@@ -45,17 +45,18 @@ from .trials import Search, Trial
 logger = logging.getLogger(__name__)
 
 PROBE_LOSS = PREDICTED_LOSS
-PROBE_GRID = 3
-# 64 px: a multiple of every codec's block (the learned codec's hyper-latent cell included), so
-# the seams fall on block edges. Few, small tiles because the probe's cost is what the gate costs
-# on every photo (docs/benchmarks/auto_gate.md).
-PROBE_TILE = 64
+# 2 × 2 tiles of 96 px (a multiple of every codec's block): few pixels, because the probe is what
+# the gate costs on every photo, and few seams, which cost the learned codec more bits than the
+# classical ones (9 tiles of 64 px overstated its loss; docs/benchmarks/auto_gate.md).
+PROBE_GRID = 2
+PROBE_TILE = 96
 
 
 @dataclass
 class Verdict:
     search: bool
     why: str
+    ratio: float | None = None  # the gated codec's size over the classical one's at equal PSNR
 
 
 def probe_boxes(width: int, height: int) -> list[tuple[int, int, int, int]] | None:
@@ -74,7 +75,7 @@ def reference(search: Search, groups: list[list[Trial]]) -> tuple[Trial, list[Tr
     best = ranking.pick(search.target, ranking.representatives(search.target, groups)) if groups else None
     if best is None or not best.meets:
         return None
-    return best, next(g for g in groups if best in g)
+    return best, next(g for g in groups if any(t is best for t in g))
 
 
 def probe_quality(codec: Codec, probe_search: Search, psnr: float | None) -> int:
@@ -110,7 +111,7 @@ def compare(gated: Trial, classical: Trial, slope: float | None) -> Verdict:
     else:
         expected = classical.size * math.exp(max(-MAX_LOG_GROWTH, min(MAX_LOG_GROWTH, gap * slope)))
     ratio = gated.size / max(expected, 1.0)
-    return Verdict(ratio <= PROBE_LOSS, f"{gated.label()} {gated.size} bytes at {gated.psnr:.2f} dB, "
+    return Verdict(ratio <= PROBE_LOSS, ratio=ratio, why=f"{gated.label()} {gated.size} bytes at {gated.psnr:.2f} dB, "
                    f"{abs(ratio - 1):.0%} {'larger' if ratio >= 1 else 'smaller'} than {classical.label()} at that PSNR")
 
 
@@ -145,7 +146,7 @@ def gated_search(search: Search, codec: Codec, options, groups: list[list[Trial]
     # `gate_seconds` lets a benchmark read what the gate cost each selection (benchmarks/auto_gate.py).
     logger.info("auto gate: %s %s after %.2f s (%s)", codec.name, "searched" if verdict.search else "skipped",
                 seconds, verdict.why, extra={"gate_codec": codec.name, "gate_seconds": seconds,
-                                             "gate_searched": verdict.search})
+                                             "gate_searched": verdict.search, "gate_ratio": verdict.ratio})
     if not verdict.search:
         notes.append(f"{codec.name} not searched: {verdict.why} (over {PROBE_LOSS - 1:.0%} larger)")
         return []
