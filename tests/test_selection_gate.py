@@ -91,6 +91,22 @@ def test_the_gate_applies_at_max_effort(photo, encodes):
     assert f"{fake.name} not searched" in result.reason
 
 
+def test_a_large_image_is_probed_on_its_search_sample(monkeypatch, encodes):
+    import compression.selection.sampling as sampling
+
+    monkeypatch.setattr(sampling, "SEARCH_MAX_PIXELS", 100_000)
+    monkeypatch.setattr(sampling, "SAMPLE_TILE", 128)  # a 384×384 sample, probed on 4 of its parts
+    image = make_smooth_photo(640, 512, seed=5)
+    fake, _ = _gated(image, "psnr:33", factor=3.0)
+    try:
+        encodes.clear()
+        result = compress_image(image=image, target="psnr:33", effort="fast")
+    finally:
+        unregister(fake.name)
+    assert f"{fake.name} not searched" in result.reason and "sample" in result.reason
+    assert [e for e in encodes if e[0] == fake.name] == [(fake.name, PROBE_SIZE)]
+
+
 def test_a_named_gated_codec_is_searched_without_a_probe(photo, encodes):
     fake, _ = _gated(photo, "balanced", factor=2.0)
     try:

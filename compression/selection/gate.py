@@ -45,9 +45,10 @@ from .trials import Search, Trial
 logger = logging.getLogger(__name__)
 
 PROBE_LOSS = PREDICTED_LOSS
-# 2 × 2 tiles of 96 px (a multiple of every codec's block): few pixels, because the probe is what
-# the gate costs on every photo, and few seams, which cost the learned codec more bits than the
-# classical ones (9 tiles of 64 px overstated its loss; docs/benchmarks/auto_gate.md).
+# 2 × 2 tiles of 96 px (a multiple of 16 px: the learned codec's latent cell, the classical
+# codecs' macroblocks): few pixels, because the probe is what the gate costs on every photo, and
+# few seams, which cost the learned codec more bits than the classical ones (9 tiles of 64 px
+# overstated its loss; docs/benchmarks/auto_gate.md).
 PROBE_GRID = 2
 PROBE_TILE = 96
 
