@@ -53,8 +53,8 @@ def _run(**kwargs):
 
 
 def test_the_label_names_the_learned_codec_s_analysis_and_its_search_while_it_runs_alone(slow_mscae):
-    result, seen = _run(codec="auto", target="small", effort="fast")
-    assert "mscae" in {c.codec for c in result.candidates}
+    _result, seen = _run(codec="auto", target="small", effort="fast")
+    # mscae is searched (or probed, compression/selection/gate.py) after the others: alone, and slowly.
     stages = [s for s, _ in seen]
     assert "mscae: analysing the image" in stages
     # Once the quick codecs are done, the label names the one still searching, not the last to report.
