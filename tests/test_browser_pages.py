@@ -241,7 +241,7 @@ def test_the_progress_label_names_mscae_while_it_searches_and_the_bar_moves(lapt
         record = queued_record(user, "slow.png", seed=5, codec="auto")
     page.goto(f"{live_server.url}/images/{record.pk}/")
     expect(page.locator("#job .job-stage")).to_contain_text("next in your queue")
-    slow_learned_codec(tiny_model, monkeypatch, analysis_seconds=2.5, encode_seconds=0.8)
+    slow_learned_codec(tiny_model, monkeypatch, analysis_seconds=2.5, encode_seconds=2.5)
     latest = {}
     search = threading.Thread(target=lambda: compress_image(
         image=make_photo(64, 48, seed=4), codec="auto", target="small", effort="fast",

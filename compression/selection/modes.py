@@ -130,12 +130,18 @@ def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tu
     tasks.sort(key=lambda t: -t[0].search_priority)
     gated = [t for t in tasks if t[0].auto_gated] if any(not t[0].auto_gated for t in tasks) else []
     tasks = [t for t in tasks if t not in gated] + gated
-    span = progress.span(0.0, SEARCH_END, len(tasks))
+    # A gated codec (the learned one) runs alone after the others and takes longer than all of
+    # them together: it gets its own half of the bar rather than one task's share of it.
+    n_open = len(tasks) - len(gated)
+    middle = SEARCH_END / 2 if gated and n_open else (0.0 if gated else SEARCH_END)
+    open_span = progress.span(0.0, middle, n_open)
+    gated_span = progress.span(middle, SEARCH_END, len(gated))
     failures: list[str] = []
     groups: list[list[Trial]] = []
 
     def run(index_task):
         index, (codec, options) = index_task
+        span = open_span if index < n_open else gated_span
         span.begin(index, codec.name, MAX_STEPS)
 
         def on_step():
@@ -166,12 +172,12 @@ def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tu
             if progress.cancelled_by is None:
                 span.finish(index)
 
-    open_tasks = list(enumerate(tasks))[: len(tasks) - len(gated)]
-    with span:
-        with ThreadPoolExecutor(max_workers=_workers(len(open_tasks)), thread_name_prefix="codec-search") as pool:
-            groups += [g for g in pool.map(run, open_tasks) if g]
-        # After the pool, so the probe compares against every other codec's result.
-        groups += [g for g in map(run, list(enumerate(tasks))[len(open_tasks):]) if g]
+    open_tasks = list(enumerate(tasks))[:n_open]
+    with open_span, ThreadPoolExecutor(max_workers=_workers(len(open_tasks)), thread_name_prefix="codec-search") as pool:
+        groups += [g for g in pool.map(run, open_tasks) if g]
+    # After the pool, so the probe compares against every other codec's result.
+    with gated_span:
+        groups += [g for g in map(run, list(enumerate(tasks))[n_open:]) if g]
     if not groups:
         raise CodecError("No codec could encode this image: " + "; ".join(failures))
     return groups, sorted(failures)

@@ -13,8 +13,9 @@ seconds where WebP's take milliseconds), so "the last report" named a codec long
 
 The bar moves during a long step too: while a phase runs, a ticker thread reports every
 `TICK_SECONDS`, crediting each running task with part of its current step, estimated from how
-long its previous step took (`DEFAULT_STEP_SECONDS` before there is one). The credit approaches,
-and never reaches, the step's share, so the bar neither stalls nor runs ahead of the work.
+long its previous step took (`DEFAULT_STEP_SECONDS` before there is one), and reading the phase
+by time as well (`_Span.fraction`). The credit approaches, and never reaches, the phase's end, so
+the bar neither stalls nor runs ahead of the work.
 """
 from __future__ import annotations
 
@@ -96,6 +97,7 @@ class _Span:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._began: float | None = None  # when the first task began
 
     def __enter__(self) -> "_Span":
         if self.progress._callback is not None:
@@ -113,6 +115,8 @@ class _Span:
         with self._lock:
             self._running[task] = name
             self._step_started[task] = time.monotonic()
+            if self._began is None:
+                self._began = self._step_started[task]
             self._step_share[task] = 1.0 / max(steps, 1)
         self._report()
 
@@ -148,16 +152,27 @@ class _Span:
         return f"{self.verb} {', '.join(names)}"
 
     def fraction(self) -> float:
+        """The larger of two readings: tasks done (each task an equal part), and time — the time
+        spent in this phase against the time the slowest running task still needs (its step time
+        × its steps left). The second keeps the bar moving when one slow codec (the learned one)
+        runs on alone after the quick ones, which by count would leave it a tenth of the phase."""
         now = time.monotonic()
         with self._lock:
             total = sum(self._done.values())
+            remaining = 0.0
             for task in self._running:
                 share = self._step_share.get(task, 0.0)
                 expected = self._step_seconds.get(task) or DEFAULT_STEP_SECONDS
                 elapsed = now - self._step_started.get(task, now)
                 partial = share * STEP_CREDIT * (1.0 - math.exp(-elapsed / expected))
                 total += min(partial, max(0.0, 1.0 - self._done.get(task, 0.0)))
-        return self.start + (self.end - self.start) * min(1.0, total / self.n_tasks)
+                steps_left = max(1, round((1.0 - self._done.get(task, 0.0)) / share)) if share else 1
+                remaining = max(remaining, expected * steps_left - elapsed, 0.25 * expected)
+            share_done = total / self.n_tasks
+            if self._running and self._began is not None:
+                spent = now - self._began
+                share_done = max(share_done, STEP_CREDIT * spent / (spent + remaining))
+        return self.start + (self.end - self.start) * min(1.0, share_done)
 
     def _report(self) -> None:
         self.progress.report(self.label(), self.fraction())
