@@ -12,6 +12,7 @@ import keras
 
 from compression.learned import coder
 from compression.learned.bitstream import BitstreamError
+from compression.learned.codec import LearnedCodec
 from compression.learned.latents import BAND_ROWS, decode_latents
 from compression.learned.levels import extrapolate, load_weights_tolerant, num_levels_in
 from compression.learned.models import build_model
@@ -74,7 +75,9 @@ def test_six_level_weights_load_into_an_eight_level_model_with_levels_0_to_5_unc
     load_weights_tolerant(eight, path)
     np.testing.assert_array_equal(np.asarray(eight.log_gain)[:6], np.asarray(six.log_gain))
     np.testing.assert_array_equal(np.asarray(eight.log_igain)[:6], np.asarray(six.log_igain))
-    others = lambda model: [w for w in model.weights if w.path.split("/")[-1] not in ("log_gain", "log_igain")]  # noqa: E731
+    def others(model):
+        return [w for w in model.weights if w.path.split("/")[-1] not in ("log_gain", "log_igain")]
+
     for got, want in zip(others(eight), others(six), strict=True):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     # Before any training the extended model computes at the old levels what the old one did.
@@ -96,7 +99,8 @@ def test_the_training_state_per_level_carries_over_and_the_new_levels_start_unse
     six.save_weights(path)
     eight = _model(8, normalise_levels=True)
     load_weights_tolerant(eight, path)
-    np.testing.assert_array_equal(np.asarray(eight.level_norm.running_mean)[:6], np.linspace(0.6, 3.9, 6).astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(eight.level_norm.running_mean)[:6],
+                                  np.linspace(0.6, 3.9, 6).astype(np.float32))
     assert list(np.asarray(eight.level_norm.seen)) == [1] * 6 + [0] * 2
     with pytest.raises(ValueError, match="never dropped"):
         load_weights_tolerant(_model(5), path)
@@ -157,8 +161,13 @@ def test_a_run_resumed_with_more_levels_keeps_the_old_references_and_starts_a_fr
                   batch_size=8, crop=64, verbose=0, log=lambda *_: None)
     first = json.loads(json.dumps(train(**kwargs)))
     assert len(first["val_norm"]) == 6 and num_levels_in(run / "latest.weights.h5") == 6
-    state = train(num_levels=8, **kwargs)
+    shipped = tmp_path / "weights" / "mscae-tiny.weights.h5"
+    state = train(num_levels=8, export_to=str(shipped), **kwargs)
     assert state["val_norm"][:6] == first["val_norm"] and len(state["val_norm"]) == 8
+    # The export's hints name a quality per level, 0 to 100 over all 8.
+    sidecar = json.loads(shipped.with_suffix("").with_suffix(".json").read_text())
+    assert sidecar["num_levels"] == 8 and sidecar["lambdas"] == list(LAMBDAS)
+    assert [q for _, q in LearnedCodec(weights_path=shipped).psnr_hints] == [round(100 * k / 7, 2) for k in range(8)]
     assert state["best_epoch"] == 2 and len(state["best_levels"]["bpp"]) == 8
     assert num_levels_in(run / "best.weights.h5") == num_levels_in(run / "latest.weights.h5") == 8
     with open(run / "levels.csv") as fh:

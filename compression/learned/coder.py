@@ -4,8 +4,9 @@ qualities) and decode any `.msc` file, or refuse it with a BitstreamError that s
 
 Quality is 0–100 like the classical codecs; it maps linearly onto the model's continuous knob
 0 … K−1 (K trained levels, as many as its weights have, interpolated in between), so 100 is always
-the top level. Files record the knob, not the quality, and name the weights that made them. Max effort (`refine`) and the portal's
-`Codec` adapter (`codec`) build on this module; TensorFlow is imported only when a model is built.
+the top level. Files record the knob, not the quality, and name the weights that made them. Max
+effort (`refine`) and the portal's `Codec` adapter (`codec`) build on this module; TensorFlow is
+imported only when a model is built.
 """
 from __future__ import annotations
 

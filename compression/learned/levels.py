@@ -66,10 +66,12 @@ def copy_weights(source, target) -> None:
     def key(var, owner):  # paths start with the model's own (uniquified) name
         return var.path.removeprefix(owner.name + "/")
 
+    def training_only(name):
+        return name.startswith("level_norm/")
+
     targets = {key(v, target): v for v in target.weights}
-    training_only = lambda name: name.startswith("level_norm/")  # noqa: E731
-    missing = [key(v, source) for v in source.weights
-               if key(v, source) not in targets and not (target.level_norm is None and training_only(key(v, source)))]
+    missing = [name for name in (key(v, source) for v in source.weights)
+               if name not in targets and not (target.level_norm is None and training_only(name))]
     if missing:
         raise ValueError(f"the weights do not fit the model: no place for {missing[:3]}")
     for var in source.weights:
