@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
 
 PASSWORD = "a-Long-enough-passw0rd"
 MAX_EXAMPLES = 10
+WORKFLOWS = 8
 RECORD_ID, SHARE_ID = 1, "contract-share-0001"
 VALID_OR_400 = ["2xx", "400", "401", "403", "404", "409", "429"]
 
@@ -115,3 +116,17 @@ def api_token(settings, live_server):
 @hypothesis_settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
 def test_the_api_answers_as_its_schema_says(case, live_server, api_token):
     case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Token {api_token}"})
+
+
+def test_api_workflows_keep_to_the_schema(live_server, api_token):
+    """Sequences the schema's links allow (upload, then its status, its shares, a download, its
+    deletion, ...), each answer checked as above: what one call returns, the next may use."""
+
+    class Workflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"base_url": live_server.url, "headers": {"Authorization": f"Token {api_token}"}}
+
+    Workflow.run(settings=hypothesis_settings(
+        max_examples=WORKFLOWS, stateful_step_count=6, deadline=None, database=None,
+        suppress_health_check=list(HealthCheck),
+    ))
