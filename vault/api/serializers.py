@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -8,7 +7,8 @@ from compression.selection.options import EFFORTS
 from compression.targets import TARGET_PATTERN
 from portal.api_input import StrictInputSerializer
 from vault import metadata
-from vault.crypto import VARIANTS, MalformedKey, parse_retrieval_key
+from vault.crypto import VARIANTS
+from vault.images.lockout import parse_key
 from vault.models import ImageRecord, Share
 from vault.selectors import GALLERY_SORTS
 
@@ -42,7 +42,8 @@ _METADATA_SCHEMA = {
 class KeyValidator(RegexValidator):
     """A retrieval or share key: 52 base32 characters in groups of four, the last A or Q (its low
     bits are zero). The pattern is the form the schema documents (the key as shown, dashes
-    optional); the check is parse_retrieval_key's, which also takes spaces and says what is wrong."""
+    optional); the check is the one key parser's (lockout.parse_key), which also takes spaces and
+    says what is wrong."""
 
     regex = r"^(?:[A-Za-z2-7]{4}-?){12}[A-Za-z2-7]{3}[AQaq]$"
 
@@ -51,10 +52,7 @@ class KeyValidator(RegexValidator):
         self.kind = kind
 
     def __call__(self, value):
-        try:
-            parse_retrieval_key(value)
-        except MalformedKey as exc:
-            raise ValidationError(str(exc).replace("retrieval key", self.kind)) from None
+        parse_key(value, kind=self.kind)  # a ValidationError saying what is wrong
 
 
 class ApiErrorSerializer(serializers.Serializer):
