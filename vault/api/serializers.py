@@ -252,7 +252,8 @@ class ImageDownloadQuerySerializer(StrictInputSerializer):
         default="original",
         help_text=(
             "original: the uploaded bytes exactly; compressed: the stored codec bytes; decoded: the "
-            "compressed version as PNG; thumbnail: a ~320 px WebP preview."
+            "compressed version as PNG; thumbnail: a ~320 px WebP preview; rendition: a PNG of an original "
+            "browsers do not draw (TIFF, BMP, GIF, HEIC), made by the worker (409 until it is)."
         ),
     )
 
