@@ -10,6 +10,9 @@ from vault.api.serializers import ApiErrorSerializer
 NOT_FOUND = OpenApiResponse(ApiErrorSerializer, description="No such image among yours.")
 ERROR = OpenApiResponse(ApiErrorSerializer, description="Invalid request; `detail` says why.")
 LOCKED = OpenApiResponse(ApiErrorSerializer, description="Your vault is not open to this request (see `detail`).")
+GONE = OpenApiResponse(ApiErrorSerializer, description="The stored file is damaged or missing; the image's other versions may still open.")
+UNDECODABLE = OpenApiResponse(ApiErrorSerializer, description="The stored original opened but does not decode; download it as it is.")
+STORAGE_FULL = OpenApiResponse(ApiErrorSerializer, description="The server's storage is full: nothing was kept; try again later.")
 INVALID_PAGE = OpenApiResponse(ApiErrorSerializer, description="No such page (past the last, or not a page number).")
 
 # What an image download can be: an original in any format uploads accept (compression/imageio.py

@@ -22,7 +22,9 @@ from vault.api.serializers import (
     ImageStatusSerializer,
     ImageUploadSerializer,
 )
-from vault.api.views.common import ERROR, INVALID_PAGE, LOCKED, NOT_FOUND, PerUserThrottle, image_bytes
+from vault.api.views.common import (
+    ERROR, GONE, INVALID_PAGE, LOCKED, NOT_FOUND, STORAGE_FULL, UNDECODABLE, PerUserThrottle, image_bytes,
+)
 from vault.api.views.lifecycle import LifecycleActions
 from vault.api.views.shares import ShareActions
 from vault.errors import RecordLocked, RetrievalRefused, VaultLocked
@@ -175,7 +177,7 @@ class ImageRecordViewSet(
         summary="Compress an image again, with the same options",
         description="For a failed or cancelled job (or a finished one). Needs your vault (a token or an unlocked session).",
         request=None,
-        responses={202: ImageRecordSerializer, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR},
+        responses={202: ImageRecordSerializer, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR, 507: STORAGE_FULL},
     )
     @action(detail=True, methods=["post"], url_path="retry", url_name="retry")
     @method_decorator(sensitive_variables("master_key"))
@@ -189,7 +191,7 @@ class ImageRecordViewSet(
             "this. The current compressed file stays until the new one is done."
         ),
         request=CompressionOptionsSerializer,
-        responses={202: ImageRecordSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR},
+        responses={202: ImageRecordSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR, 507: STORAGE_FULL},
     )
     @action(detail=True, methods=["post"], url_path="recompress", url_name="recompress", parser_classes=[JSONParser, FormParser, MultiPartParser])
     @method_decorator(sensitive_variables("master_key"))
@@ -221,7 +223,10 @@ class ImageRecordViewSet(
         responses={
             **image_bytes("The image bytes."),
             400: ERROR, 403: LOCKED, 404: NOT_FOUND,
-            409: OpenApiResponse(ApiErrorSerializer, description="This record does not open with your vault key."),
+            409: OpenApiResponse(ApiErrorSerializer, description=(
+                "This record does not open with your vault key, or the version asked for is not made yet."
+            )),
+            410: GONE, 422: UNDECODABLE,
         },
     )
     @action(detail=True, methods=["get"], url_path="download", url_name="download")
@@ -251,7 +256,7 @@ class ImageRecordViewSet(
             **image_bytes("The image bytes, under the image's own media type."),
             400: ERROR,
             403: OpenApiResponse(ApiErrorSerializer, description="The key does not open this image."),
-            404: NOT_FOUND,
+            404: NOT_FOUND, 409: ERROR, 410: GONE, 422: UNDECODABLE,
             429: OpenApiResponse(ApiErrorSerializer, description="Too many wrong keys; see Retry-After."),
         },
         examples=[

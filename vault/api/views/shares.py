@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from portal.stepup import check_recent_auth
 from vault import services, sessions
 from vault.api.serializers import ShareCreatedSerializer, ShareCreateSerializer, ShareRetrieveSerializer, ShareSerializer
-from vault.api.views.common import ERROR, LOCKED, NOT_FOUND, image_bytes
+from vault.api.views.common import ERROR, GONE, LOCKED, NOT_FOUND, STORAGE_FULL, UNDECODABLE, image_bytes
 from vault.errors import RetrievalRefused
 from vault.responses import SHARE_KEY_REFUSED, file_response, share_link
 from vault.selectors import get_public_share_for, shares_for
@@ -43,7 +43,7 @@ class ShareActions:
             "403 with code \"step_up_required\"."
         ),
         request=ShareCreateSerializer,
-        responses={201: ShareCreatedSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR},
+        responses={201: ShareCreatedSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 507: STORAGE_FULL},
     )
     @action(detail=True, methods=["get", "post"], url_path="shares", url_name="shares",
             parser_classes=[JSONParser, FormParser], pagination_class=None)
@@ -94,7 +94,7 @@ class ShareRetrieveView(APIView):
         request=ShareRetrieveSerializer,
         responses={
             **image_bytes("The image bytes, under the image's own media type."),
-            400: ERROR, 403: ERROR, 404: ERROR, 429: ERROR,
+            400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 410: GONE, 422: UNDECODABLE, 429: ERROR,
         },
         tags=["shares"],
     )
