@@ -1,7 +1,7 @@
 """Request input read as the OpenAPI schema describes it, so that the schema is the contract.
 
 DRF is lenient where the schema is not: in JSON it takes `"5"` for an integer, `5` for a string
-and `false` for a number; in form and query encodings it takes `1`, `yes` or `on` for a boolean
+and `false` for a number; in form and query encodings it takes `yes`, `on` or `t` for a boolean
 and an empty value as if the field were left out, and a field sent twice as its last value. A client generated from the schema never sends
 those, and a server that accepts them lets typos pass as defaults (`ids=` exporting the whole
 vault). `StrictInputSerializer` refuses them before DRF's own field parsing, and reads the one
@@ -11,15 +11,22 @@ import json
 from collections.abc import Mapping
 
 from django.http import QueryDict
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 _KINDS = (
-    (serializers.BooleanField, "boolean", "a boolean (true or false)"),
+    (serializers.BooleanField, "boolean", "a boolean (true or false, or 1 or 0)"),
     (serializers.IntegerField, "integer", "an integer"),
     ((serializers.FloatField, serializers.DecimalField), "number", "a number"),
     ((serializers.CharField, serializers.ChoiceField), "string", "text"),
 )
-_TEXT_BOOLEANS = {"true", "false"}
+_TEXT_BOOLEANS = {"true", "false", "1", "0"}
+
+
+@extend_schema_field({"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]})
+class FlagField(serializers.BooleanField):
+    """A boolean that clients also send as 1 or 0 (`?permanent=1`), and the schema says so: any
+    other spelling DRF would take (yes, on, t) is refused."""
 
 
 def _kind(field) -> tuple[str, str] | None:
@@ -31,7 +38,7 @@ def _kind(field) -> tuple[str, str] | None:
 
 def _json_type_ok(kind: str, value) -> bool:
     if kind == "boolean":
-        return isinstance(value, bool)
+        return isinstance(value, bool) or (type(value) is int and value in (0, 1))
     if kind == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":

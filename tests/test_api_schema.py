@@ -5,11 +5,11 @@ import pytest
 from django.http import QueryDict
 from rest_framework import serializers
 
-from portal.api_input import StrictInputSerializer
+from portal.api_input import FlagField, StrictInputSerializer
 
 
 class Options(StrictInputSerializer):
-    flag = serializers.BooleanField(required=False, default=False)
+    flag = FlagField(required=False, default=False)
     count = serializers.IntegerField(required=False, allow_null=True)
     name = serializers.CharField(required=False)
     note = serializers.CharField(required=False, allow_blank=True)
@@ -22,9 +22,10 @@ def errors_of(data):
 
 def test_json_values_must_have_the_documented_type_and_the_refusal_quotes_them():
     assert errors_of({"flag": True, "count": 3, "name": "a"}) is None
-    assert errors_of({"count": None}) is None
+    assert errors_of({"count": None, "flag": 1}) is None
     refused = errors_of({"flag": "true", "count": False, "name": 5})
-    assert refused["flag"] == ["Expected a boolean (true or false), got 'true'."]
+    assert refused["flag"] == ["Expected a boolean (true or false, or 1 or 0), got 'true'."]
+    assert "2" in errors_of({"flag": 2})["flag"][0]
     assert "false" in refused["count"][0] and "5" in refused["name"][0]
 
 
@@ -32,9 +33,10 @@ def test_form_and_query_values_take_the_schema_spellings_only():
     ok = Options(data=QueryDict("flag=true&count=null&note="))
     assert ok.is_valid(), ok.errors
     assert ok.validated_data == {"flag": True, "count": None, "note": ""}
-    refused = errors_of(QueryDict("flag=1&count=1.5&name="))
+    assert Options(data=QueryDict("flag=0")).is_valid()
+    refused = errors_of(QueryDict("flag=yes&count=1.5&name="))
     assert set(refused) == {"flag", "count", "name"}
-    assert "'1'" in refused["flag"][0] and "empty" in refused["name"][0]
+    assert "'yes'" in refused["flag"][0] and "empty" in refused["name"][0]
     assert "2 times" in errors_of(QueryDict("count=1&count=2"))["count"][0]
 
 

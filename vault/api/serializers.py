@@ -5,7 +5,7 @@ from rest_framework.reverse import reverse
 
 from compression.selection.options import EFFORTS
 from compression.targets import TARGET_PATTERN
-from portal.api_input import StrictInputSerializer
+from portal.api_input import FlagField, StrictInputSerializer
 from vault import metadata
 from vault.crypto import VARIANTS
 from vault.images.lockout import parse_key
@@ -225,7 +225,7 @@ class CompressionOptionsSerializer(StrictInputSerializer):
 
 class ImageUploadSerializer(CompressionOptionsSerializer):
     file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, HEIC/HEIF, GIF (first frame), BMP or TIFF.")
-    allow_duplicate = serializers.BooleanField(
+    allow_duplicate = FlagField(
         required=False, default=False,
         help_text="Store it even if you stored the same file before (otherwise 409 with `existing_id`).",
     )
@@ -292,7 +292,7 @@ class ShareCreateSerializer(StrictInputSerializer):
         help_text="Your password, when the session or token did not confirm it in the last few minutes (step-up).",
     )
     otp_token = serializers.CharField(required=False, write_only=True, help_text="With password: your two-factor code, if your account uses one.")
-    include_location = serializers.BooleanField(
+    include_location = FlagField(
         required=False, default=False,
         help_text="true: the shared original keeps its GPS position and place names. Default false: they are removed.",
     )
@@ -315,7 +315,7 @@ class ImageStatusSerializer(serializers.ModelSerializer):
 
 
 class ImageListQuerySerializer(StrictInputSerializer):
-    trash = serializers.BooleanField(required=False, default=False, help_text="true: list the images in your trash instead.")
+    trash = FlagField(required=False, default=False, help_text="true: list the images in your trash instead.")
     sort = serializers.ChoiceField(
         choices=list(GALLERY_SORTS), required=False,
         help_text="Order of the list (default newest); taken: by date taken, newest first (images without one last).",
@@ -331,7 +331,7 @@ class ExportQuerySerializer(StrictInputSerializer):
 
 
 class DeleteQuerySerializer(StrictInputSerializer):
-    permanent = serializers.BooleanField(
+    permanent = FlagField(
         required=False, default=False,
         help_text="true: delete the record and its encrypted files now, for good, instead of moving it to the trash.",
     )

@@ -23,7 +23,7 @@ class LifecycleActions:
         description=(
             "Moves the image to the trash: it leaves the list, its shares stop opening, it still counts "
             "in your quota, and POST .../restore/ brings it back until it is deleted for good after "
-            "TRASH_RETENTION_DAYS (30 by default). With ?permanent=true the record and its encrypted files "
+            "TRASH_RETENTION_DAYS (30 by default). With ?permanent=true (or 1) the record and its encrypted files "
             "are deleted now. Deleting an image already in the trash without ?permanent changes nothing."
         ),
         parameters=[DeleteQuerySerializer],
