@@ -489,7 +489,8 @@ if SENTRY_DSN:
 METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
-# --- Content-Security-Policy (django-csp): no inline scripts anywhere -----------------------------
+# --- Content-Security-Policy (django-csp): no inline scripts or styles anywhere -------------------
+# tests/test_csp.py checks the rendered pages, tests/test_browser_csp.py the browser's console.
 from csp.constants import NONE, SELF  # noqa: E402
 
 CONTENT_SECURITY_POLICY = {
@@ -497,8 +498,6 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        # Inline style *attributes* only (the compare frame's aspect ratio); they cannot run code.
-        "style-src-attr": ["'unsafe-inline'"],
         "img-src": [SELF, "data:", "blob:"],
         "object-src": [NONE],
         "base-uri": [SELF],
