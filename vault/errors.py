@@ -173,3 +173,17 @@ class LocationNotRemovable(VaultError):
             "changing the picture, and this share does not include the location. Open the compressed version "
             "instead, or ask the owner for a share that includes the location."
         )
+
+
+class OriginalNotKept(VaultError):
+    """The image was stored in storage-saver mode: its original was deleted once the compressed
+    version was stored and verified. 410: it is gone for good, by the owner's choice."""
+
+    status = 410
+
+    def __init__(self, name: str = "") -> None:
+        which = f"'{name}'" if name else "this image"
+        super().__init__(
+            f"The original of {which} was not kept: it was stored in storage-saver mode, which keeps only "
+            "the compressed version. Download the compressed version instead."
+        )

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.debug import sensitive_variables
 
+from vault import originals
 from vault.errors import OriginalNotDisplayable
 from vault.images import export
 
@@ -48,7 +49,7 @@ def file_response(record, variant: str, data: bytes) -> HttpResponse:
     elif variant in ("original-display", "display"):
         shown, media_type = display_original(record, data)
         response = HttpResponse(shown, content_type=media_type)
-        response["Content-Disposition"] = content_disposition_header(False, record.name)
+        response["Content-Disposition"] = content_disposition_header(False, originals.served_name(record))
     elif variant == "compressed-display":
         shown, media_type = display_compressed(record, data)
         response = HttpResponse(shown, content_type=media_type)
@@ -62,7 +63,8 @@ def file_response(record, variant: str, data: bytes) -> HttpResponse:
 def attachment_response(record, variant: str, data: bytes) -> HttpResponse:
     """The original or the compressed file as a download, under its own name and media type."""
     if variant == "original":
-        media_type, filename = record.original_media_type, record.name
+        # A lossless original kept as JPEG XL comes back as a PNG (vault/originals.py).
+        media_type, filename = originals.served_media_type(record), originals.served_name(record)
     else:
         media_type, filename = record.compressed_media_type, record.compressed_filename
     return private_attachment(data, media_type, filename)
@@ -99,8 +101,8 @@ def export_response(*, records, master_key: bytes, request) -> StreamingHttpResp
 
 def display_original(record, data: bytes) -> tuple[bytes, str]:
     """The original as a browser shows it: as uploaded where it can, else as PNG."""
-    if record.original_format in BROWSER_FORMATS:
-        return data, record.original_media_type
+    if originals.served_format(record) in BROWSER_FORMATS:
+        return data, originals.served_media_type(record)
     from compression.imageio import InvalidImage, load_upload
 
     try:

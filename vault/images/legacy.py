@@ -108,7 +108,8 @@ def adopt_legacy_record(*, record: ImageRecord, key: str, master_key: bytes, req
     try:
         with transaction.atomic():
             record.thumbnail_blob, record.sha256_thumbnail_blob = name, digest
-            record.original_mac = crypto.keyed_digest(opened["original"], data_key=data_key)
+            record.original_mac = record.upload_mac = crypto.keyed_digest(opened["original"], data_key=data_key)
+            record.stored_bytes += crypto.sealed_size(len(thumbnail))
             record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
             record.vault_epoch = vault.epoch
             # The unkeyed digest and the old key's wrap and hash go: the key lives on as a share.

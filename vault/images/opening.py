@@ -10,8 +10,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import blobs, crypto, metadata
-from vault.errors import BlobUnavailable, NotCompressedYet, RecordLocked, RetrievalRefused
+from vault import blobs, crypto, metadata, originals
+from vault.errors import BlobUnavailable, NotCompressedYet, OriginalNotKept, RecordLocked, RetrievalRefused
 from vault.models import ImageRecord, UserVault
 
 
@@ -49,18 +49,41 @@ def open_sealed_blobs(*, record: ImageRecord, data_key: bytes, variants, request
     """Read, check and decrypt blobs with a data key the caller has already authenticated (its wrap
     opened). Tampering or loss (a flipped bit, a swapped or missing blob, a wrong keyed digest) is
     `BlobUnavailable` naming the variant, audited with its cause: the other variants may still
-    open. A compressed file or thumbnail whose first job has not finished is `NotCompressedYet`."""
+    open. A compressed file or thumbnail whose first job has not finished is `NotCompressedYet`; the
+    original of a storage-saver image, `OriginalNotKept` (410).
+
+    The original comes back in the upload's form: a JPEG kept as JPEG XL is rebuilt byte for byte
+    (and checked against the upload's keyed digest), a lossless JPEG XL becomes a PNG with the same
+    pixels and metadata (vault/originals.py)."""
+    if "original" in variants and record.original_storage == ImageRecord.OriginalStorage.NOT_KEPT:
+        raise OriginalNotKept(record.name)
     for variant in variants:
         if not getattr(record, f"{variant}_blob") and variant != "original" and record.status != ImageRecord.Status.DONE:
             raise NotCompressedYet(
                 f"'{record.name}' has no {variant} file yet: its compression is {record.get_status_display().lower()}."
             )
     try:
-        return blobs.open_blobs(record, data_key=data_key, variants=variants)
+        opened = blobs.open_blobs(record, data_key=data_key, variants=variants)
+        if "original" in opened and record.original_storage in originals.JXL_FORMS:
+            opened["original"] = _rebuilt_original(record, opened["original"], data_key=data_key)
     except blobs.BadBlob as bad:
         record_event(action=AuditEvent.Action.RETRIEVE_REFUSED, request=request, user=record.owner, record=record,
                      detail=f"stored file damaged or missing: {bad.why}")
         raise BlobUnavailable(bad.variant or "image") from None
+    return opened
+
+
+@sensitive_variables("data_key", "stored")
+def _rebuilt_original(record: ImageRecord, stored: bytes, *, data_key: bytes) -> bytes:
+    try:
+        rebuilt = originals.rebuild(stored, record.original_storage)
+    except Exception as exc:  # noqa: BLE001 - a blob that authenticated but does not decode is damaged
+        raise blobs.BadBlob(f"original: its JPEG XL does not rebuild ({type(exc).__name__})", variant="original") from None
+    if record.original_storage == ImageRecord.OriginalStorage.JXL_JPEG and record.upload_mac and not crypto.digests_match(
+        crypto.keyed_digest(rebuilt, data_key=data_key), record.upload_mac
+    ):
+        raise blobs.BadBlob("original: the rebuilt JPEG does not match the upload's keyed digest", variant="original")
+    return rebuilt
 
 
 @sensitive_variables("master_key", "data_key")

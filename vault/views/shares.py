@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal import stepup
 from vault import services, sessions
-from vault.errors import RetrievalRefused
+from vault.errors import OriginalNotKept, RetrievalRefused
 from vault.forms import ShareCreateForm, ShareOpenForm
 from vault.responses import SHARE_KEY_REFUSED, file_response, share_link, stored_variant
 from vault.selectors import get_image_for, get_share_for
@@ -67,7 +67,14 @@ def share_page(request, public_id):
     variant = form.cleaned_data["variant"]
     stored = stored_variant(variant)
     try:
-        share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[stored], request=request)
+        try:
+            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[stored], request=request)
+        except OriginalNotKept:
+            if variant != "display":
+                raise  # "Download the original" of a storage-saver image: 410 in words
+            # "Show the image" of a storage-saver image: what is kept, its compressed version.
+            variant, stored = "compressed-display", "compressed"
+            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[stored], request=request)
         response = file_response(share.record, variant, opened[stored])
     except RetrievalRefused as exc:
         return render_refused(request, "vault/share.html", {"form": form}, exc, text=SHARE_KEY_REFUSED)
