@@ -50,6 +50,7 @@ class Row:
     codec: str
     original_storage: str
     archive_seconds: float | None
+    archive_cpu_seconds: float | None
     job_seconds: float
 
     @property
@@ -75,6 +76,8 @@ class Report:
         for r in self.rows:
             share = lambda n: f"{n / r.upload_bytes:5.3f}"  # noqa: E731 - a column's format
             s_mp = f"{r.archive_seconds / r.megapixels:5.2f}" if r.archive_seconds is not None else "    –"
+            if r.archive_cpu_seconds is not None:
+                s_mp += f" ({r.archive_cpu_seconds / r.megapixels:.2f} CPU)"
             out.append(f"{r.name[:44]:44} {r.mode:8} {r.megapixels:5.1f} {r.upload_bytes:10,} {r.stored_bytes:10,} "
                        f"{r.ratio:6.3f}  {share(r.original_bytes)} {share(r.compressed_bytes)} {share(r.thumbnail_bytes)}  "
                        f"{r.original_storage:16} {s_mp}")
@@ -92,14 +95,18 @@ class Report:
                     f"{p} {statistics.mean(getattr(r, a) / r.upload_bytes for r in rows):.3f}" for p, a in parts
                 )
                 timed = [r.archive_seconds / r.megapixels for r in rows if r.archive_seconds]
+                cpu = [r.archive_cpu_seconds / r.megapixels for r in rows if r.archive_cpu_seconds]
                 if timed:
-                    line += f"; transcoding + verification {statistics.mean(timed):.2f} s/MP (max {max(timed):.2f})"
+                    line += f"; transcoding + verification {statistics.mean(timed):.2f} s/MP wall (max {max(timed):.2f})"
+                if cpu:
+                    line += f", {statistics.mean(cpu):.2f} CPU-s/MP (max {max(cpu):.2f})"
                 out.append(line)
         if self.peak_24mp:
             p = self.peak_24mp
             out.append(f"24 MP ({p['size']}, {p['upload_bytes']:,} bytes, {p['mode']}): worker peak RSS {p['peak_mb']:.0f} MB "
                        f"(+{p['peak_mb'] - p['before_mb']:.0f} MB over {p['before_mb']:.0f} MB), job {p['job_s']:.1f} s, "
-                       f"original kept as {p['original_storage']}, transcoding + verification {p['archive_s_per_mp']:.2f} s/MP")
+                       f"original kept as {p['original_storage']}, transcoding + verification {p['archive_s_per_mp']:.2f} s/MP wall, "
+                       f"{p['archive_cpu_s_per_mp']:.2f} CPU-s/MP; stored/upload {p['stored_ratio']:.3f}")
         return out
 
 
@@ -136,6 +143,7 @@ def row_for(record: ImageRecord, name: str, mode: str, seconds: float) -> Row:
         compressed_bytes=blobs.stored_size(record.compressed_blob), thumbnail_bytes=blobs.stored_size(record.thumbnail_blob),
         codec=record.codec, original_storage=record.original_storage,
         archive_seconds=archived.get("seconds") if archived.get("storage") not in (None, "as-uploaded") else None,
+        archive_cpu_seconds=archived.get("cpu_seconds") if archived.get("storage") not in (None, "as-uploaded") else None,
         job_seconds=seconds,
     )
 
@@ -149,10 +157,17 @@ def upscaled_24mp(path: Path) -> bytes:
     return buf.getvalue()
 
 
-def run(*, photos: str | Path, kodak: str | Path, kodak_count: int, limit: int | None, modes=MODES,
+def spread(files: list[Path], sample: int | None) -> list[Path]:
+    """`sample` files evenly spaced over the sorted folder (all of them when None)."""
+    if not sample or sample >= len(files):
+        return files
+    return [files[round(i * (len(files) - 1) / max(sample - 1, 1))] for i in range(sample)]
+
+
+def run(*, photos: str | Path, kodak: str | Path, kodak_count: int, limit: int | None, modes=MODES, sample: int | None = None,
         codec: str = "auto", target: str = "balanced", big: bool = True, log=print) -> Report:
     try:
-        files = image_files(photos, limit=limit)
+        files = spread(image_files(photos, limit=limit), sample)
         pngs = image_files(kodak, limit=kodak_count) if kodak_count else []
     except FileNotFoundError as exc:
         raise BenchmarkError(str(exc)) from exc
@@ -188,6 +203,7 @@ def peak_at_24mp(user, path: Path, *, codec: str, target: str, log) -> dict:
         "size": f"{record.width} × {record.height}", "upload_bytes": len(data), "mode": "original",
         "before_mb": before, "peak_mb": peak, "job_s": seconds, "original_storage": record.original_storage,
         "archive_s_per_mp": (archived.get("seconds") or 0) / (record.pixels / 1e6),
+        "archive_cpu_s_per_mp": (archived.get("cpu_seconds") or 0) / (record.pixels / 1e6),
         "stored_ratio": record.stored_bytes / record.original_size,
     }
     log(f"  24 MP: peak {peak:.0f} MB, job {seconds:.1f} s, stored/upload {result['stored_ratio']:.3f}")

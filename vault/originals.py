@@ -50,12 +50,16 @@ class Archived:
     data: bytes | None
     seconds: float
     note: str = ""
+    cpu_seconds: float | None = None  # the process's CPU time over `seconds` (every thread)
 
     def as_params(self, upload_bytes: int) -> dict:
         """What the record's codec_params keep about it (sizes, form, time; never content)."""
         kept = len(self.data) if self.data is not None else upload_bytes
-        return {"storage": self.storage, "bytes": kept, "upload_bytes": upload_bytes,
-                "seconds": round(self.seconds, 3), "note": self.note}
+        params = {"storage": self.storage, "bytes": kept, "upload_bytes": upload_bytes,
+                  "seconds": round(self.seconds, 3), "note": self.note}
+        if self.cpu_seconds is not None:
+            params["cpu_seconds"] = round(self.cpu_seconds, 3)
+        return params
 
 
 def is_lossless_webp(data: bytes) -> bool:
@@ -82,7 +86,7 @@ def form_for(data: bytes, original_format: str) -> str:
 def archive(data: bytes, original_format: str, *, effort: int = 7) -> Archived:
     """The smallest exact form of an upload. Raises `ArchiveFailed` when the JPEG XL form could
     not be made or verified (the caller keeps `data` and records why)."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     form = form_for(data, original_format)
     if form == Storage.AS_UPLOADED:
         return Archived(Storage.AS_UPLOADED, None, 0.0, f"{original_format} is kept as uploaded")
@@ -100,7 +104,7 @@ def archive(data: bytes, original_format: str, *, effort: int = 7) -> Archived:
         seconds = time.perf_counter() - started
         return Archived(Storage.AS_UPLOADED, None, seconds, f"JPEG XL ({len(made)} bytes) was not smaller")
     verify(made, form, data)
-    return Archived(form, made, time.perf_counter() - started)
+    return Archived(form, made, time.perf_counter() - started, cpu_seconds=time.process_time() - cpu_started)
 
 
 def verify(stored: bytes, storage: str, upload: bytes) -> None:

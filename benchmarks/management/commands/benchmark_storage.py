@@ -1,4 +1,4 @@
-"""python manage.py benchmark_storage [--photos DIR] [--kodak DIR] [--kodak-count 3] [--limit N]
+"""python manage.py benchmark_storage [--photos DIR] [--kodak DIR] [--kodak-count 3] [--limit N] [--sample N]
                                      [--modes original,saver] [--codec auto] [--target balanced] [--no-24mp]
 
 Store each photo (and a few Kodak PNGs) through the real upload service and run its job with the
@@ -21,6 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--kodak", default=str(KODAK))
         parser.add_argument("--kodak-count", type=int, default=3, help="Kodak PNGs stored too (0: none)")
         parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
+        parser.add_argument("--sample", type=int, default=None, help="N photos evenly spread over the folder")
         parser.add_argument("--modes", default=",".join(storage.MODES))
         parser.add_argument("--codec", default="auto")
         parser.add_argument("--target", default="balanced")
@@ -32,7 +33,7 @@ class Command(BaseCommand):
             raise CommandError(f"--modes {opts['modes']!r}: choose from {', '.join(storage.MODES)}.")
         try:
             report = storage.run(photos=opts["photos"], kodak=opts["kodak"], kodak_count=opts["kodak_count"],
-                                 limit=opts["limit"], modes=modes, codec=opts["codec"], target=opts["target"],
+                                 limit=opts["limit"], sample=opts["sample"], modes=modes, codec=opts["codec"], target=opts["target"],
                                  big=not opts["no_24mp"], log=self.stdout.write)
         except BenchmarkError as exc:
             raise CommandError(str(exc)) from exc
