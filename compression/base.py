@@ -62,6 +62,10 @@ class Codec:
     # False keeps a codec out of `codec="auto"` (it can still be named explicitly), e.g. a codec
     # too slow to encode ~5 times per upload.
     auto_candidate: ClassVar[bool] = True
+    # True for a codec whose search costs `auto` more than the others together (the learned
+    # codec): it is searched after them, and only when one cheap probe says it can win
+    # (`selection.gate`). Named explicitly, it is searched like any codec.
+    auto_gated: ClassVar[bool] = False
     # Order in which the selector starts searches (higher first). Codecs that usually give the
     # smallest files go first, so their results let weaker candidates stop early.
     search_priority: ClassVar[int] = 0

@@ -7,6 +7,8 @@ How the winner is chosen lives in `compression.selection`:
 * `modes` plans which codecs compete and runs the fixed, search or sampled-search mode;
 * `strategies` searches one codec (quality target, size budget, lossless) and re-encodes the
   winner at the effort's preset; `search` is the pure search over an integer quality knob;
+* `gate` decides from one cheap probe whether `auto` searches a costly codec (the learned
+  `mscae`) at all, after the others;
 * `ranking` picks the winner; `sampling` handles large images (a mosaic of tiles, then a
   full-size verification that searches on upward after a miss); `reason` writes the
   explanation; `result` measures the final bytes (SSIMULACRA 2 always, at full size);

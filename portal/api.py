@@ -6,19 +6,22 @@ domain refusals (`vault.errors.VaultError`, answered with their own `status` and
 Django's ValidationError (400), django-ratelimit's Ratelimited (429), and DRF's own exceptions.
 """
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal.errors import too_many_requests
-from vault.errors import VaultError
+from vault.errors import StorageFull, VaultError
 
 
 def exception_handler(exc, context):
     if isinstance(exc, Ratelimited):
         # A subclass of PermissionDenied, which DRF would answer with 403.
         return too_many_requests(context["request"])
+    if isinstance(exc, DatabaseError) and (full := StorageFull.from_database_error(exc)) is not None:
+        exc = full
     if isinstance(exc, VaultError):
         # Answered without DRF's rollback: a refusal may have recorded what must stay (a wrong
         # key's count, its audit event).

@@ -18,6 +18,7 @@ ERRORS = {
     400: ("Bad request", "The request could not be understood. Please go back, check what you sent and try again."),
     403: ("Forbidden", "You do not have permission to do that."),
     404: ("Page not found", "There is nothing at this address. It may have been deleted, or the link is mistyped."),
+    507: ("Storage full", "The server's storage is full: nothing was saved. Try again later; deleting images frees space."),
     500: ("Something went wrong on our side", "The error has been logged. Please try again in a moment."),
 }
 THROTTLED = "Too many requests from your address. Wait a few minutes and try again."

@@ -178,16 +178,17 @@ def test_an_upload_beyond_the_quota_is_refused_with_413(alice, no_worker, settin
     assert refused.value.status == 413
 
 
-def test_stalled_jobs_are_sent_again_and_dead_uploads_removed(alice, no_worker, settings):
+def test_stalled_jobs_are_sent_again_and_dead_uploads_marked_incomplete_not_deleted(alice, no_worker, settings):
     queued = store(alice, data=photo(0))
     running = store(alice, data=photo(1))
     worker.claim(running.pk, running.job_task_id)
     half = store(alice, data=photo(2))
-    ImageRecord.objects.filter(pk=half.pk).update(original_blob="")  # died before its original was written
+    ImageRecord.objects.filter(pk=half.pk).update(original_blob="", dk_wrap=None)  # died before its original was written
     later = timezone.now() + settings.JOB_REQUEUE_AFTER + timedelta(seconds=state.hard_limit_for({}) + 61)
     counts = dispatch.requeue_stalled(now=later)
-    assert counts == {"resent": 2, "failed": 0, "removed": 1}
-    assert not ImageRecord.objects.filter(pk=half.pk).exists()
+    assert counts == {"resent": 2, "failed": 0, "incomplete": 1}
+    half.refresh_from_db()
+    assert half.status == Status.FAILED and half.error.startswith("Upload incomplete") and half.job_dk_wrap is None
     for record in (queued, running):
         old_task = record.job_task_id
         record.refresh_from_db()

@@ -272,3 +272,16 @@ def test_an_unknown_training_precision_is_refused_by_name(tmp_path):
 
     with pytest.raises(ValueError, match="'float8'"):
         train(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(tmp_path)], precision="float8")
+
+
+def test_the_shipped_calibration_is_read_after_the_model_has_loaded(tmp_path, monkeypatch, settings):
+    # A worker loads the model at start-up, before any search asks where to start.
+    from compression.learned import codec as codec_module
+
+    settings.CODEC_WEIGHTS_DIR = tmp_path
+    hints = [[28.0, 0.0], [31.0, 50.0], [34.0, 100.0]]
+    (tmp_path / "mscae.json").write_text(json.dumps({"psnr_hints": hints}))
+    monkeypatch.setattr(codec_module, "load_model", lambda name, path: object())
+    codec = LearnedCodec()
+    codec.loaded
+    assert codec.psnr_hints == tuple(tuple(p) for p in hints)

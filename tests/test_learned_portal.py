@@ -65,9 +65,11 @@ def test_a_named_mscae_encode_records_the_digest_of_its_decoded_pixels(tiny_code
     assert result.bpp == pytest.approx(len(result.data) * 8 / (80 * 64))
 
 
-def test_auto_searches_the_learned_codec_among_the_candidates(tiny_codec):
+def test_auto_considers_the_learned_codec(tiny_codec):
+    # The untrained tiny model rarely survives the gate's probe (tests/test_selection_gate.py):
+    # either it was searched, or the reason says why not.
     result = compress_image(image=make_photo(64, 48, seed=4), codec="auto", target="small")
-    assert "mscae" in {c.codec for c in result.candidates}
+    assert "mscae" in {c.codec for c in result.candidates} or "mscae not searched" in result.reason
 
 
 def test_a_learned_file_that_fails_its_decode_check_falls_back_to_a_classical_codec(tiny_model, caplog):

@@ -119,7 +119,7 @@ def test_a_jpeg_is_stored_as_jpeg_xl_and_every_download_gives_back_its_exact_byt
     assert jxl_archive.holds_jpeg(stored) and len(stored) < len(data)
     assert jxl_archive.reconstruct_jpeg(stored) == data
     # The stored-bytes figure is the sum of the sealed blobs on storage, and below the upload's.
-    on_disk = sum(blobs.stored_size(name) for name in (record.original_blob, record.compressed_blob, record.thumbnail_blob))
+    on_disk = sum(blobs.stored_size(name) for name in (record.original_blob, record.compressed_blob, record.thumbnail_blob, record.rendition_blob))
     assert record.stored_bytes == on_disk
     assert record.codec_params["original_storage"]["storage"] == Storage.JXL_JPEG
     # The API's download.
@@ -249,10 +249,10 @@ def test_the_data_migration_gives_existing_records_their_blob_sizes(alice):
 
     record = store(alice, jpeg_upload(seed=12), "old.jpg")
     ImageRecord.objects.filter(pk=record.pk).update(stored_bytes=0)
-    migration = import_module("vault.migrations.0009_storage_modes_and_stored_bytes")
+    migration = import_module("vault.migrations.0010_storage_modes_and_stored_bytes")
     migration.stored_bytes_from_blobs(apps, None)
     record.refresh_from_db()
-    assert record.stored_bytes == sum(blobs.stored_size(n) for n in (record.original_blob, record.compressed_blob, record.thumbnail_blob))
+    assert record.stored_bytes == sum(blobs.stored_size(n) for n in (record.original_blob, record.compressed_blob, record.thumbnail_blob, record.rendition_blob))
 
 
 # ---- the storage field ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Storing (vault.uploads), opening (vault.images) and deleting encrypted images, and the orphan sweep,
 end to end with storage."""
+import errno
 import hashlib
 import io
 from datetime import timedelta
@@ -8,13 +9,15 @@ import pytest
 from tests.conftest import image_bytes, make_photo
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
 from audit.models import AuditEvent
-from vault import crypto, uploads
-from vault.errors import GENERIC_REFUSAL, BlobUnavailable, RetrievalLocked, RetrievalRefused, SweepRefused, VaultLocked
+from vault import blobs, crypto, uploads
+from vault.errors import (
+    GENERIC_REFUSAL, BlobUnavailable, RetrievalLocked, RetrievalRefused, StorageFull, SweepRefused, VaultLocked,
+)
 from vault.images.deletion import delete_image
 from vault.images.legacy import retrieve_image
 from vault.images.opening import open_variant
@@ -341,11 +344,11 @@ def test_bad_codec_target_or_quality_is_a_validation_error_quoting_the_value(ali
 
 
 def test_storage_failure_while_storing_the_original_leaves_no_row_and_no_file(alice, monkeypatch, _isolated_storage):
-    def failing_save(self, name, content, *args, **kwargs):
-        raise OSError("disk full")
+    def failing_write(storage, name, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(FileSystemStorage, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(blobs, "_write_file", failing_write)
+    with pytest.raises(StorageFull, match="ENOSPC"):
         store(alice)
     assert not ImageRecord.objects.exists()
     assert files_under(_isolated_storage) == []
@@ -365,16 +368,16 @@ def test_database_failure_after_the_original_is_written_leaves_no_row_and_no_fil
 
 
 def test_storage_failure_in_the_job_keeps_the_original_and_fails_the_job_readably(alice, monkeypatch, _isolated_storage):
-    real_save = FileSystemStorage.save
+    real_write = blobs._write_file
 
-    def save_only_originals(self, name, content, *args, **kwargs):
+    def write_only_originals(storage, name, data):
         if "/compressed-" in name or "/thumbnail-" in name:
-            raise OSError("disk full")
-        return real_save(self, name, content, *args, **kwargs)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(storage, name, data)
 
-    monkeypatch.setattr(FileSystemStorage, "save", save_only_originals)
+    monkeypatch.setattr(blobs, "_write_file", write_only_originals)
     record = store(alice)
-    assert record.status == "failed" and "unexpected error" in record.error
+    assert record.status == "failed" and "storage is full" in record.error
     assert record.job_dk_wrap is None and not record.compressed_blob
     assert [p.name.split("-")[0] for p in files_under(_isolated_storage)] == ["original"]
     assert open_(record, master_key=alice.master_key) == image_bytes(make_photo())

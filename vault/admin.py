@@ -41,8 +41,8 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )}),
         ("Storage", {"fields": (
             "storage_mode", "original_storage", "stored_bytes",
-            "vault_epoch", "original_blob", "compressed_blob", "thumbnail_blob",
-            "sha256_original_blob", "sha256_compressed_blob", "sha256_thumbnail_blob", "sha256_original",
+            "vault_epoch", "original_blob", "compressed_blob", "thumbnail_blob", "rendition_blob",
+            "sha256_original_blob", "sha256_compressed_blob", "sha256_thumbnail_blob", "sha256_rendition_blob", "sha256_original",
         )}),
         ("Wrong-key lockout", {"fields": ("failed_attempts", "last_failed_at", "locked_until")}),
     )

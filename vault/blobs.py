@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import secrets
 
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.views.decorators.debug import sensitive_variables
 
 from vault import crypto
 from vault.deployment import BLOB_PREFIX
+from vault.errors import StorageFull
 from vault.models import ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -28,8 +30,9 @@ logger = logging.getLogger(__name__)
 VARIANTS = crypto.VARIANTS
 # Records stored before the vault had no thumbnail.
 LEGACY_VARIANTS = ("original", "compressed")
-# What `blob_name` makes; the orphan sweep deletes nothing else.
-BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed|thumbnail)-[0-9a-f]+\.sealed$")
+# What `blob_name` makes, and the temporary name `write_whole` writes it under first (left behind
+# only by a process killed mid-write); the orphan sweep deletes nothing else.
+BLOB_NAME = re.compile(rf"^{BLOB_PREFIX}/\d+/(original|compressed|thumbnail|rendition)-[0-9a-f]+\.sealed(\.[0-9a-f]+\.part)?$")
 
 
 class BadBlob(Exception):
@@ -53,8 +56,71 @@ def blob_name(record_id: int, variant: str) -> str:
 def write_sealed(record_id: int, variant: str, plaintext: bytes, *, data_key: bytes) -> tuple[str, str]:
     """Seal and write one variant; returns (the name storage chose, the SHA-256 of the blob)."""
     sealed = crypto.seal(plaintext, key=data_key, record_id=record_id, variant=variant)
-    name = default_storage.save(blob_name(record_id, variant), ContentFile(sealed))
+    name = write_whole(blob_name(record_id, variant), sealed)
     return name, hashlib.sha256(sealed).hexdigest()
+
+
+def write_whole(name: str, data: bytes, storage=None) -> str:
+    """Write `data` so that `name` exists only once every byte is there; returns the name stored.
+
+    On a filesystem the bytes go to a temporary name beside it, are flushed to disk and renamed;
+    any other backend (S3 through django-storages) gets the object in one request, which it makes
+    visible only when complete. A write that fails (full disk, quota, I/O error) leaves nothing
+    behind and raises `StorageFull` (507): a partial blob would hold space nobody can free."""
+    storage = storage or default_storage
+    try:
+        if isinstance(storage, FileSystemStorage):
+            return _write_file(storage, name, data)
+        return storage.save(name, ContentFile(data))
+    except OSError as exc:
+        if not isinstance(storage, FileSystemStorage):
+            delete_blobs_quietly([name], storage=storage)
+        logger.warning("storage refused a blob write: %s", type(exc).__name__)
+        raise StorageFull.from_os_error(exc) from None
+    except Exception as exc:
+        if (code := _object_store_full(exc)) is None:
+            raise
+        delete_blobs_quietly([name], storage=storage)
+        logger.warning("object storage refused a blob write: %s", code)
+        raise StorageFull(code) from None
+
+
+# What S3-compatible stores answer when they are out of space or over a quota (MinIO's own code,
+# the HTTP status 507, a provider's quota error), read from botocore's ClientError.response.
+_FULL_CODES = {"XMinioStorageFull", "InsufficientStorage", "QuotaExceeded", "StorageFull"}
+
+
+def _object_store_full(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = str((response.get("Error") or {}).get("Code", ""))
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    if code in _FULL_CODES or status == 507:
+        return code or "HTTP 507"
+    return None
+
+
+def _write_file(storage: FileSystemStorage, name: str, data: bytes) -> str:
+    final = storage.path(name)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    partial = f"{final}.{secrets.token_hex(4)}.part"
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must never publish a name whose bytes are not on disk
+        if storage.file_permissions_mode is not None:
+            os.chmod(partial, storage.file_permissions_mode)
+        os.replace(partial, final)
+    except BaseException:
+        try:
+            os.unlink(partial)
+        except OSError:
+            pass
+        raise
+    return name
 
 
 def _read_blob(name: str) -> bytes | None:
@@ -95,12 +161,13 @@ def open_blobs(record: ImageRecord, *, data_key: bytes, variants) -> dict[str, b
     return opened
 
 
-def delete_blobs_quietly(names) -> None:
+def delete_blobs_quietly(names, storage=None) -> None:
+    storage = storage or default_storage
     for name in names:
         if not name:
             continue
         try:
-            default_storage.delete(name)
+            storage.delete(name)
         except Exception:  # noqa: BLE001 - best effort; the sweep command catches leftovers
             logger.exception("Could not delete vault blob %s; `manage.py vault_sweep` will retry.", name)
 

@@ -61,7 +61,8 @@ _LENGTH_BYTES = 8
 KEY_BYTES = 32  # AES-256 and the retrieval secret: 256 bits each
 NONCE_BYTES = 12  # 96 bits: GCM's native nonce size
 TAG_BYTES = 16
-VARIANTS = ("original", "compressed", "thumbnail")
+# "rendition": the PNG a browser is shown of an original it cannot draw (vault/display.py).
+VARIANTS = ("original", "compressed", "thumbnail", "rendition")
 
 _HEADER_BYTES = 1 + NONCE_BYTES
 _KEY_CHARS = 52  # ceil(256 / 5) base32 characters

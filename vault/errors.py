@@ -7,6 +7,7 @@ mapping for the pages) turns them into responses. `status` is the HTTP status; `
 """
 from __future__ import annotations
 
+import errno
 import math
 
 GENERIC_REFUSAL = "That key does not open this image."
@@ -135,6 +136,11 @@ class DuplicateImage(VaultError):
         self.fields = {"existing_id": existing_id, "existing_in_trash": in_trash}
 
 
+class DisplayNotReady(JobConflict):
+    """An original no browser draws whose viewable copy (vault/display.py) the worker has not made
+    yet: its job is waiting, or it was stored before such copies were made."""
+
+
 class JobLimit(VaultError):
     """A per-user bound was reached: 429 (too many jobs at once, retry later) or 413 (over quota)."""
 
@@ -187,3 +193,41 @@ class OriginalNotKept(VaultError):
             f"The original of {which} was not kept: it was stored in storage-saver mode, which keeps only "
             "the compressed version. Download the compressed version instead."
         )
+class UploadIncomplete(VaultError):
+    """A record whose original never arrived (the uploading process died between inserting the
+    row and writing the file), or a retry that sent another file under the first one's key. 409:
+    sending the file again is what completes it."""
+
+    status = 409
+
+
+class StorageFull(VaultError):
+    """Storage refused a write (full disk, quota, I/O error): nothing partial was kept and nothing
+    was recorded. 507 Insufficient Storage. Deleting images still works and frees space."""
+
+    status = 507
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__(
+            "The server's storage is full or refused the write"
+            + (f" ({reason})" if reason else "")
+            + ": nothing was saved. Try again later; deleting images you no longer need frees space "
+            "and works meanwhile. If it keeps happening, tell the site's operator."
+        )
+
+    @classmethod
+    def from_database_error(cls, exc: Exception) -> "StorageFull | None":
+        """The refusal for a database write that failed for want of space (SQLite's "database or
+        disk is full", PostgreSQL's SQLSTATE 53100 disk_full), else None."""
+        cause = exc.__cause__ or exc
+        if "disk is full" in str(exc) or getattr(cause, "sqlstate", None) == "53100":
+            return cls("the database has no space left")
+        return None
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> "StorageFull":
+        # errno's name (ENOSPC, EDQUOT) says which limit without the file's path, which names a record.
+        name = errno.errorcode.get(exc.errno or 0, "")
+        text = exc.strerror or type(exc).__name__
+        return cls(f"{name}: {text}" if name else text)

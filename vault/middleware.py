@@ -2,12 +2,13 @@
 from urllib.parse import quote
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from portal.errors import is_api
+from portal.errors import error_response, is_api
 from vault import sessions
-from vault.errors import VaultLocked
+from vault.errors import StorageFull, VaultLocked
 
 
 class VaultSessionMiddleware:
@@ -39,4 +40,10 @@ class VaultSessionMiddleware:
         # a new login) and comes back to the page they wanted.
         if isinstance(exception, VaultLocked) and not is_api(request):
             return redirect(f"{reverse('vault:unlock-vault')}?next={quote(request.get_full_path())}")
+        # Any page whose write storage refused (the API's handler answers its own): the page says
+        # what to do instead of a server error. Nothing partial was kept (blobs.write_whole).
+        if isinstance(exception, DatabaseError):
+            exception = StorageFull.from_database_error(exception) or exception
+        if isinstance(exception, StorageFull):
+            return error_response(request, StorageFull.status, detail=str(exception))
         return None

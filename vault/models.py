@@ -126,6 +126,9 @@ class ImageRecord(models.Model):
     original_blob = models.CharField(max_length=255, blank=True, help_text="Empty once a storage saver job dropped it.")
     compressed_blob = models.CharField(max_length=255, blank=True)
     thumbnail_blob = models.CharField(max_length=255, blank=True)
+    # A PNG of an original no browser draws, made by the worker (vault/display.py); empty for the rest.
+    rendition_blob = models.CharField(max_length=255, blank=True)
+    sha256_rendition_blob = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
 
     # The data key wrapped under the owner's master key (AES-GCM, record id in the AAD), and which
     # of the owner's vaults that master key belongs to (a reset without the recovery key starts a
@@ -168,8 +171,17 @@ class ImageRecord(models.Model):
 
     @property
     def is_legacy(self) -> bool:
-        """Stored before the per-user vault: opens only with its own retrieval key."""
-        return self.dk_wrap is None
+        """Stored before the per-user vault: opens only with its own retrieval key. (A vault
+        record whose original never arrived has no data-key wrap either: `upload_incomplete`.)"""
+        return self.dk_wrap is None and bool(self.original_blob)
+
+    @property
+    def upload_incomplete(self) -> bool:
+        """The row of an upload whose original was never written (its process died in between):
+        nothing opens; sending the same file again completes it (`uploads.store_image`)."""
+        # dk_wrap is written in the same save as original_blob: a record whose original was let go
+        # later (the compressed file kept alone) still has it.
+        return self.dk_wrap is None and not self.original_blob
 
     @property
     def is_active(self) -> bool:

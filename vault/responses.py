@@ -1,55 +1,49 @@
 """What the pages and the API answer alike for an opened image: the file responses (attachment,
 decoded PNG, browser-displayable forms), which stored blob a requested variant opens, and the link
-a share is sent as.
+a share is sent as. An original is never decoded here: one no browser draws is shown through the
+rendition the worker made (vault/display.py).
 
 Every response carrying plaintext is `no-store`: decrypted pictures must not stay in any cache
 between the server and the person.
 """
-import io
-
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.debug import sensitive_variables
 
-from vault import originals
+from vault import display, originals
+from vault.display import BROWSER_FORMATS
 from vault.errors import OriginalNotDisplayable
 from vault.images import export
-
-# Formats every current browser shows in <img>; the rest are shown as PNG.
-BROWSER_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF"}
-
-# Variants that are another form of a stored blob: the decoded PNG and the displayable forms are
-# made from the blob on the way out. "display" is the share page's name for "original-display".
-_STORED_AS = {
-    "decoded": "compressed",
-    "original-display": "original",
-    "compressed-display": "compressed",
-    "display": "original",
-}
 
 # The wording for a wrong share key: the domain's refusal names an image, a share's visitor holds
 # a share.
 SHARE_KEY_REFUSED = "That key does not open this share."
 
 
-def stored_variant(variant: str) -> str:
-    """The stored blob (original, compressed, thumbnail) a requested variant is opened from."""
-    return _STORED_AS.get(variant, variant)
+def stored_variant(variant: str, record) -> str:
+    """The stored blob (original, compressed, thumbnail, rendition) a requested variant opens."""
+    return display.stored_variant(variant, record)
 
 
 def file_response(record, variant: str, data: bytes) -> HttpResponse:
-    """The HTTP answer for one opened variant; `data` is the blob `stored_variant(variant)` names.
-    Raises `OriginalNotDisplayable` for a displayed original that does not decode."""
+    """The HTTP answer for one opened variant; `data` is the blob `stored_variant(variant, record)`
+    names."""
     if variant == "decoded":
         return decoded_png_response(record, data)
     if variant == "thumbnail":
         response = HttpResponse(data, content_type="image/webp")
         response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.thumbnail.webp")
     elif variant in ("original-display", "display"):
-        shown, media_type = display_original(record, data)
-        response = HttpResponse(shown, content_type=media_type)
-        response["Content-Disposition"] = content_disposition_header(False, originals.served_name(record))
+        # A browser format kept as JPEG XL arrives here rebuilt (the upload's JPEG, or a PNG of its
+        # pixels: vault/originals.py), which browsers draw.
+        rendered = display.needs_rendition(record)
+        media_type = display.MEDIA_TYPE if rendered else originals.served_media_type(record)
+        response = HttpResponse(data, content_type=media_type)
+        response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.png" if rendered else originals.served_name(record))
+    elif variant == display.VARIANT:
+        response = HttpResponse(data, content_type=display.MEDIA_TYPE)
+        response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.png")
     elif variant == "compressed-display":
         shown, media_type = display_compressed(record, data)
         response = HttpResponse(shown, content_type=media_type)
@@ -100,20 +94,15 @@ def export_response(*, records, master_key: bytes, request) -> StreamingHttpResp
 
 
 def display_original(record, data: bytes) -> tuple[bytes, str]:
-    """The original as a browser shows it: as uploaded where it can, else as PNG."""
-    if originals.served_format(record) in BROWSER_FORMATS:
-        return data, originals.served_media_type(record)
-    from compression.imageio import InvalidImage, load_upload
-
-    try:
-        image = load_upload(data, filename=record.name).image
-    except InvalidImage as exc:
-        # A refusal in words instead of a server error: a 500 would also put the decrypted bytes
-        # into a debug page or an error report.
-        raise OriginalNotDisplayable(str(exc)) from None
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue(), "image/png"
+    """The original of a record from before the vault as a browser shows it: as stored where a
+    browser draws it. Others are not decoded here (the web process never decodes an original, see
+    vault/display.py), and such records have no rendition: no job ever ran for them."""
+    if record.original_format in BROWSER_FORMATS:
+        return data, record.original_media_type
+    raise OriginalNotDisplayable(
+        f"'{record.name}' is a {record.original_format} file, which browsers do not draw, stored before the vault: "
+        "add it to your vault and recompress it to get a viewable copy."
+    )
 
 
 def display_compressed(record, data: bytes) -> tuple[bytes, str]:

@@ -72,7 +72,7 @@ def list_blobs(storage=None) -> list[tuple[str, datetime | None]]:
 
 
 def _known_names() -> set[str]:
-    rows = ImageRecord.objects.values_list("original_blob", "compressed_blob", "thumbnail_blob")
+    rows = ImageRecord.objects.values_list("original_blob", "compressed_blob", "thumbnail_blob", "rendition_blob")
     return {name for pair in rows.iterator() for name in pair if name}
 
 

@@ -23,7 +23,7 @@ from compression.imageio import InvalidImage, probe_upload
 from portal.observability import UPLOAD_SECONDS
 from vault import blobs, crypto, deployment, keyring
 from vault.duplicates import duplicate_digest, find_duplicate
-from vault.errors import DuplicateImage
+from vault.errors import DuplicateImage, StorageFull, UploadIncomplete
 from vault.jobs.dispatch import enqueue
 from vault.jobs.state import check_limits, describe_options, job_options, mark_queued
 from vault.models import ImageRecord, UserVault
@@ -149,21 +149,24 @@ def store_image(
 ) -> tuple[ImageRecord, bool]:
     """Check one upload cheaply, seal and store its original at once, and queue its compression
     (vault/jobs/). Returns the record (status `queued`, or already `done` where tasks run eagerly)
-    and whether it was created now (False: `upload_token` was already used, e.g. a double submit or
-    a Reload, and the record stored then is returned instead of a second copy). The same bytes
-    stored before raise `DuplicateImage` naming that image, unless `allow_duplicate`. `storage`:
+    and whether its original was stored now (False: `upload_token` was already used, e.g. a double
+    submit or a Reload, and the record stored then is returned instead of a second copy). The same
+    bytes stored before raise `DuplicateImage` naming that image, unless `allow_duplicate`. `storage`:
     `original` (default: the original is kept, losslessly recompressed by the job where that is
     smaller) or `saver` (the job deletes it once the compressed version is stored); the pages and
     the API pass the owner's default when the upload names none.
 
     Nothing slow happens inside a transaction: the row is inserted in one short transaction (it
     gives the id the blob is bound to), the sealed original is written outside any, and a second
-    short one records it. Any failure deletes the blob and the row; a process that dies in between
-    leaves a row without an original, which `dispatch.requeue_stalled` removes.
+    short one records it. Any failure deletes the blob and the row. A process that dies in between
+    leaves a row without an original (`upload_incomplete`; housekeeping marks it failed): the same
+    file sent again, under the same token or not, completes that row instead of answering it as
+    stored (`_complete`).
     """
     started = time.perf_counter()
     upload_token = validate_upload_token(upload_token)
-    if (existing := _existing_upload(owner, upload_token)) is not None:
+    existing = _existing_upload(owner, upload_token)
+    if existing is not None and not existing.upload_incomplete:
         return existing, False
     vault = UserVault.objects.filter(user_id=owner.pk).first()
     if vault is None:
@@ -179,6 +182,9 @@ def store_image(
         raise ValidationError(str(exc), code="invalid_image") from exc
     # Before the quota: a duplicate over the quota is better answered with the copy already there.
     digest = duplicate_digest(data, master_key=master_key)
+    if existing is not None or (existing := _incomplete_upload(owner, vault.epoch, digest)) is not None:
+        return _complete(existing, data=data, digest=digest, master_key=master_key, upload_token=upload_token,
+                         request=request, started=started)
     if not allow_duplicate and (same := find_duplicate(owner=owner, vault_epoch=vault.epoch, digest=digest)) is not None:
         raise DuplicateImage(filename=name, existing_id=same.pk, existing_name=same.name, in_trash=same.in_trash)
     check_limits(owner=owner, incoming_bytes=crypto.sealed_size(len(data)))
@@ -199,18 +205,58 @@ def store_image(
         if (existing := _existing_upload(owner, upload_token)) is not None:
             return existing, False
         raise
-    _store_original(record, data=data, data_key=data_key, master_key=master_key, request=request)
+    if not _store_original(record, data=data, data_key=data_key, master_key=master_key, request=request):
+        return ImageRecord.objects.get(pk=record.pk), False  # a retry of this upload completed it first
+    return _queued(record, started), True
+
+
+def _queued(record: ImageRecord, started: float) -> ImageRecord:
     enqueue(record)
-    UPLOAD_SECONDS.labels(codec=options["codec"]).observe(time.perf_counter() - started)
+    UPLOAD_SECONDS.labels(codec=(record.job_options or {}).get("codec") or "auto").observe(time.perf_counter() - started)
     record.refresh_from_db()  # where tasks run eagerly, the job has already finished
-    return record, True
+    return record
+
+
+def _incomplete_upload(owner, vault_epoch: int, digest: str) -> ImageRecord | None:
+    """The owner's row whose original never arrived, for these same bytes."""
+    return (
+        ImageRecord.objects.filter(
+            owner=owner, vault_epoch=vault_epoch, duplicate_mac=digest, original_blob="", dk_wrap__isnull=True
+        )
+        .order_by("created", "id").first()
+    )
 
 
 @sensitive_variables("master_key", "data_key", "data")
-def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master_key: bytes, request) -> None:
+def _complete(record: ImageRecord, *, data: bytes, digest: str, master_key: bytes, upload_token, request, started):
+    """Store the original of a row whose first upload died before writing it. The data key drawn
+    then died with that process: a new one is drawn, and the original's keyed digest made under it.
+    The duplicate digest (under MK, not DK) proves the body is the same file the row describes."""
+    if not crypto.digests_match(digest, record.duplicate_mac or ""):
+        raise UploadIncomplete(
+            f"The Idempotency-Key {upload_token!r} was first used for another file ('{record.name}'), whose upload "
+            "never finished: send that file again with this key, or use a new key for this one."
+        )
+    data_key = crypto.new_data_key()
+    record.original_mac = crypto.keyed_digest(data, data_key=data_key)
+    record.original_size = len(data)
+    if not _store_original(record, data=data, data_key=data_key, master_key=master_key, request=request, completing=True):
+        return ImageRecord.objects.get(pk=record.pk), False
+    return _queued(record, started), True
+
+
+@sensitive_variables("master_key", "data_key", "data")
+def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master_key: bytes, request,
+                    completing: bool = False) -> bool:
+    """Write the sealed original and record it; False when another request completed the same
+    row first (its original is the one kept; ours is deleted). `completing`: the row predates this
+    request, so a failure leaves it as it was instead of deleting it."""
     written: list[str] = []
     try:
-        deployment.ensure_marker()  # the orphan sweep only trusts a prefix marked with this database's id
+        try:
+            deployment.ensure_marker()  # the orphan sweep only trusts a prefix marked with this database's id
+        except OSError as exc:
+            raise StorageFull.from_os_error(exc) from None
         name, digest = blobs.write_sealed(record.pk, "original", data, data_key=data_key)
         written.append(name)
         record.original_blob, record.sha256_original_blob = name, digest
@@ -218,15 +264,24 @@ def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master
         record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
         mark_queued(record, data_key=data_key)
         with transaction.atomic(durable=True):
+            rows = ImageRecord.objects.select_for_update().filter(pk=record.pk)
+            current = rows.values_list("original_blob", flat=True).first()
+            if current is None:
+                raise ValidationError(f"'{record.name}' was deleted while its upload was being stored; nothing was kept.")
+            if current:
+                blobs.delete_blobs_quietly(written)
+                return False
             record.full_clean(exclude={"upload_token"})
             record.save()
             record_event(
                 action=AuditEvent.Action.UPLOAD, request=request, user=record.owner, record=record,
-                detail=f"{record.original_size} bytes, {describe_options(record.job_options)}, storage={record.storage_mode}",
+                detail=f"{record.original_size} bytes, {describe_options(record.job_options)}, storage={record.storage_mode}"
+                + (", completing an upload that had not arrived" if completing else ""),
             )
     except BaseException:
         blobs.delete_blobs_quietly(written)
-        ImageRecord.objects.filter(pk=record.pk).delete()
+        if not completing:
+            ImageRecord.objects.filter(pk=record.pk).delete()
         raise
     logger.info(
         "upload stored",
@@ -237,3 +292,4 @@ def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master
             "original_bytes": record.original_size, "pixels": record.pixels,
         },
     )
+    return True

@@ -33,10 +33,14 @@ class LearnedCodec(Codec):
     # docs/benchmarks/max_effort.md).
     fast_is_final = True
     effort_presets = {"max": {"refine_steps": 150}}
+    # Its search costs `auto` more than the classical codecs' together (docs/benchmarks/auto_gate.md).
+    auto_gated = True
 
     def __init__(self, loaded: LoadedModel | None = None, weights_path: str | Path | None = None):
         self._loaded = loaded
         self._weights_path = weights_path
+        # Decided here, not from `_loaded` later: loading the shipped model sets `_loaded` too.
+        self._in_memory = loaded is not None and weights_path is None
         # A worker warms the model in its start-up while a job may already ask for it: one load.
         self._load_lock = threading.Lock()
 
@@ -44,7 +48,7 @@ class LearnedCodec(Codec):
     def psnr_hints(self) -> tuple[tuple[float, float], ...]:
         """(PSNR, quality) on validation photos, written beside the weights by `train_codec
         --export`; the selector starts its search there."""
-        if self._loaded is not None and self._weights_path is None:
+        if self._in_memory:
             return ()  # an in-memory model: the shipped model's calibration does not apply
         path = Path(self._weights_path) if self._weights_path else default_weights_path(DEFAULT_MODEL)
         sidecar = path.with_suffix("").with_suffix(".json")

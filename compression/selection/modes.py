@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..base import Codec, CodecError, DecodeCheckError
 from ..registry import available_codecs, get_codec
-from . import ranking
+from . import gate, ranking
 from .options import Request
 from .progress import FINAL_END, SEARCH_END, Progress
 from .reason import describe_value, reason_text
@@ -120,20 +120,30 @@ def _workers(n_tasks: int) -> int:
 
 
 def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tuple[list[list[Trial]], list[str]]:
-    """Every codec and variant searched in parallel; (groups of trials, notes on codecs that failed)."""
+    """Every codec and variant searched in parallel, then any gated codec if its probe says it
+    can win (`gate`); (groups of trials, notes on codecs that failed or were not searched)."""
     tasks = [(c, dict(v)) for c in codecs for v in (c.variants or ({},))]
     # Likely winners first: their small files let the other searches stop early (see
     # `strategies._search_quality`), and the slowest encoder starts first so the pool does not
     # wait on it at the end.
     tasks.sort(key=lambda t: -t[0].search_priority)
+    gated = [t for t in tasks if t[0].auto_gated] if any(not t[0].auto_gated for t in tasks) else []
+    tasks = [t for t in tasks if t not in gated] + gated
     span = progress.span(0.0, SEARCH_END, len(tasks))
     failures: list[str] = []
+    groups: list[list[Trial]] = []
 
     def run(index_task):
         index, (codec, options) = index_task
         stage = f"searching {codec.name}"
+
+        def on_step():
+            span.step(index, stage, MAX_STEPS)
+
         try:
-            return search_codec(searcher, codec, options, on_step=lambda: span.step(index, stage, MAX_STEPS))
+            if (codec, options) in gated:
+                return gate.gated_search(searcher, codec, options, groups, failures, on_step=on_step)
+            return search_codec(searcher, codec, options, on_step=on_step)
         except Exception as exc:
             if progress.cancelled_by is not None:
                 raise  # cancelled or out of time: every search stops
@@ -155,8 +165,11 @@ def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tu
             if progress.cancelled_by is None:
                 span.finish(index, f"searched {codec.name}")
 
-    with ThreadPoolExecutor(max_workers=_workers(len(tasks)), thread_name_prefix="codec-search") as pool:
-        groups = [g for g in pool.map(run, enumerate(tasks)) if g]
+    open_tasks = list(enumerate(tasks))[: len(tasks) - len(gated)]
+    with ThreadPoolExecutor(max_workers=_workers(len(open_tasks)), thread_name_prefix="codec-search") as pool:
+        groups += [g for g in pool.map(run, open_tasks) if g]
+    # After the pool, so the probe compares against every other codec's result.
+    groups += [g for g in map(run, list(enumerate(tasks))[len(open_tasks):]) if g]
     if not groups:
         raise CodecError("No codec could encode this image: " + "; ".join(failures))
     return groups, sorted(failures)

@@ -9,6 +9,8 @@ safe local defaults so that `make run` works on a fresh clone:
   AWS_STORAGE_BUCKET_NAME (+ AWS_LOCATION, AWS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)  blobs on S3
   UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS   upload limits (default 25 MB, 50 MP)
   UPLOAD_MAX_TIFF_PAGES, UPLOAD_MAX_ANIMATION_PIXELS   pages of a TIFF (1), frames × pixels (200 MP)
+  DECODE_CPU_SECONDS, DISPLAY_MAX_PIXELS   CPU seconds to decode one original (60); display rendition size (24 MP)
+  UPLOAD_INCOMPLETE_AFTER_MINUTES   when a row whose original never arrived is shown as failed (10)
   AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES   login lockout
   RETRIEVE_FAILURE_LIMIT, RETRIEVE_USER_FAILURE_LIMIT, RETRIEVE_COOLOFF_MINUTES   wrong-key lockout
   VAULT_ARGON2_TIME_COST, VAULT_ARGON2_MEMORY_KIB, VAULT_ARGON2_PARALLELISM   password-key costs
@@ -310,6 +312,11 @@ UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 50_000_000)
 # time the size limits above do not see (a 4 MB TIFF can hold 40,000 pages).
 UPLOAD_MAX_TIFF_PAGES = env_int("UPLOAD_MAX_TIFF_PAGES", 1)
 UPLOAD_MAX_ANIMATION_PIXELS = env_int("UPLOAD_MAX_ANIMATION_PIXELS", 200_000_000)
+# CPU seconds a worker may spend decoding one original (vault/decoding.py): a file built to be
+# slow fails its job with a message instead of holding a worker for its whole time limit.
+DECODE_CPU_SECONDS = env_int("DECODE_CPU_SECONDS", 60)
+# The display rendition of an original no browser draws (vault/display.py) is scaled down to this.
+DISPLAY_MAX_PIXELS = env_int("DISPLAY_MAX_PIXELS", 24_000_000)
 # Whole requests above this are refused with 413 before their body is read
 # (portal.middleware.RequestSizeLimitMiddleware); headroom for the form fields around the file.
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", UPLOAD_MAX_BYTES + 1024 * 1024)
@@ -412,6 +419,9 @@ JOB_MAX_SOFT_TIME_LIMIT = env_int("JOB_MAX_SOFT_TIME_LIMIT", 3600)  # effort=max
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 # A queued job nobody has started for this long is sent again (a broker restart can lose it).
 JOB_REQUEUE_AFTER = timedelta(minutes=env_int("JOB_REQUEUE_AFTER_MINUTES", 30))
+# A row whose original has not arrived this long after its insert (the uploading process died)
+# is shown as failed "upload incomplete"; sending the file again still completes it.
+UPLOAD_INCOMPLETE_AFTER = timedelta(minutes=env_int("UPLOAD_INCOMPLETE_AFTER_MINUTES", 10))
 JOB_QUEUE = "celery"
 JOB_MAX_EFFORT_QUEUE = "max"  # slow jobs never hold up normal uploads (make run: its own worker)
 

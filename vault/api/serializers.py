@@ -231,7 +231,8 @@ class ImageDownloadQuerySerializer(serializers.Serializer):
         help_text=(
             "original: the uploaded bytes exactly (a PNG with the same pixels and metadata for a lossless original "
             "kept as JPEG XL; 410 for a storage-saver image); compressed: the stored codec bytes; decoded: the "
-            "compressed version as PNG; thumbnail: a ~320 px WebP preview."
+            "compressed version as PNG; thumbnail: a ~320 px WebP preview; rendition: a PNG of an original "
+            "browsers do not draw (TIFF, BMP, GIF, HEIC), made by the worker (409 until it is)."
         ),
     )
 

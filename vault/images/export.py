@@ -116,6 +116,8 @@ def _open(record: ImageRecord, *, master_key: bytes, request) -> tuple[str | Non
     """(content, bytes, why not): the original where it is kept, else the compressed file."""
     if record.is_legacy:
         return None, None, "stored before the vault: open it once with its retrieval key (Add to my vault), then export again"
+    if record.upload_incomplete:
+        return None, None, "never fully uploaded: its original did not arrive; upload the file again to complete it"
     content = "original" if record.original_blob else "compressed" if record.compressed_blob else None
     if content is None:
         return None, None, "no stored file"

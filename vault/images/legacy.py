@@ -3,6 +3,7 @@ under RFC 3394 key wrap, a Django password hash of the key, a plain SHA-256 of t
 the wrong-key lockout, until its owner adds it to the vault."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -10,8 +11,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from compression.imageio import load_upload
-from vault import blobs, crypto, keyring
+from compression.imageio import InvalidImage
+from vault import blobs, crypto, display, keyring
+from vault.decoding import decode_original
 from vault.errors import RetrievalLocked, VaultLocked
 from vault.images import lockout
 from vault.images.shares import new_share
@@ -103,13 +105,14 @@ def adopt_legacy_record(*, record: ImageRecord, key: str, master_key: bytes, req
         raise VaultLocked()
     keyring.check_master_key(vault=vault, master_key=master_key)
     secret, data_key, opened = _legacy_open(record=record, key=key, variants=["original"], request=request)
-    thumbnail = make_thumbnail(load_upload(opened["original"]).image)
-    name, digest = blobs.write_sealed(record.pk, "thumbnail", thumbnail, data_key=data_key)
+    written = _previews(record, opened["original"], data_key=data_key)
     try:
         with transaction.atomic():
-            record.thumbnail_blob, record.sha256_thumbnail_blob = name, digest
+            for variant, (name, digest) in written.items():
+                setattr(record, f"{variant}_blob", name)
+                setattr(record, f"sha256_{variant}_blob", digest)
             record.original_mac = record.upload_mac = crypto.keyed_digest(opened["original"], data_key=data_key)
-            record.stored_bytes += crypto.sealed_size(len(thumbnail))
+            record.stored_bytes += sum(blobs.stored_size(name) for name, _digest in written.values())
             record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
             record.vault_epoch = vault.epoch
             # The unkeyed digest and the old key's wrap and hash go: the key lives on as a share.
@@ -120,6 +123,28 @@ def adopt_legacy_record(*, record: ImageRecord, key: str, master_key: bytes, req
             record_event(action=AuditEvent.Action.VAULT_ADOPTED, request=request, user=record.owner, record=record,
                          detail="Added to the vault; its retrieval key is now a share key.")
     except BaseException:
-        blobs.delete_blobs_quietly([name])
+        blobs.delete_blobs_quietly([name for name, _digest in written.values()])
         raise
     return share, key_text
+
+
+@sensitive_variables("original", "data_key")
+def _previews(record: ImageRecord, original: bytes, *, data_key: bytes) -> dict[str, tuple[str, str]]:
+    """The thumbnail (and, for an original no browser draws, the display rendition) of a record
+    joining the vault: its one decode, bounded like a job's (vault/decoding.py). An original that
+    no longer decodes joins without them; it still downloads as stored."""
+    try:
+        image = decode_original(original, filename=record.name, max_pixels=settings.UPLOAD_MAX_PIXELS).image
+    except (InvalidImage, MemoryError):
+        return {}
+    made = {"thumbnail": make_thumbnail(image)}
+    if display.needs_rendition(record):
+        made[display.VARIANT] = display.make_rendition(image)
+    written: dict[str, tuple[str, str]] = {}
+    try:
+        for variant, plaintext in made.items():
+            written[variant] = blobs.write_sealed(record.pk, variant, plaintext, data_key=data_key)
+    except BaseException:
+        blobs.delete_blobs_quietly([name for name, _digest in written.values()])
+        raise
+    return written

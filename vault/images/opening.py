@@ -10,8 +10,10 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import blobs, crypto, metadata, originals
-from vault.errors import BlobUnavailable, NotCompressedYet, OriginalNotKept, RecordLocked, RetrievalRefused
+from vault import blobs, crypto, display, metadata, originals
+from vault.errors import (
+    BlobUnavailable, NotCompressedYet, OriginalNotKept, RecordLocked, RetrievalRefused, UploadIncomplete,
+)
 from vault.models import ImageRecord, UserVault
 
 
@@ -22,6 +24,9 @@ def _audit_refusal(*, record: ImageRecord, request, why: str) -> RetrievalRefuse
 
 @sensitive_variables("master_key", "data_key")
 def vault_data_key(*, record: ImageRecord, master_key: bytes, request=None) -> bytes:
+    if record.upload_incomplete:
+        raise UploadIncomplete(f"'{record.name}' was never fully uploaded: its original file did not arrive. "
+                               "Upload the same file again to complete it, or delete it.")
     if record.is_legacy:
         raise RecordLocked(f"'{record.name}' was stored with its own retrieval key; open it with that key.")
     vault = UserVault.objects.filter(user_id=record.owner_id).first()
@@ -55,9 +60,11 @@ def open_sealed_blobs(*, record: ImageRecord, data_key: bytes, variants, request
     The original comes back in the upload's form: a JPEG kept as JPEG XL is rebuilt byte for byte
     (and checked against the upload's keyed digest), a lossless JPEG XL becomes a PNG with the same
     pixels and metadata (vault/originals.py)."""
-    if "original" in variants and record.original_storage == ImageRecord.OriginalStorage.NOT_KEPT:
-        raise OriginalNotKept(record.name)
+    if record.original_storage == ImageRecord.OriginalStorage.NOT_KEPT and {"original", display.VARIANT} & set(variants):
+        raise OriginalNotKept(record.name)  # the rendition is the original's pixels: it went with it
     for variant in variants:
+        if variant == display.VARIANT and not record.rendition_blob:
+            raise display.not_ready(record)
         if not getattr(record, f"{variant}_blob") and variant != "original" and record.status != ImageRecord.Status.DONE:
             raise NotCompressedYet(
                 f"'{record.name}' has no {variant} file yet: its compression is {record.get_status_display().lower()}."

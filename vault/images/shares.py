@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import crypto, location, originals
+from vault import crypto, display, location, originals
 from vault.errors import RetrievalLocked, ShareUnavailable
 from vault.images import lockout
 from vault.images.opening import check_variants, open_sealed_blobs, vault_data_key
@@ -75,13 +75,16 @@ def _share_data_key(share: Share, secret: bytes) -> bytes | None:
 
 @sensitive_variables("key", "secret", "data_key")
 def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Share, dict[str, bytes]]:
-    """Anyone's request with a share link's key: the one image, nothing else."""
-    variants = check_variants(variants)
+    """Anyone's request with a share link's key: the one image, nothing else. `variants` may name
+    a shown form ("display", "decoded"...): the answer holds each under the name asked for and
+    under the stored blob's name it was opened from (vault/display.py)."""
+    wanted = list(variants)
     share = Share.objects.select_related("record", "record__owner").filter(public_id=str(public_id)[:32]).first()
     # An image in the trash is deleted as far as its owner's recipients go; restoring it brings
     # its shares back.
     if share is None or share.is_expired() or share.record.in_trash:
         raise ShareUnavailable()
+    variants = check_variants(dict.fromkeys(display.stored_variant(v, share.record) for v in wanted))
     secret = lockout.parse_key(key, kind="share key")
     # Only this client waits: the share's id alone (it is in URLs and logs) cannot lock it for others.
     lockout.share_wait(share, request, timezone.now())
@@ -97,7 +100,7 @@ def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Sha
     Share.objects.filter(pk=share.pk).update(uses=F("uses") + 1, last_used_at=timezone.now())
     record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, user=None, record=share.record,
                  detail=f"Share {share.public_id}: {'+'.join(variants)}")
-    return share, opened
+    return share, {**opened, **{v: opened[display.stored_variant(v, share.record)] for v in wanted}}
 
 
 @sensitive_variables("key", "secret", "data_key")

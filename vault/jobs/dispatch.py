@@ -12,11 +12,11 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
+from vault import display
 from vault.errors import JobConflict, JobLimit
-from vault.images.deletion import delete_image
 from vault.images.opening import vault_data_key
 from vault.jobs.state import (
-    LOST_WORKER, Status, check_limits, describe_options, finish, hard_limit_for, mark_queued, new_task_id, queue_for,
+    LOST_WORKER, UPLOAD_INCOMPLETE, Status, check_limits, describe_options, finish, hard_limit_for, mark_queued, new_task_id, queue_for,
     soft_limit_for,
 )
 from vault.jobs.worker import compress_job
@@ -68,7 +68,8 @@ def requeue(*, record: ImageRecord, master_key: bytes, options: dict | None = No
                 f"'{record.name}' was stored in storage-saver mode: its original was not kept, so it cannot be "
                 "compressed again."
             )
-        raise JobConflict(f"'{record.name}' has no stored original to compress.")
+        why = f" {UPLOAD_INCOMPLETE}" if record.upload_incomplete else ""
+        raise JobConflict(f"'{record.name}' has no stored original to compress.{why}")
     check_limits(owner=record.owner, incoming_bytes=0)
     data_key = vault_data_key(record=record, master_key=master_key, request=request)
     with transaction.atomic():
@@ -124,15 +125,33 @@ def flag_old_model_files(*, codec_name: str, model_id: str) -> dict[int, int]:
     return per_owner
 
 
+def flag_missing_renditions() -> dict[int, int]:
+    """Flag every finished vault record whose original no browser draws and that has no display
+    rendition (stored before the worker made them); returns {owner id: images flagged}. Like
+    `flag_old_model_files`, the owner's next unlock queues them: only their key opens the original."""
+    formats = display.BROWSER_FORMATS
+    candidates = ImageRecord.objects.filter(status=Status.DONE, dk_wrap__isnull=False, rendition_blob="").exclude(
+        original_format__in=[*formats, *(f.lower() for f in formats)]
+    ).exclude(original_blob="")
+    stale = list(candidates.only("pk", "owner_id"))
+    ImageRecord.objects.filter(pk__in=[r.pk for r in stale]).update(needs_recompress=True)
+    per_owner: dict[int, int] = {}
+    for record in stale:
+        per_owner[record.owner_id] = per_owner.get(record.owner_id, 0) + 1
+    return per_owner
+
+
 # --- housekeeping (celery beat, every minute) --------------------------------------------------
 
 
 def requeue_stalled(*, now=None) -> dict[str, int]:
     """Jobs whose message was lost (broker restarted, worker machine gone) are sent again; a
     running job whose worker has been silent for longer than its hard time limit counts as a lost
-    attempt. Uploads that died before their original was written are removed."""
+    attempt. Uploads that died before their original was written are marked failed, never deleted:
+    their client may still be retrying (the same Idempotency-Key completes the record), and the
+    owner sees them, can delete them or upload the file again."""
     now = now or timezone.now()
-    counts = {"resent": 0, "failed": 0, "removed": 0}
+    counts = {"resent": 0, "failed": 0, "incomplete": 0}
     stalled_queued = ImageRecord.objects.filter(
         status=Status.QUEUED, queued_at__lt=now - settings.JOB_REQUEUE_AFTER
     ).exclude(original_blob="")
@@ -143,10 +162,21 @@ def requeue_stalled(*, now=None) -> dict[str, int]:
         if silent_for > hard_limit_for(record.job_options or {}) + 60:
             outcome = _resend(record.pk, now=now, lost_attempt=True)
             counts["resent" if outcome else "failed"] += 1
-    for record in ImageRecord.objects.filter(status=Status.QUEUED, original_blob="", created__lt=now - settings.JOB_REQUEUE_AFTER):
-        delete_image(record=record)
-        counts["removed"] += 1
+    cutoff = now - settings.UPLOAD_INCOMPLETE_AFTER
+    incomplete = ImageRecord.objects.filter(original_blob="", dk_wrap__isnull=True)
+    for record in incomplete.filter(status__in=ImageRecord.ACTIVE, created__lt=cutoff):
+        counts["incomplete"] += _mark_incomplete(record.pk, now=now)
     return counts
+
+
+def _mark_incomplete(record_id: int, *, now) -> int:
+    with transaction.atomic():
+        record = ImageRecord.objects.select_for_update().filter(pk=record_id, original_blob="", dk_wrap__isnull=True).first()
+        if record is None or not record.is_active:
+            return 0  # completed (or deleted) since the query
+        finish(record, status=Status.FAILED, error=UPLOAD_INCOMPLETE, now=now)
+        record_event(action=AuditEvent.Action.JOB_FAILED, user=record.owner, record=record, detail="upload incomplete")
+    return 1
 
 
 def _resend(record_id: int, *, now, lost_attempt: bool) -> int:

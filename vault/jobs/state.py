@@ -38,6 +38,12 @@ LOST_WORKER = (
 )
 
 
+UPLOAD_INCOMPLETE = (
+    "Upload incomplete: the original file never arrived. Upload the same file again (the same "
+    "request with its Idempotency-Key, or from the upload page) to complete this image, or delete it."
+)
+
+
 def job_key() -> bytes:
     return crypto.subkey(settings.VAULT_JOB_KEY.encode(), purpose="job-key")
 

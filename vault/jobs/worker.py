@@ -24,11 +24,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from compression.imageio import InvalidImage, load_upload
+from compression.imageio import InvalidImage
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
-from vault import blobs, crypto, metadata, originals, renditions
-from vault.errors import BlobUnavailable, JobCancelled
+from vault import blobs, crypto, display, metadata, originals, renditions
+from vault.decoding import decode_original
+from vault.errors import BlobUnavailable, JobCancelled, StorageFull
 from vault.images.opening import open_sealed_blobs
 from vault.jobs.state import LOST_WORKER, Status, finish, job_key, soft_limit_for
 from vault.models import ImageRecord
@@ -65,6 +66,8 @@ def run_job(*, record_id: int, task_id: str) -> None:
         _fail(record, task_id, "The image needed more memory than a worker has; try another codec.")
     except (InvalidImage, ValueError) as exc:  # CodecError is a ValueError: a message for the user
         _fail(record, task_id, str(exc))
+    except StorageFull as exc:  # nothing of this attempt was kept: the owner retries once there is space
+        _fail(record, task_id, str(exc))
     except crypto.SealError:
         logger.error("job for record %s: the stored original or its job key did not open", record_id)
         _fail(record, task_id, "The stored original could not be opened; it may have been damaged.")
@@ -98,8 +101,9 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
         original = open_sealed_blobs(record=record, data_key=data_key, variants=["original"])["original"]
     except BlobUnavailable:  # missing, swapped or altered blob: audited with its cause already
         raise crypto.SealError() from None
-    decoded = load_upload(original, filename=record.name, max_bytes=len(original), max_pixels=settings.UPLOAD_MAX_PIXELS)
+    decoded = decode_original(original, filename=record.name, max_pixels=settings.UPLOAD_MAX_PIXELS)
     tags = _read_metadata(record, decoded, data_key)
+    display.store_rendition(record, decoded.image, data_key=data_key, task_id=task_id)
     options = record.job_options or {}
     with ProgressWriter(record.pk, task_id) as progress:
         result = compress_image(
@@ -226,10 +230,14 @@ def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, star
                 raise ValueError("The original's JPEG XL form did not read back from storage; nothing was changed.")
         if saver:
             _check_compressed(record, fields, result, size=decoded.image.size, data_key=data_key)
-            fields.update(original_blob="", sha256_original_blob="", original_storage=originals.Storage.NOT_KEPT)
-            sizes["original"] = 0
-        elif "original" not in sizes:
-            sizes["original"] = blobs.stored_size(record.original_blob)
+            # The display rendition (vault/display.py) is the original's pixels too: it goes with it.
+            fields.update(original_blob="", sha256_original_blob="", original_storage=originals.Storage.NOT_KEPT,
+                          rendition_blob="", sha256_rendition_blob="")
+            sizes["original"] = sizes["rendition"] = 0
+        else:
+            if "original" not in sizes:
+                sizes["original"] = blobs.stored_size(record.original_blob)
+            sizes["rendition"] = blobs.stored_size(record.rendition_blob)
         fields["stored_bytes"] = sum(sizes.values())
         with transaction.atomic():
             fresh = ImageRecord.objects.select_for_update().filter(pk=record.pk).first()
@@ -238,6 +246,8 @@ def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, star
             replaced = [fresh.compressed_blob, fresh.thumbnail_blob]
             if "original_blob" in fields:
                 replaced.append(fresh.original_blob)
+            if "rendition_blob" in fields:
+                replaced.append(fresh.rendition_blob)
             _apply_result(fresh, decoded=decoded, result=result, fields=fields, seconds=time.perf_counter() - started)
             finish(fresh, status=Status.DONE, error="", now=timezone.now())
             kept = "original not kept (storage saver)" if saver else f"original {fresh.original_storage}"

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from portal.errors import text_or_json
 from portal.preferences import storage_default
 from vault import jobs, metadata, presentation, services, sessions
-from vault.errors import DuplicateImage, JobLimit
+from vault.errors import DuplicateImage, JobLimit, StorageFull
 from vault.forms import RecompressForm, ShareCreateForm, UploadForm
 from vault.responses import export_response, file_response, stored_variant
 from vault.selectors import GALLERY_SORTS, get_image_for, images_for, shares_for, sorted_images, trash_for
@@ -75,7 +75,7 @@ def upload(request):
     form = _upload_form(request, request.POST, request.FILES)
     if not form.is_valid():
         return render(request, "vault/upload.html", {"form": form}, status=400)
-    data, queued, refused, duplicates = form.cleaned_data, [], [], []
+    data, queued, refused, duplicates, full = form.cleaned_data, [], [], [], False
     for index, upload in enumerate(data["file"]):
         try:
             record, _created = services.store_image(
@@ -102,8 +102,9 @@ def upload(request):
                 form.add_error(field, refusal_text(exc))
                 break
             refused.append(_named(upload.name, refusal_text(exc)))
-        except JobLimit as exc:
+        except (JobLimit, StorageFull) as exc:  # the next files would meet the same refusal
             refused.append(_named(upload.name, str(exc)))
+            full = full or isinstance(exc, StorageFull)
             break
         else:
             queued.append(record)
@@ -111,7 +112,7 @@ def upload(request):
         for message in refused:
             form.add_error("file", message)
         # 409 when the only reason is files already stored: the page offers them, and keeping both.
-        status = 409 if duplicates and not refused and not form.errors else 400
+        status = 507 if full else 409 if duplicates and not refused and not form.errors else 400
         return render(request, "vault/upload.html", {"form": form, "duplicates": duplicates}, status=status)
     names = ", ".join(f"'{r.name}'" for r in queued[:3]) + (f" and {len(queued) - 3} more" if len(queued) > 3 else "")
     messages.success(request, f"Stored {names} encrypted; compression runs in the background (progress below).")
@@ -250,7 +251,7 @@ def image_file(request, pk, variant):
     record = get_image_for(request.user, pk)
     master_key = sessions.master_key_for(request)
     try:
-        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
+        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant, record), request=request)
         response = file_response(record, variant, data)
     except REFUSALS as exc:  # in words, for whoever opens the URL itself
         return text_or_json(request, refusal_status(exc), refusal_text(exc))

@@ -12,7 +12,7 @@ from portal import stepup
 from vault import services, sessions
 from vault.errors import OriginalNotKept, RetrievalRefused
 from vault.forms import ShareCreateForm, ShareOpenForm
-from vault.responses import SHARE_KEY_REFUSED, file_response, share_link, stored_variant
+from vault.responses import SHARE_KEY_REFUSED, file_response, share_link
 from vault.selectors import get_image_for, get_share_for
 from vault.views.common import REFUSALS, message_refused, render_refused, safe_next
 
@@ -65,17 +65,16 @@ def share_page(request, public_id):
     if request.method == "GET" or not form.is_valid():
         return render(request, "vault/share.html", {"form": form}, status=200 if request.method == "GET" else 400)
     variant = form.cleaned_data["variant"]
-    stored = stored_variant(variant)
     try:
         try:
-            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[stored], request=request)
+            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
         except OriginalNotKept:
             if variant != "display":
                 raise  # "Download the original" of a storage-saver image: 410 in words
             # "Show the image" of a storage-saver image: what is kept, its compressed version.
-            variant, stored = "compressed-display", "compressed"
-            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[stored], request=request)
-        response = file_response(share.record, variant, opened[stored])
+            variant = "compressed-display"
+            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
+        response = file_response(share.record, variant, opened[variant])
     except RetrievalRefused as exc:
         return render_refused(request, "vault/share.html", {"form": form}, exc, text=SHARE_KEY_REFUSED)
     except REFUSALS as exc:

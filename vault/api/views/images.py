@@ -104,7 +104,8 @@ class ImageRecordViewSet(
             "`status` goes queued → running → done (or failed, with `error`) and whose `progress` "
             "counts to 100: poll it, or many at once with GET /api/v1/images/status/?ids=…. Send an "
             "`Idempotency-Key` header (1-64 printable characters) to make retries safe: a repeat with "
-            "the same key returns the image stored the first time (200) instead of storing it again. A file "
+            "the same key returns the image stored the first time (200) instead of storing it again; if the "
+            "first request died before its file was stored, the retry stores it and completes that image (202). A file "
             "you stored before (the same bytes) is refused with 409 and the existing image's id, unless "
             "`allow_duplicate` is true. `storage` chooses what is kept: `original` (default unless your profile "
             "says otherwise) or `saver` (only the compressed version; the original is deleted once it is stored)."
@@ -118,6 +119,7 @@ class ImageRecordViewSet(
             )),
             413: OpenApiResponse(ApiErrorSerializer, description="Your storage quota would be exceeded."),
             429: OpenApiResponse(ApiErrorSerializer, description="Too many of your images are waiting, or too many requests."),
+            507: OpenApiResponse(ApiErrorSerializer, description="The server's storage is full: nothing was kept; send it again later."),
         },
     )
     @method_decorator(sensitive_variables("master_key"))
@@ -237,7 +239,7 @@ class ImageRecordViewSet(
         query.is_valid(raise_exception=True)
         variant = query.validated_data["variant"]
         master_key = sessions.master_key_for(request)
-        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant), request=request)
+        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant, record), request=request)
         return file_response(record, variant, data)
 
     @extend_schema(
@@ -281,7 +283,7 @@ class ImageRecordViewSet(
         body = ImageRetrieveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         variant = body.validated_data["variant"]
-        stored = stored_variant(variant)
+        stored = stored_variant(variant, record)
         if record.is_legacy:
             data = services.retrieve_image(record=record, key=body.validated_data["key"], variant=stored, request=request)
         else:

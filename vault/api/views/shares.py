@@ -21,7 +21,7 @@ from vault import services, sessions
 from vault.api.serializers import ShareCreatedSerializer, ShareCreateSerializer, ShareRetrieveSerializer, ShareSerializer
 from vault.api.views.common import ERROR, LOCKED, NOT_FOUND
 from vault.errors import RetrievalRefused
-from vault.responses import SHARE_KEY_REFUSED, file_response, share_link, stored_variant
+from vault.responses import SHARE_KEY_REFUSED, file_response, share_link
 from vault.selectors import get_public_share_for, shares_for
 
 
@@ -103,9 +103,8 @@ class ShareRetrieveView(APIView):
         body = ShareRetrieveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         variant = body.validated_data["variant"]
-        stored = stored_variant(variant)
         try:
-            share, opened = services.open_share(public_id=share_id, key=body.validated_data["key"], variants=[stored], request=request)
+            share, opened = services.open_share(public_id=share_id, key=body.validated_data["key"], variants=[variant], request=request)
         except RetrievalRefused:
             raise PermissionDenied(detail=SHARE_KEY_REFUSED) from None
-        return file_response(share.record, variant, opened[stored])
+        return file_response(share.record, variant, opened[variant])

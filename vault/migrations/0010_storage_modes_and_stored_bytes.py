@@ -19,15 +19,16 @@ def stored_bytes_from_blobs(apps, schema_editor):
     from django.core.files.storage import default_storage
 
     ImageRecord = apps.get_model("vault", "ImageRecord")
-    for record in ImageRecord.objects.only("pk", "original_blob", "compressed_blob", "thumbnail_blob").iterator():
-        total = sum(_blob_size(default_storage, name) for name in (record.original_blob, record.compressed_blob, record.thumbnail_blob))
+    names = ("original_blob", "compressed_blob", "thumbnail_blob", "rendition_blob")
+    for record in ImageRecord.objects.only("pk", *names).iterator():
+        total = sum(_blob_size(default_storage, getattr(record, name)) for name in names)
         ImageRecord.objects.filter(pk=record.pk).update(stored_bytes=total)
 
 
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('vault', '0008_record_ssimulacra2_and_deciding_metric'),
+        ('vault', '0009_display_rendition'),
     ]
 
     operations = [
