@@ -296,3 +296,13 @@ def test_the_preference_values_are_the_record_values():
     from accounts.models import Preferences
 
     assert Preferences.StorageMode.values == ImageRecord.StorageMode.values
+
+
+def test_a_png_kept_as_jpeg_xl_is_shown_as_its_rebuilt_png(alice, client):
+    data = png_upload(seed=20, mode="RGB")
+    record = store(alice, data, "shown.png")
+    assert record.original_storage == Storage.JXL_LOSSLESS and not record.rendition_blob
+    login_unlocked(client, "alice", PASSWORD)
+    shown = client.get(f"/images/{record.pk}/file/original-display/")
+    assert shown.status_code == 200 and shown["Content-Type"] == "image/png"
+    assert np.array_equal(np.array(Image.open(io.BytesIO(shown.content))), np.array(Image.open(io.BytesIO(data))))

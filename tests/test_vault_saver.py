@@ -181,3 +181,16 @@ def test_the_export_holds_the_compressed_version(alice):
     manifest = json.loads(archive.read("manifest.json"))["images"]
     assert manifest[0]["content"] == "compressed" and manifest[0]["storage_mode"] == "saver"
     assert manifest[0]["stored_bytes"] == record.stored_bytes
+
+
+def test_a_tiff_in_saver_mode_loses_its_display_rendition_with_the_original(alice, django_capture_on_commit_callbacks, _isolated_storage):
+    data = image_bytes(make_photo(160, 120, seed=9), "TIFF")
+    with django_capture_on_commit_callbacks(execute=True):
+        record, _ = uploads.store_image(owner=alice, master_key=alice.master_key, uploaded_file_or_bytes=data,
+                                        filename="scan.tif", codec="webp", quality=60, storage="saver")
+    record.refresh_from_db()
+    assert record.status == "done" and not record.original_blob and not record.rendition_blob
+    names = sorted(p.name.split("-")[0] for p in files_under(_isolated_storage) if p.parent.name == str(record.pk))
+    assert names == ["compressed", "thumbnail"]
+    client = login_unlocked(Client(), "alice", PASSWORD)
+    assert client.get(f"/images/{record.pk}/file/original-display/").status_code == 410
