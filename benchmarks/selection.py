@@ -242,7 +242,9 @@ def summary_lines(all_rows: list[Row], level: str, baseline: str, target: Target
     out = [
         f"effort {level}",
         f"  images           {len(rows)}",
-        "  codecs chosen    " + ", ".join(f"{c} ×{n}" for c, n in Counter(r.codec for r in results).most_common()),
+        "  codecs chosen    " + ", ".join(
+            f"{c} ×{n} ({100 * n / len(results):.0f} %)" for c, n in Counter(r.codec for r in results).most_common()
+        ),
         f"  targets met      {sum(r.params['target_met'] for r in results)}/{len(rows)}",
         f"  bpp              mean {statistics.fmean(r.bpp for r in results):.4f} · overall {8 * total_bytes / total_pixels:.4f}",
     ]

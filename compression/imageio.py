@@ -318,6 +318,25 @@ def _check_frames(image: Image.Image, data: bytes, *, label: str) -> None:
 _QUARTER_TURNS = {5, 6, 7, 8}
 
 
+def _check_png_end(data: bytes, fmt: str, label: str) -> None:
+    # Pillow stops reading after the last IDAT, so a PNG cut anywhere lacks only its end chunk:
+    # a check the header probe can afford, as it does not decode the pixels.
+    if fmt == "PNG" and b"IEND" not in data[-4096:]:
+        raise InvalidImage(f"{label} is truncated (the PNG has no end chunk).")
+
+
+def _header_exif(image: Image.Image) -> Image.Exif:
+    """The EXIF the header carries. Pillow's `getexif()` on a PNG decodes every pixel to look for
+    an eXIf chunk after the image data, which would put a full decode in the upload request; the
+    PNG specification places eXIf before it, and that one is already read."""
+    if image.format != "PNG":
+        return image.getexif()
+    exif = Image.Exif()
+    if raw := image.info.get("exif"):
+        exif.load(raw)
+    return exif
+
+
 def probe_upload(
     data: bytes, *, filename: str = "", max_bytes: int | None = None, max_pixels: int | None = None
 ) -> ProbedUpload:
@@ -329,9 +348,10 @@ def probe_upload(
         with _open_checked(data, label=label, filename=filename, max_pixels=max_pixels) as image:
             width, height = image.size
             # (A HEIF reader has applied the rotation already and reports orientation 1.)
-            if image.getexif().get(ExifTags.Base.Orientation) in _QUARTER_TURNS:
+            if _header_exif(image).get(ExifTags.Base.Orientation) in _QUARTER_TURNS:
                 width, height = height, width
             fmt = image.format or "?"
+    _check_png_end(data, fmt, label)
     return ProbedUpload(format=fmt, width=width, height=height, media_type=media_type_of(fmt, data))
 
 
@@ -353,9 +373,7 @@ def load_upload(
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)  # animations: the first frame is the picture we keep
         image.load()
-        if fmt == "PNG" and b"IEND" not in data[-4096:]:
-            # Pillow stops after the last IDAT; a PNG cut after its pixel data still lacks IEND.
-            raise InvalidImage(f"{label} is truncated (the PNG has no end chunk).")
+        _check_png_end(data, fmt, label)
         image = ImageOps.exif_transpose(image) or image
         image, has_alpha = _normalise_mode(image)
         image.load()

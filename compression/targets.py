@@ -207,6 +207,18 @@ def _number(raw: str, text: str) -> float:
 
 _KINDS = ("ssimulacra2", "ssimulacra", "psnr", "msssim", "ms-ssim", "bytes", "bpp")
 
+# The spellings an API schema documents (plain decimals, lower case), ranges included, so that a
+# client generated from it never sends a target parse_target refuses. parse_target also takes
+# upper case, spaces and exponents; tests/test_compression_targets.py checks the two agree.
+_UP_TO_100 = r"(?:100(?:\.0+)?|[1-9][0-9]?(?:\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)"
+_UP_TO_1 = r"(?:1(?:\.0+)?|0\.[0-9]*[1-9][0-9]*)"
+_UP_TO_32 = r"(?:32(?:\.0+)?|(?:[1-9]|[12][0-9]|3[01])(?:\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)"
+TARGET_PATTERN = (
+    r"^(?:" + "|".join(NAMED_TARGETS)
+    + rf"|ssimulacra2:{_UP_TO_100}|psnr:{_UP_TO_100}|msssim:{_UP_TO_1}|bpp:{_UP_TO_32}"
+    + r"|bytes:(?:[1-9][0-9]{0,11}|1000000000000))?$"
+)
+
 
 def parse_target(text: str | Target | None) -> Target:
     """Parse a target spelling; raises ValueError quoting the bad value."""

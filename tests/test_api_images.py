@@ -236,7 +236,7 @@ def test_delete_moves_to_the_trash_and_permanent_removes_the_record_and_its_blob
     assert api.get(f"{IMAGES}{created['id']}/").json()["trashed_at"] is not None
     assert len(files_under(_isolated_storage)) == 3
     with django_capture_on_commit_callbacks(execute=True):
-        response = api.delete(f"{IMAGES}{created['id']}/?permanent=1")
+        response = api.delete(f"{IMAGES}{created['id']}/?permanent=true")
     assert response.status_code == 204
     assert api.get(f"{IMAGES}{created['id']}/").status_code == 404
     assert files_under(_isolated_storage) == []

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.servers.basehttp import WSGIServer
 from django.test import Client
 from PIL import Image, ImageChops
 
 from tests.conftest import image_bytes, make_photo
+from tests.live_server import start_live_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", settings.BASE_DIR / "var" / "screenshots"))
@@ -63,17 +63,6 @@ def browser():
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-class SerialWSGIServer(WSGIServer):
-    """The live server, answering one request at a time. The test database is an in-memory SQLite
-    whose single connection the server's threads would share; a page whose pictures the browser
-    fetches at once (the compare view's two) then has two requests saving the session together
-    (SESSION_SAVE_EVERY_REQUEST), and one fails with "database table is locked". LiveServerThread
-    already gives its own thread the shared connection, so a serial server needs nothing more."""
-
-    def __init__(self, *args, connections_override=None, **kwargs):
-        super().__init__(*args, **kwargs)
-
-
 @pytest.fixture(autouse=True)
 def _fresh_throttles():
     """The live server's throttle counts live in the cache table, which no test rolls back: each test
@@ -85,11 +74,7 @@ def _fresh_throttles():
 
 @pytest.fixture(scope="module")
 def live_server(django_db_setup):
-    from pytest_django.live_server_helper import LiveServer
-
-    server = LiveServer(os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS", "localhost"), start=False)
-    server.thread.server_class = SerialWSGIServer
-    server.start()
+    server = start_live_server()
     yield server
     server.stop()
 

@@ -118,3 +118,21 @@ def test_bad_values_are_refused_with_the_value_quoted(text, quoted):
     with pytest.raises(ValueError) as info:
         parse_target(text)
     assert f"'{quoted}" in str(info.value)
+
+
+def test_every_target_spelling_the_api_schema_documents_parses():
+    hypothesis = pytest.importorskip("hypothesis", reason="hypothesis comes with schemathesis (requirements-test.txt)")
+    import re
+
+    from compression.targets import TARGET_PATTERN
+
+    @hypothesis.settings(max_examples=300, database=None, deadline=None)
+    @hypothesis.given(hypothesis.strategies.from_regex(TARGET_PATTERN))
+    def parses(text):
+        parse_target(text)
+
+    parses()
+    for refused in ("psnr:0", "psnr:100.5", "bpp:32.1", "msssim:0", "bytes:0", "bytes:1000000000001", "ssimulacra2:0.0"):
+        assert not re.match(TARGET_PATTERN, refused), refused
+        with pytest.raises(ValueError):
+            parse_target(refused)

@@ -194,6 +194,17 @@ def test_candidates_svg_plots_each_candidate_at_its_bpp_without_external_resourc
         plots.candidates_svg(candidates, 0, 80)
 
 
+def test_candidates_svg_carries_no_css_the_pages_policy_would_block():
+    """Inline in the detail page, whose CSP allows no inline styles: the colours are SVG attributes."""
+    from xml.dom import minidom
+
+    candidates = [{"codec": "webp", "params": {"quality": 50}, "size": 2000, "psnr": 33.0, "meets_target": False}]
+    svg = plots.candidates_svg(candidates, 100, 80, chosen=candidates[0])
+    assert "<style" not in svg and " style=" not in svg
+    assert 'fill="none"' in svg and 'stroke="#2ca02c"' in svg  # the missed target's hollow WebP mark
+    assert minidom.parseString(svg).documentElement.getAttribute("stroke-linejoin") == "round"
+
+
 def test_candidates_svg_accepts_candidate_dataclasses():
     from compression.base import Candidate
 

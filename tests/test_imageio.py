@@ -187,3 +187,23 @@ def test_a_truncated_heic_is_refused_in_words():
     data = image_bytes(make_photo(64, 48), "HEIF", quality=80)
     with pytest.raises(InvalidImage, match="corrupt|truncated"):
         _load(data[: len(data) // 2])
+
+
+def test_probing_a_png_reads_its_header_only_and_still_sees_its_rotation(monkeypatch):
+    # Pillow's getexif() on a PNG decodes all its pixels (looking for EXIF after the image
+    # data): in the upload request, that was a full decode per PNG upload.
+    from PIL import ExifTags, PngImagePlugin
+
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # a quarter turn: shown 20 wide, 40 high
+    turned = io.BytesIO()
+    make_photo(40, 20).save(turned, "PNG", exif=exif.tobytes())
+
+    def no_decoding(self):
+        raise AssertionError("the header check decoded the pixels")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    plain = probe_upload(image_bytes(make_photo(40, 20)), filename="plain.png")  # no EXIF: the costly case
+    assert (plain.format, plain.width, plain.height) == ("PNG", 40, 20)
+    probed = probe_upload(turned.getvalue(), filename="turned.png")
+    assert (probed.format, probed.width, probed.height) == ("PNG", 20, 40)

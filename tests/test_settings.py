@@ -120,3 +120,19 @@ def test_the_suite_runs_on_the_test_settings_with_fast_hashing_and_eager_jobs(se
     assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
     assert (settings.VAULT_ARGON2_TIME_COST, settings.VAULT_ARGON2_MEMORY_KIB) == (1, 8)
     assert app.conf.task_always_eager is True
+
+
+def test_on_redis_a_running_job_outlasts_the_visibility_timeout_unless_it_is_set(tmp_path):
+    # kombu's default (3600 s) is shorter than an effort=max job may run: such a job would be
+    # handed to a second worker while the first still runs it.
+    show = (
+        "from django.conf import settings as s; from vault.jobs.state import hard_limit_for; "
+        "print(s.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'], hard_limit_for({'effort': 'max'}))"
+    )
+    base = {"DATA_DIR": str(tmp_path), "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15", "LEARNED_CODEC_ENABLED": "0"}
+    default = manage("shell", "-c", show, env=base)
+    assert default.returncode == 0, default.stderr
+    timeout, longest_job = map(int, default.stdout.split()[-2:])
+    assert timeout > longest_job
+    chosen = manage("shell", "-c", show, env={**base, "BROKER_VISIBILITY_TIMEOUT": "45"})
+    assert chosen.stdout.split()[-2] == "45"

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from accounts.models import ApiToken
+from portal.api_input import StrictInputSerializer
 
 
-class ObtainTokenSerializer(serializers.Serializer):
+class ObtainTokenSerializer(StrictInputSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
     scope = serializers.ChoiceField(
@@ -31,12 +32,13 @@ class IssuedTokenSerializer(serializers.Serializer):
             "with your recovery key, then get a new token."
         ),
     )
+    # Not read_only: spectacular marks read-only response fields required, and most answers lack it.
     recovery_key = serializers.CharField(
-        read_only=True, required=False,
+        required=False,
         help_text="Only on the first login of an account made without registering: your new vault's recovery key, shown once.",
     )
 
 
 class AuthErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(read_only=True)
-    code = serializers.CharField(read_only=True, required=False, help_text='Where the client can act: "otp_required", "otp_invalid".')
+    code = serializers.CharField(required=False, help_text='Where the client can act: "otp_required", "otp_invalid".')

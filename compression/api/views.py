@@ -1,8 +1,8 @@
 """Read-only API over the codec registry: `/api/v1/codecs/`, `/api/v1/codecs/{name}/`,
 `/api/v1/codecs/targets/`."""
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -25,7 +25,13 @@ class CodecViewSet(viewsets.ViewSet):
         return Response(CodecSerializer(available_codecs(), many=True).data)
 
     @extend_schema(
-        responses=CodecSerializer,
+        responses={
+            200: CodecSerializer,
+            404: OpenApiResponse(
+                inline_serializer("CodecNotFound", {"detail": serializers.CharField()}),
+                description="No codec by that name; `detail` lists those there are.",
+            ),
+        },
         summary="Describe one codec",
         parameters=[OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Codec name")],
     )

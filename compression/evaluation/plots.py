@@ -9,6 +9,7 @@ import dataclasses
 import io
 import itertools
 import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -177,6 +178,32 @@ def candidates_svg(candidates, width: int, height: int, *, chosen: dict | None =
     svg = buf.getvalue()
     start = svg.find("<svg")
     svg = svg[start:] if start >= 0 else svg
-    # Responsive: scale to the card's width, keep the aspect ratio from the viewBox.
-    return svg.replace('<svg ', '<svg role="img" aria-label="Rate–distortion points of the candidates" '
-                                'style="width:100%;height:auto" ', 1)
+    # The page's CSS scales it to the card's width (site.css .chart svg), keeping the viewBox's ratio.
+    return without_inline_css(svg).replace(
+        "<svg ", '<svg role="img" aria-label="Rate–distortion points of the candidates" ', 1)
+
+
+_STYLE_ATTRIBUTE = re.compile(r'\sstyle="([^"]*)"')
+_STYLE_ELEMENT = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.S)
+
+
+def _as_attributes(declarations: str) -> str:
+    pairs = (d.split(":", 1) for d in declarations.split(";") if ":" in d)
+    return "".join(f' {name.strip()}="{value.strip()}"' for name, value in pairs)
+
+
+def without_inline_css(svg: str) -> str:
+    """Matplotlib's SVG with its CSS turned into presentation attributes (fill="…" rather than
+    style="fill: …"), so it can sit inline in a page whose Content-Security-Policy allows no inline
+    styles: the attributes are SVG's own and no policy blocks them. Its one <style> element, a
+    `*{…}` rule of inherited stroke properties, moves onto the root <svg> element."""
+    root_rules = ""
+    match = _STYLE_ELEMENT.search(svg)
+    if match:
+        rule = re.fullmatch(r"\s*\*\s*\{([^}]*)\}\s*", match.group(1))
+        if rule is None:
+            raise ValueError(f"unexpected CSS in a matplotlib SVG: {match.group(1)[:80]!r}")
+        root_rules = _as_attributes(rule.group(1))
+        svg = svg[: match.start()] + svg[match.end():]
+    svg = _STYLE_ATTRIBUTE.sub(lambda m: _as_attributes(m.group(1)), svg)
+    return svg.replace("<svg ", "<svg" + root_rules + " ", 1) if root_rules else svg

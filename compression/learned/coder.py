@@ -3,8 +3,10 @@ an in-memory model), encode a photo to an `.msc` file (`EncoderSession`: one pho
 qualities) and decode any `.msc` file, or refuse it with a BitstreamError that says why.
 
 Quality is 0–100 like the classical codecs; it maps linearly onto the model's continuous knob
-0 … K−1 (K trained levels, interpolated in between). Max effort (`refine`) and the portal's
-`Codec` adapter (`codec`) build on this module; TensorFlow is imported only when a model is built.
+0 … K−1 (K trained levels, as many as its weights have, interpolated in between), so 100 is always
+the top level. Files record the knob, not the quality, and name the weights that made them. Max
+effort (`refine`) and the portal's `Codec` adapter (`codec`) build on this module; TensorFlow is
+imported only when a model is built.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from compression.base import CodecError
 
 from . import bitstream
 from .coding import DOWNSAMPLING, pad
-from .zoo import DEFAULT_MODEL, MODELS, model_config
+from .zoo import DEFAULT_MODEL, MODELS, level_lambdas, model_config
 
 _lock = threading.Lock()
 _loaded: dict[tuple[str, str], "LoadedModel"] = {}
@@ -84,10 +86,15 @@ def load_model(name: str = DEFAULT_MODEL, weights_path: str | Path | None = None
         if key not in _loaded:
             if not path.exists():
                 raise CodecError(f"Weights for learned model {name!r} not found at {str(path)!r}")
+            from .levels import num_levels_in
             from .models import build_model
 
             config = model_config(name)
-            model = build_model(config["N"], config["M"], config["lambdas"])
+            try:  # as many levels as the weights have (zoo.LAMBDAS)
+                lambdas = level_lambdas(num_levels_in(path))
+            except ValueError as exc:
+                raise CodecError(str(exc)) from exc
+            model = build_model(config["N"], config["M"], lambdas)
             model.load_weights(path)
             try:
                 model.tables = CodingTables.load(tables_path(path))

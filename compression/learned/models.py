@@ -42,7 +42,8 @@ Adaptive quantisation: one model serves K quality levels. Level k has a per-chan
 (applied before quantisation: larger gain = finer steps = more bits) and an inverse gain
 applied before synthesis; all levels are trained jointly, each sample drawing a level and its
 own rate–distortion trade-off λ_k. Between levels the gains are interpolated geometrically,
-which gives a continuous quality knob.
+which gives a continuous quality knob. K is the weights' (6 or 8 of `zoo.LAMBDAS`); levels are
+added at the top, their gains extrapolated from the trained ones (`levels.py`).
 """
 from __future__ import annotations
 

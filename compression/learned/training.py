@@ -43,8 +43,9 @@ from . import data as data_mod
 from ..bdrate import bd_rate
 from ..metrics import psnr
 from .coding import DOWNSAMPLING
-from .models import build_model, load_weights_without_context
-from .zoo import model_config
+from .levels import load_weights_tolerant, num_levels_in
+from .models import build_model
+from .zoo import level_lambdas, model_config
 
 DEFAULT_LEARNING_RATE = 3e-4
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
@@ -205,7 +206,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.model.save_weights(self.run_dir / "latest.weights.h5", overwrite=True)
         with ema_weights(self.model):
             scores = score_levels(self.model, self.val)
-            norm = self.state.setdefault("val_norm", scores["rd"])
+            norm = self.state.setdefault("val_norm", [])
+            norm.extend(scores["rd"][len(norm):])  # levels added since then: their reference is now
             val_loss = float(np.mean(np.divide(scores["rd"], norm)))
             best_levels = self.state.get("best_levels")
             proxy = (bd_rate(best_levels["bpp"], best_levels["psnr"], scores["bpp"], scores["psnr"])
@@ -225,6 +227,11 @@ class RunCheckpoint(keras.callbacks.Callback):
     def _write_levels(self, epoch, scores, val_loss, proxy):
         path = self.run_dir / "levels.csv"
         k = len(scores["bpp"])
+        if path.exists():  # the levels were extended: the earlier rows keep their own columns
+            with open(path) as fh:
+                old_k = sum(name.startswith("bpp") for name in fh.readline().strip().split(","))
+            if old_k != k:
+                path.rename(path.with_name(f"levels-{old_k}.csv"))
         new = not path.exists()
         with open(path, "a", newline="") as fh:
             out = csv.writer(fh)
@@ -233,34 +240,6 @@ class RunCheckpoint(keras.callbacks.Callback):
                               *[f"bpp{i}" for i in range(k)], *[f"psnr{i}" for i in range(k)]])
             out.writerow([epoch, f"{val_loss:.5f}", f"{proxy:.2f}", *[f"{v:.4f}" for v in scores["bpp"]],
                           *[f"{v:.3f}" for v in scores["psnr"]]])
-
-
-def load_weights_tolerant(model, path) -> None:
-    """Load weights saved by a model without training-only state (the shipped weights have no
-    `level_norm`): Keras refuses a file that lacks a sub-layer, so those files go through the
-    codec's own model and are copied over variable by variable (matched by path). Every variable
-    the file holds must find its place; only the training-only ones keep their initial values."""
-    try:
-        model.load_weights(path)
-        return
-    except ValueError:
-        if model.level_norm is None:
-            raise
-    plain = build_model(model.N, model.M, model.lambdas)
-    try:
-        plain.load_weights(path)
-    except ValueError:  # the first mscae had no context layers: they start switched off
-        load_weights_without_context(plain, path)
-
-    def key(var, owner):  # paths start with the model's own (uniquified) name
-        return var.path.removeprefix(owner.name + "/")
-
-    targets = {key(v, model): v for v in model.weights}
-    missing = [key(v, plain) for v in plain.weights if key(v, plain) not in targets]
-    if missing:
-        raise ValueError(f"{str(path)!r} does not fit the model: no place for {missing[:3]}")
-    for var in plain.weights:
-        targets[key(var, plain)].assign(var)
 
 
 def load_training_data(*, cifar: str | None, folders: list[str], val_folders: list[str],
@@ -297,6 +276,7 @@ def train(
     warmup_steps: int = WARMUP_STEPS,
     ema_momentum: float = EMA_MOMENTUM,
     entropy_only: bool = False,
+    num_levels: int | None = None,
     export_to: str | None = None,
     verbose: int = 1,
     log=print,
@@ -305,7 +285,10 @@ def train(
 
     `entropy_only` freezes the transforms (g_a, g_s and the level gains) and trains the entropy
     model alone (hyperprior, checkerboard context, parameter network): each step is cheaper, and
-    the context, added to an already trained model, catches up without moving the latents."""
+    the context, added to an already trained model, catches up without moving the latents.
+
+    `num_levels`: the quality levels to train, by default as many as the weights it starts from
+    have (else the model's default); more extends them at the top (`levels.py`)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = model_config(model_name)
@@ -316,7 +299,13 @@ def train(
     if precision == "auto":
         precision = choose_precision()
     transform_dtype = None if precision == "float32" else precision
-    model = build_model(config["N"], config["M"], config["lambdas"], transform_dtype=transform_dtype,
+    latest = run_dir / "latest.weights.h5"
+    start = latest if latest.exists() else init_weights
+    trained_levels = num_levels_in(start) if start else None
+    num_levels = num_levels or trained_levels or len(config["lambdas"])
+    if trained_levels and num_levels < trained_levels:
+        raise ValueError(f"{start} has {trained_levels} quality levels: {num_levels} would drop trained ones")
+    model = build_model(config["N"], config["M"], level_lambdas(num_levels), transform_dtype=transform_dtype,
                         normalise_levels=True)
 
     state_path = run_dir / "state.json"
@@ -347,6 +336,9 @@ def train(
     state["base_lr"] = learning_rate
     if origin:
         log(origin.replace("{lr}", f"{learning_rate:g}"))
+    if trained_levels and num_levels > trained_levels:
+        log(f"Extending the quality levels from {trained_levels} to {num_levels} (lambda up to {model.lambdas[-1]:g}); "
+            "the new levels' gains are extrapolated from the top ones")
 
     train_images, val_images = load_training_data(cifar=cifar, folders=list(folders), val_folders=list(val_folders),
                                                   photo_folders=list(photo_folders))
@@ -366,6 +358,13 @@ def train(
         # reference), is not comparable: the best weights start afresh.
         for key in ("best_val", "val_norm", "best_levels"):
             state.pop(key, None)
+    best_levels = state.get("best_levels")
+    if best_levels and len(best_levels["bpp"]) != model.num_levels:
+        # A best over fewer levels does not compare with a loss over more: the best starts afresh.
+        # The trained levels keep their reference; the new ones get theirs at their first validation.
+        for key in ("best_val", "best_levels"):
+            state.pop(key, None)
+        state["val_norm"] = state.get("val_norm", [])[: model.num_levels]
     state["val_crop"] = crop
     val = data_mod.validation_batches(val_images, crop=crop, num_levels=model.num_levels, limit=VALIDATION_PHOTOS)
 
@@ -407,7 +406,7 @@ def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dic
     hold Adam's moments, three times the size, and the training-only level normaliser) with a sidecar JSON that describes them and lets a new run continue from them."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     config = model_config(model_name)
-    model = build_model(config["N"], config["M"], config["lambdas"])
+    model = build_model(config["N"], config["M"], level_lambdas(num_levels_in(run_dir / "best.weights.h5")))
     model.load_weights(run_dir / "best.weights.h5")
     # The integer coding tables are made here, once, calibrated on validation photos; codecs
     # load them with the weights and never rebuild them (tables.py).
@@ -417,6 +416,8 @@ def export(*, run_dir: Path, dest: Path, model_name: str, val_images, state: dic
     sidecar = {
         "model": model_name,
         "weights_digest": loaded.digest.hex(),
+        "num_levels": model.num_levels,
+        "lambdas": list(model.lambdas),
         "epochs": state.get("best_epoch"),
         "learning_rate": state.get("learning_rate"),
         "base_lr": state.get("base_lr"),

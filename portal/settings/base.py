@@ -424,6 +424,18 @@ JOB_REQUEUE_AFTER = timedelta(minutes=env_int("JOB_REQUEUE_AFTER_MINUTES", 30))
 UPLOAD_INCOMPLETE_AFTER = timedelta(minutes=env_int("UPLOAD_INCOMPLETE_AFTER_MINUTES", 10))
 JOB_QUEUE = "celery"
 JOB_MAX_EFFORT_QUEUE = "max"  # slow jobs never hold up normal uploads (make run: its own worker)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # With acks_late, Redis hands a job that was never acknowledged (its worker host vanished
+    # mid-job) to another worker after the visibility timeout. It must outlast the longest job,
+    # effort=max included, or a job still running is handed to a second worker. kombu's default
+    # (3600 s) is shorter than an effort=max job may run. The restore scan runs every 10 s.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int(
+            "BROKER_VISIBILITY_TIMEOUT", JOB_MAX_SOFT_TIME_LIMIT + max(1, JOB_TIME_LIMIT - JOB_SOFT_TIME_LIMIT) + 300
+        ),
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
 
 # Per-user bounds: images waiting for a worker, and bytes stored (every encrypted file, as stored).
 USER_MAX_ACTIVE_JOBS = env_int("USER_MAX_ACTIVE_JOBS", 100)
@@ -479,7 +491,8 @@ if SENTRY_DSN:
 METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
-# --- Content-Security-Policy (django-csp): no inline scripts anywhere -----------------------------
+# --- Content-Security-Policy (django-csp): no inline scripts or styles anywhere -------------------
+# tests/test_csp.py checks the rendered pages, tests/test_browser_csp.py the browser's console.
 from csp.constants import NONE, SELF  # noqa: E402
 
 CONTENT_SECURITY_POLICY = {
@@ -487,8 +500,6 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        # Inline style *attributes* only (the compare frame's aspect ratio); they cannot run code.
-        "style-src-attr": ["'unsafe-inline'"],
         "img-src": [SELF, "data:", "blob:"],
         "object-src": [NONE],
         "base-uri": [SELF],

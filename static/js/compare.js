@@ -361,6 +361,8 @@
     if (window.ResizeObserver) new ResizeObserver(render).observe(stage);
     else window.addEventListener("resize", render);
 
+    // Set here, not in a style attribute: the CSP allows no inline styles (CSSOM is not inline).
+    stage.style.setProperty("--ratio", W + " / " + H);
     root.querySelectorAll(".js-only[hidden]").forEach(function (el) { el.hidden = false; });
     root.classList.add("is-live");
     setMode("split");

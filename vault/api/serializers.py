@@ -1,11 +1,14 @@
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-
-from compression.selection.options import EFFORTS
 from rest_framework.reverse import reverse
 
+from compression.selection.options import EFFORTS
+from compression.targets import TARGET_PATTERN
+from portal.api_input import FlagField, StrictInputSerializer
 from vault import metadata
 from vault.crypto import VARIANTS
+from vault.images.lockout import parse_key
 from vault.models import ImageRecord, Share
 from vault.selectors import GALLERY_SORTS
 
@@ -34,6 +37,22 @@ _METADATA_SCHEMA = {
         "location": _LOCATION_SCHEMA,
     },
 }
+
+
+class KeyValidator(RegexValidator):
+    """A retrieval or share key: 52 base32 characters in groups of four, the last A or Q (its low
+    bits are zero). The pattern is the form the schema documents (the key as shown, dashes
+    optional); the check is the one key parser's (lockout.parse_key), which also takes spaces and
+    says what is wrong."""
+
+    regex = r"^(?:[A-Za-z2-7]{4}-?){12}[A-Za-z2-7]{3}[AQaq]$"
+
+    def __init__(self, kind: str = "retrieval key"):
+        super().__init__()
+        self.kind = kind
+
+    def __call__(self, value):
+        parse_key(value, kind=self.kind)  # a ValidationError saying what is wrong
 
 
 class ApiErrorSerializer(serializers.Serializer):
@@ -147,9 +166,28 @@ class ImageRecordSerializer(serializers.ModelSerializer):
         return obj.codec_params or {}
 
 
-class CompressionOptionsSerializer(serializers.Serializer):
+@extend_schema_field({"type": "string", "maxLength": 64, "pattern": TARGET_PATTERN})
+class TargetField(serializers.CharField):
+    """A quality target: the schema documents its spellings (with their ranges), parse_target checks it."""
+
+
+class QualityField(serializers.FloatField):
+    """The union of the codecs' quality ranges, in the schema and here; each codec's own range is
+    checked by compression's parse_quality. The refusal quotes the value (DRF's own does not)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not self.min_value <= value <= self.max_value:
+            raise serializers.ValidationError(
+                f"Quality {data!r} is out of range; codecs take {self.min_value:g}–{self.max_value:g} "
+                "(see each codec's quality_range at /api/v1/codecs/)."
+            )
+        return value
+
+
+class CompressionOptionsSerializer(StrictInputSerializer):
     codec = serializers.ChoiceField(choices=[], required=False, default="auto")
-    target = serializers.CharField(
+    target = TargetField(
         required=False,
         allow_blank=True,
         max_length=64,
@@ -158,10 +196,15 @@ class CompressionOptionsSerializer(serializers.Serializer):
             "ssimulacra2:<score>, psnr:<dB>, msssim:<0..1>, bytes:<n> or bpp:<x>."
         ),
     )
-    quality = serializers.FloatField(
+    quality = QualityField(
         required=False,
         allow_null=True,
-        help_text="The codec's own quality knob (e.g. 1-100 for JPEG); overrides the target.",
+        min_value=0,
+        max_value=100,
+        help_text=(
+            "The codec's own quality knob, within its `quality_range` (GET /api/v1/codecs/); overrides "
+            "the target. Ignored with codec auto, which chooses it."
+        ),
     )
 
     effort = serializers.ChoiceField(
@@ -204,15 +247,16 @@ STORAGE_HELP = (
 class ImageUploadSerializer(CompressionOptionsSerializer):
     file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, HEIC/HEIF, GIF (first frame), BMP or TIFF.")
     storage = serializers.ChoiceField(choices=list(ImageRecord.StorageMode.values), required=False, help_text=STORAGE_HELP)
-    allow_duplicate = serializers.BooleanField(
+    allow_duplicate = FlagField(
         required=False, default=False,
         help_text="Store it even if you stored the same file before (otherwise 409 with `existing_id`).",
     )
 
 
-class ImageRetrieveSerializer(serializers.Serializer):
+class ImageRetrieveSerializer(StrictInputSerializer):
     key = serializers.CharField(
-        trim_whitespace=True, max_length=200, help_text="The retrieval key shown when the image was stored."
+        trim_whitespace=True, max_length=200, validators=[KeyValidator()],
+        help_text="The retrieval key shown when the image was stored.",
     )
     variant = serializers.ChoiceField(
         choices=["original", "compressed", "decoded"],
@@ -224,7 +268,7 @@ class ImageRetrieveSerializer(serializers.Serializer):
     )
 
 
-class ImageDownloadQuerySerializer(serializers.Serializer):
+class ImageDownloadQuerySerializer(StrictInputSerializer):
     variant = serializers.ChoiceField(
         choices=[*VARIANTS, "decoded"],
         default="original",
@@ -260,7 +304,7 @@ class ShareCreatedSerializer(ShareSerializer):
         read_only_fields = fields
 
 
-class ShareCreateSerializer(serializers.Serializer):
+class ShareCreateSerializer(StrictInputSerializer):
     label = serializers.CharField(required=False, allow_blank=True, max_length=100)
     expires_in_days = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=3650, help_text="Omit or null: until revoked."
@@ -271,14 +315,14 @@ class ShareCreateSerializer(serializers.Serializer):
         help_text="Your password, when the session or token did not confirm it in the last few minutes (step-up).",
     )
     otp_token = serializers.CharField(required=False, write_only=True, help_text="With password: your two-factor code, if your account uses one.")
-    include_location = serializers.BooleanField(
+    include_location = FlagField(
         required=False, default=False,
         help_text="true: the shared original keeps its GPS position and place names. Default false: they are removed.",
     )
 
 
-class ShareRetrieveSerializer(serializers.Serializer):
-    key = serializers.CharField(trim_whitespace=True, max_length=200, help_text="The share key.")
+class ShareRetrieveSerializer(StrictInputSerializer):
+    key = serializers.CharField(trim_whitespace=True, max_length=200, validators=[KeyValidator("share key")], help_text="The share key.")
     variant = serializers.ChoiceField(choices=["original", "compressed", "decoded", "thumbnail"], default="original")
 
 
@@ -296,15 +340,15 @@ class ImageStatusSerializer(serializers.ModelSerializer):
     storage = serializers.CharField(source="storage_mode", read_only=True)
 
 
-class ImageListQuerySerializer(serializers.Serializer):
-    trash = serializers.BooleanField(required=False, default=False, help_text="true: list the images in your trash instead.")
+class ImageListQuerySerializer(StrictInputSerializer):
+    trash = FlagField(required=False, default=False, help_text="true: list the images in your trash instead.")
     sort = serializers.ChoiceField(
         choices=list(GALLERY_SORTS), required=False,
         help_text="Order of the list (default newest); taken: by date taken, newest first (images without one last).",
     )
 
 
-class ExportQuerySerializer(serializers.Serializer):
+class ExportQuerySerializer(StrictInputSerializer):
     ids = serializers.RegexField(
         r"^\d{1,18}(,\d{1,18}){0,9999}$", required=False,
         help_text="Up to 10000 image ids, comma-separated; omitted: every image not in the trash.",
@@ -312,7 +356,14 @@ class ExportQuerySerializer(serializers.Serializer):
     )
 
 
-class ImageStatusQuerySerializer(serializers.Serializer):
+class DeleteQuerySerializer(StrictInputSerializer):
+    permanent = FlagField(
+        required=False, default=False,
+        help_text="true: delete the record and its encrypted files now, for good, instead of moving it to the trash.",
+    )
+
+
+class ImageStatusQuerySerializer(StrictInputSerializer):
     ids = serializers.RegexField(
         r"^\d{1,18}(,\d{1,18}){0,99}$", help_text="Up to 100 image ids, comma-separated.",
         error_messages={"invalid": "ids must be up to 100 image ids separated by commas, e.g. 12,13,14."},

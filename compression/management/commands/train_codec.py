@@ -45,6 +45,9 @@ class Command(BaseCommand):
                             help="linear learning-rate warm-up at the start of every run or resume (0: none)")
         parser.add_argument("--entropy-only", action="store_true",
                             help="freeze g_a, g_s and the gains; train the hyperprior, context and parameter network")
+        parser.add_argument("--levels", type=int, default=None,
+                            help="quality levels to train (default: as many as the starting weights have); more "
+                                 "adds levels at the top (lambda 0.0932, 0.18), their gains extrapolated")
         parser.add_argument("--export", action="store_true",
                             help="copy the best weights to the shipped path (CODEC_WEIGHTS_DIR/<model>.weights.h5)")
         parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
@@ -71,7 +74,7 @@ class Command(BaseCommand):
                 epochs=opts["epochs"], decay_minutes=opts["decay_minutes"], warmup_steps=opts["warmup_steps"],
                 steps_per_epoch=opts["steps_per_epoch"], batch_size=opts["batch_size"], crop=opts["crop"],
                 learning_rate=opts["lr"], precision=opts["precision"], init_weights=opts["init_weights"],
-                entropy_only=opts["entropy_only"],
+                entropy_only=opts["entropy_only"], num_levels=opts["levels"],
                 time_limit_s=opts["time_limit"] * 60 if opts["time_limit"] else None,
                 export_to=export, verbose=2 if opts["quiet"] else 1, log=self.stdout.write,
             )

@@ -3,7 +3,6 @@ portal.api.exception_handler answers its refusals, and every lookup goes through
 selectors (another user's id is a 404)."""
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -24,7 +23,9 @@ from vault.api.serializers import (
     ImageStatusSerializer,
     ImageUploadSerializer,
 )
-from vault.api.views.common import ERROR, LOCKED, NOT_FOUND, PerUserThrottle
+from vault.api.views.common import (
+    ERROR, GONE, INVALID_PAGE, LOCKED, NOT_FOUND, STORAGE_FULL, UNDECODABLE, PerUserThrottle, image_bytes,
+)
 from vault.api.views.lifecycle import LifecycleActions
 from vault.api.views.shares import ShareActions
 from vault.errors import RecordLocked, RetrievalRefused, VaultLocked
@@ -40,6 +41,7 @@ from vault.selectors import get_image_for, images_for, sorted_images, trash_for
         description="Newest first unless `sort` says otherwise, paginated; images in the trash only with "
                     "?trash=true (soonest deleted first).",
         parameters=[ImageListQuerySerializer],
+        responses={200: ImageRecordSerializer(many=True), 400: ERROR, 404: INVALID_PAGE},
     ),
     retrieve=extend_schema(
         summary="One image's record",
@@ -155,7 +157,7 @@ class ImageRecordViewSet(
         parameters=[ImageStatusQuerySerializer],
         responses={200: ImageStatusSerializer(many=True), 400: ERROR},
     )
-    @action(detail=False, methods=["get"], url_path="status", url_name="status")
+    @action(detail=False, methods=["get"], url_path="status", url_name="status", pagination_class=None)
     def status_many(self, request):
         query = ImageStatusQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -178,7 +180,7 @@ class ImageRecordViewSet(
         summary="Compress an image again, with the same options",
         description="For a failed or cancelled job (or a finished one). Needs your vault (a token or an unlocked session).",
         request=None,
-        responses={202: ImageRecordSerializer, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR},
+        responses={202: ImageRecordSerializer, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR, 507: STORAGE_FULL},
     )
     @action(detail=True, methods=["post"], url_path="retry", url_name="retry")
     @method_decorator(sensitive_variables("master_key"))
@@ -192,7 +194,7 @@ class ImageRecordViewSet(
             "this. The current compressed file stays until the new one is done."
         ),
         request=CompressionOptionsSerializer,
-        responses={202: ImageRecordSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR},
+        responses={202: ImageRecordSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 429: ERROR, 507: STORAGE_FULL},
     )
     @action(detail=True, methods=["post"], url_path="recompress", url_name="recompress", parser_classes=[JSONParser, FormParser, MultiPartParser])
     @method_decorator(sensitive_variables("master_key"))
@@ -222,13 +224,16 @@ class ImageRecordViewSet(
         ),
         parameters=[ImageDownloadQuerySerializer],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The image bytes."),
+            **image_bytes("The image bytes."),
             400: ERROR, 403: LOCKED, 404: NOT_FOUND,
-            409: OpenApiResponse(ApiErrorSerializer, description="This record does not open with your vault key."),
+            409: OpenApiResponse(ApiErrorSerializer, description=(
+                "This record does not open with your vault key, or the version asked for is not made yet."
+            )),
             410: OpenApiResponse(ApiErrorSerializer, description=(
                 "variant=original of an image stored in storage-saver mode (its original was not kept), or a "
                 "stored file that is damaged or missing."
             )),
+            422: UNDECODABLE,
         },
     )
     @action(detail=True, methods=["get"], url_path="download", url_name="download")
@@ -255,12 +260,10 @@ class ImageRecordViewSet(
         ),
         request=ImageRetrieveSerializer,
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The image bytes (Content-Type is the image's own media type)."
-            ),
+            **image_bytes("The image bytes, under the image's own media type."),
             400: ERROR,
             403: OpenApiResponse(ApiErrorSerializer, description="The key does not open this image."),
-            404: NOT_FOUND,
+            404: NOT_FOUND, 409: ERROR, 410: GONE, 422: UNDECODABLE,
             429: OpenApiResponse(ApiErrorSerializer, description="Too many wrong keys; see Retry-After."),
         },
         examples=[

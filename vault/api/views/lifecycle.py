@@ -3,27 +3,17 @@ good with ?permanent=1), restoring, emptying the trash, and exporting the vault 
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from portal import stepup
 from vault import services, sessions
-from vault.api.serializers import ExportQuerySerializer, ImageRecordSerializer
+from vault.api.serializers import DeleteQuerySerializer, ExportQuerySerializer, ImageRecordSerializer
 from vault.api.views.common import ERROR, LOCKED, NOT_FOUND
 from vault.responses import export_response
 from vault.selectors import images_for, owned_images
-
-PERMANENT = OpenApiParameter(
-    "permanent", OpenApiTypes.BOOL, OpenApiParameter.QUERY,
-    description="true/1: delete the record and its encrypted files now, for good, instead of moving it to the trash.",
-)
-
-
-def truthy(value) -> bool:
-    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
-
 
 class LifecycleActions:
     """Trash and export endpoints, mixed into the image viewset (which supplies get_object)."""
@@ -33,15 +23,17 @@ class LifecycleActions:
         description=(
             "Moves the image to the trash: it leaves the list, its shares stop opening, it still counts "
             "in your quota, and POST .../restore/ brings it back until it is deleted for good after "
-            "TRASH_RETENTION_DAYS (30 by default). With ?permanent=1 the record and its encrypted files "
+            "TRASH_RETENTION_DAYS (30 by default). With ?permanent=true (or 1) the record and its encrypted files "
             "are deleted now. Deleting an image already in the trash without ?permanent changes nothing."
         ),
-        parameters=[PERMANENT],
-        responses={204: OpenApiResponse(description="In the trash, or deleted."), 404: NOT_FOUND},
+        parameters=[DeleteQuerySerializer],
+        responses={204: OpenApiResponse(description="In the trash, or deleted."), 400: ERROR, 404: NOT_FOUND},
     )
     def destroy(self, request, *args, **kwargs):
         record = self.get_object()
-        if truthy(request.query_params.get("permanent")):
+        query = DeleteQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if query.validated_data["permanent"]:
             services.delete_image(record=record, request=request)
         else:
             services.move_to_trash(record=record, request=request)

@@ -6,7 +6,6 @@ from datetime import timedelta
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -19,7 +18,7 @@ from rest_framework.views import APIView
 from portal.stepup import check_recent_auth
 from vault import services, sessions
 from vault.api.serializers import ShareCreatedSerializer, ShareCreateSerializer, ShareRetrieveSerializer, ShareSerializer
-from vault.api.views.common import ERROR, LOCKED, NOT_FOUND
+from vault.api.views.common import ERROR, GONE, LOCKED, NOT_FOUND, STORAGE_FULL, UNDECODABLE, image_bytes
 from vault.errors import RetrievalRefused
 from vault.responses import SHARE_KEY_REFUSED, file_response, share_link
 from vault.selectors import get_public_share_for, shares_for
@@ -44,9 +43,10 @@ class ShareActions:
             "403 with code \"step_up_required\"."
         ),
         request=ShareCreateSerializer,
-        responses={201: ShareCreatedSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR},
+        responses={201: ShareCreatedSerializer, 400: ERROR, 403: LOCKED, 404: NOT_FOUND, 409: ERROR, 507: STORAGE_FULL},
     )
-    @action(detail=True, methods=["get", "post"], url_path="shares", url_name="shares", parser_classes=[JSONParser, FormParser])
+    @action(detail=True, methods=["get", "post"], url_path="shares", url_name="shares",
+            parser_classes=[JSONParser, FormParser], pagination_class=None)
     @method_decorator(sensitive_variables("master_key", "key"))
     def shares(self, request, pk=None):
         record = self.get_object()
@@ -93,8 +93,8 @@ class ShareRetrieveView(APIView):
         description="Wrong keys are counted per share and lock it for a while (429 with Retry-After).",
         request=ShareRetrieveSerializer,
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The image bytes."),
-            400: ERROR, 403: ERROR, 404: ERROR, 429: ERROR,
+            **image_bytes("The image bytes, under the image's own media type."),
+            400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 410: GONE, 422: UNDECODABLE, 429: ERROR,
         },
         tags=["shares"],
     )
