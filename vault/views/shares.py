@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal import stepup
 from vault import services, sessions
-from vault.errors import RetrievalRefused
+from vault.errors import OriginalNotKept, RetrievalRefused
 from vault.forms import ShareCreateForm, ShareOpenForm
 from vault.responses import SHARE_KEY_REFUSED, file_response, share_link
 from vault.selectors import get_image_for, get_share_for
@@ -66,7 +66,14 @@ def share_page(request, public_id):
         return render(request, "vault/share.html", {"form": form}, status=200 if request.method == "GET" else 400)
     variant = form.cleaned_data["variant"]
     try:
-        share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
+        try:
+            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
+        except OriginalNotKept:
+            if variant != "display":
+                raise  # "Download the original" of a storage-saver image: 410 in words
+            # "Show the image" of a storage-saver image: what is kept, its compressed version.
+            variant = "compressed-display"
+            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
         response = file_response(share.record, variant, opened[variant])
     except RetrievalRefused as exc:
         return render_refused(request, "vault/share.html", {"form": form}, exc, text=SHARE_KEY_REFUSED)
