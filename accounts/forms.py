@@ -166,3 +166,15 @@ class LoginCodeForm(forms.Form):
         help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "spellcheck": "false", "class": "mono", "autofocus": True}),
     )
+
+
+class StorageDefaultForm(forms.Form):
+    storage_mode = forms.ChoiceField(
+        label="New uploads",
+        choices=[
+            ("original", "Keep the original (stored losslessly in fewer bytes where possible)"),
+            ("saver", "Storage saver: keep only the compressed version, delete the original"),
+        ],
+        widget=forms.RadioSelect,
+        help_text="The upload page starts with this choice; each upload can still choose the other.",
+    )

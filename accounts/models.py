@@ -49,3 +49,23 @@ class ApiToken(models.Model):
                 "expired. Create a new one on your profile page."
             )
         return None
+
+
+class Preferences(models.Model):
+    """A person's choices that are not about signing in: what an upload does unless they say
+    otherwise. Read by the vault's pages and API through `portal.preferences` (the vault never
+    imports accounts)."""
+
+    class StorageMode(models.TextChoices):
+        # The same values as vault.models.ImageRecord.StorageMode (a test keeps them equal).
+        ORIGINAL = "original", "Keep the original"
+        SAVER = "saver", "Storage saver"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="preferences")
+    storage_mode = models.CharField(
+        max_length=16, choices=StorageMode.choices, default=StorageMode.ORIGINAL,
+        help_text="The storage mode of new uploads unless the upload says otherwise.",
+    )
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

@@ -37,6 +37,7 @@ urlpatterns = [
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("profile/", views.profile, name="profile"),
     # Throttled like the login: the password is checked here too.
+    path("profile/storage/", views.storage_default, name="storage-default"),
     path("profile/delete/", _throttled(views.account_delete, "THROTTLE_LOGIN"), name="account-delete"),
     path("profile/tokens/", _throttled(views.token_create, "THROTTLE_TOKEN_CREATE"), name="token-create"),
     path("profile/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),

@@ -17,14 +17,15 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import twofactor
-from portal import stepup
+from portal import preferences, stepup
 from accounts.deletion import delete_account
 from accounts.forms import (
-    AccountDeleteForm, ApiTokenCreateForm, LoginCodeForm, RegistrationForm, VaultPasswordChangeForm, VaultSetPasswordForm,
+    AccountDeleteForm, ApiTokenCreateForm, LoginCodeForm, RegistrationForm, StorageDefaultForm, VaultPasswordChangeForm,
+    VaultSetPasswordForm,
 )
 from accounts.selectors import api_tokens_for_user, security_events_for
 from accounts.services import create_api_token, revoke_all_api_tokens, revoke_api_token
-from vault import keyring, sessions, unlocking
+from vault import jobs, keyring, sessions, unlocking
 from vault.errors import PasswordLocked, WrongSecret
 from vault.selectors import shares_for
 from vault.views.common import safe_next
@@ -181,8 +182,10 @@ class VaultPasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
-def _profile_response(request, *, form=None, new_token=None, new_plaintext=None, status=200):
+def _profile_response(request, *, form=None, new_token=None, new_plaintext=None, status=200, storage_form=None):
     context = {
+        "usage": jobs.usage(request.user),
+        "storage_form": storage_form or StorageDefaultForm(initial={"storage_mode": preferences.storage_default(request.user)}),
         "tokens": api_tokens_for_user(user=request.user),
         "form": form or ApiTokenCreateForm(),
         "new_token": new_token,
@@ -227,6 +230,19 @@ def token_create(request):
     # The plaintext is rendered into this one response and nowhere else (not the session, not a
     # message): reloading the profile can never show it again. never_cache keeps it out of caches.
     return _profile_response(request, new_token=token, new_plaintext=plaintext)
+
+
+@login_required
+@require_POST
+def storage_default(request):
+    """The storage mode new uploads start with (the upload page and the API's default)."""
+    form = StorageDefaultForm(request.POST)
+    if not form.is_valid():
+        return _profile_response(request, storage_form=form, status=400)
+    preferences.set_storage_default(request.user, form.cleaned_data["storage_mode"])
+    chosen = "storage saver" if form.cleaned_data["storage_mode"] == "saver" else "keep the original"
+    messages.success(request, f"New uploads now default to “{chosen}”.")
+    return redirect(reverse("profile") + "#storage")
 
 
 @login_required

@@ -253,11 +253,13 @@ def test_moving_the_log_out_of_accounts_keeps_its_table_rows_and_permissions():
         auditors.permissions.add(permission)
 
         executor.loader.build_graph()
-        plan = executor.migration_plan(latest)
+        # Up to the move (accounts' later migrations add tables of their own).
+        move = [node for node in latest if node[0] != "accounts"] + [("accounts", "0005_auditevent_moved_to_audit")]
+        plan = executor.migration_plan(move)
         assert {migration.app_label for migration, _ in plan} == {"audit", "accounts"}
         # The plan as SQL is comments only: the schema does not change.
         assert [line for line in executor.loader.collect_sql(plan) if not line.startswith("--")] == []
-        executor.migrate(latest)
+        executor.migrate(move)
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())

@@ -171,7 +171,7 @@ def test_too_many_waiting_jobs_is_refused_with_429(alice, no_worker, settings):
 
 def test_an_upload_beyond_the_quota_is_refused_with_413(alice, no_worker, settings):
     data = image_bytes(make_photo())
-    settings.USER_QUOTA_BYTES = len(data) + 10
+    settings.USER_QUOTA_BYTES = crypto.sealed_size(len(data)) + 10  # the quota counts stored (sealed) bytes
     store(alice, data=data)
     with pytest.raises(JobLimit, match="the limit is") as refused:
         store(alice, data=photo(1))

@@ -43,7 +43,7 @@ master_key = keyring.unlock_with_password(user=user, password=password)
 if command == "store":
     path, codec, effort = arg.split("|")
     record, _ = uploads.store_image(owner=user, master_key=master_key, uploaded_file_or_bytes=open(path, "rb").read(),
-                                    filename="photo.png", codec=codec, effort=effort)
+                                    filename=path.rsplit("/", 1)[-1], codec=codec, effort=effort)
     print("RECORD", record.pk)
 else:
     record = ImageRecord.objects.get(pk=int(arg))
@@ -75,7 +75,7 @@ def _drive(env, command, arg) -> str:
 def _row(data_dir: Path, record_id) -> dict:
     with sqlite3.connect(data_dir / "db.sqlite3", timeout=30) as db:
         db.row_factory = sqlite3.Row
-        row = db.execute("select status, progress, attempts, error, compressed_blob from vault_imagerecord where id = ?",
+        row = db.execute("select status, progress, attempts, error, compressed_blob, original_storage from vault_imagerecord where id = ?",
                          (int(record_id),)).fetchone()
     return dict(row)
 
@@ -144,8 +144,10 @@ def test_a_worker_process_compresses_what_an_upload_queued(portal_dir, tmp_path,
 def test_killing_the_worker_process_mid_job_loses_nothing(portal_dir, tmp_path):
     env = _env(portal_dir, None)
     _manage(env, "migrate", "--noinput")
-    photo = tmp_path / "photo.png"
-    original = image_bytes(make_photo(640, 480, seed=3))
+    # A JPEG: the worker keeps it as its JPEG XL transcoding (original mode), and what comes back
+    # must still be the upload byte for byte.
+    photo = tmp_path / "photo.jpg"
+    original = image_bytes(make_photo(640, 480, seed=3), "JPEG", quality=95)
     photo.write_bytes(original)
     # effort=max on every codec: slow enough that the job is surely still running when killed.
     record_id = _drive(env, "store", f"{photo}|auto|max")
@@ -161,4 +163,5 @@ def test_killing_the_worker_process_mid_job_loses_nothing(portal_dir, tmp_path):
         _stop(worker)
     assert row["status"] == "done", row["error"]
     assert row["attempts"] == 2  # the killed attempt, then the one that finished
+    assert row["original_storage"] == "jxl-jpeg"
     assert _drive(env, "sha", record_id) == hashlib.sha256(original).hexdigest()

@@ -9,7 +9,7 @@ from compression.imageio import human_bytes
 from portal.admin import ReadOnlyAdminMixin
 from vault.models import ImageRecord, UserRetrievalGuard, UserVault
 
-KEY_FIELDS = ("wrapped_key", "wrap_salt", "key_hash", "dk_wrap", "job_dk_wrap", "job_task_id", "original_mac", "upload_token")
+KEY_FIELDS = ("wrapped_key", "wrap_salt", "key_hash", "dk_wrap", "job_dk_wrap", "job_task_id", "original_mac", "upload_mac", "upload_token")
 
 
 @admin.register(ImageRecord)
@@ -40,6 +40,7 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "msssim_display", "bpp_display", "encode_time", "total_time",
         )}),
         ("Storage", {"fields": (
+            "storage_mode", "original_storage", "stored_bytes",
             "vault_epoch", "original_blob", "compressed_blob", "thumbnail_blob", "rendition_blob",
             "sha256_original_blob", "sha256_compressed_blob", "sha256_thumbnail_blob", "sha256_rendition_blob", "sha256_original",
         )}),
@@ -64,7 +65,7 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def ratio_display(self, obj):
         return f"{obj.ratio:.2f}×" if obj.ratio else "–"
 
-    @admin.display(description="saved")
+    @admin.display(description="not stored (of the upload)")
     def percent_saved_display(self, obj):
         return f"{obj.percent_saved:.1f} %" if obj.percent_saved is not None else "–"
 

@@ -170,3 +170,14 @@ def delete_blobs_quietly(names, storage=None) -> None:
             storage.delete(name)
         except Exception:  # noqa: BLE001 - best effort; the sweep command catches leftovers
             logger.exception("Could not delete vault blob %s; `manage.py vault_sweep` will retry.", name)
+
+
+def stored_size(name: str) -> int:
+    """The size of a stored blob as storage holds it (0 when there is none): stored-bytes accounting."""
+    if not name:
+        return 0
+    try:
+        return default_storage.size(name)
+    except Exception:  # noqa: BLE001 - a missing blob stores nothing
+        logger.warning("Could not read the size of vault blob %s", name)
+        return 0

@@ -181,6 +181,18 @@ class LocationNotRemovable(VaultError):
         )
 
 
+class OriginalNotKept(VaultError):
+    """The image was stored in storage-saver mode: its original was deleted once the compressed
+    version was stored and verified. 410: it is gone for good, by the owner's choice."""
+
+    status = 410
+
+    def __init__(self, name: str = "") -> None:
+        which = f"'{name}'" if name else "this image"
+        super().__init__(
+            f"The original of {which} was not kept: it was stored in storage-saver mode, which keeps only "
+            "the compressed version. Download the compressed version instead."
+        )
 class UploadIncomplete(VaultError):
     """A record whose original never arrived (the uploading process died between inserting the
     row and writing the file), or a retry that sent another file under the first one's key. 409:

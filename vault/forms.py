@@ -130,8 +130,23 @@ class RecompressForm(CompressionOptionsForm):
         return cls(initial=initial)
 
 
+STORAGE_CHOICES = [
+    ("original", "Keep the original — it comes back exactly; stored losslessly in fewer bytes where possible"),
+    ("saver", "Storage saver — keep only the compressed version; the original is deleted"),
+]
+STORAGE_HELP = (
+    "Storage saver gives up the original for good: once the compressed version is stored, the original file is "
+    "deleted, so you cannot download it, share it or compress it again, and the compressed version is all "
+    "there is (smaller, but not identical to what you uploaded)."
+)
+
+
 class UploadForm(CompressionOptionsForm):
     field_order = ["file"]
+    storage = forms.ChoiceField(
+        label="What to keep", choices=STORAGE_CHOICES, initial="original", widget=forms.RadioSelect, help_text=STORAGE_HELP,
+        required=False,  # left out (an older page, a script): the profile's default
+    )
     file = MultipleFileField(
         label="Images",
         help_text="JPEG, PNG, WebP, AVIF, HEIC/HEIF (iPhone), GIF (first frame), BMP or TIFF; several at once if you like.",

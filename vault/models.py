@@ -29,6 +29,18 @@ class ImageRecord(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
+    class StorageMode(models.TextChoices):
+        ORIGINAL = "original", "Keep the original"
+        SAVER = "saver", "Storage saver"
+
+    class OriginalStorage(models.TextChoices):
+        """How the original's bytes are kept (vault/originals.py says how each is given back)."""
+
+        AS_UPLOADED = "as-uploaded", "as uploaded"
+        JXL_JPEG = "jxl-jpeg", "JPEG XL transcoding of the JPEG (the JPEG comes back byte for byte)"
+        JXL_LOSSLESS = "jxl-lossless", "lossless JPEG XL (pixels and metadata come back exactly, as PNG)"
+        NOT_KEPT = "not-kept", "not kept (storage saver)"
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_records")
     name = models.CharField(max_length=255, help_text="The uploaded file name, sanitised.")
     created = models.DateTimeField(default=timezone.now, db_index=True)
@@ -73,7 +85,17 @@ class ImageRecord(models.Model):
     compressed_media_type = models.CharField(max_length=64, blank=True)
     compressed_extension = models.CharField(max_length=16, blank=True)
 
-    original_size = models.PositiveBigIntegerField()
+    original_size = models.PositiveBigIntegerField(help_text="Bytes uploaded.")
+    # original: the original is kept (losslessly recompressed when that is smaller); saver: it is
+    # deleted once the compressed version is stored and verified (vault/originals.py).
+    storage_mode = models.CharField(max_length=16, choices=StorageMode.choices, default=StorageMode.ORIGINAL)
+    original_storage = models.CharField(
+        max_length=16, choices=OriginalStorage.choices, default=OriginalStorage.AS_UPLOADED,
+        help_text="How the original blob holds the original.",
+    )
+    # The sum of the sizes of every sealed blob the record refers to, as stored (padded): what the
+    # quota counts and the pages show as "stored".
+    stored_bytes = models.PositiveBigIntegerField(default=0)
     compressed_size = models.PositiveBigIntegerField(null=True, blank=True)
     psnr = models.FloatField(null=True, blank=True, help_text="dB; empty when the encoding is exact.")
     ssim = models.FloatField(null=True, blank=True)
@@ -93,12 +115,15 @@ class ImageRecord(models.Model):
     sha256_original = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
     original_mac = models.CharField(
         max_length=64, blank=True, validators=[sha256_hex],
-        help_text="HMAC-SHA256 of the original under a subkey of the image's data key.",
+        help_text="HMAC-SHA256 of the original blob's plaintext under a subkey of the image's data key.",
     )
-    sha256_original_blob = models.CharField(max_length=64, validators=[sha256_hex])
+    sha256_original_blob = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
+    # HMAC-SHA256 of the upload's bytes under the same subkey as original_mac, kept when the
+    # original blob holds another form of them (JPEG XL): a rebuilt JPEG is checked against it.
+    upload_mac = models.CharField(max_length=64, blank=True, validators=[sha256_hex], editable=False)
     sha256_compressed_blob = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
     sha256_thumbnail_blob = models.CharField(max_length=64, blank=True, validators=[sha256_hex])
-    original_blob = models.CharField(max_length=255)
+    original_blob = models.CharField(max_length=255, blank=True, help_text="Empty once a storage saver job dropped it.")
     compressed_blob = models.CharField(max_length=255, blank=True)
     thumbnail_blob = models.CharField(max_length=255, blank=True)
     # A PNG of an original no browser draws, made by the worker (vault/display.py); empty for the rest.
@@ -182,10 +207,29 @@ class ImageRecord(models.Model):
         return self.original_size / self.compressed_size if self.compressed_size else None
 
     @property
+    def original_kept(self) -> bool:
+        return bool(self.original_blob)
+
+    @property
+    def stored_percent(self) -> float | None:
+        """Stored bytes (every sealed blob) as a percentage of the upload's bytes."""
+        if not self.original_size or not self.stored_bytes:
+            return None
+        return 100.0 * self.stored_bytes / self.original_size
+
+    @property
     def percent_saved(self) -> float | None:
+        """The share of the upload's bytes the vault does not store (all blobs counted); negative
+        when it stores more than was uploaded. None until something is stored."""
+        stored = self.stored_percent
+        return None if stored is None else 100.0 - stored
+
+    @property
+    def compressed_percent(self) -> float | None:
+        """The compressed version's size as a percentage of the upload's."""
         if not self.original_size or self.compressed_size is None:
             return None
-        return 100.0 * (1 - self.compressed_size / self.original_size)
+        return 100.0 * self.compressed_size / self.original_size
 
     @property
     def pixels(self) -> int:

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.debug import sensitive_variables
 
-from vault import display
+from vault import display, originals
 from vault.display import BROWSER_FORMATS
 from vault.errors import OriginalNotDisplayable
 from vault.images import export
@@ -35,9 +35,12 @@ def file_response(record, variant: str, data: bytes) -> HttpResponse:
         response = HttpResponse(data, content_type="image/webp")
         response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.thumbnail.webp")
     elif variant in ("original-display", "display"):
+        # A browser format kept as JPEG XL arrives here rebuilt (the upload's JPEG, or a PNG of its
+        # pixels: vault/originals.py), which browsers draw.
         rendered = display.needs_rendition(record)
-        response = HttpResponse(data, content_type=display.MEDIA_TYPE if rendered else record.original_media_type)
-        response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.png" if rendered else record.name)
+        media_type = display.MEDIA_TYPE if rendered else originals.served_media_type(record)
+        response = HttpResponse(data, content_type=media_type)
+        response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.png" if rendered else originals.served_name(record))
     elif variant == display.VARIANT:
         response = HttpResponse(data, content_type=display.MEDIA_TYPE)
         response["Content-Disposition"] = content_disposition_header(False, f"{record.stem}.png")
@@ -54,7 +57,8 @@ def file_response(record, variant: str, data: bytes) -> HttpResponse:
 def attachment_response(record, variant: str, data: bytes) -> HttpResponse:
     """The original or the compressed file as a download, under its own name and media type."""
     if variant == "original":
-        media_type, filename = record.original_media_type, record.name
+        # A lossless original kept as JPEG XL comes back as a PNG (vault/originals.py).
+        media_type, filename = originals.served_media_type(record), originals.served_name(record)
     else:
         media_type, filename = record.compressed_media_type, record.compressed_filename
     return private_attachment(data, media_type, filename)

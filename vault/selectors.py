@@ -1,7 +1,7 @@
 """Reads for the vault, and the gallery's orderings. Every lookup is scoped to the requesting
 user: another user's record is indistinguishable from one that does not exist (404), so ids reveal
 nothing."""
-from django.db.models import F, FloatField
+from django.db.models import Case, F, FloatField, Value, When
 from django.db.models.functions import Cast
 from django.http import Http404
 
@@ -13,7 +13,7 @@ GALLERY_SORTS = {
     "oldest": ("Oldest first", ("created", "id")),
     "largest": ("Largest original", ("-original_size", "-id")),
     "smallest": ("Smallest original", ("original_size", "-id")),
-    "saving": ("Biggest saving", ("compressed_size_ratio", "-id")),
+    "saving": ("Least stored for its upload", ("stored_ratio", "-id")),
     "taken": ("Date taken, newest first", ("-taken_at", "-created", "-id")),
     "taken-oldest": ("Date taken, oldest first", ("taken_at", "created", "id")),
 }
@@ -54,13 +54,18 @@ def get_image_for(user, pk) -> ImageRecord:
 def sorted_images(user, sort: str):
     _, ordering = GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"])
     queryset = images_for(user)
-    if "compressed_size_ratio" in ordering:
-        # Smallest compressed/original ratio first: the biggest saving. Images not compressed yet
-        # have no ratio; they go last on every database (SQLite would put NULL first, PostgreSQL last).
+    if "stored_ratio" in ordering:
+        # Smallest stored/uploaded ratio first: the images that take least room for what was
+        # uploaded (every stored file counted). Images not compressed yet have no ratio; they go
+        # last on every database (SQLite would put NULL first, PostgreSQL last).
         queryset = queryset.annotate(
-            compressed_size_ratio=Cast(F("compressed_size"), FloatField()) / Cast(F("original_size"), FloatField())
+            stored_ratio=Case(
+                When(compressed_size__isnull=True, then=Value(None)),
+                default=Cast(F("stored_bytes"), FloatField()) / Cast(F("original_size"), FloatField()),
+                output_field=FloatField(),
+            )
         )
-        ordering = [F("compressed_size_ratio").asc(nulls_last=True) if o == "compressed_size_ratio" else o for o in ordering]
+        ordering = [F("stored_ratio").asc(nulls_last=True) if o == "stored_ratio" else o for o in ordering]
     return queryset.order_by(*(_nulls_last(o) for o in ordering))
 
 

@@ -96,8 +96,26 @@ def _existing_upload(owner, upload_token: str | None) -> ImageRecord | None:
     return ImageRecord.objects.filter(owner=owner, upload_token=upload_token).first()
 
 
-def _new_record(*, owner, name, data, probed, options: dict, upload_token) -> ImageRecord:
+STORAGE_MODES = tuple(ImageRecord.StorageMode.values)
+
+
+def parse_storage(storage) -> str:
+    """An upload's storage mode: `original` (the default) or `saver`, else a ValidationError
+    quoting what was sent."""
+    if storage in (None, ""):
+        return ImageRecord.StorageMode.ORIGINAL
+    if storage not in STORAGE_MODES:
+        raise ValidationError(
+            f"Unknown storage mode {str(storage)[:40]!r}; choose original (keep the original, losslessly "
+            "recompressed) or saver (keep only the compressed version).",
+            code="storage",
+        )
+    return str(storage)
+
+
+def _new_record(*, owner, name, data, probed, options: dict, upload_token, storage: str) -> ImageRecord:
     return ImageRecord(
+        storage_mode=storage,
         owner=owner,
         name=name,
         original_format=probed.format,
@@ -126,13 +144,17 @@ def store_image(
     effort: str | None = None,
     upload_token: str | None = None,
     allow_duplicate: bool = False,
+    storage: str | None = None,
     request=None,
 ) -> tuple[ImageRecord, bool]:
     """Check one upload cheaply, seal and store its original at once, and queue its compression
     (vault/jobs/). Returns the record (status `queued`, or already `done` where tasks run eagerly)
     and whether its original was stored now (False: `upload_token` was already used, e.g. a double
     submit or a Reload, and the record stored then is returned instead of a second copy). The same
-    bytes stored before raise `DuplicateImage` naming that image, unless `allow_duplicate`.
+    bytes stored before raise `DuplicateImage` naming that image, unless `allow_duplicate`. `storage`:
+    `original` (default: the original is kept, losslessly recompressed by the job where that is
+    smaller) or `saver` (the job deletes it once the compressed version is stored); the pages and
+    the API pass the owner's default when the upload names none.
 
     Nothing slow happens inside a transaction: the row is inserted in one short transaction (it
     gives the id the blob is bound to), the sealed original is written outside any, and a second
@@ -151,6 +173,7 @@ def store_image(
         raise ValidationError("You have no vault yet: log in once on the website to create it.", code="no_vault")
     keyring.check_master_key(vault=vault, master_key=master_key)
     options = job_options(codec=codec, target=target, quality=quality, effort=effort)
+    storage = parse_storage(storage)
     name = sanitize_filename(filename or getattr(uploaded_file_or_bytes, "name", "") or "")
     data = _read_upload(uploaded_file_or_bytes, max_bytes=settings.UPLOAD_MAX_BYTES)
     try:
@@ -164,11 +187,12 @@ def store_image(
                          request=request, started=started)
     if not allow_duplicate and (same := find_duplicate(owner=owner, vault_epoch=vault.epoch, digest=digest)) is not None:
         raise DuplicateImage(filename=name, existing_id=same.pk, existing_name=same.name, in_trash=same.in_trash)
-    check_limits(owner=owner, incoming_bytes=len(data))
+    check_limits(owner=owner, incoming_bytes=crypto.sealed_size(len(data)))
 
-    record = _new_record(owner=owner, name=name, data=data, probed=probed, options=options, upload_token=upload_token)
+    record = _new_record(owner=owner, name=name, data=data, probed=probed, options=options, upload_token=upload_token,
+                         storage=storage)
     data_key = crypto.new_data_key()
-    record.original_mac = crypto.keyed_digest(data, data_key=data_key)
+    record.original_mac = record.upload_mac = crypto.keyed_digest(data, data_key=data_key)
     record.duplicate_mac = digest
     record.vault_epoch = vault.epoch
     try:
@@ -236,6 +260,7 @@ def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master
         name, digest = blobs.write_sealed(record.pk, "original", data, data_key=data_key)
         written.append(name)
         record.original_blob, record.sha256_original_blob = name, digest
+        record.stored_bytes = crypto.sealed_size(len(data))
         record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
         mark_queued(record, data_key=data_key)
         with transaction.atomic(durable=True):
@@ -250,7 +275,7 @@ def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master
             record.save()
             record_event(
                 action=AuditEvent.Action.UPLOAD, request=request, user=record.owner, record=record,
-                detail=f"{record.original_size} bytes, {describe_options(record.job_options)}"
+                detail=f"{record.original_size} bytes, {describe_options(record.job_options)}, storage={record.storage_mode}"
                 + (", completing an upload that had not arrived" if completing else ""),
             )
     except BaseException:

@@ -439,12 +439,16 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "unacked_restore_throttle": 1,
     }
 
-# Per-user bounds: images waiting for a worker, and bytes stored (originals + compressed).
+# Per-user bounds: images waiting for a worker, and bytes stored (every encrypted file, as stored).
 USER_MAX_ACTIVE_JOBS = env_int("USER_MAX_ACTIVE_JOBS", 100)
 USER_QUOTA_BYTES = env_int("USER_QUOTA_BYTES", 10 * 1000**3)
 # A deleted image waits this long in the trash (restorable, counted in the quota) before the
 # hourly vault.empty_expired_trash task deletes it for good.
 TRASH_RETENTION = timedelta(days=env_int("TRASH_RETENTION_DAYS", 30))
+# `original` storage mode keeps each original in its smallest exact form (JPEG XL transcoding of a
+# JPEG, lossless JPEG XL of a PNG/TIFF/BMP/lossless WebP; vault/originals.py). Off: originals are
+# kept as uploaded (e.g. a host whose workers cannot spare ~0.3 s of CPU per megapixel).
+VAULT_RECOMPRESS_ORIGINALS = env_bool("VAULT_RECOMPRESS_ORIGINALS", True)
 
 # Learned codec weights ship in the repo; a deployment may point elsewhere or switch it off.
 LEARNED_CODEC_ENABLED = env_bool("LEARNED_CODEC_ENABLED", True)

@@ -261,6 +261,7 @@
     if (!elements.quality.disabled && elements.quality.value !== "") chosenOptions.quality = elements.quality.value;
     if (elements.effort.value) chosenOptions.effort = elements.effort.value;
     if (elements.allow_duplicate && elements.allow_duplicate.checked) chosenOptions.allow_duplicate = "true";
+    if (elements.storage && elements.storage.value) chosenOptions.storage = elements.storage.value;
     return chosenOptions;
   }
 
@@ -414,8 +415,12 @@
       var text = "Compressing: " + (record.stage || "working") + " · " + record.progress + " %";
       if (show(item, "running", text, record.progress)) button(item, "Cancel", cancel);
     } else if (status === "done") {
-      var figures = [record.codec, record.compressed_size === null ? null : fileSize(record.compressed_size)];
-      if (record.percent_saved !== null && record.percent_saved !== undefined) figures.push(Math.round(record.percent_saved) + " % saved");
+      var figures = [record.codec];
+      if (record.stored_bytes) {
+        var share = record.stored_percent === null || record.stored_percent === undefined ? "" : " (" + Math.round(record.stored_percent) + " % of the upload)";
+        figures.push("stored " + fileSize(record.stored_bytes) + share);
+      }
+      if (record.storage === "saver") figures.push("original not kept");
       show(item, "done", "Done · " + figures.filter(Boolean).join(" · "), 100);
     } else if (status === "failed") {
       if (show(item, "failed", "Failed: " + (record.error || "no reason was recorded."))) button(item, "Retry", retry);

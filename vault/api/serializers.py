@@ -83,7 +83,19 @@ class ImageRecordSerializer(serializers.ModelSerializer):
     legacy = serializers.BooleanField(source="is_legacy", read_only=True, help_text="Stored before the per-user vault: opens only with its own retrieval key.")
     codec_params = serializers.SerializerMethodField()
     ratio = serializers.FloatField(read_only=True, allow_null=True, help_text="Original bytes per compressed byte.")
-    percent_saved = serializers.FloatField(read_only=True, allow_null=True)
+    percent_saved = serializers.FloatField(
+        read_only=True, allow_null=True,
+        help_text="The share of the upload's bytes not stored (every stored file counted); negative when more is stored.",
+    )
+    storage = serializers.CharField(source="storage_mode", read_only=True, help_text="original or saver.")
+    original_storage = serializers.CharField(
+        read_only=True,
+        help_text="How the original is stored: as-uploaded, jxl-jpeg (JPEG XL, the JPEG comes back byte for byte), "
+        "jxl-lossless (JPEG XL, comes back as a PNG with the same pixels and metadata) or not-kept (storage saver).",
+    )
+    original_kept = serializers.BooleanField(read_only=True, help_text="false: storage saver; the original download answers 410.")
+    stored_bytes = serializers.IntegerField(read_only=True, help_text="Bytes stored for this image: every encrypted file, as stored.")
+    stored_percent = serializers.FloatField(read_only=True, allow_null=True, help_text="stored_bytes as a percentage of original_size.")
     status = serializers.ChoiceField(
         choices=ImageRecord.Status.choices, read_only=True,
         help_text="queued and running: poll this record; done: the compressed fields are filled in.",
@@ -121,6 +133,7 @@ class ImageRecordSerializer(serializers.ModelSerializer):
             "original_format", "original_media_type", "width", "height", "has_alpha",
             "codec", "codec_params", "reason", "candidates", "compressed_media_type", "compressed_extension",
             "original_size", "compressed_size", "ratio", "percent_saved",
+            "storage", "original_storage", "original_kept", "stored_bytes", "stored_percent",
             "psnr", "ssim", "msssim", "ssimulacra2", "ssimulacra2_worst", "decided_by", "decided_value",
             "bpp", "encode_seconds", "total_seconds",
             "sha256_original_blob", "sha256_compressed_blob", "legacy", "thumbnail_url", "download_url", "metadata",
@@ -223,8 +236,17 @@ class CompressionOptionsSerializer(StrictInputSerializer):
         return value.strip()
 
 
+STORAGE_HELP = (
+    "original: keep the original, losslessly recompressed where that is smaller (a JPEG comes back byte for byte; "
+    "a PNG, TIFF, BMP or lossless WebP as a PNG with the same pixels and metadata); saver: keep only the compressed "
+    "version: the original is deleted once the compressed file is stored, and cannot be downloaded or "
+    "compressed again. Omitted: your profile's default."
+)
+
+
 class ImageUploadSerializer(CompressionOptionsSerializer):
     file = serializers.FileField(help_text="JPEG, PNG, WebP, AVIF, HEIC/HEIF, GIF (first frame), BMP or TIFF.")
+    storage = serializers.ChoiceField(choices=list(ImageRecord.StorageMode.values), required=False, help_text=STORAGE_HELP)
     allow_duplicate = FlagField(
         required=False, default=False,
         help_text="Store it even if you stored the same file before (otherwise 409 with `existing_id`).",
@@ -251,7 +273,8 @@ class ImageDownloadQuerySerializer(StrictInputSerializer):
         choices=[*VARIANTS, "decoded"],
         default="original",
         help_text=(
-            "original: the uploaded bytes exactly; compressed: the stored codec bytes; decoded: the "
+            "original: the uploaded bytes exactly (a PNG with the same pixels and metadata for a lossless original "
+            "kept as JPEG XL; 410 for a storage-saver image); compressed: the stored codec bytes; decoded: the "
             "compressed version as PNG; thumbnail: a ~320 px WebP preview; rendition: a PNG of an original "
             "browsers do not draw (TIFF, BMP, GIF, HEIC), made by the worker (409 until it is)."
         ),
@@ -309,10 +332,12 @@ class ImageStatusSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImageRecord
         fields = ["id", "name", "status", "progress", "stage", "error", "codec", "compressed_size", "percent_saved",
-                  "queue_position", "queue_estimate_seconds"]
+                  "original_size", "stored_bytes", "stored_percent", "storage", "queue_position", "queue_estimate_seconds"]
         read_only_fields = fields
 
     percent_saved = serializers.FloatField(read_only=True, allow_null=True)
+    stored_percent = serializers.FloatField(read_only=True, allow_null=True)
+    storage = serializers.CharField(source="storage_mode", read_only=True)
     queue_position = serializers.SerializerMethodField(
         help_text="A queued image's place in your own queue (1: next); null unless queued.")
     queue_estimate_seconds = serializers.SerializerMethodField(

@@ -22,6 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
+from vault import originals
 from vault.errors import BlobUnavailable, RecordLocked, RetrievalRefused
 from vault.images.opening import open_sealed_blobs, vault_data_key
 from vault.models import ImageRecord
@@ -34,7 +35,8 @@ FOLDER = "images"
 MANIFEST_FIELDS = (
     "id", "file", "content", "name", "uploaded", "compressed_at", "in_trash_since", "status",
     "original_format", "original_media_type", "width", "height", "has_alpha", "original_size",
-    "codec", "compressed_media_type", "compressed_size", "psnr", "ssim", "msssim", "bpp", "not_exported",
+    "codec", "compressed_media_type", "compressed_size", "psnr", "ssim", "msssim", "bpp",
+    "storage_mode", "original_storage", "stored_bytes", "not_exported",
 )
 
 
@@ -78,13 +80,14 @@ def manifest_row(record: ImageRecord, *, file: str | None, content: str | None, 
         "original_size": record.original_size,
         "codec": record.codec or None, "compressed_media_type": record.compressed_media_type or None,
         "compressed_size": record.compressed_size, "psnr": record.psnr, "ssim": record.ssim, "msssim": record.msssim,
-        "bpp": record.bpp, "not_exported": not_exported or None,
+        "bpp": record.bpp, "storage_mode": record.storage_mode, "original_storage": record.original_storage,
+        "stored_bytes": record.stored_bytes, "not_exported": not_exported or None,
     }
 
 
 def _entry_name(record: ImageRecord, content: str, used: set[str]) -> str:
     """A unique path in the zip: two uploads may share a file name."""
-    base = record.name if content == "original" else record.compressed_filename
+    base = originals.served_name(record) if content == "original" else record.compressed_filename
     stem, dot, ext = base.rpartition(".")
     name, n = base, 1
     while f"{FOLDER}/{name}".casefold() in used:

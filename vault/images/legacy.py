@@ -111,7 +111,8 @@ def adopt_legacy_record(*, record: ImageRecord, key: str, master_key: bytes, req
             for variant, (name, digest) in written.items():
                 setattr(record, f"{variant}_blob", name)
                 setattr(record, f"sha256_{variant}_blob", digest)
-            record.original_mac = crypto.keyed_digest(opened["original"], data_key=data_key)
+            record.original_mac = record.upload_mac = crypto.keyed_digest(opened["original"], data_key=data_key)
+            record.stored_bytes += sum(blobs.stored_size(name) for name, _digest in written.values())
             record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
             record.vault_epoch = vault.epoch
             # The unkeyed digest and the old key's wrap and hash go: the key lives on as a share.

@@ -10,8 +10,10 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import blobs, crypto, display, metadata
-from vault.errors import BlobUnavailable, NotCompressedYet, RecordLocked, RetrievalRefused, UploadIncomplete
+from vault import blobs, crypto, display, metadata, originals
+from vault.errors import (
+    BlobUnavailable, NotCompressedYet, OriginalNotKept, RecordLocked, RetrievalRefused, UploadIncomplete,
+)
 from vault.models import ImageRecord, UserVault
 
 
@@ -52,7 +54,14 @@ def open_sealed_blobs(*, record: ImageRecord, data_key: bytes, variants, request
     """Read, check and decrypt blobs with a data key the caller has already authenticated (its wrap
     opened). Tampering or loss (a flipped bit, a swapped or missing blob, a wrong keyed digest) is
     `BlobUnavailable` naming the variant, audited with its cause: the other variants may still
-    open. A compressed file or thumbnail whose first job has not finished is `NotCompressedYet`."""
+    open. A compressed file or thumbnail whose first job has not finished is `NotCompressedYet`; the
+    original of a storage-saver image, `OriginalNotKept` (410).
+
+    The original comes back in the upload's form: a JPEG kept as JPEG XL is rebuilt byte for byte
+    (and checked against the upload's keyed digest), a lossless JPEG XL becomes a PNG with the same
+    pixels and metadata (vault/originals.py)."""
+    if record.original_storage == ImageRecord.OriginalStorage.NOT_KEPT and {"original", display.VARIANT} & set(variants):
+        raise OriginalNotKept(record.name)  # the rendition is the original's pixels: it went with it
     for variant in variants:
         if variant == display.VARIANT and not record.rendition_blob:
             raise display.not_ready(record)
@@ -61,11 +70,27 @@ def open_sealed_blobs(*, record: ImageRecord, data_key: bytes, variants, request
                 f"'{record.name}' has no {variant} file yet: its compression is {record.get_status_display().lower()}."
             )
     try:
-        return blobs.open_blobs(record, data_key=data_key, variants=variants)
+        opened = blobs.open_blobs(record, data_key=data_key, variants=variants)
+        if "original" in opened and record.original_storage in originals.JXL_FORMS:
+            opened["original"] = _rebuilt_original(record, opened["original"], data_key=data_key)
     except blobs.BadBlob as bad:
         record_event(action=AuditEvent.Action.RETRIEVE_REFUSED, request=request, user=record.owner, record=record,
                      detail=f"stored file damaged or missing: {bad.why}")
         raise BlobUnavailable(bad.variant or "image") from None
+    return opened
+
+
+@sensitive_variables("data_key", "stored")
+def _rebuilt_original(record: ImageRecord, stored: bytes, *, data_key: bytes) -> bytes:
+    try:
+        rebuilt = originals.rebuild(stored, record.original_storage)
+    except Exception as exc:  # noqa: BLE001 - a blob that authenticated but does not decode is damaged
+        raise blobs.BadBlob(f"original: its JPEG XL does not rebuild ({type(exc).__name__})", variant="original") from None
+    if record.original_storage == ImageRecord.OriginalStorage.JXL_JPEG and record.upload_mac and not crypto.digests_match(
+        crypto.keyed_digest(rebuilt, data_key=data_key), record.upload_mac
+    ):
+        raise blobs.BadBlob("original: the rebuilt JPEG does not match the upload's keyed digest", variant="original")
+    return rebuilt
 
 
 @sensitive_variables("master_key", "data_key")

@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import crypto, display, location
+from vault import crypto, display, location, originals
 from vault.errors import RetrievalLocked, ShareUnavailable
 from vault.images import lockout
 from vault.images.opening import check_variants, open_sealed_blobs, vault_data_key
@@ -113,7 +113,7 @@ def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Sha
     if "original" in opened and not share.include_location:
         # Lossless: the GPS block and XMP place names go, the coded picture stays byte for byte.
         # The compressed version and the thumbnail never had them (vault/metadata.py).
-        opened["original"] = location.without_location(opened["original"], share.record.original_format)
+        opened["original"] = location.without_location(opened["original"], originals.served_format(share.record))
     Share.objects.filter(pk=share.pk).update(uses=F("uses") + 1, last_used_at=timezone.now())
     record_event(action=AuditEvent.Action.SHARE_OPENED, request=request, user=None, record=share.record,
                  detail=f"Share {share.public_id}: {'+'.join(variants)}")

@@ -63,6 +63,11 @@ def requeue(*, record: ImageRecord, master_key: bytes, options: dict | None = No
     if record.is_active:
         raise JobConflict(f"'{record.name}' is already {record.get_status_display().lower()}.")
     if not record.original_blob:
+        if record.original_storage == ImageRecord.OriginalStorage.NOT_KEPT:
+            raise JobConflict(
+                f"'{record.name}' was stored in storage-saver mode: its original was not kept, so it cannot be "
+                "compressed again."
+            )
         why = f" {UPLOAD_INCOMPLETE}" if record.upload_incomplete else ""
         raise JobConflict(f"'{record.name}' has no stored original to compress.{why}")
     check_limits(owner=record.owner, incoming_bytes=0)
@@ -89,7 +94,9 @@ def queue_flagged(*, owner, master_key: bytes, request=None) -> int:
     """Queue the owner's images that `recompress_learned` flagged, now that their MK is here;
     returns how many. One that cannot be queued now (a limit) stays flagged for next time."""
     queued = 0
-    for record in ImageRecord.objects.filter(owner=owner, needs_recompress=True).exclude(status__in=ImageRecord.ACTIVE):
+    # Storage-saver images kept no original to compress again: they stay flagged, and skipped.
+    flagged = ImageRecord.objects.filter(owner=owner, needs_recompress=True).exclude(original_blob="")
+    for record in flagged.exclude(status__in=ImageRecord.ACTIVE):
         options = {**(record.job_options or {}), "codec": record.codec}
         if record.codec_params.get("target") and options.get("quality") is None:
             options["target"] = record.codec_params["target"]

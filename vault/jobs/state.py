@@ -116,7 +116,9 @@ def describe_options(options: dict) -> str:
 
 
 def check_limits(*, owner, incoming_bytes: int) -> None:
-    """Refuse an upload (or a requeue, incoming_bytes=0) beyond the owner's bounds."""
+    """Refuse an upload (or a requeue, incoming_bytes=0) beyond the owner's bounds. The quota
+    counts stored bytes: every sealed blob of every record (trash included), as stored, plus what
+    the upload will store (`incoming_bytes`, its sealed size)."""
     mine = ImageRecord.objects.filter(owner=owner)
     active = mine.filter(status__in=ImageRecord.ACTIVE).count()
     if active >= settings.USER_MAX_ACTIVE_JOBS:
@@ -126,11 +128,28 @@ def check_limits(*, owner, incoming_bytes: int) -> None:
             status=429,
         )
     if incoming_bytes:
-        totals = mine.aggregate(original=Sum("original_size"), compressed=Sum("compressed_size"))
-        used = (totals["original"] or 0) + (totals["compressed"] or 0)
+        used = stored_bytes_of(owner)
         if used + incoming_bytes > settings.USER_QUOTA_BYTES:
             raise JobLimit(
-                f"Your vault holds {human_bytes(used)} and this file is {human_bytes(incoming_bytes)}; "
+                f"Your vault stores {human_bytes(used)} and this file needs {human_bytes(incoming_bytes)}; "
                 f"the limit is {human_bytes(settings.USER_QUOTA_BYTES)}. Delete some images first.",
                 status=413,
             )
+
+
+def stored_bytes_of(owner) -> int:
+    """Bytes the owner's vault stores: every sealed blob of every record, the trash included."""
+    return ImageRecord.objects.filter(owner=owner).aggregate(stored=Sum("stored_bytes"))["stored"] or 0
+
+
+def usage(owner) -> dict:
+    """What the profile shows: stored and uploaded bytes of the whole vault (trash included), the
+    quota, and the stored bytes as a percentage of each."""
+    totals = ImageRecord.objects.filter(owner=owner).aggregate(stored=Sum("stored_bytes"), uploaded=Sum("original_size"))
+    stored, uploaded = totals["stored"] or 0, totals["uploaded"] or 0
+    quota = settings.USER_QUOTA_BYTES
+    return {
+        "stored": stored, "uploaded": uploaded, "quota": quota,
+        "stored_percent": 100.0 * stored / uploaded if uploaded else None,
+        "quota_percent": 100.0 * stored / quota if quota else None,
+    }

@@ -1,6 +1,8 @@
 """The worker's side of a compression job: the Celery task and everything it does for one
 message, top to bottom: claim the record, open the original with the job key, compress it with
-progress reports, seal and store the result, and leave the active states (vault/jobs/state.py).
+progress reports, keep the original in its smallest exact form (vault/originals.py) or, in
+storage-saver mode, drop it once the compressed version is stored and read back, seal and store
+the result, and leave the active states (vault/jobs/state.py).
 
 Exactly one worker owns a job: the record's `job_task_id` names the message that may run it. A
 message delivered twice (the worker died; the broker redelivers it) finds its own id and counts
@@ -25,7 +27,7 @@ from audit.models import AuditEvent
 from compression.imageio import InvalidImage
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
-from vault import blobs, crypto, display, metadata, renditions
+from vault import blobs, crypto, display, metadata, originals, renditions
 from vault.decoding import decode_original
 from vault.errors import BlobUnavailable, JobCancelled, StorageFull
 from vault.images.opening import open_sealed_blobs
@@ -92,7 +94,7 @@ def claim(record_id: int, task_id: str) -> ImageRecord | None:
     return record
 
 
-@sensitive_variables("data_key", "original")
+@sensitive_variables("data_key", "original", "archived")
 def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> None:
     data_key = crypto.unwrap_key(record.job_dk_wrap, wrapping_key=job_key(), purpose="job", ids=(record.pk,))
     try:
@@ -108,13 +110,36 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
             image=decoded.image, codec=options.get("codec") or "auto", target=options.get("target"),
             quality=options.get("quality"), effort=options.get("effort"), progress=progress,
         )
+        archived = _archive_original(record, original, progress)
     tagged = renditions.with_exif(result.data, result.media_type, tags)
     # The candidates' sizes are the codec's; the record's is what is stored (presentation.py).
     result.params["metadata_bytes"] = len(tagged) - len(result.data)
     result.data, result.size = tagged, len(tagged)
     thumbnail = make_thumbnail(decoded.image, exif=tags)
+    if archived is not None:
+        result.params["original_storage"] = archived.as_params(len(original))
     del original
-    _store_result(record, task_id, data_key=data_key, decoded=decoded, result=result, thumbnail=thumbnail, started=started)
+    _store_result(record, task_id, data_key=data_key, decoded=decoded, result=result, thumbnail=thumbnail,
+                  archived=archived, started=started)
+
+
+@sensitive_variables("original")
+def _archive_original(record: ImageRecord, original: bytes, progress) -> originals.Archived | None:
+    """The original's smallest exact form (`original` mode), checked by rebuilding it; None when
+    nothing is to change (storage saver drops it; a recompression finds it already archived). A
+    failure keeps the upload as it came, and says why in the record's codec_params."""
+    if record.storage_mode != ImageRecord.StorageMode.ORIGINAL or record.original_storage != originals.Storage.AS_UPLOADED:
+        return None
+    if not settings.VAULT_RECOMPRESS_ORIGINALS:
+        return None
+    progress("keeping the original in fewer bytes", 0.99)
+    started = time.perf_counter()
+    try:
+        return originals.archive(original, record.original_format)
+    except originals.ArchiveFailed as exc:
+        logger.warning("record %s: the original is kept as uploaded: %s", record.pk, exc)
+        return originals.Archived(originals.Storage.AS_UPLOADED, None, time.perf_counter() - started,
+                                  f"JPEG XL failed its check, kept as uploaded: {exc}"[:300])
 
 
 @sensitive_variables("data_key")
@@ -181,25 +206,54 @@ class ProgressWriter:
 
 
 @sensitive_variables("data_key")
-def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, started) -> None:
-    """Seal and write the new blobs outside any transaction, then commit them in one short one;
-    the blobs they replace (a recompression) go only after that commit."""
-    written, fields = [], {}
+def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, started, archived=None) -> None:
+    """Seal and write the new blobs outside any transaction, read them back, then commit them in
+    one short one; the blobs they replace (a recompression, an original now kept as JPEG XL, the
+    original a storage-saver job drops) go only after that commit."""
+    written, fields, sizes = [], {}, {}
+    new = [("compressed", result.data), ("thumbnail", thumbnail)]
+    if archived is not None and archived.data is not None:
+        new.append(("original", archived.data))
+        fields["original_mac"] = crypto.keyed_digest(archived.data, data_key=data_key)
+        fields["original_storage"] = archived.storage
+    saver = record.storage_mode == ImageRecord.StorageMode.SAVER and record.original_blob
     try:
-        for variant, plaintext in (("compressed", result.data), ("thumbnail", thumbnail)):
+        for variant, plaintext in new:
             name, digest = blobs.write_sealed(record.pk, variant, plaintext, data_key=data_key)
             written.append(name)
             fields[f"{variant}_blob"], fields[f"sha256_{variant}_blob"] = name, digest
+            sizes[variant] = crypto.sealed_size(len(plaintext))
+        if "original_blob" in fields:
+            # The upload is dropped only for a blob that reads back whole: the JPEG XL was already
+            # rebuilt and compared with the upload (originals.verify) before it was sealed.
+            if _read_back(record, fields, "original", data_key=data_key) != archived.data:
+                raise ValueError("The original's JPEG XL form did not read back from storage; nothing was changed.")
+        if saver:
+            _check_compressed(record, fields, result, size=decoded.image.size, data_key=data_key)
+            # The display rendition (vault/display.py) is the original's pixels too: it goes with it.
+            fields.update(original_blob="", sha256_original_blob="", original_storage=originals.Storage.NOT_KEPT,
+                          rendition_blob="", sha256_rendition_blob="")
+            sizes["original"] = sizes["rendition"] = 0
+        else:
+            if "original" not in sizes:
+                sizes["original"] = blobs.stored_size(record.original_blob)
+            sizes["rendition"] = blobs.stored_size(record.rendition_blob)
+        fields["stored_bytes"] = sum(sizes.values())
         with transaction.atomic():
             fresh = ImageRecord.objects.select_for_update().filter(pk=record.pk).first()
             if fresh is None or fresh.status != Status.RUNNING or fresh.job_task_id != task_id:
                 raise JobCancelled()
             replaced = [fresh.compressed_blob, fresh.thumbnail_blob]
+            if "original_blob" in fields:
+                replaced.append(fresh.original_blob)
+            if "rendition_blob" in fields:
+                replaced.append(fresh.rendition_blob)
             _apply_result(fresh, decoded=decoded, result=result, fields=fields, seconds=time.perf_counter() - started)
             finish(fresh, status=Status.DONE, error="", now=timezone.now())
+            kept = "original not kept (storage saver)" if saver else f"original {fresh.original_storage}"
             record_event(
                 action=AuditEvent.Action.JOB_DONE, user=fresh.owner, record=fresh,
-                detail=f"{fresh.codec} {fresh.original_size}->{fresh.compressed_size} bytes",
+                detail=f"{fresh.codec} {fresh.original_size}->{fresh.compressed_size} bytes; {kept}; stored {fresh.stored_bytes} bytes",
             )
             transaction.on_commit(lambda: blobs.delete_blobs_quietly(replaced))
     except BaseException:
@@ -211,9 +265,39 @@ def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, star
         extra={
             "event": "job_done", "record_id": fresh.pk, "owner_id": fresh.owner_id, "codec": fresh.codec,
             "original_bytes": fresh.original_size, "compressed_bytes": fresh.compressed_size,
+            "stored_bytes": fresh.stored_bytes, "original_storage": fresh.original_storage,
             "pixels": fresh.pixels, "encode_seconds": round(fresh.encode_seconds, 4), "attempts": fresh.attempts,
         },
     )
+
+
+@sensitive_variables("data_key")
+def _read_back(record: ImageRecord, fields: dict, variant: str, *, data_key: bytes) -> bytes:
+    """A blob just written, read from storage with every check `blobs.open_blobs` makes."""
+    probe = ImageRecord(pk=record.pk, dk_wrap=b"vault", original_mac=fields.get("original_mac", record.original_mac))
+    setattr(probe, f"{variant}_blob", fields[f"{variant}_blob"])
+    setattr(probe, f"sha256_{variant}_blob", fields[f"sha256_{variant}_blob"])
+    try:
+        return blobs.open_blobs(probe, data_key=data_key, variants=[variant])[variant]
+    except blobs.BadBlob as bad:
+        raise ValueError(f"The {variant} file just stored did not read back ({bad.why}); nothing was changed.") from None
+
+
+@sensitive_variables("data_key")
+def _check_compressed(record: ImageRecord, fields: dict, result, *, size: tuple[int, int], data_key: bytes) -> None:
+    """Storage saver: before the original goes, the stored compressed file must read back
+    byte for byte and decode to the picture's size. Any failure keeps the original."""
+    from compression.registry import get_codec
+
+    stored = _read_back(record, fields, "compressed", data_key=data_key)
+    if stored != result.data:
+        raise ValueError("The compressed file just stored differs from the one made; the original is kept.")
+    try:
+        image = get_codec(result.codec).decode(stored)
+    except Exception as exc:  # noqa: BLE001 - any decode failure keeps the original
+        raise ValueError(f"The stored compressed file does not decode ({exc}); the original is kept.") from None
+    if image.size != size:
+        raise ValueError(f"The stored compressed file decodes to {image.size[0]}×{image.size[1]}, not the picture's size; the original is kept.")
 
 
 def _apply_result(record: ImageRecord, *, decoded, result, fields: dict, seconds: float) -> None:

@@ -22,6 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.errors import text_or_json
+from portal.preferences import storage_default
 from vault import difference, jobs, metadata, presentation, services, sessions
 from vault.errors import DuplicateImage, JobLimit, StorageFull
 from vault.forms import RecompressForm, ShareCreateForm, UploadForm
@@ -36,7 +37,7 @@ def landing(request):
     context = {}
     if request.user.is_authenticated:
         mine = images_for(request.user)
-        context["stats"] = mine.aggregate(original=Sum("original_size"), compressed=Sum("compressed_size"))
+        context["stats"] = mine.aggregate(original=Sum("original_size"), compressed=Sum("compressed_size"), stored=Sum("stored_bytes"))
         context["count"] = mine.count()
     return render(request, "vault/landing.html", context)
 
@@ -48,13 +49,16 @@ def _error_code(exc: ValidationError) -> str | None:
 # Which upload-form field a service error belongs under; anything else is about the file.
 _FIELD_FOR_CODE = {
     "codec": "codec", "target": "custom_target", "quality": "quality", "effort": "effort", "compression": None,
+    "storage": "storage",
 }
 
 
-def _upload_form(data=None, files=None) -> UploadForm:
+def _upload_form(request, data=None, files=None) -> UploadForm:
     # A fresh token per rendered form: submitting the same form twice (a double click, Reload on
-    # the POST) carries the same token and stores one image, not two.
-    return UploadForm(data, files, initial={"upload_token": secrets.token_urlsafe(24)})
+    # the POST) carries the same token and stores one image, not two. The storage mode starts at
+    # the profile's default.
+    return UploadForm(data, files, initial={"upload_token": secrets.token_urlsafe(24),
+                                            "storage": storage_default(request.user)})
 
 
 @sensitive_variables("master_key")
@@ -67,8 +71,8 @@ def upload(request):
     this form is what works without it."""
     master_key = sessions.master_key_for(request)  # locked: VaultMiddleware asks for the password
     if request.method == "GET":
-        return render(request, "vault/upload.html", {"form": _upload_form()})
-    form = _upload_form(request.POST, request.FILES)
+        return render(request, "vault/upload.html", {"form": _upload_form(request)})
+    form = _upload_form(request, request.POST, request.FILES)
     if not form.is_valid():
         return render(request, "vault/upload.html", {"form": form}, status=400)
     data, queued, refused, duplicates, full = form.cleaned_data, [], [], [], False
@@ -86,6 +90,7 @@ def upload(request):
                 upload_token=f"{data['upload_token']}-{index}" if data.get("upload_token") else None,
                 effort=data.get("effort"),
                 allow_duplicate=data.get("allow_duplicate", False),
+                storage=data.get("storage") or storage_default(request.user),
                 request=request,
             )
         except DuplicateImage as exc:
@@ -224,6 +229,9 @@ def compare(request, pk):
         return redirect("vault:unlock", pk=record.pk)
     if not record.has_compressed:
         messages.info(request, f"'{record.name}' is not compressed yet ({record.get_status_display().lower()}).")
+        return redirect("vault:detail", pk=record.pk)
+    if not record.original_kept:
+        messages.info(request, f"'{record.name}' was stored in storage-saver mode: its original was not kept, so there is nothing to compare with.")
         return redirect("vault:detail", pk=record.pk)
     sessions.master_key_for(request)  # only to send a locked vault to the password page first
     return render(request, "vault/compare.html", {"record": record, "vault_urls": True})

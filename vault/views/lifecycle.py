@@ -28,7 +28,7 @@ def trash(request):
     page = Paginator(queryset, TRASH_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page, "records": page.object_list, "retention_days": settings.TRASH_RETENTION.days,
-        "totals": queryset.aggregate(count=Count("id"), original=Sum("original_size"), compressed=Sum("compressed_size")),
+        "totals": queryset.aggregate(count=Count("id"), original=Sum("original_size"), stored=Sum("stored_bytes")),
     }
     return render(request, "vault/trash.html", context)
 

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from portal.errors import text_or_json
 from vault import presentation, services
-from vault.errors import RetrievalRefused, ShareUnavailable
+from vault.errors import OriginalNotKept, RetrievalRefused, ShareUnavailable
 from vault.forms import ShareOpenForm
 from vault.responses import SHARE_KEY_REFUSED, file_response
 from vault.views.common import REFUSALS, refusal_status, refusal_text, render_refused
@@ -94,7 +94,13 @@ def share_page(request, public_id):
             response.status_code = 303
             _set_key_cookie(request, response, share, form.cleaned_data["key"])
             return response
-        share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
+        try:
+            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
+        except OriginalNotKept:
+            if variant != "display":
+                raise  # the original of a storage-saver image: 410 in words
+            variant = "compressed-display"  # what is kept of it
+            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
         response = file_response(share.record, variant, opened[variant])
     except ShareUnavailable:
         return _with_referrer_policy(_unavailable(request))

@@ -10,6 +10,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from portal.preferences import storage_default
 from vault import jobs, services, sessions
 from vault.api.serializers import (
     ApiErrorSerializer,
@@ -109,7 +110,8 @@ class ImageRecordViewSet(
             "the same key returns the image stored the first time (200) instead of storing it again; if the "
             "first request died before its file was stored, the retry stores it and completes that image (202). A file "
             "you stored before (the same bytes) is refused with 409 and the existing image's id, unless "
-            "`allow_duplicate` is true."
+            "`allow_duplicate` is true. `storage` chooses what is kept: `original` (default unless your profile "
+            "says otherwise) or `saver` (only the compressed version; the original is deleted once it is stored)."
         ),
         request={"multipart/form-data": ImageUploadSerializer},
         responses={
@@ -140,6 +142,7 @@ class ImageRecordViewSet(
             upload_token=request.headers.get("Idempotency-Key"),
             effort=data.get("effort"),
             allow_duplicate=data.get("allow_duplicate", False),
+            storage=data.get("storage") or storage_default(request.user),
             request=request,
         )
         return self._job_response(record, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
@@ -228,7 +231,11 @@ class ImageRecordViewSet(
             409: OpenApiResponse(ApiErrorSerializer, description=(
                 "This record does not open with your vault key, or the version asked for is not made yet."
             )),
-            410: GONE, 422: UNDECODABLE,
+            410: OpenApiResponse(ApiErrorSerializer, description=(
+                "variant=original of an image stored in storage-saver mode (its original was not kept), or a "
+                "stored file that is damaged or missing."
+            )),
+            422: UNDECODABLE,
         },
     )
     @action(detail=True, methods=["get"], url_path="download", url_name="download")

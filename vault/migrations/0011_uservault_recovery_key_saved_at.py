@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('vault', '0009_display_rendition'),
+        ('vault', '0010_storage_modes_and_stored_bytes'),
     ]
 
     operations = [
