@@ -225,6 +225,30 @@ def test_deleting_from_the_trash_and_revoking_a_token_wait_for_ok(laptop, live_s
     assert "cannot be restored" in asked[0] and "cannot be undone" in asked[2] and len(asked) == 4
 
 
+def test_a_storage_saver_upload_waits_for_ok(laptop, live_server):
+    from tests.conftest import image_bytes
+    from vault.models import ImageRecord
+
+    page = laptop
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/upload/")
+    page.locator("input[name=storage][value=saver]").check()
+    page.get_by_label("Images").set_input_files(
+        {"name": "saver.png", "mimeType": "image/png", "buffer": image_bytes(make_photo(48, 32, seed=9))})
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Compress and encrypt").click()
+    page.wait_for_timeout(500)
+    with ONE_AT_A_TIME:
+        assert not ImageRecord.objects.exists(), "sent without the OK"
+    assert asked and "deletes the original" in asked[0]
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Compress and encrypt").click()
+    page.locator(".upload-item[data-state=done]", has_text="saver.png").wait_for(timeout=60_000)
+    with ONE_AT_A_TIME:
+        assert ImageRecord.objects.get().storage_mode == "saver"
+
+
 def test_the_progress_label_names_mscae_while_it_searches_and_the_bar_moves(laptop, live_server, tiny_model, monkeypatch):
     """The worker's progress callback writes (stage, percent) to the record (vault/jobs/worker.py's
     ProgressWriter); here the test thread writes what the real search reports, since a second
