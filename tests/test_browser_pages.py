@@ -328,7 +328,7 @@ def test_the_list_view_on_a_phone_shows_every_column(page, live_server):
     page.goto(f"{live_server.url}/images/?view=list")
     rows = page.locator("table.data tbody tr")
     assert rows.count() == 2
-    labels = ["Taken", "Uploaded", "Codec", "Original", "Compressed", "Saved", "PSNR"]
+    labels = ["Taken", "Uploaded", "Codec", "Original", "Compressed", "Stored", "PSNR"]
     width = page.viewport_size["width"]
     for row in rows.all():
         for label in labels:
