@@ -70,12 +70,14 @@ def _setting(name: str, fallback: int) -> int:
         return fallback
 
 
-def _human_bytes(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n} bytes"
+def human_bytes(n: int) -> str:
+    """The portal's one way to write a size: binary units under their own names (KiB, MiB, GiB),
+    so a limit of 25 MiB reads "25.0 MiB" on every page, in every message and in the README."""
+    n = int(n)
+    for unit, size in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} byte{'s' if n != 1 else ''}"
 
 
 def _sniff_format(data: bytes) -> str | None:
@@ -233,7 +235,7 @@ def _limits(data: bytes, label: str, max_bytes: int | None, max_pixels: int | No
         raise InvalidImage(f"{label} is empty (0 bytes); please choose an image file.")
     if len(data) > max_bytes:
         raise InvalidImage(
-            f"{label} is {_human_bytes(len(data))}; the upload limit is {_human_bytes(max_bytes)}."
+            f"{label} is {human_bytes(len(data))}; the upload limit is {human_bytes(max_bytes)}."
         )
     return max_pixels
 

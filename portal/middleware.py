@@ -30,12 +30,14 @@ class RequestIdMiddleware:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+    from compression.imageio import human_bytes  # the one way sizes are written
+
+    return human_bytes(size)
 
 
 class RequestSizeLimitMiddleware:
     """413 for a request whose declared length is over REQUEST_MAX_BYTES, before one byte of its
-    body is read: a 40 MB upload is refused as it arrives instead of being received in full and
+    body is read: a 40 MiB upload is refused as it arrives instead of being received in full and
     then thrown away. (WSGI servers never hand over more than Content-Length bytes.)"""
 
     def __init__(self, get_response):

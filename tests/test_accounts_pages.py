@@ -246,3 +246,11 @@ def test_registration_post_is_csrf_protected():
     )
     assert response.status_code == 403
     assert not User.objects.filter(username="eve").exists()
+
+
+def test_the_forgotten_password_page_and_the_footer_agree_with_the_recovery_flow(client):
+    html = client.get(reverse("password_reset")).content.decode()
+    assert "recovery key" in html and "keeps every image" in html
+    # The old words told people their images were lost, and some then started an empty vault.
+    assert "cannot be recovered" not in html and "does not unlock your images" not in html
+    assert "We cannot recover lost keys" not in html and "your recovery key open" in html

@@ -110,3 +110,20 @@ def test_status_polls_beyond_the_per_user_rate_are_429(api, no_worker, settings)
     codes = [api.get(f"{IMAGES}status/?ids={record_id}").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     cache.clear()
+
+
+def test_queued_images_report_their_place_in_the_owner_s_queue_and_an_estimate(api, bob, no_worker):
+    theirs = upload(token_client("bob"), photo(9), codec="png").json()["id"]  # another user's queue: not counted
+    mine = [upload(api, photo(seed), codec="png").json()["id"] for seed in range(3)]
+    polled = {item["id"]: item for item in api.get(f"{IMAGES}status/?ids={','.join(map(str, mine))}").json()}
+    assert [polled[i]["queue_position"] for i in mine] == [1, 2, 3]
+    assert {polled[i]["queue_estimate_seconds"] for i in mine} == {None}  # no finished job anywhere yet: no guess
+    # One of mine done (in 4 s, as the worker records it): the others' estimates follow from it.
+    record = ImageRecord.objects.get(pk=mine[0])
+    jobs.run_job(record_id=record.pk, task_id=record.job_task_id)
+    ImageRecord.objects.filter(pk=mine[0]).update(total_seconds=4.0)
+    ImageRecord.objects.filter(pk=theirs).update(status="done", total_seconds=100.0, finished_at=None)  # older, not mine
+    polled = {item["id"]: item for item in api.get(f"{IMAGES}status/?ids={','.join(map(str, mine))}").json()}
+    assert polled[mine[0]]["queue_position"] is None and polled[mine[0]]["queue_estimate_seconds"] is None
+    assert [polled[i]["queue_position"] for i in mine[1:]] == [1, 2]
+    assert [polled[i]["queue_estimate_seconds"] for i in mine[1:]] == [4.0, 8.0]  # my typical job × the jobs up to it

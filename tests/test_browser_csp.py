@@ -72,9 +72,11 @@ def test_no_console_errors_for_a_user_with_an_image(watched, live_server):  # no
         "/": "main", "/upload/": "main", "/images/": "main", "/images/trash/": "main", "/images/export/": "main",
         f"/images/{record.pk}/": ".chart svg", f"/images/{record.pk}/compare/": ".compare.is-live",
         "/accounts/profile/": "main", "/accounts/password/change/": "main", "/api/docs/": "#swagger-ui .opblock",
+        "/vault/recovery-key/": "main", f"/images/{record.pk}/shares/{share.pk}/revoke/": "main",
     }
     for path, ready in pages.items():
         assert visit(watched, f"{live_server.url}{path}", ready=ready) == [], path
     # A recipient opens the link in a browser of their own: no session, the key in the fragment.
     watched.context.clear_cookies()
-    assert visit(watched, f"{live_server.url}/s/{share.public_id}/#{key}") == []
+    assert visit(watched, f"{live_server.url}/s/{share.public_id}/#{key}", ready=".share-figure img") == []
+    assert visit(watched, f"{live_server.url}/s/not-a-share/", allow_404=True) == []

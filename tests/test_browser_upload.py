@@ -121,6 +121,7 @@ def test_dropped_and_pasted_images_join_the_list_and_a_too_large_one_is_refused_
     huge = page.locator(".upload-item", has_text="huge.png")
     expect(huge).to_have_attribute("data-state", "refused")
     expect(huge).to_contain_text("The file is too large: ")
+    expect(huge).to_contain_text("the limit is 19.5 KiB.")  # the units every page and message use
     pasted = page.locator(".upload-item", has_text=re.compile(r"pasted-\d{8}-\d{6}-1\.png"))
     expect(pasted).to_have_attribute("data-state", "ready")
     # The form's own file input now holds what will be sent: the two that fit.
@@ -131,6 +132,9 @@ def test_dropped_and_pasted_images_join_the_list_and_a_too_large_one_is_refused_
     page.locator(".upload-item", has_text="dropped.png").get_by_role("button", name=re.compile("^Remove")).click()
     expect(rows).to_have_count(2)
     assert page.get_by_label("Images").evaluate("e => e.files.length") == 1
+    # Sent: the summary counts every row, the refused one too.
+    page.get_by_role("button", name="Compress and encrypt").click()
+    expect(page.locator("[data-upload-summary]")).to_contain_text("2 images: 1 done, 1 refused before sending.", timeout=DONE_TIMEOUT)
 
 
 def test_the_gallery_follows_a_job_from_queued_to_done_without_a_reload(page, live_server):
@@ -229,7 +233,7 @@ def test_an_upload_waiting_for_a_worker_can_be_cancelled_and_retried_from_its_ro
     with workers_away() as sent:
         page.get_by_role("button", name="Compress and encrypt").click()
         expect(row).to_have_attribute("data-state", "queued", timeout=DONE_TIMEOUT)
-        expect(row.locator(".upload-state")).to_contain_text("Stored; waiting for a worker")
+        expect(row.locator(".upload-state")).to_contain_text("Stored; next in your queue")  # its place, not just "waiting"
         assert len(sent) == 1
         row.get_by_role("button", name=re.compile("^Cancel")).click()
         expect(row).to_have_attribute("data-state", "cancelled")

@@ -238,7 +238,7 @@ def test_an_oversized_request_is_refused_with_413_before_its_body_is_read(settin
 
     body = b"".join(WSGIHandler()(environ, start_response))
     assert captured["status"].startswith("413")
-    assert "40.0 MB" in json.loads(body)["detail"]
+    assert "40.0 MiB" in json.loads(body)["detail"]
     assert read == []  # not one byte of the body was received
 
 

@@ -200,17 +200,42 @@ def test_without_any_key_the_unlock_page_can_start_a_new_vault_after_a_confirmat
 
 def test_regenerating_the_recovery_key_retires_the_old_one(alice):
     client = login_unlocked(Client(), "alice", PASSWORD)
-    response = client.post(reverse("vault:regenerate-recovery-key"))
+    response = client.post(reverse("vault:regenerate-recovery-key"), {"understood": "on", "password": PASSWORD})
     new_key = KEY_RE.search(response.content.decode()).group(0)
     assert new_key != alice.recovery_key and "no longer works" in response.content.decode()
     assert keyring.unlock_with_recovery_key(user=alice, recovery_key=new_key) == alice.master_key
     with pytest.raises(keyring.WrongSecret):
         keyring.unlock_with_recovery_key(user=alice, recovery_key=alice.recovery_key)
     locked = Client()
-    locked.force_login(alice)  # a session that never typed the password: asked for it first (step-up)
-    assert locked.post(reverse("vault:regenerate-recovery-key")).status_code == 403
-    confirmed = locked.post(reverse("vault:regenerate-recovery-key"), {"stepup_password": PASSWORD})
-    assert confirmed.status_code == 302 and reverse("vault:unlock-vault") in confirmed["Location"]  # then the vault's lock
+    locked.force_login(alice)  # a session whose vault is locked: sent to unlock it first
+    confirmed = locked.post(reverse("vault:regenerate-recovery-key"), {"understood": "on", "password": PASSWORD})
+    assert confirmed.status_code == 302 and reverse("vault:unlock-vault") in confirmed["Location"]
+
+
+def test_a_new_recovery_key_needs_the_tick_and_the_password_every_time(alice):
+    client = login_unlocked(Client(), "alice", PASSWORD)  # a fresh login: inside the step-up window
+    url = reverse("vault:regenerate-recovery-key")
+    page = client.get(url).content.decode()
+    assert "stops working at once" in page and 'name="password"' in page and not KEY_RE.search(page)
+    for fields in ({}, {"password": PASSWORD}, {"understood": "on"}):
+        refused = client.post(url, fields)
+        assert refused.status_code == 400 and not KEY_RE.search(refused.content.decode()), fields
+    wrong = client.post(url, {"understood": "on", "password": "not my password"})
+    assert wrong.status_code == 403 and "not right" in wrong.content.decode().lower()
+    assert keyring.unlock_with_recovery_key(user=alice, recovery_key=alice.recovery_key) == alice.master_key  # unchanged
+    assert client.post(url, {"understood": "on", "password": PASSWORD}).status_code == 200
+
+
+def test_the_profile_reminds_about_the_recovery_key_until_it_is_confirmed(alice):
+    client = login_unlocked(Client(), "alice", PASSWORD)
+    UserVault.objects.filter(user=alice).update(recovery_key_saved_at=None)
+    assert "not confirmed saving your recovery key" in client.get(reverse("profile")).content.decode()
+    client.post(reverse("vault:recovery-key-saved"), {"next": reverse("profile")})  # the box left unticked
+    assert "not confirmed saving your recovery key" in client.get(reverse("profile")).content.decode()
+    client.post(reverse("vault:recovery-key-saved"), {"saved": "on", "next": reverse("profile")})
+    assert "not confirmed saving your recovery key" not in client.get(reverse("profile")).content.decode()
+    client.post(reverse("vault:regenerate-recovery-key"), {"understood": "on", "password": PASSWORD})
+    assert "not confirmed saving your recovery key" in client.get(reverse("profile")).content.decode()
 
 
 def test_unlocking_on_the_unlock_page_queues_the_images_flagged_for_recompression(alice):

@@ -56,7 +56,8 @@ def test_register_save_the_recovery_key_upload_and_open_without_typing_a_key():
     assert response.status_code == 302 and response["Location"] == reverse("vault:gallery")
     assert record.name == "garden.png" and record.codec == "webp"
     detail = client.get(reverse("vault:detail", args=[record.pk])).content.decode()
-    assert "garden.png" in detail and file_url(record, "thumbnail") in detail and not KEY_RE.search(detail)
+    # The preview is the compressed WebP itself, large (a browser shows it as stored).
+    assert "garden.png" in detail and file_url(record, "compressed-display") in detail and not KEY_RE.search(detail)
 
     compare = client.get(reverse("vault:compare", args=[record.pk]))
     html = compare.content.decode()
@@ -95,7 +96,7 @@ def test_the_gallery_sorts_by_size_and_has_a_list_view(client_alice):
     post_upload(client_alice, image_bytes(make_photo(20, 20)), name="small.png")
     post_upload(client_alice, image_bytes(make_photo(90, 60)), name="large.png")
     post_upload(client_alice, image_bytes(make_photo(40, 40)), name="medium.png")
-    names = lambda html: re.findall(r'class="thumb-name">([^<]+)<', html)  # noqa: E731
+    names = lambda html: re.findall(r'class="thumb-name[^"]*"[^>]*>([^<]+)<', html)  # noqa: E731
     assert names(client_alice.get(reverse("vault:gallery") + "?sort=largest").content.decode()) == ["large.png", "medium.png", "small.png"]
     assert names(client_alice.get(reverse("vault:gallery") + "?sort=smallest").content.decode()) == ["small.png", "medium.png", "large.png"]
     listing = client_alice.get(reverse("vault:gallery") + "?view=list&sort=bogus")
@@ -315,10 +316,10 @@ def test_a_quality_with_the_auto_codec_is_refused_not_ignored(client_alice):
 def test_the_size_limit_in_the_help_is_the_number_the_error_quotes(client_alice, settings, _isolated_storage):
     settings.UPLOAD_MAX_BYTES = 26_214_400
     help_text = client_alice.get(reverse("vault:upload")).content.decode()
-    assert "Up to 26.2 MB each." in help_text
+    assert "Up to 25.0 MiB each." in help_text
     settings.UPLOAD_MAX_BYTES = 1500
     help_text = client_alice.get(reverse("vault:upload")).content.decode()
-    limit = re.search(r"Up to ([\d.]+ MB) each\.", help_text).group(1)
+    limit = re.search(r"Up to ([\d.]+ (?:KiB|bytes)) each\.", help_text).group(1)
     error = post_upload(client_alice, image_bytes(make_photo(80, 80))).content.decode()
     assert f"the limit is {limit}" in error
 

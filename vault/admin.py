@@ -1,11 +1,11 @@
 """Read-only audit view of compression records and vaults. Key material (wrapped keys, salts, key
 hashes, the master key's wraps and fingerprint) is never listed, shown, searched or exported here."""
 from django.contrib import admin
-from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from compression.imageio import human_bytes
 from portal.admin import ReadOnlyAdminMixin
 from vault.models import ImageRecord, UserRetrievalGuard, UserVault
 
@@ -55,11 +55,11 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="original", ordering="original_size")
     def original_size_h(self, obj):
-        return filesizeformat(obj.original_size)
+        return human_bytes(obj.original_size)
 
     @admin.display(description="size", ordering="compressed_size")
     def compressed_size_h(self, obj):
-        return "–" if obj.compressed_size is None else filesizeformat(obj.compressed_size)
+        return "–" if obj.compressed_size is None else human_bytes(obj.compressed_size)
 
     @admin.display(description="ratio")
     def ratio_display(self, obj):
@@ -117,7 +117,7 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             (
                 c.get("codec"),
                 ", ".join(f"{k}={v}" for k, v in (c.get("params") or {}).items()),
-                filesizeformat(c.get("size") or 0),
+                human_bytes(c.get("size") or 0),
                 "exact" if c.get("psnr") is None else f"{c['psnr']:.2f}",
                 _fixed(c.get("msssim"), 4),
                 f"{c.get('seconds') or 0:.3f}",

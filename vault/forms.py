@@ -72,7 +72,8 @@ class CompressionOptionsForm(forms.Form):
         label="Effort",
         initial="default",
         required=False,
-        help_text="Slower settings make smaller files.",
+        help_text="Fast keeps the file the search found; Default encodes the winner again with slower settings for a "
+                  "smaller file; Max uses the slowest, smallest settings.",
     )
 
     def __init__(self, *args, **kwargs):
@@ -166,8 +167,10 @@ class UploadForm(CompressionOptionsForm):
 
 
 def megabytes(n: int) -> str:
-    """Decimal megabytes, as vault.services words its too-large error, so the help and the error agree."""
-    return f"{n / 1e6:.1f} MB"
+    """The size as compression.imageio words its too-large error, so the help and the error agree."""
+    from compression.imageio import human_bytes
+
+    return human_bytes(n)
 
 
 class UnlockForm(forms.Form):
@@ -271,7 +274,7 @@ class ShareCreateForm(forms.Form):
         return timezone.now() + timedelta(days=days) if days else None
 
 
-SHARE_VARIANTS = [("display", "View"), ("original", "Original file"), ("compressed", "Compressed file"), ("decoded", "Compressed, as PNG")]
+SHARE_VARIANTS = [("open", "Open the share page"), ("display", "View"), ("original", "Original file"), ("compressed", "Compressed file"), ("decoded", "Compressed, as PNG")]
 
 
 class ShareOpenForm(forms.Form):
@@ -279,4 +282,16 @@ class ShareOpenForm(forms.Form):
         label="Share key", max_length=200,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono", "placeholder": "XXXX-XXXX-…"}),
     )
-    variant = forms.ChoiceField(choices=SHARE_VARIANTS, initial="display", widget=forms.HiddenInput)
+    variant = forms.ChoiceField(choices=SHARE_VARIANTS, initial="open", widget=forms.HiddenInput)
+
+
+class RecoveryKeyRegenerateForm(forms.Form):
+    """Making a new recovery key: the password every time, and a tick that the old key goes."""
+
+    understood = forms.BooleanField(
+        label="I understand that my current recovery key stops working at once, and that I must save the new one.",
+    )
+    password = forms.CharField(
+        label="Your password", strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

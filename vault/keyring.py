@@ -53,6 +53,7 @@ def _set_password_wrap(vault: UserVault, *, master_key: bytes, password: str) ->
 @sensitive_variables("master_key", "secret")
 def _set_recovery_wrap(vault: UserVault, *, master_key: bytes) -> str:
     secret = crypto.new_retrieval_key()
+    vault.recovery_key_saved_at = None  # a new key: the profile asks again until its owner says it is saved
     vault.recovery_wrap = crypto.wrap_key(
         master_key, wrapping_key=crypto.subkey(secret, purpose="recovery-wrap-v1"), purpose="mk-recovery",
         ids=(vault.user_id, vault.epoch),
@@ -246,3 +247,8 @@ def open_or_create_vault(*, user, password: str, request=None) -> LoginOutcome:
         return LoginOutcome(master_key=_unwrap_with_password(vault, password))
     except crypto.SealError:
         return LoginOutcome()
+
+
+def mark_recovery_key_saved(*, user) -> None:
+    """The owner ticked "I have saved my recovery key" (the key itself is gone by then)."""
+    UserVault.objects.filter(user_id=user.pk).update(recovery_key_saved_at=timezone.now())

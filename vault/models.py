@@ -287,6 +287,8 @@ class UserVault(models.Model):
     password_wrap = models.BinaryField(max_length=80, editable=False)
     recovery_wrap = models.BinaryField(max_length=80, editable=False)
     key_check = models.CharField(max_length=32, editable=False, help_text="A one-way fingerprint of the master key.")
+    # When the owner confirmed saving the current recovery key; None: the profile reminds them.
+    recovery_key_saved_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(default=timezone.now)
 

@@ -157,3 +157,16 @@ def plain_reason(record) -> str | None:
     if round(saving) <= 0:  # a rival's fast trial can be as small; the final encode decided
         return f"{label} {kept}; {codec_name(runner.codec)}, the runner-up, was about as small{on_sample}."
     return f"{label} {kept}: {saving:.0f} % smaller than {codec_name(runner.codec)}, the runner-up{on_sample}."
+
+
+# Media types every browser shows in <img> as they are (vault.responses.BROWSER_FORMATS).
+SHOWN_AS_IS = {"image/jpeg", "image/png", "image/webp", "image/avif"}
+
+
+def preview_variant(record) -> str:
+    """What the detail page shows large: the compressed file where a browser reads it as stored
+    (no decoding on the way out), else the thumbnail (the learned codec's and JPEG XL's files
+    would be decoded on every page view)."""
+    if record.has_compressed and record.compressed_media_type in SHOWN_AS_IS:
+        return "compressed-display"
+    return "thumbnail"

@@ -7,7 +7,7 @@ from vault.images.deletion import delete_image
 from vault.images.export import stream_export
 from vault.images.legacy import adopt_legacy_record, retrieve_both, retrieve_image
 from vault.images.opening import open_metadata, open_variant, open_variants
-from vault.images.shares import create_share, open_share, open_with_share_key, revoke_share
+from vault.images.shares import create_share, live_share, open_share, open_with_share_key, revoke_share, unlock_share
 from vault.images.trash import empty_trash, move_to_trash, restore
 from vault.jobs.state import job_options
 from vault.uploads import sanitize_filename, store_image
@@ -15,6 +15,6 @@ from vault.uploads import sanitize_filename, store_image
 __all__ = [
     "GENERIC_REFUSAL", "SHARE_UNAVAILABLE", "RecordLocked", "RetrievalLocked", "RetrievalRefused",
     "ShareUnavailable", "adopt_legacy_record", "create_share", "delete_image", "empty_trash", "job_options",
-    "move_to_trash", "open_metadata", "open_share", "open_variant", "open_variants", "open_with_share_key", "restore",
-    "retrieve_both", "retrieve_image", "revoke_share", "sanitize_filename", "store_image", "stream_export",
+    "live_share", "move_to_trash", "open_metadata", "open_share", "open_variant", "open_variants", "open_with_share_key", "restore",
+    "retrieve_both", "retrieve_image", "revoke_share", "sanitize_filename", "store_image", "stream_export", "unlock_share",
 ]

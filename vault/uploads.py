@@ -19,7 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from compression.imageio import InvalidImage, probe_upload
+from compression.imageio import InvalidImage, human_bytes, probe_upload
 from portal.observability import UPLOAD_SECONDS
 from vault import blobs, crypto, deployment, keyring
 from vault.duplicates import duplicate_digest, find_duplicate
@@ -74,7 +74,7 @@ def _read_upload(upload, *, max_bytes: int) -> bytes:
 
 
 def _too_big(size: int, max_bytes: int) -> str:
-    return f"The file is too large: {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
+    return f"The file is too large: {human_bytes(size)}; the limit is {human_bytes(max_bytes)}."
 
 
 def validate_upload_token(token) -> str | None:

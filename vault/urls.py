@@ -24,6 +24,7 @@ urlpatterns = [
     path("images/<int:pk>/shares/", views.share_create, name="share-create"),
     path("images/<int:pk>/shares/<int:share_id>/revoke/", views.share_revoke, name="share-revoke"),
     path("s/<str:public_id>/", views.share_page, name="share"),
+    path("s/<str:public_id>/file/<str:what>/", views.share_file, name="share-file"),
     # Records stored before the per-user vault open with their own retrieval key.
     path("images/<int:pk>/unlock/", views.unlock, name="unlock"),
     path("images/<int:pk>/download/", views.download, name="download"),

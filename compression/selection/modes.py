@@ -104,11 +104,12 @@ def run_fixed(plan_: Plan, request: Request, progress: Progress) -> Outcome:
     q = None if chosen.quality_range is None else request.quality
     if q is None and request.quality is not None:
         notes.append(f"quality {request.quality!r} ignored: {chosen.name} is lossless")
-    progress.report(f"encoding {chosen.name}", 0.0)
     fast = request.effort == "fast"
     options = {} if fast else final_options(chosen, {}, request.effort)
-    trial = search.measure(search.encode(chosen, q, options, fast=fast))
-    progress.report(f"encoded {chosen.name}", FINAL_END)
+    with progress.span(0.0, FINAL_END, 1, verb="encoding") as span:
+        span.begin(0, chosen.name)
+        trial = search.measure(search.encode(chosen, q, options, fast=fast))
+        span.finish(0)
     reason = f"{trial.label()}: quality chosen by the user"
     if not trial.meets:
         reason += f" (does not meet {request.target.describe()}: {describe_value(request.target, trial)})"
@@ -129,16 +130,22 @@ def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tu
     tasks.sort(key=lambda t: -t[0].search_priority)
     gated = [t for t in tasks if t[0].auto_gated] if any(not t[0].auto_gated for t in tasks) else []
     tasks = [t for t in tasks if t not in gated] + gated
-    span = progress.span(0.0, SEARCH_END, len(tasks))
+    # A gated codec (the learned one) runs alone after the others and takes longer than all of
+    # them together: it gets its own half of the bar rather than one task's share of it.
+    n_open = len(tasks) - len(gated)
+    middle = SEARCH_END / 2 if gated and n_open else (0.0 if gated else SEARCH_END)
+    open_span = progress.span(0.0, middle, n_open)
+    gated_span = progress.span(middle, SEARCH_END, len(gated))
     failures: list[str] = []
     groups: list[list[Trial]] = []
 
     def run(index_task):
         index, (codec, options) = index_task
-        stage = f"searching {codec.name}"
+        span = open_span if index < n_open else gated_span
+        span.begin(index, codec.name, MAX_STEPS)
 
         def on_step():
-            span.step(index, stage, MAX_STEPS)
+            span.step(index, codec.name, MAX_STEPS)
 
         try:
             if (codec, options) in gated:
@@ -163,13 +170,14 @@ def _search_all(searcher: Search, codecs: list[Codec], progress: Progress) -> tu
             return []
         finally:
             if progress.cancelled_by is None:
-                span.finish(index, f"searched {codec.name}")
+                span.finish(index)
 
-    open_tasks = list(enumerate(tasks))[: len(tasks) - len(gated)]
-    with ThreadPoolExecutor(max_workers=_workers(len(open_tasks)), thread_name_prefix="codec-search") as pool:
+    open_tasks = list(enumerate(tasks))[:n_open]
+    with open_span, ThreadPoolExecutor(max_workers=_workers(len(open_tasks)), thread_name_prefix="codec-search") as pool:
         groups += [g for g in pool.map(run, open_tasks) if g]
     # After the pool, so the probe compares against every other codec's result.
-    groups += [g for g in map(run, list(enumerate(tasks))[len(open_tasks):]) if g]
+    with gated_span:
+        groups += [g for g in map(run, list(enumerate(tasks))[n_open:]) if g]
     if not groups:
         raise CodecError("No codec could encode this image: " + "; ".join(failures))
     return groups, sorted(failures)
@@ -207,10 +215,11 @@ def _finalise_contenders(search, groups, fast_winner, trials, effort, progress) 
             key=lambda r: r.size,
         )[:1]
     contender_groups = [next(g for g in groups if c in g) for c in contenders]
-    span = progress.span(SEARCH_END, FINAL_END, len(contenders))
+    span = progress.span(SEARCH_END, FINAL_END, len(contenders), verb="final encode")
 
     def run(item):
         index, (contender, group) = item
+        span.begin(index, contender.codec.name)
         try:
             extra = finalise(search, contender, group, effort)
         except DecodeCheckError:
@@ -221,10 +230,10 @@ def _finalise_contenders(search, groups, fast_winner, trials, effort, progress) 
             # The searched (fast) file stands; a failed slower preset must not fail the job.
             logger.exception("final encode of %s failed; keeping its searched file", contender.label())
             extra = []
-        span.finish(index, f"final encode {contender.codec.name}")
+        span.finish(index)
         return extra
 
-    with ThreadPoolExecutor(max_workers=_workers(len(contenders)), thread_name_prefix="codec-final") as pool:
+    with span, ThreadPoolExecutor(max_workers=_workers(len(contenders)), thread_name_prefix="codec-final") as pool:
         finals = list(pool.map(run, enumerate(zip(contenders, contender_groups))))
     for group, extra in zip(contender_groups, finals):
         group.extend(extra)
@@ -241,7 +250,6 @@ def _run_sampled(plan_: Plan, request: Request, progress: Progress, boxes) -> Ou
     for trial in trials:
         trial.sampled = True
     representatives = ranking.representatives(sample_search.target, groups)
-    progress.report("verifying at full size", SEARCH_END)
     full = Search(image, target, progress=progress, keep_decoded=True)
     verified, verify_notes = _verify_full_size(full, sample_search, representatives, groups, request.effort, progress)
     for _, finals in verified:
@@ -279,23 +287,26 @@ def _verify_full_size(full: Search, sample_search: Search, representatives, grou
     chosen += [r for r in ordered[FULL_SIZE_CODECS:] if r.codec.lossless and r.meets][:1]
     verified: list[tuple[Trial, list[Trial]]] = []
     notes: list[str] = []
-    for candidate in chosen:
-        group = next(g for g in groups if candidate in g)
-        progress.report(f"full-size encode {candidate.codec.name}", SEARCH_END)
-        try:
-            finals = confirm_full_size(full, sample_search, candidate, group, effort)
-        except Exception as exc:
-            if progress.cancelled_by is not None or isinstance(exc, DecodeCheckError):
-                raise
-            if not isinstance(exc, CodecError):
-                logger.exception("full-size encode of %s failed; trying the next codec", candidate.label())
-            notes.append(f"{candidate.codec.name} failed at full size ({exc})")
-            continue
-        verified.append((candidate, finals))
-        best = ranking.pick(target, finals)
-        if best.meets:
-            break
-        notes.append(f"{best.label()} missed {target.describe()} at full size ({describe_value(target, best)})")
+    with progress.span(SEARCH_END, FINAL_END, len(chosen), verb="full-size encode") as span:
+        for index, candidate in enumerate(chosen):
+            group = next(g for g in groups if candidate in g)
+            span.begin(index, candidate.codec.name)
+            try:
+                finals = confirm_full_size(full, sample_search, candidate, group, effort)
+            except Exception as exc:
+                if progress.cancelled_by is not None or isinstance(exc, DecodeCheckError):
+                    raise
+                if not isinstance(exc, CodecError):
+                    logger.exception("full-size encode of %s failed; trying the next codec", candidate.label())
+                notes.append(f"{candidate.codec.name} failed at full size ({exc})")
+                span.finish(index)
+                continue
+            span.finish(index)
+            verified.append((candidate, finals))
+            best = ranking.pick(target, finals)
+            if best.meets:
+                break
+            notes.append(f"{best.label()} missed {target.describe()} at full size ({describe_value(target, best)})")
     if not verified:
         raise CodecError("No codec could encode this image at full size: " + "; ".join(notes))
     return verified, notes

@@ -15,9 +15,10 @@ from ..targets import Target, parse_target
 EFFORTS = ("fast", "default", "max")
 DEFAULT_EFFORT = "default"
 EFFORT_CHOICES = (
-    ("fast", "Fast — the file the search found"),
-    ("default", "Default — re-encode the winner with slower settings (smaller files)"),
-    ("max", "Max — the slowest, smallest settings"),
+    # Short enough for a select on a phone; the form's help says the rest.
+    ("fast", "Fast"),
+    ("default", "Default: smaller, slower"),
+    ("max", "Max: smallest, slowest"),
 )
 
 

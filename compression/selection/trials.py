@@ -111,7 +111,16 @@ class Search:
     def _session(self, codec: Codec):
         with self._lock:
             if codec.name not in self._sessions:
-                self._sessions[codec.name] = codec.session(self.image)
+                # Per-image work before the first encode (the learned codec's analysis transform)
+                # can be a step's longest part: the progress label says so while it runs.
+                own_work = type(codec).session is not Codec.session
+                if own_work:
+                    self.progress.doing(codec.name, "analysing the image")
+                try:
+                    self._sessions[codec.name] = codec.session(self.image)
+                finally:
+                    if own_work:
+                        self.progress.doing(codec.name, None)
             return self._sessions[codec.name]
 
     def encode(self, codec: Codec, quality, options, *, fast: bool) -> Trial:

@@ -7,7 +7,7 @@ safe local defaults so that `make run` works on a fresh clone:
   CSRF_TRUSTED_ORIGINS   comma-separated
   DATABASE_URL    e.g. postgres://user@host:5432/db; default: SQLite in DATA_DIR
   AWS_STORAGE_BUCKET_NAME (+ AWS_LOCATION, AWS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)  blobs on S3
-  UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS   upload limits (default 25 MB, 50 MP)
+  UPLOAD_MAX_BYTES, UPLOAD_MAX_PIXELS   upload limits (default 25 MiB, 50 MP)
   UPLOAD_MAX_TIFF_PAGES, UPLOAD_MAX_ANIMATION_PIXELS   pages of a TIFF (1), frames × pixels (200 MP)
   DECODE_CPU_SECONDS, DISPLAY_MAX_PIXELS   CPU seconds to decode one original (60); display rendition size (24 MP)
   UPLOAD_INCOMPLETE_AFTER_MINUTES   when a row whose original never arrived is shown as failed (10)
@@ -124,6 +124,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # `filesize` on every page without a {% load %}: one way to write sizes (KiB, MiB).
+            "builtins": ["vault.templatetags.vault_units"],
         },
     },
 ]

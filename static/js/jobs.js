@@ -63,9 +63,11 @@
     }
     if (stage) {
       var words = { queued: "Queued", running: "Compressing", done: "Done", failed: "Failed", cancelled: "Cancelled" }[record.status];
-      stage.textContent = words + (record.stage ? ": " + record.stage : "") + (record.status === "running" ? " · " + record.progress + " %" : "");
+      var detail = record.status === "queued" && record.queue_position && window.vaultQueuePlace ? window.vaultQueuePlace(record) : record.stage;
+      stage.textContent = words + (detail ? ": " + detail : "") + (record.status === "running" ? " · " + record.progress + " %" : "");
     }
   }
+
 
   function refresh(nodes) {
     if (root.dataset.jobRefresh === "reload") {

@@ -32,6 +32,7 @@
 
   var chosen = []; // picked, not sent yet
   var items = []; // sent (or being sent) this visit
+  var refused = []; // too large to send: listed, counted in the summary, never sent
   var waiting = []; // sent, waiting for an upload slot
   var uploading = 0;
   var delayed = 0; // told by the server to wait (429 with Retry-After), sent again by themselves
@@ -46,9 +47,10 @@
     return node;
   }
 
+  // Binary units under their own names, as the server writes sizes (compression.imageio.human_bytes).
   function fileSize(bytes) {
     if (bytes < 1024) return bytes + " bytes";
-    var units = ["KB", "MB", "GB"];
+    var units = ["KiB", "MiB", "GiB"];
     var i = -1;
     do {
       bytes /= 1024;
@@ -117,9 +119,12 @@
     item.nameBox = link;
   }
 
+  // Every row on the list is counted once, whatever its state: the files chosen but not sent and
+  // those refused before sending too (the summary once said "2 images" with 3 rows).
   function updateSummary() {
     var counts = {};
-    items.forEach(function (item) {
+    var rows = items.concat(refused);
+    rows.forEach(function (item) {
       counts[item.state] = (counts[item.state] || 0) + 1;
     });
     var parts = [];
@@ -132,7 +137,8 @@
     add(counts.failed, "failed");
     add(counts.error, "not stored");
     add(counts.cancelled, "cancelled");
-    var text = items.length ? items.length + (items.length === 1 ? " image: " : " images: ") + parts.join(", ") + "." : "";
+    add(counts.refused, "refused before sending");
+    var text = items.length ? rows.length + (rows.length === 1 ? " image: " : " images: ") + parts.join(", ") + "." : "";
     if (summary.dataset.text === text) return; // a live region: announce changes only
     summary.dataset.text = text;
     summary.textContent = text;
@@ -165,9 +171,14 @@
       var item = { file: file };
       newRow(item);
       if (maxBytes && file.size > maxBytes) {
-        // The same words and decimal megabytes as the server's error (vault.services).
-        show(item, "refused", "The file is too large: " + (file.size / 1e6).toFixed(1) + " MB; the limit is " + (maxBytes / 1e6).toFixed(1) + " MB.");
-        button(item, "Remove", function () { item.row.remove(); });
+        // The same words and units as the server's error (compression.imageio).
+        refused.push(item);
+        show(item, "refused", "The file is too large: " + fileSize(file.size) + "; the limit is " + fileSize(maxBytes) + ".");
+        button(item, "Remove", function () {
+          refused = refused.filter(function (other) { return other !== item; });
+          item.row.remove();
+          updateSummary();
+        });
         return;
       }
       chosen.push(item);
@@ -257,6 +268,8 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault(); // before vault.js's send-once handler, which then leaves the button alone
     if (!chosen.length) return;
+    // A choice that loses something for good (e.g. not keeping the original) is confirmed first.
+    if (window.vaultConfirmed && !window.vaultConfirmed(form)) return;
     var sending = options();
     chosen.forEach(function (item) {
       item.key = newKey(); // a resend after a dropped connection stores the file once
@@ -396,7 +409,8 @@
     var cancel = function () { act(item, urls.apiCancel); };
     var retry = function () { act(item, urls.apiRetry); };
     if (status === "queued") {
-      if (show(item, "queued", "Stored; " + (record.stage || "waiting for a worker"), null)) button(item, "Cancel", cancel);
+      var waitText = record.queue_position && window.vaultQueuePlace ? window.vaultQueuePlace(record) : (record.stage || "waiting for a worker");
+      if (show(item, "queued", "Stored; " + waitText, null)) button(item, "Cancel", cancel);
     } else if (status === "running") {
       var text = "Compressing: " + (record.stage || "working") + " · " + record.progress + " %";
       if (show(item, "running", text, record.progress)) button(item, "Cancel", cancel);

@@ -327,17 +327,29 @@ class ShareRetrieveSerializer(StrictInputSerializer):
 
 
 class ImageStatusSerializer(serializers.ModelSerializer):
-    """The few fields a progress bar polls for."""
+    """The few fields a progress bar polls for. `context["queue"]`: vault.jobs.queue.queue_places."""
 
     class Meta:
         model = ImageRecord
         fields = ["id", "name", "status", "progress", "stage", "error", "codec", "compressed_size", "percent_saved",
-                  "original_size", "stored_bytes", "stored_percent", "storage"]
+                  "original_size", "stored_bytes", "stored_percent", "storage", "queue_position", "queue_estimate_seconds"]
         read_only_fields = fields
 
     percent_saved = serializers.FloatField(read_only=True, allow_null=True)
     stored_percent = serializers.FloatField(read_only=True, allow_null=True)
     storage = serializers.CharField(source="storage_mode", read_only=True)
+    queue_position = serializers.SerializerMethodField(
+        help_text="A queued image's place in your own queue (1: next); null unless queued.")
+    queue_estimate_seconds = serializers.SerializerMethodField(
+        help_text="A queued image's rough seconds until it is done, from your recent jobs; null unless queued or without history.")
+
+    def get_queue_position(self, record) -> int | None:
+        place = self.context.get("queue", {}).get(record.pk)
+        return place[0] if place else None
+
+    def get_queue_estimate_seconds(self, record) -> float | None:
+        place = self.context.get("queue", {}).get(record.pk)
+        return None if not place or place[1] is None else round(place[1], 1)
 
 
 class ImageListQuerySerializer(StrictInputSerializer):

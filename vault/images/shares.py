@@ -73,18 +73,23 @@ def _share_data_key(share: Share, secret: bytes) -> bytes | None:
         return None
 
 
-@sensitive_variables("key", "secret", "data_key")
-def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Share, dict[str, bytes]]:
-    """Anyone's request with a share link's key: the one image, nothing else. `variants` may name
-    a shown form ("display", "decoded"...): the answer holds each under the name asked for and
-    under the stored blob's name it was opened from (vault/display.py)."""
-    wanted = list(variants)
+def live_share(public_id: str) -> Share:
+    """The share a link names while it opens anything; `ShareUnavailable` for an unknown, expired
+    or revoked one alike, so a stranger learns nothing from which it is."""
     share = Share.objects.select_related("record", "record__owner").filter(public_id=str(public_id)[:32]).first()
     # An image in the trash is deleted as far as its owner's recipients go; restoring it brings
     # its shares back.
     if share is None or share.is_expired() or share.record.in_trash:
         raise ShareUnavailable()
-    variants = check_variants(dict.fromkeys(display.stored_variant(v, share.record) for v in wanted))
+    return share
+
+
+@sensitive_variables("key", "secret", "data_key")
+def unlock_share(*, public_id: str, key: str, request=None) -> tuple[Share, bytes]:
+    """The live share and its image's data key, for the right key; a wrong one is counted like
+    any guess (`lockout`). Opens no file and is not audited: the share page checks the key with
+    it before showing what the share holds."""
+    share = live_share(public_id)
     secret = lockout.parse_key(key, kind="share key")
     # Only this client waits: the share's id alone (it is in URLs and logs) cannot lock it for others.
     lockout.share_wait(share, request, timezone.now())
@@ -92,6 +97,18 @@ def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Sha
     if data_key is None:
         raise lockout.share_refuse(share=share, request=request, why="wrong key")
     lockout.ShareBackoff(share, request).succeed()
+    return share, data_key
+
+
+@sensitive_variables("key", "secret", "data_key")
+def open_share(*, public_id: str, key: str, variants, request=None) -> tuple[Share, dict[str, bytes]]:
+    """Anyone's request with a share link's key: the one image, nothing else. `variants` may name
+    a shown form ("display", "decoded"...): the answer holds each under the name asked for and
+    under the stored blob's name it was opened from (vault/display.py)."""
+    wanted = list(variants)
+    share = live_share(public_id)
+    variants = check_variants(dict.fromkeys(display.stored_variant(v, share.record) for v in wanted))
+    share, data_key = unlock_share(public_id=public_id, key=key, request=request)
     opened = open_sealed_blobs(record=share.record, data_key=data_key, variants=variants, request=request)
     if "original" in opened and not share.include_location:
         # Lossless: the GPS block and XMP place names go, the coded picture stays byte for byte.

@@ -25,6 +25,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from compression.imageio import human_bytes
 from compression.selection import options as compression_options
 from vault import crypto
 from vault.errors import JobLimit
@@ -130,8 +131,8 @@ def check_limits(*, owner, incoming_bytes: int) -> None:
         used = stored_bytes_of(owner)
         if used + incoming_bytes > settings.USER_QUOTA_BYTES:
             raise JobLimit(
-                f"Your vault stores {used / 1e6:.1f} MB and this file needs {incoming_bytes / 1e6:.1f} MB; "
-                f"the limit is {settings.USER_QUOTA_BYTES / 1e6:.0f} MB. Delete some images first.",
+                f"Your vault stores {human_bytes(used)} and this file needs {human_bytes(incoming_bytes)}; "
+                f"the limit is {human_bytes(settings.USER_QUOTA_BYTES)}. Delete some images first.",
                 status=413,
             )
 

@@ -5,10 +5,11 @@ from vault.views.images import bulk, compare, delete, detail, gallery, image_fil
 from vault.views.keys import lock_vault, recovery_key_saved, regenerate_recovery_key, unlock_vault
 from vault.views.legacy import adopt, download, unlock
 from vault.views.lifecycle import export, export_download, restore, trash, trash_empty
-from vault.views.shares import share_create, share_page, share_revoke
+from vault.views.share_page import share_file, share_page
+from vault.views.shares import share_create, share_revoke
 
 __all__ = [
     "adopt", "bulk", "compare", "delete", "detail", "download", "export", "export_download", "gallery", "image_file",
     "job_action", "landing", "lock_vault", "recovery_key_saved", "regenerate_recovery_key", "restore", "share_create",
-    "share_page", "share_revoke", "trash", "trash_empty", "unlock", "unlock_vault", "upload",
+    "share_file", "share_page", "share_revoke", "trash", "trash_empty", "unlock", "unlock_vault", "upload",
 ]

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.errors import text_or_json
 from portal.preferences import storage_default
-from vault import jobs, metadata, presentation, services, sessions
+from vault import difference, jobs, metadata, presentation, services, sessions
 from vault.errors import DuplicateImage, JobLimit, StorageFull
 from vault.forms import RecompressForm, ShareCreateForm, UploadForm
 from vault.responses import export_response, file_response, stored_variant
@@ -214,6 +214,7 @@ def detail(request, pk):
         "share_form": ShareCreateForm(),
         "recompress_form": RecompressForm.for_record(record),
         "photo_rows": _photo_rows(request, record),
+        "preview_variant": presentation.preview_variant(record),
     }
     return render(request, "vault/detail.html", context)
 
@@ -237,7 +238,7 @@ def compare(request, pk):
 
 
 # What `image_file` can serve: stored variants as they are, and forms every browser can show.
-FILE_VARIANTS = ("original", "compressed", "thumbnail", "decoded", "original-display", "compressed-display")
+FILE_VARIANTS = ("original", "compressed", "thumbnail", "decoded", "original-display", "compressed-display", "difference")
 
 
 @sensitive_variables("master_key", "data")
@@ -251,8 +252,12 @@ def image_file(request, pk, variant):
     record = get_image_for(request.user, pk)
     master_key = sessions.master_key_for(request)
     try:
-        data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant, record), request=request)
-        response = file_response(record, variant, data)
+        if variant == "difference":
+            response = difference.difference_response(record, services.open_variants(
+                record=record, master_key=master_key, variants=["original", "compressed"], request=request))
+        else:
+            data = services.open_variant(record=record, master_key=master_key, variant=stored_variant(variant, record), request=request)
+            response = file_response(record, variant, data)
     except REFUSALS as exc:  # in words, for whoever opens the URL itself
         return text_or_json(request, refusal_status(exc), refusal_text(exc))
     if request.GET.get("download") != "1":

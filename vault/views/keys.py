@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from audit.notify import notify_user
 from vault import keyring, sessions, unlocking
 from vault.errors import PasswordLocked, WrongSecret
-from vault.forms import NewVaultForm, RecoveryUnlockForm, VaultUnlockForm
+from vault.forms import NewVaultForm, RecoveryKeyRegenerateForm, RecoveryUnlockForm, VaultUnlockForm
 from vault.views.common import render_refused, safe_next
 
 
@@ -85,15 +85,24 @@ def lock_vault(request):
     return redirect("vault:landing")
 
 
-@sensitive_post_parameters(stepup.PASSWORD_FIELD, stepup.CODE_FIELD)
-@sensitive_variables("master_key", "recovery")
+@sensitive_post_parameters()
+@sensitive_variables("master_key", "recovery", "password")
 @login_required
 @never_cache
-@require_POST
-@stepup.require_recent_auth
+@require_http_methods(["GET", "POST"])
 def regenerate_recovery_key(request):
-    # Step-up first: a copied session must not swap the owner's recovery key for one it knows.
+    """A confirmation page first: the old key stops working at once, so the person ticks that they
+    understand and types their password, every time (not only outside the step-up window): a copied
+    session must not swap the owner's recovery key for one it knows, and a stray click must not
+    throw away the key they saved."""
+    form = RecoveryKeyRegenerateForm(request.POST or None)
+    if request.method == "GET" or not form.is_valid():
+        return render(request, "vault/recovery_key_new.html", {"form": form}, status=200 if request.method == "GET" else 400)
     master_key = sessions.master_key_for(request)
+    try:
+        stepup.confirm(request, user=request.user, password=form.cleaned_data["password"])
+    except (WrongSecret, PasswordLocked) as exc:
+        return render_refused(request, "vault/recovery_key_new.html", {"form": form}, exc, form=form)
     recovery = keyring.regenerate_recovery_key(user=request.user, master_key=master_key, request=request)
     notify_user(request.user, subject="Your recovery key was replaced",
                 body="A new recovery key was made for your vault; the previous one no longer works. If this was not you, "
@@ -103,7 +112,11 @@ def regenerate_recovery_key(request):
 
 @require_POST
 def recovery_key_saved(request):
-    """The "I have saved it" step after a recovery key was shown. The key itself is gone by now."""
+    """The "I have saved it" step after a recovery key was shown. The key itself is gone by now;
+    until this is ticked the profile keeps reminding."""
     if request.POST.get("saved") != "on":
-        messages.warning(request, "You did not confirm saving your recovery key. If you did not, make a new one on your profile.")
+        messages.warning(request, "You did not confirm saving your recovery key. Your profile reminds you until you do; "
+                                  "if you did not save it, make a new one there.")
+    elif request.user.is_authenticated:
+        keyring.mark_recovery_key_saved(user=request.user)
     return redirect(safe_next(request, reverse("vault:gallery")))

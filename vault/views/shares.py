@@ -1,5 +1,5 @@
-"""Shares: the owner makes and revokes them on an image's page; anyone with the link and its key
-opens that one image on the share page, without an account."""
+"""Shares, the owner's side: made on an image's page, revoked after a confirmation. The page the
+link opens for its recipient is vault/views/share_page.py."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -10,11 +10,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal import stepup
 from vault import services, sessions
-from vault.errors import OriginalNotKept, RetrievalRefused
-from vault.forms import ShareCreateForm, ShareOpenForm
-from vault.responses import SHARE_KEY_REFUSED, file_response, share_link
+from vault.forms import ShareCreateForm
+from vault.responses import share_link
 from vault.selectors import get_image_for, get_share_for
-from vault.views.common import REFUSALS, message_refused, render_refused, safe_next
+from vault.views.common import REFUSALS, message_refused, safe_next
 
 
 @sensitive_post_parameters(stepup.PASSWORD_FIELD, stepup.CODE_FIELD)
@@ -46,38 +45,15 @@ def share_create(request, pk):
 
 
 @login_required
-@require_POST
-def share_revoke(request, pk, share_id):
-    record = get_image_for(request.user, pk)
-    services.revoke_share(share=get_share_for(request.user, record, share_id), request=request)
-    messages.success(request, "Share revoked: its link and key open nothing any more.")
-    return redirect(safe_next(request, reverse("vault:detail", args=[record.pk])))
-
-
-@sensitive_post_parameters("key")
-@sensitive_variables("opened", "data")
-@never_cache
 @require_http_methods(["GET", "POST"])
-def share_page(request, public_id):
-    """The page a share link opens, no login needed. The key comes from the link's fragment (a
-    script copies it into the form) or is typed; the answer is that one image's bytes."""
-    form = ShareOpenForm(request.POST or None)
-    if request.method == "GET" or not form.is_valid():
-        return render(request, "vault/share.html", {"form": form}, status=200 if request.method == "GET" else 400)
-    variant = form.cleaned_data["variant"]
-    try:
-        try:
-            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
-        except OriginalNotKept:
-            if variant != "display":
-                raise  # "Download the original" of a storage-saver image: 410 in words
-            # "Show the image" of a storage-saver image: what is kept, its compressed version.
-            variant = "compressed-display"
-            share, opened = services.open_share(public_id=public_id, key=form.cleaned_data["key"], variants=[variant], request=request)
-        response = file_response(share.record, variant, opened[variant])
-    except RetrievalRefused as exc:
-        return render_refused(request, "vault/share.html", {"form": form}, exc, text=SHARE_KEY_REFUSED)
-    except REFUSALS as exc:
-        return render_refused(request, "vault/share.html", {"form": form}, exc)
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+def share_revoke(request, pk, share_id):
+    """A confirmation page first (the revoke buttons link here): a revoked link cannot be brought
+    back, only replaced by a new one that must be sent again. A POST without `confirm=yes` shows it too."""
+    record = get_image_for(request.user, pk)
+    share = get_share_for(request.user, record, share_id)
+    back = safe_next(request, reverse("vault:detail", args=[record.pk]))
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        services.revoke_share(share=share, request=request)
+        messages.success(request, "Share revoked: its link and key open nothing any more.")
+        return redirect(back)
+    return render(request, "vault/share_revoke.html", {"record": record, "share": share, "next": back})

@@ -29,6 +29,7 @@ from vault.api.views.common import (
 from vault.api.views.lifecycle import LifecycleActions
 from vault.api.views.shares import ShareActions
 from vault.errors import RecordLocked, RetrievalRefused, VaultLocked
+from vault.jobs import queue
 from vault.responses import file_response, stored_variant
 from vault.selectors import get_image_for, images_for, sorted_images, trash_for
 
@@ -163,7 +164,8 @@ class ImageRecordViewSet(
         query.is_valid(raise_exception=True)
         ids = [int(i) for i in query.validated_data["ids"].split(",")]
         records = self.get_queryset().filter(pk__in=ids)
-        return Response(ImageStatusSerializer(records, many=True).data, headers={"Cache-Control": "no-store"})
+        context = {"queue": queue.queue_places(request.user, ids)}
+        return Response(ImageStatusSerializer(records, many=True, context=context).data, headers={"Cache-Control": "no-store"})
 
     @extend_schema(
         summary="Cancel an image's compression",
