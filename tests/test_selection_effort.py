@@ -68,3 +68,41 @@ def test_large_images_at_default_effort_look_below_a_full_size_quality_that_met(
     assert result.size == min(c.size for c in full_size if c.meets_target)
     assert full_size[0].meets_target  # the sample's quality met at full size, so lower ones were tried
     assert min(c.params["quality"] for c in full_size) < full_size[0].params["quality"]
+
+
+def test_max_effort_falls_back_to_default_presets_file_when_its_own_misses(tiny_tiles):
+    """At full size max's slowest preset can fall just under the target where default's preset
+    met it; max must then not keep the larger fast file."""
+    from compression.base import Codec
+    from compression.codecs import WebpCodec
+    from compression.registry import register, unregister
+
+    webp = WebpCodec()
+
+    class Presets(Codec):
+        name = "test-presets"
+        label = "WebP with a broken max preset (test)"
+        media_type, extension = "image/webp", "webp"
+        quality_range, default_quality = webp.quality_range, webp.default_quality
+        effort_presets = {"default": {"preset": "default"}, "max": {"preset": "max"}}
+
+        def encode(self, image, *, quality=None, fast=False, preset=None):
+            # max's preset: a tiny file far below any target; default's: WebP's slow method.
+            if preset == "max":
+                return webp.encode(image, quality=0, fast=True)
+            return webp.encode(image, quality=quality, fast=preset is None and fast)
+
+        def decode(self, data):
+            return webp.decode(data)
+
+    register(Presets())
+    try:
+        image = make_photo(256, 160, seed=4)
+        default = compress_image(image=image, codec="test-presets", target="psnr:33", effort="default")
+        best_max = compress_image(image=image, codec="test-presets", target="psnr:33", effort="max")
+    finally:
+        unregister("test-presets")
+    assert best_max.params["target_met"] is True
+    assert best_max.size <= default.size
+    presets = [c.params.get("preset") for c in best_max.candidates if not c.params.get("sample")]
+    assert "max" in presets and "default" in presets
