@@ -21,6 +21,17 @@ def _isolated_storage(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _progress_writes_only_where_asked(monkeypatch):
+    """A job's progress thread writes through its own database connection, which on PostgreSQL
+    cannot see the rows of the test's uncommitted transaction: it takes the running record for
+    deleted and cancels the job whenever the job outlasts one interval (under load). Tests of the
+    progress writes set their own interval (tests/test_jobs.py); real workers are unaffected."""
+    from vault.jobs import worker
+
+    monkeypatch.setattr(worker, "PROGRESS_INTERVAL", 3600)
+
+
+@pytest.fixture(autouse=True)
 def _without_shipped_learned_codec():
     """The shipped learned model takes seconds to load and run; tests that want a learned codec
     register a tiny one themselves (see tests/test_learned_portal.py)."""
