@@ -21,22 +21,7 @@ expect = sync_api.expect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# As in tests/test_browser_upload.py: the server answers one request at a time, and the test thread
-# takes the same lock when it writes, since both share the in-memory SQLite connection.
-ONE_AT_A_TIME = threading.RLock()
-
-
-@pytest.fixture(autouse=True)
-def _server_answers_one_request_at_a_time(monkeypatch):
-    from django.core.handlers.wsgi import WSGIHandler
-
-    answer = WSGIHandler.__call__
-
-    def serialized(self, environ, start_response):
-        with ONE_AT_A_TIME:
-            return answer(self, environ, start_response)
-
-    monkeypatch.setattr(WSGIHandler, "__call__", serialized)
+from tests.live_server import ONE_AT_A_TIME, server_answers_one_request_at_a_time  # noqa: F401 (autouse)
 
 
 @pytest.fixture

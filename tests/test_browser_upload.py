@@ -4,7 +4,6 @@ its page, then found in the gallery; a file the API refuses shows the API's mess
 the gallery follows a job from queued to done without a reload. At 1280 and 390 px, with the
 overflow and axe checks of every page."""
 import re
-import threading
 
 import pytest
 
@@ -18,25 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DONE_TIMEOUT = 60_000  # ms: each job runs eagerly inside its upload request on this slow machine
 
 
-# The live server hands its threads the test's own in-memory SQLite connection (Django and
-# pytest-django do this for in-memory SQLite), so two requests at once would interleave their
-# transactions on one connection ("database table is locked"). The page still sends three uploads
-# at once and polls meanwhile; the server answers them one at a time, and the test thread takes the
-# same lock when it writes. (A file-backed database under concurrency is the job tests' concern.)
-ONE_AT_A_TIME = threading.RLock()
-
-
-@pytest.fixture(autouse=True)
-def _server_answers_one_request_at_a_time(monkeypatch):
-    from django.core.handlers.wsgi import WSGIHandler
-
-    answer = WSGIHandler.__call__
-
-    def serialized(self, environ, start_response):
-        with ONE_AT_A_TIME:
-            return answer(self, environ, start_response)
-
-    monkeypatch.setattr(WSGIHandler, "__call__", serialized)
+from tests.live_server import ONE_AT_A_TIME, server_answers_one_request_at_a_time  # noqa: F401 (autouse)
 
 
 def photo(name, seed, width=96, height=64):

@@ -19,21 +19,11 @@ from vault.images import opening
 from vault.jobs import state
 from vault.models import ImageRecord
 
-from .vault_helpers import files_under, login_unlocked, vault_user
+from .storage_helpers import PASSWORD, alice, recompress_originals  # noqa: F401 (fixtures)
+from .vault_helpers import files_under, login_unlocked
 
 pytestmark = pytest.mark.django_db
-PASSWORD = "a-Long-enough-passw0rd"
 Storage = ImageRecord.OriginalStorage
-
-
-@pytest.fixture(autouse=True)
-def _recompress_originals(settings):
-    settings.VAULT_RECOMPRESS_ORIGINALS = True  # the default outside the suite (portal/settings/test.py)
-
-
-@pytest.fixture
-def alice():
-    return vault_user("alice", PASSWORD)
 
 
 def exif(camera="TestCam"):
