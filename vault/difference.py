@@ -42,10 +42,13 @@ def difference_pixels(original: Image.Image, compressed: Image.Image) -> np.ndar
 
 def difference_png(record, original: bytes, compressed: bytes) -> bytes:
     """The unamplified difference of `record`'s two opened files as an opaque PNG."""
-    from compression.imageio import load_upload
-    from compression.registry import get_codec
+    from django.conf import settings
 
-    source = load_upload(original, filename=record.name).image
+    from compression.registry import get_codec
+    from vault.decoding import decode_original
+
+    # The one request-time decode of an original: under the same CPU bound as a worker's.
+    source = decode_original(original, filename=record.name, max_pixels=settings.UPLOAD_MAX_PIXELS).image
     decoded = get_codec(record.codec).decode(compressed)
     buf = io.BytesIO()
     Image.fromarray(difference_pixels(source, decoded), "RGB").save(buf, format="PNG", compress_level=1)
