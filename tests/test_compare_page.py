@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tests.conftest import image_bytes, make_photo
 from vault import services
-from .vault_helpers import legacy_record, login_unlocked, vault_user
+from .vault_helpers import legacy_record, login_unlocked, opened, reseal, vault_user
 
 from .test_vault_pages import PASSWORD, alice, client_alice  # noqa: F401 - fixtures
 
@@ -92,9 +92,7 @@ def test_the_viewer_has_its_controls_and_loads_its_script_from_static(client_ali
 
 
 def test_the_figures_beside_the_pictures(client_alice, alice):
-    record = stored(alice, make_photo(60, 40), codec="webp", quality=60)
-    record.msssim = 0.987654
-    record.save(update_fields=["msssim"])
+    record = reseal(stored(alice, make_photo(60, 40), codec="webp", quality=60), alice, msssim=0.987654)
     html = page_of(client_alice, record)
     figures = html[html.index('class="card compare-figures"'):]
     assert f"{record.psnr:.2f} dB" in figures
@@ -105,7 +103,7 @@ def test_the_figures_beside_the_pictures(client_alice, alice):
 
 
 def test_a_lossless_record_reads_exact_and_without_ms_ssim_a_dash(client_alice, alice):
-    record = stored(alice, make_photo(60, 40, mode="RGBA"), codec="png")
+    record = opened(stored(alice, make_photo(60, 40, mode="RGBA"), codec="png"), alice)
     assert record.psnr is None and record.has_alpha
     html = page_of(client_alice, record)
     figures = html[html.index('class="card compare-figures"'):]

@@ -237,3 +237,43 @@ def verify_second_factor(client, user):
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return device
+
+
+def opened(record, owner=None):
+    """The record as its owner's unlocked pages see it: read again, its sealed exact figures
+    (vault/figures.py) opened with the owner's MK (`owner`: a `vault_user`, or MK itself; by
+    default the record's owner object, where it still carries its MK)."""
+    from vault.images.opening import reveal_figures
+    from vault.models import ImageRecord
+
+    owner = record.owner if owner is None else owner
+    fresh = ImageRecord.objects.get(pk=record.pk)
+    reveal_figures([fresh], master_key=owner if isinstance(owner, bytes) else owner.master_key)
+    assert fresh.figures_exact, f"record {record.pk}'s figures did not open"
+    return fresh
+
+
+def reseal(record, owner=None, **changes):
+    """Change some of a record's exact figures, sealed again as a job would (tests of what a page
+    shows for given figures)."""
+    from vault import figures
+    from vault.images.opening import vault_data_key
+    from vault.models import ImageRecord
+
+    exact = opened(record, owner)
+    owner = record.owner if owner is None else owner
+    data_key = vault_data_key(record=exact, master_key=owner if isinstance(owner, bytes) else owner.master_key)
+    fields = figures.sealed_fields(figures.from_record(exact) | changes, data_key=data_key, record_id=record.pk)
+    ImageRecord.objects.filter(pk=record.pk).update(**fields)
+    return opened(record, owner)
+
+
+def as_before_sealing(record, owner=None, **changes):
+    """The record as it was stored before figures were sealed: its exact figures in the clear
+    columns, nothing in figures_sealed (until its owner's next unlock seals them)."""
+    from vault.models import ImageRecord
+
+    exact = opened(record, owner)
+    fields = {name: getattr(exact, name) for name in ImageRecord.FIGURE_FIELDS} | changes
+    ImageRecord.objects.filter(pk=record.pk).update(figures_sealed=None, **fields)
+    return ImageRecord.objects.get(pk=record.pk)

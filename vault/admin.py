@@ -33,10 +33,10 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "status", "progress", "stage", "error", "job_options", "attempts", "queued_at", "started_at",
             "heartbeat_at", "finished_at", "needs_recompress",
         )}),
-        ("Original", {"fields": ("original_format", "original_media_type", "width", "height", "has_alpha", "original_size")}),
+        ("Original", {"fields": ("original_format", "original_media_type", "width", "height", "has_alpha", "original_size_h")}),
         ("Compression", {"fields": (
             "codec", "params_table", "reason", "candidates_table", "compressed_media_type", "compressed_extension",
-            "compressed_size", "ratio_display", "percent_saved_display", "psnr_display", "ssim_display",
+            "compressed_size_h", "ratio_display", "percent_saved_display", "psnr_display", "ssim_display",
             "msssim_display", "bpp_display", "encode_time", "total_time",
         )}),
         ("Storage", {"fields": (
@@ -53,21 +53,23 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f for fs in self.fieldsets for f in fs[1]["fields"]]
 
+    # The admin holds no user's key: a record's exact figures are sealed (vault/figures.py), and
+    # what it shows are the columns' Padmé-rounded sizes, said to be approximate; no scores.
     @admin.display(description="original", ordering="original_size")
     def original_size_h(self, obj):
-        return human_bytes(obj.original_size)
+        return _about(obj) + human_bytes(obj.original_size)
 
     @admin.display(description="size", ordering="compressed_size")
     def compressed_size_h(self, obj):
-        return "–" if obj.compressed_size is None else human_bytes(obj.compressed_size)
+        return "–" if obj.compressed_size is None else _about(obj) + human_bytes(obj.compressed_size)
 
     @admin.display(description="ratio")
     def ratio_display(self, obj):
-        return f"{obj.ratio:.2f}×" if obj.ratio else "–"
+        return f"{_about(obj)}{obj.ratio:.2f}×" if obj.ratio else "–"
 
     @admin.display(description="not stored (of the upload)")
     def percent_saved_display(self, obj):
-        return f"{obj.percent_saved:.1f} %" if obj.percent_saved is not None else "–"
+        return f"{_about(obj)}{obj.percent_saved:.1f} %" if obj.percent_saved is not None else "–"
 
 
     @admin.display(description="name", ordering="name")
@@ -80,21 +82,23 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="PSNR", ordering="psnr")
     def psnr_display(self, obj):
+        if not obj.figures_exact:
+            return SEALED
         if obj.psnr is None:
             return "exact" if obj.has_compressed else "–"
         return f"{obj.psnr:.2f} dB"
 
     @admin.display(description="SSIM", ordering="ssim")
     def ssim_display(self, obj):
-        return _fixed(obj.ssim, 4)
+        return _fixed(obj.ssim, 4) if obj.figures_exact else SEALED
 
     @admin.display(description="MS-SSIM", ordering="msssim")
     def msssim_display(self, obj):
-        return _fixed(obj.msssim, 4)
+        return _fixed(obj.msssim, 4) if obj.figures_exact else SEALED
 
     @admin.display(description="bits per pixel (bpp)", ordering="bpp")
     def bpp_display(self, obj):
-        return _fixed(obj.bpp, 3)
+        return _fixed(obj.bpp, 3) if obj.figures_exact else SEALED
 
     @admin.display(description="encode time", ordering="encode_seconds")
     def encode_time(self, obj):
@@ -111,6 +115,8 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="candidates tried")
     def candidates_table(self, obj):
+        if not obj.figures_exact:
+            return SEALED
         if not obj.candidates:
             return "–"
         rows = [
@@ -126,6 +132,13 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             for c in obj.candidates
         ]
         return _table(("codec", "parameters", "size", "PSNR (dB)", "MS-SSIM", "time (s)", "meets target"), rows)
+
+
+SEALED = "sealed (only the owner's key opens it)"
+
+
+def _about(obj) -> str:
+    return "" if obj.figures_exact else "about "
 
 
 def _fixed(value, places: int) -> str:

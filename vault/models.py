@@ -29,6 +29,13 @@ class ImageRecord(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
+    # The columns whose exact values are sealed in figures_sealed (vault/figures.py fills them in
+    # on an instance, never in the database: `save` refuses to write them back in the clear).
+    FIGURE_FIELDS = (
+        "original_size", "compressed_size", "bpp", "psnr", "ssim", "msssim", "ssimulacra2", "ssimulacra2_worst",
+        "decided_value", "candidates", "reason", "codec_params",
+    )
+
     class StorageMode(models.TextChoices):
         ORIGINAL = "original", "Keep the original"
         SAVER = "saver", "Storage saver"
@@ -85,7 +92,14 @@ class ImageRecord(models.Model):
     compressed_media_type = models.CharField(max_length=64, blank=True)
     compressed_extension = models.CharField(max_length=16, blank=True)
 
-    original_size = models.PositiveBigIntegerField(help_text="Bytes uploaded.")
+    # The exact figures of the content (sizes, scores, candidates, the `reason` sentence quoting
+    # them, codec_params' byte counts and decoded-pixel digest) sealed under a subkey of DK
+    # (vault/figures.py): with them a database holder could recompress a photo they suspect and
+    # match it. While it is set, the columns in FIGURE_FIELDS hold only coarse values: sizes
+    # Padmé-rounded, scores and candidates empty. NULL: the columns are still exact (a record from
+    # before, converted at its owner's next unlock, or a legacy record).
+    figures_sealed = models.BinaryField(null=True, blank=True, editable=False)
+    original_size = models.PositiveBigIntegerField(help_text="Bytes uploaded; Padmé-rounded once the figures are sealed.")
     # original: the original is kept (losslessly recompressed when that is smaller); saver: it is
     # deleted once the compressed version is stored and verified (vault/originals.py).
     storage_mode = models.CharField(max_length=16, choices=StorageMode.choices, default=StorageMode.ORIGINAL)
@@ -96,7 +110,7 @@ class ImageRecord(models.Model):
     # The sum of the sizes of every sealed blob the record refers to, as stored (padded): what the
     # quota counts and the pages show as "stored".
     stored_bytes = models.PositiveBigIntegerField(default=0)
-    compressed_size = models.PositiveBigIntegerField(null=True, blank=True)
+    compressed_size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Padmé-rounded once the figures are sealed.")
     psnr = models.FloatField(null=True, blank=True, help_text="dB; empty when the encoding is exact.")
     ssim = models.FloatField(null=True, blank=True)
     msssim = models.FloatField(null=True, blank=True)
@@ -169,6 +183,20 @@ class ImageRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.codec})"
 
+    def save(self, *args, update_fields=None, **kwargs):
+        # An instance showing its owner the exact figures must never write them to the clear
+        # columns: a guard here rather than a rule every caller has to remember.
+        if getattr(self, "figures_open", False) and (update_fields is None or set(update_fields) & set(self.FIGURE_FIELDS)):
+            raise ValueError(f"Record {self.pk} holds its opened exact figures; saving them would store them in the clear.")
+        super().save(*args, update_fields=update_fields, **kwargs)
+
+    @property
+    def figures_exact(self) -> bool:
+        """The figure columns on this instance are exact: opened from figures_sealed for its
+        owner (`figures_open`), or never sealed (a record from before). False: coarse values,
+        shown as approximate."""
+        return self.figures_sealed is None or getattr(self, "figures_open", False)
+
     @property
     def is_legacy(self) -> bool:
         """Stored before the per-user vault: opens only with its own retrieval key. (A vault
@@ -201,6 +229,9 @@ class ImageRecord(models.Model):
     def has_compressed(self) -> bool:
         return bool(self.compressed_blob)
 
+    # ratio, stored_percent, percent_saved and compressed_percent read the instance's sizes: exact
+    # once its figures were opened (or never sealed), else the Padmé-rounded columns, a few
+    # percent off at most (`figures_exact` says which).
     @property
     def ratio(self) -> float | None:
         """Original bytes per compressed byte (higher is better)."""

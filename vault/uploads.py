@@ -21,7 +21,7 @@ from audit.events import record_event
 from audit.models import AuditEvent
 from compression.imageio import InvalidImage, human_bytes, probe_upload
 from portal.observability import UPLOAD_SECONDS
-from vault import blobs, crypto, deployment, keyring
+from vault import blobs, crypto, deployment, figures, keyring
 from vault.duplicates import duplicate_digest, find_duplicate
 from vault.errors import DuplicateImage, StorageFull, UploadIncomplete
 from vault.jobs.dispatch import enqueue
@@ -122,7 +122,9 @@ def _new_record(*, owner, name, data, probed, options: dict, upload_token, stora
         original_media_type=probed.media_type,
         width=probed.width,
         height=probed.height,
-        original_size=len(data),
+        # Padmé-rounded from the first insert on: the exact size is sealed with the original
+        # (`_store_original`, vault/figures.py).
+        original_size=crypto.padme(len(data)),
         job_options=options,
         status=ImageRecord.Status.QUEUED,
         stage="receiving",
@@ -239,7 +241,6 @@ def _complete(record: ImageRecord, *, data: bytes, digest: str, master_key: byte
         )
     data_key = crypto.new_data_key()
     record.original_mac = crypto.keyed_digest(data, data_key=data_key)
-    record.original_size = len(data)
     if not _store_original(record, data=data, data_key=data_key, master_key=master_key, request=request, completing=True):
         return ImageRecord.objects.get(pk=record.pk), False
     return _queued(record, started), True
@@ -261,6 +262,8 @@ def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master
         written.append(name)
         record.original_blob, record.sha256_original_blob = name, digest
         record.stored_bytes = crypto.sealed_size(len(data))
+        for field, value in figures.sealed_fields(figures.of_upload(len(data)), data_key=data_key, record_id=record.pk).items():
+            setattr(record, field, value)
         record.dk_wrap = crypto.wrap_key(data_key, wrapping_key=master_key, purpose="dk", ids=(record.pk,))
         mark_queued(record, data_key=data_key)
         with transaction.atomic(durable=True):
@@ -275,7 +278,7 @@ def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master
             record.save()
             record_event(
                 action=AuditEvent.Action.UPLOAD, request=request, user=record.owner, record=record,
-                detail=f"{record.original_size} bytes, {describe_options(record.job_options)}, storage={record.storage_mode}"
+                detail=f"about {human_bytes(record.original_size)}, {describe_options(record.job_options)}, storage={record.storage_mode}"
                 + (", completing an upload that had not arrived" if completing else ""),
             )
     except BaseException:
@@ -286,8 +289,8 @@ def _store_original(record: ImageRecord, *, data: bytes, data_key: bytes, master
     logger.info(
         "upload stored",
         extra={
-            # Sizes and ids only: never the file name (it can say more than the user meant to)
-            # nor any key material.
+            # Padded sizes and ids only: never the file name (it can say more than the user meant
+            # to), an exact size (vault/figures.py) nor any key material.
             "event": "upload", "record_id": record.pk, "owner_id": record.owner_id,
             "original_bytes": record.original_size, "pixels": record.pixels,
         },

@@ -18,6 +18,7 @@ from accounts.api.serializers import AuthErrorSerializer, IssuedTokenSerializer,
 from accounts.services import create_api_token
 from vault.errors import PasswordLocked
 from vault.keyring import open_or_create_vault
+from vault.unlocking import seal_old_figures
 
 API_TOKEN_NAME = "api"
 
@@ -99,6 +100,8 @@ class ObtainTokenView(APIView):
         # writes the LOGIN audit event, exactly as the browser login does.
         user_logged_in.send(sender=user.__class__, request=request, user=user)
         outcome = open_or_create_vault(user=user, password=serializer.validated_data["password"], request=request)
+        if outcome.master_key is not None:  # the API's unlock: records from before get their figures sealed
+            seal_old_figures(owner=user, master_key=outcome.master_key, request=request)
         token, plaintext = create_api_token(
             user=user, name=API_TOKEN_NAME, scope=serializer.validated_data["scope"], request=request,
             master_key=outcome.master_key,

@@ -9,6 +9,7 @@ from portal.api_input import FlagField, StrictInputSerializer
 from vault import metadata
 from vault.crypto import VARIANTS
 from vault.images.lockout import parse_key
+from vault.images.opening import reveal_figures_for
 from vault.models import ImageRecord, Share
 from vault.selectors import GALLERY_SORTS
 
@@ -76,13 +77,48 @@ class CandidateSerializer(serializers.Serializer):
     meets_target = serializers.BooleanField(read_only=True, allow_null=True)
 
 
-class ImageRecordSerializer(serializers.ModelSerializer):
-    candidates = CandidateSerializer(many=True, read_only=True, help_text="Every encoding tried while choosing.")
+_EXACT_OR_PADDED = (
+    " Exact when the request carries your vault (a token made while it was open, or an unlocked session); "
+    "otherwise rounded up to a Padmé size (a few percent larger at most), and figures_exact is false."
+)
+_EXACT_OR_NULL = " Null unless the request carries your vault (see figures_exact)."
+
+
+class FiguresMixin:
+    """Sizes, scores and candidates are sealed under each image's key (vault/figures.py): opened
+    here for the request's owner when it carries the vault's key, else the columns' coarse values."""
+
+    def to_representation(self, instance):
+        request = self.context.get("request")
+        if request is not None:
+            reveal_figures_for(request, [instance])
+        return super().to_representation(instance)
+
+
+class ImageRecordSerializer(FiguresMixin, serializers.ModelSerializer):
+    candidates = CandidateSerializer(
+        many=True, read_only=True, help_text="Every encoding tried while choosing." + _EXACT_OR_NULL.replace("Null", "Empty"),
+    )
+    figures_exact = serializers.BooleanField(
+        read_only=True,
+        help_text="true: original_size, compressed_size, the scores, bpp, candidates and reason are the exact figures; "
+        "false: the vault's key was not in the request (or the sealed figures are damaged), so sizes are "
+        "Padmé-rounded, scores and bpp null, candidates empty.",
+    )
+    original_size = serializers.IntegerField(read_only=True, help_text="Bytes uploaded." + _EXACT_OR_PADDED)
+    compressed_size = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Bytes of the compressed file; null until compressed." + _EXACT_OR_PADDED,
+    )
+    psnr = serializers.FloatField(read_only=True, allow_null=True, help_text="dB; null when exact." + _EXACT_OR_NULL)
+    ssim = serializers.FloatField(read_only=True, allow_null=True, help_text=_EXACT_OR_NULL.strip())
+    msssim = serializers.FloatField(read_only=True, allow_null=True, help_text=_EXACT_OR_NULL.strip())
+    bpp = serializers.FloatField(read_only=True, allow_null=True, help_text="Bits per pixel of the compressed file." + _EXACT_OR_NULL)
+    reason = serializers.CharField(read_only=True, help_text="Why this codec won, with its figures." + _EXACT_OR_NULL.replace("Null", "Empty"))
     thumbnail_url = serializers.SerializerMethodField(help_text="A ~320 px WebP preview (needs your vault: a token or an unlocked session).")
     download_url = serializers.SerializerMethodField(help_text="Add ?variant=original|compressed|decoded|thumbnail.")
     legacy = serializers.BooleanField(source="is_legacy", read_only=True, help_text="Stored before the per-user vault: opens only with its own retrieval key.")
     codec_params = serializers.SerializerMethodField()
-    ratio = serializers.FloatField(read_only=True, allow_null=True, help_text="Original bytes per compressed byte.")
+    ratio = serializers.FloatField(read_only=True, allow_null=True, help_text="Original bytes per compressed byte (from the padded sizes when figures_exact is false).")
     percent_saved = serializers.FloatField(
         read_only=True, allow_null=True,
         help_text="The share of the upload's bytes not stored (every stored file counted); negative when more is stored.",
@@ -113,7 +149,7 @@ class ImageRecordSerializer(serializers.ModelSerializer):
     ssimulacra2 = serializers.FloatField(
         read_only=True, allow_null=True,
         help_text="SSIMULACRA 2 of the stored file at full size: 90 visually lossless, 80 very high, 70 high, "
-        "50 medium, 30 low; 100 when exact. Null on records compressed before it was measured.",
+        "50 medium, 30 low; 100 when exact. Null on records compressed before it was measured." + _EXACT_OR_NULL,
     )
     ssimulacra2_worst = serializers.FloatField(
         read_only=True, allow_null=True, help_text="SSIMULACRA 2 of the stored file's worst 256-px region.",
@@ -123,7 +159,7 @@ class ImageRecordSerializer(serializers.ModelSerializer):
         help_text="What the target was judged on: ssimulacra2, psnr, msssim, bytes, bpp, exact, or quality "
         "(a quality you set); empty on older records.",
     )
-    decided_value = serializers.FloatField(read_only=True, allow_null=True, help_text="Its value (null for exact).")
+    decided_value = serializers.FloatField(read_only=True, allow_null=True, help_text="Its value (null for exact)." + _EXACT_OR_NULL)
 
     class Meta:
         model = ImageRecord
@@ -135,7 +171,7 @@ class ImageRecordSerializer(serializers.ModelSerializer):
             "original_size", "compressed_size", "ratio", "percent_saved",
             "storage", "original_storage", "original_kept", "stored_bytes", "stored_percent",
             "psnr", "ssim", "msssim", "ssimulacra2", "ssimulacra2_worst", "decided_by", "decided_value",
-            "bpp", "encode_seconds", "total_seconds",
+            "bpp", "encode_seconds", "total_seconds", "figures_exact",
             "sha256_original_blob", "sha256_compressed_blob", "legacy", "thumbnail_url", "download_url", "metadata",
             "trashed_at", "purge_after",
         ]
@@ -326,7 +362,7 @@ class ShareRetrieveSerializer(StrictInputSerializer):
     variant = serializers.ChoiceField(choices=["original", "compressed", "decoded", "thumbnail"], default="original")
 
 
-class ImageStatusSerializer(serializers.ModelSerializer):
+class ImageStatusSerializer(FiguresMixin, serializers.ModelSerializer):
     """The few fields a progress bar polls for. `context["queue"]`: vault.jobs.queue.queue_places."""
 
     class Meta:

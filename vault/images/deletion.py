@@ -6,7 +6,9 @@ from django.db import DatabaseError, transaction
 
 from audit.events import record_event
 from audit.models import AuditEvent
+from compression.imageio import human_bytes
 from vault.blobs import delete_blobs_quietly
+from vault.crypto import padme
 from vault.errors import StorageFull
 from vault.models import ImageRecord, Share
 
@@ -44,7 +46,8 @@ def _delete_row(record: ImageRecord, *, request, why: str) -> None:
             request=request,
             user=getattr(request, "user", None) if request is not None else record.owner,
             record=record,
-            detail=f"{record.codec}, {record.original_size} bytes original" + (f"; {why}" if why else ""),
+            # Padded like the column of a sealed record: the audit log keeps no exact size (vault/figures.py).
+            detail=f"{record.codec}, about {human_bytes(padme(record.original_size))} original" + (f"; {why}" if why else ""),
         )
         record.delete()
         transaction.on_commit(lambda: delete_blobs_quietly(names))

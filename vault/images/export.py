@@ -7,7 +7,9 @@ that the generator empties after every megabyte (a non-seekable stream, so each 
 descriptor and the archive needs no seeking back), and at most one image's sealed blob and
 plaintext (each at most UPLOAD_MAX_BYTES) are in memory at a time. An image that cannot be opened
 (stored before the vault, a replaced vault, a missing or damaged blob) is left out and the
-manifest, written last, says why; the refusals are audited as on any other opening.
+manifest, written last, says why; the refusals are audited as on any other opening. The manifest's
+sizes and scores are the exact ones, opened from each image's sealed figures (`figures_exact` says
+where they could not be: approximate sizes, no scores).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from audit.events import record_event
 from audit.models import AuditEvent
 from vault import originals
 from vault.errors import BlobUnavailable, RecordLocked, RetrievalRefused
-from vault.images.opening import open_sealed_blobs, vault_data_key
+from vault.images.opening import open_sealed_blobs, reveal_with_data_key, vault_data_key
 from vault.models import ImageRecord
 
 CHUNK_BYTES = 1 << 20  # what one yield of the stream carries at most (plus zip headers)
@@ -36,7 +38,7 @@ MANIFEST_FIELDS = (
     "id", "file", "content", "name", "uploaded", "compressed_at", "in_trash_since", "status",
     "original_format", "original_media_type", "width", "height", "has_alpha", "original_size",
     "codec", "compressed_media_type", "compressed_size", "psnr", "ssim", "msssim", "bpp",
-    "storage_mode", "original_storage", "stored_bytes", "not_exported",
+    "storage_mode", "original_storage", "stored_bytes", "figures_exact", "not_exported",
 )
 
 
@@ -81,7 +83,7 @@ def manifest_row(record: ImageRecord, *, file: str | None, content: str | None, 
         "codec": record.codec or None, "compressed_media_type": record.compressed_media_type or None,
         "compressed_size": record.compressed_size, "psnr": record.psnr, "ssim": record.ssim, "msssim": record.msssim,
         "bpp": record.bpp, "storage_mode": record.storage_mode, "original_storage": record.original_storage,
-        "stored_bytes": record.stored_bytes, "not_exported": not_exported or None,
+        "stored_bytes": record.stored_bytes, "figures_exact": record.figures_exact, "not_exported": not_exported or None,
     }
 
 
@@ -123,6 +125,7 @@ def _open(record: ImageRecord, *, master_key: bytes, request) -> tuple[str | Non
         return None, None, "no stored file"
     try:
         data_key = vault_data_key(record=record, master_key=master_key, request=request)
+        reveal_with_data_key(record, data_key=data_key, request=request)  # the manifest's exact figures
         return content, open_sealed_blobs(record=record, data_key=data_key, variants=[content], request=request)[content], ""
     except RecordLocked as exc:
         return None, None, str(exc)

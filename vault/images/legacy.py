@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from audit.events import record_event
 from audit.models import AuditEvent
 from compression.imageio import InvalidImage
-from vault import blobs, crypto, display, keyring
+from vault import blobs, crypto, display, figures, keyring
 from vault.decoding import decode_original
 from vault.errors import RetrievalLocked, VaultLocked
 from vault.images import lockout
@@ -117,6 +117,9 @@ def adopt_legacy_record(*, record: ImageRecord, key: str, master_key: bytes, req
             record.vault_epoch = vault.epoch
             # The unkeyed digest and the old key's wrap and hash go: the key lives on as a share.
             record.sha256_original, record.wrapped_key, record.wrap_salt, record.key_hash = "", None, None, ""
+            # Now a vault record: its exact figures are sealed like every other (vault/figures.py).
+            for field, value in figures.sealed_fields(figures.from_record(record), data_key=data_key, record_id=record.pk).items():
+                setattr(record, field, value)
             record.save()
             share, key_text = new_share(record=record, data_key=data_key, label="former retrieval key",
                                         expires_at=None, request=request, secret=secret)

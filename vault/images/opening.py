@@ -10,9 +10,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from vault import blobs, crypto, display, metadata, originals
+from vault import blobs, crypto, display, figures, metadata, originals, sessions
 from vault.errors import (
-    BlobUnavailable, NotCompressedYet, OriginalNotKept, RecordLocked, RetrievalRefused, UploadIncomplete,
+    BlobUnavailable, NotCompressedYet, OriginalNotKept, RecordLocked, RetrievalRefused, UploadIncomplete, VaultLocked,
 )
 from vault.models import ImageRecord, UserVault
 
@@ -122,3 +122,47 @@ def open_metadata(*, record: ImageRecord, master_key: bytes, request=None) -> di
         return metadata.open_sealed(record.metadata_sealed, data_key=data_key, record_id=record.pk)
     except crypto.SealError:
         raise _audit_refusal(record=record, request=request, why="sealed metadata failed authentication") from None
+
+
+@sensitive_variables("data_key", "exact")
+def reveal_with_data_key(record: ImageRecord, *, data_key: bytes, request=None) -> None:
+    """The record's exact figures onto this instance (`figures.reveal`), with a data key already
+    opened. Sealed figures that do not open leave the coarse values and set `figures_damaged`
+    (the page says so); the cause is audited. Never raises: sizes and scores are not worth a
+    page that fails to show the image."""
+    if record.figures_sealed is None or getattr(record, "figures_open", False):
+        return
+    try:
+        exact = figures.open_sealed(record.figures_sealed, data_key=data_key, record_id=record.pk)
+    except figures.FiguresError as exc:
+        record.figures_damaged = True
+        record_event(action=AuditEvent.Action.RETRIEVE_REFUSED, request=request, user=record.owner, record=record,
+                     detail=str(exc))
+        return
+    figures.reveal(record, exact)
+
+
+@sensitive_variables("master_key", "data_key")
+def reveal_figures(records, *, master_key: bytes, request=None) -> None:
+    """Exact figures onto each of the owner's records whose data key MK opens; the others (legacy,
+    a replaced vault, a wrap that does not open) keep their coarse values."""
+    for record in records:
+        if record.figures_sealed is None or getattr(record, "figures_open", False):
+            continue
+        try:
+            data_key = vault_data_key(record=record, master_key=master_key, request=request)
+        except (RecordLocked, RetrievalRefused, UploadIncomplete):
+            continue
+        reveal_with_data_key(record, data_key=data_key, request=request)
+
+
+@sensitive_variables("master_key")
+def reveal_figures_for(request, records) -> bool:
+    """`reveal_figures` with the MK this request carries (API token or unlocked session); False,
+    and nothing opened, when it carries none."""
+    try:
+        master_key = sessions.master_key_for(request)
+    except VaultLocked:
+        return False
+    reveal_figures(records, master_key=master_key, request=request)
+    return True

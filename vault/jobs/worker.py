@@ -24,10 +24,10 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.events import record_event
 from audit.models import AuditEvent
-from compression.imageio import InvalidImage
+from compression.imageio import InvalidImage, human_bytes
 from compression.services import compress_image
 from portal.observability import COMPRESSION_SECONDS
-from vault import blobs, crypto, display, metadata, originals, renditions
+from vault import blobs, crypto, display, figures, metadata, originals, renditions
 from vault.decoding import decode_original
 from vault.errors import BlobUnavailable, JobCancelled, StorageFull
 from vault.images.opening import open_sealed_blobs
@@ -102,6 +102,7 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
     except BlobUnavailable:  # missing, swapped or altered blob: audited with its cause already
         raise crypto.SealError() from None
     decoded = decode_original(original, filename=record.name, max_pixels=settings.UPLOAD_MAX_PIXELS)
+    upload_size = _known_figures(record, data_key)["original_size"]
     tags = _read_metadata(record, decoded, data_key)
     display.store_rendition(record, decoded.image, data_key=data_key, task_id=task_id)
     options = record.job_options or {}
@@ -120,7 +121,17 @@ def _compress_and_store(record: ImageRecord, task_id: str, started: float) -> No
         result.params["original_storage"] = archived.as_params(len(original))
     del original
     _store_result(record, task_id, data_key=data_key, decoded=decoded, result=result, thumbnail=thumbnail,
-                  archived=archived, started=started)
+                  archived=archived, started=started, upload_size=upload_size)
+
+
+@sensitive_variables("data_key")
+def _known_figures(record: ImageRecord, data_key: bytes) -> dict:
+    """The record's exact figures so far: sealed (the upload sealed its size), or still in the
+    columns of a record from before sealing. Sealed figures that do not open fail the job
+    (`figures.FiguresError` is a ValueError: its message is the job's error)."""
+    if record.figures_sealed is None:
+        return figures.from_record(record)
+    return figures.open_sealed(record.figures_sealed, data_key=data_key, record_id=record.pk)
 
 
 @sensitive_variables("original")
@@ -206,7 +217,7 @@ class ProgressWriter:
 
 
 @sensitive_variables("data_key")
-def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, started, archived=None) -> None:
+def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, started, upload_size, archived=None) -> None:
     """Seal and write the new blobs outside any transaction, read them back, then commit them in
     one short one; the blobs they replace (a recompression, an original now kept as JPEG XL, the
     original a storage-saver job drops) go only after that commit."""
@@ -248,12 +259,15 @@ def _store_result(record, task_id, *, data_key, decoded, result, thumbnail, star
                 replaced.append(fresh.original_blob)
             if "rendition_blob" in fields:
                 replaced.append(fresh.rendition_blob)
-            _apply_result(fresh, decoded=decoded, result=result, fields=fields, seconds=time.perf_counter() - started)
+            _apply_result(fresh, decoded=decoded, result=result, fields=fields, seconds=time.perf_counter() - started,
+                          upload_size=upload_size, data_key=data_key)
             finish(fresh, status=Status.DONE, error="", now=timezone.now())
             kept = "original not kept (storage saver)" if saver else f"original {fresh.original_storage}"
+            # The sizes as the columns keep them (Padmé-rounded): the audit log is no way around the seal.
             record_event(
                 action=AuditEvent.Action.JOB_DONE, user=fresh.owner, record=fresh,
-                detail=f"{fresh.codec} {fresh.original_size}->{fresh.compressed_size} bytes; {kept}; stored {fresh.stored_bytes} bytes",
+                detail=f"{fresh.codec}, about {human_bytes(fresh.original_size)} -> about {human_bytes(fresh.compressed_size)}; "
+                f"{kept}; stored {human_bytes(fresh.stored_bytes)}",
             )
             transaction.on_commit(lambda: blobs.delete_blobs_quietly(replaced))
     except BaseException:
@@ -300,18 +314,25 @@ def _check_compressed(record: ImageRecord, fields: dict, result, *, size: tuple[
         raise ValueError(f"The stored compressed file decodes to {image.size[0]}×{image.size[1]}, not the picture's size; the original is kept.")
 
 
-def _apply_result(record: ImageRecord, *, decoded, result, fields: dict, seconds: float) -> None:
+@sensitive_variables("data_key")
+def _apply_result(record: ImageRecord, *, decoded, result, fields: dict, seconds: float, upload_size: int,
+                  data_key: bytes) -> None:
+    """The result on the record: its exact figures sealed, the columns coarse (vault/figures.py),
+    in the one save that ends the job."""
+    exact = {
+        "original_size": upload_size, "compressed_size": len(result.data), "bpp": result.bpp,
+        "psnr": result.psnr, "ssim": result.ssim, "msssim": result.msssim,
+        "ssimulacra2": result.ssimulacra2, "ssimulacra2_worst": result.ssimulacra2_worst,
+        "decided_value": result.decided_value, "candidates": result.candidate_dicts(), "reason": result.reason or "",
+        "codec_params": result.params,
+    }
+    fields = {**fields, **figures.sealed_fields(exact, data_key=data_key, record_id=record.pk)}
     for name, value in fields.items():
         setattr(record, name, value)
     record.width, record.height, record.has_alpha = decoded.width, decoded.height, bool(decoded.has_alpha)
-    record.codec, record.codec_params = result.codec, result.params
-    record.candidates, record.reason = result.candidate_dicts(), result.reason or ""
+    record.codec, record.decided_by = result.codec, result.decided_by
     record.compressed_media_type = result.media_type
     record.compressed_extension = (result.extension or "").lstrip(".")
-    record.compressed_size = len(result.data)
-    record.psnr, record.ssim, record.msssim, record.bpp = result.psnr, result.ssim, result.msssim, result.bpp
-    record.ssimulacra2, record.ssimulacra2_worst = result.ssimulacra2, result.ssimulacra2_worst
-    record.decided_by, record.decided_value = result.decided_by, result.decided_value
     record.encode_seconds, record.total_seconds = float(result.seconds), seconds
 
 

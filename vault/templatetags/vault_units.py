@@ -13,3 +13,10 @@ def filesize(value) -> str:
         return human_bytes(int(value))
     except (TypeError, ValueError):
         return "–"
+
+
+@register.filter
+def about(record) -> str:
+    """"about " before a size of a record whose figures are sealed and not opened for this page
+    (its columns hold Padmé-rounded sizes: vault/figures.py)."""
+    return "" if getattr(record, "figures_exact", True) else "about "

@@ -170,8 +170,10 @@ def gallery(request):
     sort = request.GET.get("sort") if request.GET.get("sort") in GALLERY_SORTS else "newest"
     view = "list" if request.GET.get("view") == "list" else "grid"
     page = Paginator(sorted_images(request.user, sort), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    records = list(page.object_list)
+    services.reveal_figures_for(request, records)  # exact sizes while unlocked; "about" otherwise
     context = {
-        "page": page, "records": page.object_list, "sort": sort, "view": view, "sorts": GALLERY_SORTS,
+        "page": page, "records": records, "sort": sort, "view": view, "sorts": GALLERY_SORTS,
         "unlocked": sessions.session_master_key(request) is not None,
         "trash_count": trash_for(request.user).count(),
     }
@@ -195,6 +197,7 @@ def detail(request, pk):
     from compression.evaluation.plots import candidates_svg
 
     record = get_image_for(request.user, pk)
+    services.reveal_figures_for(request, [record])  # locked: the columns' coarse values, worded as such
     won = presentation.winner_index(record)
     ssimulacra2_measured = any(c.get("ssimulacra2") is not None for c in record.candidates or [])
     context = {
@@ -233,7 +236,7 @@ def compare(request, pk):
     if not record.original_kept:
         messages.info(request, f"'{record.name}' was stored in storage-saver mode: its original was not kept, so there is nothing to compare with.")
         return redirect("vault:detail", pk=record.pk)
-    sessions.master_key_for(request)  # only to send a locked vault to the password page first
+    services.reveal_figures(records=[record], master_key=sessions.master_key_for(request), request=request)
     return render(request, "vault/compare.html", {"record": record, "vault_urls": True})
 
 

@@ -26,8 +26,10 @@ TRASH_PAGE_SIZE = 50
 def trash(request):
     queryset = trash_for(request.user)
     page = Paginator(queryset, TRASH_PAGE_SIZE).get_page(request.GET.get("page"))
+    records = list(page.object_list)
+    services.reveal_figures_for(request, records)
     context = {
-        "page": page, "records": page.object_list, "retention_days": settings.TRASH_RETENTION.days,
+        "page": page, "records": records, "retention_days": settings.TRASH_RETENTION.days,
         "totals": queryset.aggregate(count=Count("id"), original=Sum("original_size"), stored=Sum("stored_bytes")),
     }
     return render(request, "vault/trash.html", context)
