@@ -3,9 +3,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from compression.imageio import human_bytes
 from tests.conftest import image_bytes, make_photo
 from vault import services
-from .vault_helpers import verify_second_factor, vault_user
+from .vault_helpers import as_before_sealing, opened, verify_second_factor, vault_user
 
 pytestmark = pytest.mark.django_db
 
@@ -71,13 +72,30 @@ def test_admin_cannot_add_change_or_delete_records(admin_client_and_record):
     assert record.name == "sunset.png"
 
 
-def test_admin_shows_rounded_figures_named_properly_and_candidates_as_a_table(admin_client_and_record):
+def test_admin_shows_only_coarse_figures_of_a_sealed_record(admin_client_and_record):
     client, _, _ = admin_client_and_record
     owner = vault_user("lake-owner", "x")
     record, _ = services.store_image(
         owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)), filename="lake.png", codec="webp",
         quality=60,
     )
+    exact = opened(record, owner)  # the admin holds no user's key: it must show none of these
+    listing = client.get("/admin/vault/imagerecord/").content.decode()
+    assert f"about {human_bytes(record.compressed_size)}" in listing and "sealed (only the owner" in listing
+    assert f"{exact.psnr:.2f} dB" not in listing
+    page = client.get(f"/admin/vault/imagerecord/{record.pk}/change/").content.decode()
+    assert f"about {human_bytes(record.original_size)}" in page and str(exact.original_size) not in page
+    assert f"{exact.bpp:.3f}" not in page and "<td>webp</td>" not in page  # no candidates
+
+
+def test_admin_shows_rounded_figures_named_properly_and_candidates_as_a_table(admin_client_and_record):
+    client, _, _ = admin_client_and_record
+    owner = vault_user("lake-owner", "x")
+    stored, _ = services.store_image(
+        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)), filename="lake.png", codec="webp",
+        quality=60,
+    )
+    record = as_before_sealing(stored, owner)  # exact figures in the clear until its owner's next unlock
     assert len(repr(record.psnr)) > 8  # a float with many decimals, so rounding is visible
     listing = client.get("/admin/vault/imagerecord/").content.decode()
     assert ">PSNR<" in listing and "Psnr" not in listing

@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
 from vault import crypto, keyring, sessions
 from vault.models import ImageRecord
-from .vault_helpers import KEY_RE, bad_uploads, files_under, legacy_record, login_unlocked, vault_user
+from .vault_helpers import KEY_RE, bad_uploads, files_under, legacy_record, login_unlocked, opened, vault_user
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-Long-enough-passw0rd"
@@ -191,13 +191,13 @@ def test_oversize_upload_page_is_400(client_alice, settings, _isolated_storage):
     assert not ImageRecord.objects.exists() and files_under(_isolated_storage) == []
 
 
-def test_custom_target_must_parse(client_alice):
+def test_custom_target_must_parse(client_alice, alice):
     response = post_upload(client_alice, codec="auto", target="custom", custom_target="psnr:lots")
     assert response.status_code == 400
     assert "lots" in response.content.decode()
     response = post_upload(client_alice, codec="auto", target="custom", custom_target="bytes:4000")
     assert response.status_code == 302
-    assert ImageRecord.objects.get().compressed_size <= 4000
+    assert opened(ImageRecord.objects.get(), alice).compressed_size <= 4000
 
 
 def test_out_of_range_quality_is_shown_on_the_form(client_alice):
@@ -221,9 +221,9 @@ def test_gallery_paginates(client_alice, monkeypatch):
     assert len(client_alice.get(reverse("vault:gallery") + "?page=2").context["records"]) == 1
 
 
-def test_detail_shows_metadata_candidates_and_reason_but_no_unkeyed_digest(client_alice):
+def test_detail_shows_metadata_candidates_and_reason_but_no_unkeyed_digest(client_alice, alice):
     post_upload(client_alice, codec="auto", target="high")
-    record = ImageRecord.objects.get()
+    record = opened(ImageRecord.objects.get(), alice)  # the reason is sealed with the figures
     html = client_alice.get(reverse("vault:detail", args=[record.pk])).content.decode()
     assert "Candidates tried" in html
     assert record.reason.split()[0] in html
