@@ -30,6 +30,7 @@ from benchmarks.errors import BenchmarkError
 from compression.datasets import image_files
 from vault import blobs, keyring, uploads
 from vault.images.deletion import delete_all_images
+from vault.images.opening import reveal_figures
 from vault.jobs import worker
 from vault.models import ImageRecord
 
@@ -132,6 +133,7 @@ def store_and_run(user, data: bytes, name: str, *, mode: str, codec: str, target
     record.refresh_from_db()
     if record.status != ImageRecord.Status.DONE:
         raise BenchmarkError(f"{name} ({mode}): the job ended {record.status}: {record.error}")
+    reveal_figures([record], master_key=user.master_key)  # the exact sizes, not the columns' rounded ones
     return record, seconds
 
 

@@ -40,7 +40,8 @@ _PURPOSE = "record-figures-v1"
 # codec_params entries that are exact figures of the content; the rest (codec options, target,
 # model, timings) stays in the clear.
 _EXACT_PARAMS = ("decoded_sha256", "metadata_bytes")
-_EXACT_STORAGE_PARAMS = ("bytes", "upload_bytes")
+# The note may quote the JPEG XL form's byte count ("JPEG XL (N bytes) was not smaller").
+_EXACT_STORAGE_PARAMS = ("bytes", "upload_bytes", "note")
 
 
 class FiguresError(ValueError):

@@ -190,6 +190,12 @@ class ImageRecord(models.Model):
             raise ValueError(f"Record {self.pk} holds its opened exact figures; saving them would store them in the clear.")
         super().save(*args, update_fields=update_fields, **kwargs)
 
+    def refresh_from_db(self, *args, fields=None, **kwargs):
+        super().refresh_from_db(*args, fields=fields, **kwargs)
+        if fields is None:  # every column read again: the coarse values are back, nothing opened
+            self.__dict__.pop("figures_open", None)
+            self.__dict__.pop("figures_damaged", None)
+
     @property
     def figures_exact(self) -> bool:
         """The figure columns on this instance are exact: opened from figures_sealed for its

@@ -2,7 +2,9 @@
 parameters worth knowing, and why, in one plain sentence.
 
 Everything here reads `ImageRecord.codec_params` and `.candidates` as `compression.services`
-wrote them; internals (digests, encoder effort, MS-SSIM scales) are left out on purpose.
+wrote them; internals (digests, encoder effort, MS-SSIM scales) are left out on purpose. Those
+are the exact figures once the page opened them (`images.opening.reveal_figures`); without the
+vault's key a record has no candidates nor scores (vault/figures.py), and these say nothing.
 """
 from __future__ import annotations
 

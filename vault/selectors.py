@@ -11,6 +11,8 @@ from vault.models import ImageRecord, Share
 GALLERY_SORTS = {
     "newest": ("Newest first", ("-created", "-id")),
     "oldest": ("Oldest first", ("created", "id")),
+    # original_size is Padmé-rounded once a record's figures are sealed (vault/figures.py): images
+    # within a few percent of each other may sort as equals (then newest first).
     "largest": ("Largest original", ("-original_size", "-id")),
     "smallest": ("Smallest original", ("original_size", "-id")),
     "saving": ("Least stored for its upload", ("stored_ratio", "-id")),

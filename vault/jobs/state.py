@@ -144,7 +144,8 @@ def stored_bytes_of(owner) -> int:
 
 def usage(owner) -> dict:
     """What the profile shows: stored and uploaded bytes of the whole vault (trash included), the
-    quota, and the stored bytes as a percentage of each."""
+    quota, and the stored bytes as a percentage of each. `uploaded` sums the columns, Padmé-rounded
+    for records whose figures are sealed (vault/figures.py): the page says "about"."""
     totals = ImageRecord.objects.filter(owner=owner).aggregate(stored=Sum("stored_bytes"), uploaded=Sum("original_size"))
     stored, uploaded = totals["stored"] or 0, totals["uploaded"] or 0
     quota = settings.USER_QUOTA_BYTES

@@ -148,7 +148,9 @@ def _archive_original(record: ImageRecord, original: bytes, progress) -> origina
     try:
         return originals.archive(original, record.original_format)
     except originals.ArchiveFailed as exc:
-        logger.warning("record %s: the original is kept as uploaded: %s", record.pk, exc)
+        # Not the message: it can quote the upload's exact byte count. It is kept in the record's
+        # sealed figures (codec_params' note), for its owner.
+        logger.warning("record %s: the original is kept as uploaded: its JPEG XL form failed its check", record.pk)
         return originals.Archived(originals.Storage.AS_UPLOADED, None, time.perf_counter() - started,
                                   f"JPEG XL failed its check, kept as uploaded: {exc}"[:300])
 
