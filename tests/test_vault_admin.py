@@ -81,11 +81,12 @@ def test_admin_shows_only_coarse_figures_of_a_sealed_record(admin_client_and_rec
     )
     exact = opened(record, owner)  # the admin holds no user's key: it must show none of these
     listing = client.get("/admin/vault/imagerecord/").content.decode()
-    assert f"about {human_bytes(record.compressed_size)}" in listing and "sealed (only the owner" in listing
+    assert f"about {human_bytes(record.compressed_size)}" in listing and ">sealed<" in listing
     assert f"{exact.psnr:.2f} dB" not in listing
     page = client.get(f"/admin/vault/imagerecord/{record.pk}/change/").content.decode()
     assert f"about {human_bytes(record.original_size)}" in page and str(exact.original_size) not in page
     assert f"{exact.bpp:.3f}" not in page and "<td>webp</td>" not in page  # no candidates
+    assert "sealed (only the owner&#x27;s key opens it)" in page
 
 
 def test_admin_shows_rounded_figures_named_properly_and_candidates_as_a_table(admin_client_and_record):

@@ -83,7 +83,7 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="PSNR", ordering="psnr")
     def psnr_display(self, obj):
         if not obj.figures_exact:
-            return SEALED
+            return "sealed"  # a list column: short
         if obj.psnr is None:
             return "exact" if obj.has_compressed else "–"
         return f"{obj.psnr:.2f} dB"
