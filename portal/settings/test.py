@@ -7,7 +7,7 @@ from .development import *  # noqa: F401,F403
 # Fast hashing in tests; production keeps Argon2 first.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The vault's password key: Argon2id at its minimum costs (8 KiB, one pass) so a login takes
-# microseconds; production costs are ~0.4 s (see base.VAULT_ARGON2_*).
+# microseconds; production costs are ~0.4 s (see product.VAULT_ARGON2_*).
 VAULT_ARGON2_TIME_COST = 1
 VAULT_ARGON2_MEMORY_KIB = 8
 VAULT_ARGON2_PARALLELISM = 1
