@@ -107,7 +107,8 @@ def open_sealed(sealed, *, data_key: bytes, record_id: int) -> dict:
     try:
         figures = json.loads(AESGCM(key).decrypt(nonce, body, _associated_data(record_id)))
     except (InvalidTag, ValueError):
-        raise FiguresError(f"The sealed figures of record {record_id} do not authenticate under its data key.") from None
+        raise FiguresError(f"The sealed sizes and scores of record {record_id} do not authenticate under its data key "
+                           "(altered, or copied from another record).") from None
     if not isinstance(figures, dict) or any(name not in figures for name in FIELDS):
         raise FiguresError(f"The sealed figures of record {record_id} lack some of {', '.join(FIELDS)}.")
     return figures
