@@ -197,7 +197,10 @@ class ImageRecordSerializer(FiguresMixin, serializers.ModelSerializer):
         # Set by the detail view, which opens it with the vault's key.
         return metadata.public(getattr(obj, "photo_metadata", None))
 
-    @extend_schema_field({"type": "object", "additionalProperties": True, "description": "Codec parameters used."})
+    @extend_schema_field({"type": "object", "additionalProperties": True, "description": (
+        "Codec parameters used. Without your vault's key (figures_exact false), without the byte counts "
+        "(metadata_bytes, original_storage's bytes, upload_bytes and note) and the decoded pixels' decoded_sha256."
+    )})
     def get_codec_params(self, obj) -> dict:
         return obj.codec_params or {}
 
