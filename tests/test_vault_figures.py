@@ -226,3 +226,31 @@ def test_the_sealed_document_is_bound_to_its_record_and_padded():
     body = len(sealed) - 1 - crypto.NONCE_BYTES - crypto.TAG_BYTES
     assert body == crypto.padme(body)  # its length is a Padmé length, whatever the candidates' count
     assert figures.coarse(document)["original_size"] == crypto.padme(123_456) != 123_456
+
+
+def test_the_migration_rewrites_exact_byte_counts_in_audit_events_from_before(alice):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("vault.migrations.0013_redact_exact_sizes_in_audit")
+    old = {
+        AuditEvent.Action.UPLOAD: "1234567 bytes, codec=auto, storage=original",
+        AuditEvent.Action.JOB_DONE: "webp 1234567->234567 bytes; original as-uploaded; stored 1500000 bytes",
+        AuditEvent.Action.DELETE: "avif, 2345678 bytes original; emptied from the trash",
+        AuditEvent.Action.LOGIN: "1234567 bytes",  # not an image's figure: left alone
+    }
+    events = {action: AuditEvent.objects.create(action=action, actor=alice, detail=detail) for action, detail in old.items()}
+
+    migration.redact_events(apps, None)
+
+    after = {action: AuditEvent.objects.get(pk=event.pk).detail for action, event in events.items()}
+    for action in (AuditEvent.Action.UPLOAD, AuditEvent.Action.JOB_DONE, AuditEvent.Action.DELETE):
+        for exact in ("1234567", "234567", "1500000", "2345678"):
+            assert exact not in after[action]
+        assert "about " in after[action]
+    assert after[AuditEvent.Action.UPLOAD] == f"about {human_bytes(crypto.padme(1234567))}, codec=auto, storage=original"
+    assert after[AuditEvent.Action.JOB_DONE].startswith(
+        f"webp about {human_bytes(crypto.padme(1234567))} -> about {human_bytes(crypto.padme(234567))};"
+    )
+    assert after[AuditEvent.Action.LOGIN] == old[AuditEvent.Action.LOGIN]
