@@ -233,7 +233,7 @@ def test_the_migration_rewrites_exact_byte_counts_in_audit_events_from_before(al
 
     from django.apps import apps
 
-    migration = importlib.import_module("vault.migrations.0013_redact_exact_sizes_in_audit")
+    migration = importlib.import_module("audit.migrations.0004_redact_exact_sizes")
     old = {
         AuditEvent.Action.UPLOAD: "1234567 bytes, codec=auto, storage=original",
         AuditEvent.Action.JOB_DONE: "webp 1234567->234567 bytes; original as-uploaded; stored 1500000 bytes",

@@ -34,9 +34,6 @@ def redact_events(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [
-        ("vault", "0012_record_figures_sealed"),
-        ("audit", "0003_more_security_actions"),
-    ]
+    dependencies = [("audit", "0003_more_security_actions")]
 
     operations = [migrations.RunPython(redact_events, migrations.RunPython.noop)]
