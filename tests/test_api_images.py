@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from tests.conftest import image_bytes, make_photo
 from vault import crypto
 from vault.models import ImageRecord
-from .vault_helpers import bad_uploads, files_under, legacy_record, vault_user
+from .vault_helpers import bad_uploads, files_under, legacy_record, token_client, vault_user
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-Long-enough-passw0rd"
@@ -21,14 +21,6 @@ IMAGES = "/api/v1/images/"
 
 def make_user(name):
     return vault_user(name, PASSWORD)
-
-
-def token_client(username) -> APIClient:
-    client = APIClient()
-    response = client.post("/api/v1/auth/token/", {"username": username, "password": PASSWORD}, format="json")
-    assert response.status_code == 200, response.content
-    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
-    return client
 
 
 @pytest.fixture
@@ -43,7 +35,7 @@ def bob():
 
 @pytest.fixture
 def api(alice):
-    return token_client("alice")
+    return token_client("alice", PASSWORD)
 
 
 def upload(client, data=None, name="photo.png", **fields):
@@ -205,7 +197,7 @@ def test_a_missing_blob_tells_its_owner_it_is_gone_not_that_a_key_is_wrong(api, 
 
 def test_list_is_paginated_and_shows_only_your_images(api, bob):
     mine = [upload(api, image_bytes(make_photo(seed=i))).json()["id"] for i in range(2)]
-    theirs = upload(token_client("bob")).json()["id"]
+    theirs = upload(token_client("bob", PASSWORD)).json()["id"]
     body = api.get(IMAGES).json()
     ids = [item["id"] for item in body["results"]]
     assert sorted(ids) == sorted(mine) and theirs not in ids
@@ -214,7 +206,7 @@ def test_list_is_paginated_and_shows_only_your_images(api, bob):
 
 def test_another_users_image_is_404_for_detail_download_retrieve_and_delete(api, bob, _isolated_storage):
     created = upload(api).json()
-    intruder = token_client("bob")
+    intruder = token_client("bob", PASSWORD)
     assert intruder.get(f"{IMAGES}{created['id']}/").status_code == 404
     for variant in ("original", "thumbnail", "decoded"):
         assert download(intruder, created["id"], variant).status_code == 404
@@ -264,7 +256,7 @@ def test_session_posts_need_a_csrf_token(alice):
 
 
 def test_token_posts_need_no_csrf_token(alice):
-    client = token_client("alice")
+    client = token_client("alice", PASSWORD)
     client.enforce_csrf_checks = True
     assert upload(client).status_code == 202
 

@@ -72,13 +72,19 @@ def test_admin_cannot_add_change_or_delete_records(admin_client_and_record):
     assert record.name == "sunset.png"
 
 
-def test_admin_shows_only_coarse_figures_of_a_sealed_record(admin_client_and_record):
-    client, _, _ = admin_client_and_record
+def lake_record():
+    """Another user's WebP-compressed photo: (owner, record)."""
     owner = vault_user("lake-owner", "x")
     record, _ = services.store_image(
         owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)), filename="lake.png", codec="webp",
         quality=60,
     )
+    return owner, record
+
+
+def test_admin_shows_only_coarse_figures_of_a_sealed_record(admin_client_and_record):
+    client, _, _ = admin_client_and_record
+    owner, record = lake_record()
     exact = opened(record, owner)  # the admin holds no user's key: it must show none of these
     listing = client.get("/admin/vault/imagerecord/").content.decode()
     assert f"about {human_bytes(record.compressed_size)}" in listing and ">sealed<" in listing
@@ -91,11 +97,7 @@ def test_admin_shows_only_coarse_figures_of_a_sealed_record(admin_client_and_rec
 
 def test_admin_shows_rounded_figures_named_properly_and_candidates_as_a_table(admin_client_and_record):
     client, _, _ = admin_client_and_record
-    owner = vault_user("lake-owner", "x")
-    stored, _ = services.store_image(
-        owner=owner, master_key=owner.master_key, uploaded_file_or_bytes=image_bytes(make_photo(seed=5)), filename="lake.png", codec="webp",
-        quality=60,
-    )
+    owner, stored = lake_record()
     record = as_before_sealing(stored, owner)  # exact figures in the clear until its owner's next unlock
     assert len(repr(record.psnr)) > 8  # a float with many decimals, so rounding is visible
     listing = client.get("/admin/vault/imagerecord/").content.decode()

@@ -14,7 +14,9 @@ from compression.imageio import human_bytes
 from tests.conftest import image_bytes, make_photo
 from vault import crypto, figures, jobs, uploads
 from vault.models import ImageRecord
-from .vault_helpers import as_before_sealing, legacy_record, login_unlocked, opened, scan_database, vault_user
+from .vault_helpers import (
+    as_before_sealing, legacy_record, login_unlocked, opened, scan_database, token_client, vault_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -43,14 +45,6 @@ def detail_html(client, record) -> str:
     response = client.get(reverse("vault:detail", args=[record.pk]))
     assert response.status_code == 200
     return response.content.decode()
-
-
-def token_client(username) -> APIClient:
-    client = APIClient()
-    response = client.post("/api/v1/auth/token/", {"username": username, "password": PASSWORD}, format="json")
-    assert response.status_code == 200, response.content
-    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
-    return client
 
 
 def test_an_upload_and_its_job_leave_no_exact_figure_in_any_clear_column(alice, settings):
@@ -126,7 +120,7 @@ def test_the_api_gives_exact_figures_with_the_vault_key_and_padded_or_null_witho
     record = store(alice, photo_jpeg())
     exact = opened(record, alice)
 
-    body = token_client("alice").get(f"/api/v1/images/{record.pk}/").json()
+    body = token_client("alice", PASSWORD).get(f"/api/v1/images/{record.pk}/").json()
     assert body["figures_exact"] is True
     assert (body["original_size"], body["compressed_size"]) == (exact.original_size, exact.compressed_size)
     assert body["ssimulacra2"] == exact.ssimulacra2 and body["bpp"] == exact.bpp and body["candidates"]
@@ -163,7 +157,7 @@ def test_a_record_from_before_is_sealed_and_coarsened_at_its_owners_next_unlock(
 
 def test_the_api_token_grant_seals_records_from_before_too(alice):
     before = as_before_sealing(store(alice, photo_jpeg()), alice)
-    token_client("alice")
+    token_client("alice", PASSWORD)
     assert ImageRecord.objects.get(pk=before.pk).original_size == crypto.padme(before.original_size)
 
 
@@ -183,7 +177,7 @@ def test_damaged_sealed_figures_leave_approximate_values_an_audit_event_and_no_5
         refused = AuditEvent.objects.filter(record_id=damaged.pk, action=AuditEvent.Action.RETRIEVE_REFUSED)
         assert refused.filter(detail__contains="do not authenticate").exists()
 
-    body = token_client("alice").get(f"/api/v1/images/{record.pk}/").json()
+    body = token_client("alice", PASSWORD).get(f"/api/v1/images/{record.pk}/").json()
     assert body["figures_exact"] is False and body["original_size"] == record.original_size
 
     # A recompression needs the exact upload size: its job fails, saying why, instead of guessing.

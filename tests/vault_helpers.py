@@ -277,3 +277,14 @@ def as_before_sealing(record, owner=None, **changes):
     fields = {name: getattr(exact, name) for name in ImageRecord.FIGURE_FIELDS} | changes
     ImageRecord.objects.filter(pk=record.pk).update(figures_sealed=None, **fields)
     return ImageRecord.objects.get(pk=record.pk)
+
+
+def token_client(username: str, password: str):
+    """An API client holding a fresh token of `username` (the token carries the vault's key)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    response = client.post("/api/v1/auth/token/", {"username": username, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    return client

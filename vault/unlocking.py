@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from vault import figures, keyring, sessions
 from vault.errors import RecordLocked, RetrievalRefused, UploadIncomplete
-from vault.images.opening import vault_data_key
+from vault.images.opening import current_epoch, vault_data_key
 from vault.jobs.dispatch import queue_flagged
 from vault.models import ImageRecord
 
@@ -49,13 +49,13 @@ def seal_old_figures(*, owner, master_key: bytes, request=None) -> int:
             ImageRecord.objects.filter(owner=owner, figures_sealed__isnull=True, dk_wrap__isnull=False)
             .order_by("pk").values_list("pk", flat=True)
         )
-        sealed = 0
+        sealed, epoch = 0, current_epoch(owner.pk)
         for start in range(0, len(ids), SEAL_BATCH):
             with transaction.atomic():
                 for record in ImageRecord.objects.select_for_update().filter(
                     pk__in=ids[start:start + SEAL_BATCH], figures_sealed__isnull=True
                 ):
-                    sealed += _seal_one(record, master_key=master_key, request=request)
+                    sealed += _seal_one(record, master_key=master_key, request=request, epoch=epoch)
         return sealed
     except Exception:  # noqa: BLE001 - an unlock must never fail because of this; the next one retries
         logger.exception("could not seal the old figures of user %s", owner.pk)
@@ -63,9 +63,9 @@ def seal_old_figures(*, owner, master_key: bytes, request=None) -> int:
 
 
 @sensitive_variables("master_key", "data_key")
-def _seal_one(record: ImageRecord, *, master_key: bytes, request) -> int:
+def _seal_one(record: ImageRecord, *, master_key: bytes, request, epoch: int | None) -> int:
     try:
-        data_key = vault_data_key(record=record, master_key=master_key, request=request)
+        data_key = vault_data_key(record=record, master_key=master_key, request=request, epoch=epoch)
     except (RecordLocked, RetrievalRefused, UploadIncomplete):
         return 0
     fields = figures.sealed_fields(figures.from_record(record), data_key=data_key, record_id=record.pk)

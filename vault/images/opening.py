@@ -22,15 +22,23 @@ def _audit_refusal(*, record: ImageRecord, request, why: str) -> RetrievalRefuse
     return RetrievalRefused()
 
 
+def current_epoch(owner_id: int) -> int | None:
+    """The epoch of the owner's current vault (None: no vault yet)."""
+    return UserVault.objects.filter(user_id=owner_id).values_list("epoch", flat=True).first()
+
+
 @sensitive_variables("master_key", "data_key")
-def vault_data_key(*, record: ImageRecord, master_key: bytes, request=None) -> bytes:
+def vault_data_key(*, record: ImageRecord, master_key: bytes, request=None, epoch: int | None = None) -> bytes:
+    """DK of a record of the owner's current vault. `epoch`: the owner's current vault epoch when
+    the caller already has it (`current_epoch`), so a loop over many records reads it once."""
     if record.upload_incomplete:
         raise UploadIncomplete(f"'{record.name}' was never fully uploaded: its original file did not arrive. "
                                "Upload the same file again to complete it, or delete it.")
     if record.is_legacy:
         raise RecordLocked(f"'{record.name}' was stored with its own retrieval key; open it with that key.")
-    vault = UserVault.objects.filter(user_id=record.owner_id).first()
-    if vault is None or record.vault_epoch != vault.epoch:
+    if epoch is None:
+        epoch = current_epoch(record.owner_id)
+    if epoch is None or record.vault_epoch != epoch:
         raise RecordLocked(
             f"'{record.name}' belongs to a vault you replaced after a password reset without the "
             "recovery key; it cannot be opened any more. You can delete it."
@@ -146,11 +154,14 @@ def reveal_with_data_key(record: ImageRecord, *, data_key: bytes, request=None) 
 def reveal_figures(records, *, master_key: bytes, request=None) -> None:
     """Exact figures onto each of the owner's records whose data key MK opens; the others (legacy,
     a replaced vault, a wrap that does not open) keep their coarse values."""
+    epochs: dict[int, int | None] = {}  # one query per owner, not per record (a gallery page)
     for record in records:
         if record.figures_sealed is None or getattr(record, "figures_open", False):
             continue
+        if record.owner_id not in epochs:
+            epochs[record.owner_id] = current_epoch(record.owner_id)
         try:
-            data_key = vault_data_key(record=record, master_key=master_key, request=request)
+            data_key = vault_data_key(record=record, master_key=master_key, request=request, epoch=epochs[record.owner_id])
         except (RecordLocked, RetrievalRefused, UploadIncomplete):
             continue
         reveal_with_data_key(record, data_key=data_key, request=request)
