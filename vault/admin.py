@@ -8,6 +8,7 @@ from django.utils.text import Truncator
 from compression.imageio import human_bytes
 from portal.admin import ReadOnlyAdminMixin
 from vault.models import ImageRecord, UserRetrievalGuard, UserVault
+from vault.templatetags.vault_units import about as _about
 
 KEY_FIELDS = ("wrapped_key", "wrap_salt", "key_hash", "dk_wrap", "job_dk_wrap", "job_task_id", "original_mac", "upload_mac", "upload_token")
 
@@ -135,10 +136,6 @@ class ImageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 SEALED = "sealed (only the owner's key opens it)"
-
-
-def _about(obj) -> str:
-    return "" if obj.figures_exact else "about "
 
 
 def _fixed(value, places: int) -> str:

@@ -67,11 +67,11 @@ def coarse(figures: dict) -> dict:
         "compressed_size": None if compressed is None else crypto.padme(int(compressed)),
         "candidates": [],
         "reason": "",
-        "codec_params": coarse_params(figures.get("codec_params") or {}),
+        "codec_params": _coarse_params(figures.get("codec_params") or {}),
     }
 
 
-def coarse_params(params: dict) -> dict:
+def _coarse_params(params: dict) -> dict:
     kept = {k: v for k, v in params.items() if k not in _EXACT_PARAMS}
     if isinstance(kept.get("original_storage"), dict):
         kept["original_storage"] = {k: v for k, v in kept["original_storage"].items() if k not in _EXACT_STORAGE_PARAMS}
