@@ -6,7 +6,8 @@ from tests.conftest import image_bytes, make_photo
 from vault import jobs
 from vault.models import ImageRecord
 
-from .test_api_images import IMAGES, alice, api, bob, token_client, upload  # noqa: F401 - fixtures too
+from .test_api_images import IMAGES, PASSWORD, alice, api, bob, upload  # noqa: F401 - fixtures too
+from .vault_helpers import token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def test_an_upload_answers_202_queued_and_polling_shows_it_done_after_the_worker
 
 def test_the_status_endpoint_reports_several_of_your_images_and_leaves_out_others(api, bob, no_worker):
     mine = [upload(api, photo(seed), codec="png").json()["id"] for seed in range(2)]
-    theirs = upload(token_client("bob"), codec="png").json()["id"]
+    theirs = upload(token_client("bob", PASSWORD), codec="png").json()["id"]
     response = api.get(f"{IMAGES}status/?ids={mine[0]},{mine[1]},{theirs}")
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     assert sorted(item["id"] for item in response.json()) == sorted(mine)
@@ -65,7 +66,7 @@ def test_recompress_takes_other_options_and_checks_them(api):
 
 
 def test_another_users_image_is_404_for_every_job_action(api, bob, no_worker):
-    theirs = upload(token_client("bob"), codec="png").json()["id"]
+    theirs = upload(token_client("bob", PASSWORD), codec="png").json()["id"]
     for action in ("cancel", "retry", "recompress"):
         assert api.post(f"{IMAGES}{theirs}/{action}/", {}, format="json").status_code == 404
     assert ImageRecord.objects.get(pk=theirs).status == "queued"
@@ -113,7 +114,7 @@ def test_status_polls_beyond_the_per_user_rate_are_429(api, no_worker, settings)
 
 
 def test_queued_images_report_their_place_in_the_owner_s_queue_and_an_estimate(api, bob, no_worker):
-    theirs = upload(token_client("bob"), photo(9), codec="png").json()["id"]  # another user's queue: not counted
+    theirs = upload(token_client("bob", PASSWORD), photo(9), codec="png").json()["id"]  # another user's queue: not counted
     mine = [upload(api, photo(seed), codec="png").json()["id"] for seed in range(3)]
     polled = {item["id"]: item for item in api.get(f"{IMAGES}status/?ids={','.join(map(str, mine))}").json()}
     assert [polled[i]["queue_position"] for i in mine] == [1, 2, 3]

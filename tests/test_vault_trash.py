@@ -19,7 +19,8 @@ from vault.errors import JobLimit
 from vault.images.trash import empty_trash, move_to_trash
 from vault.models import ImageRecord
 
-from .test_api_images import IMAGES, PASSWORD, alice, api, bob, token_client  # noqa: F401 - fixtures too
+from .test_api_images import IMAGES, PASSWORD, alice, api, bob  # noqa: F401 - fixtures too
+from .vault_helpers import token_client
 from .vault_helpers import files_under, login_unlocked
 
 pytestmark = pytest.mark.django_db
@@ -152,7 +153,7 @@ def test_empty_trash_now_on_the_page_and_the_api_deletes_only_the_trash(
 def test_another_users_trash_is_not_mine(api, alice, bob):
     theirs = store(bob, 5)
     assert api.post(f"{IMAGES}{theirs.pk}/restore/").status_code == 404
-    bob_api = token_client("bob")
+    bob_api = token_client("bob", PASSWORD)
     bob_api.delete(f"{IMAGES}{theirs.pk}/")
     assert api.get(IMAGES, {"trash": "true"}).json()["results"] == []
     assert api.post(f"{IMAGES}trash/empty/").json() == {"deleted": 0}
