@@ -228,6 +228,28 @@ def test_the_export_ships_the_moving_average_of_the_weights_and_validation_logs_
     assert len(state["val_norm"]) == 6 and state["base_lr"] == pytest.approx(3e-4)
 
 
+def test_a_resumed_run_carries_the_moving_average_on_instead_of_restarting_it_from_the_raw_weights(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(5)
+    cfg = model_config("mscae-tiny")
+    start = tmp_path / "start.weights.h5"
+    build_model(cfg["N"], cfg["M"], cfg["lambdas"]).save_weights(start)
+    run = tmp_path / "run"
+    common = dict(model_name="mscae-tiny", run_dir=run, folders=[str(photo_folder(tmp_path / "photos", 3, 72, 72))],
+                  batch_size=6, crop=64, warmup_steps=0, epochs=1, verbose=0, log=lambda *_: None)
+    train(**common, steps_per_epoch=8, init_weights=str(start))
+    average = _trainable(run / "average.weights.h5")
+    assert np.linalg.norm(_trainable(run / "latest.weights.h5") - average) > 0
+
+    state = train(**common, steps_per_epoch=1)  # the resume's only step, then its validation
+    assert state["epoch"] == 2
+    carried, raw = _trainable(run / "average.weights.h5"), _trainable(run / "latest.weights.h5")
+    np.testing.assert_allclose(carried, average, rtol=0, atol=1e-6)
+    # Re-seeded, the average would have been the raw weights after that step.
+    assert np.linalg.norm(raw - average) > 100 * np.linalg.norm(carried - average) + 1e-4
+
+
 def test_a_run_directory_from_before_the_recipe_resumes_at_the_base_rate_with_a_fresh_best(tmp_path):
     cfg = model_config("mscae-tiny")
     run = tmp_path / "run"
