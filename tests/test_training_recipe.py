@@ -250,6 +250,36 @@ def test_a_resumed_run_carries_the_moving_average_on_instead_of_restarting_it_fr
     assert np.linalg.norm(raw - average) > 100 * np.linalg.norm(carried - average) + 1e-4
 
 
+def test_a_bfloat16_run_validates_its_weights_in_float32_as_the_codec_runs_them(tmp_path):
+    import keras
+
+    from compression.learned.training import score_levels
+
+    keras.utils.set_random_seed(6)
+    folder = photo_folder(tmp_path / "photos", 2, 64, 64)
+    state = train(model_name="mscae-tiny", run_dir=tmp_path / "run", folders=[str(folder)], val_folders=[str(folder)],
+                  epochs=1, steps_per_epoch=2, batch_size=6, crop=64, precision="mixed_bfloat16", verbose=0,
+                  log=lambda *_: None)
+    with open(tmp_path / "run" / "levels.csv") as fh:
+        row = next(csv.DictReader(fh))
+    cfg = model_config("mscae-tiny")
+    val = data_mod.validation_batches(data_mod.load_folder([folder]), crop=64, num_levels=6)
+    scores = {}
+    for dtype in (None, "mixed_bfloat16"):
+        model = build_model(cfg["N"], cfg["M"], cfg["lambdas"], transform_dtype=dtype, normalise_levels=True)
+        model(val, training=False)
+        model.load_weights(tmp_path / "run" / "best.weights.h5")
+        scores[dtype] = score_levels(model, val)
+    logged = {name: [float(row[f"{name}{k}"]) for k in range(6)] for name in ("bpp", "psnr")}
+
+    def matches(dtype):  # to the rounding of levels.csv
+        return all(np.allclose(logged[name], scores[dtype][name], rtol=0, atol=tol)
+                   for name, tol in (("bpp", 6e-5), ("psnr", 6e-4)))
+
+    assert matches(None) and not matches("mixed_bfloat16")
+    assert state["best_epoch"] == 1
+
+
 def test_a_run_directory_from_before_the_recipe_resumes_at_the_base_rate_with_a_fresh_best(tmp_path):
     cfg = model_config("mscae-tiny")
     run = tmp_path / "run"

@@ -15,6 +15,8 @@ The recipe (docs/training/README.md has the commands and the history):
   `decay_minutes`), then the run stops (and exports when asked).
   Every process starts with a linear warm-up over `warmup_steps`: the weights files hold no
   Adam moments, and a fresh Adam at full rate cost ~3 % BD-rate for ~800 steps (r5).
+* Precision: the transforms train in bfloat16 where it runs natively (`choose_precision`; 1.6x
+  faster a step on an AVX512-BF16 CPU), and validation always runs float32, as the codec does.
 * Quality levels are stratified within each batch and each level's R + λ·D is divided by its
   running mean (`LevelNormaliser`), so low-rate levels weigh as much as high-rate ones.
 * Random 256x256 crops at a scale uniform over the achievable part of 0.5–1.0 (the codec is
@@ -198,6 +200,13 @@ class CarryAverage(keras.callbacks.Callback):
             var.assign(value)
 
 
+def float32_twin(model, val: dict):
+    """The same model with its transforms in float32, built (its weights are copied in later)."""
+    twin = build_model(model.N, model.M, model.lambdas, normalise_levels=True)
+    twin({k: v[:1] for k, v in val.items()}, training=False)
+    return twin
+
+
 def score_levels(model, val: dict, *, batch_size: int = 8) -> dict:
     """Every validation crop at every level -> per-level mean bpp, PSNR (of the clipped
     reconstruction, as the decoder shows it) and raw R + λ·D."""
@@ -223,11 +232,20 @@ class RunCheckpoint(keras.callbacks.Callback):
     "Best" is the lowest validation loss, the mean over levels of each level's R + λ·D divided by
     a per-level reference fixed at the run's first validation (`state["val_norm"]`): like the
     training loss it weighs every level alike, and unlike the running means it does not move,
-    so epochs compare. The BD-rate proxy against the previous best is logged beside it."""
+    so epochs compare. The BD-rate proxy against the previous best is logged beside it.
 
-    def __init__(self, run_dir: Path, state: dict, val: dict):
+    `scorer`, for a run that trains in bfloat16: a float32 twin of the model that validates a copy
+    of its weights, as the codec runs them; bfloat16 scores do not compare with float32 ones (r8)."""
+
+    def __init__(self, run_dir: Path, state: dict, val: dict, scorer=None):
         super().__init__()
-        self.run_dir, self.state, self.val = run_dir, state, val
+        self.run_dir, self.state, self.val, self.scorer = run_dir, state, val, scorer
+
+    def score(self) -> dict:
+        if self.scorer is None:
+            return score_levels(self.model, self.val)
+        self.scorer.set_weights(self.model.get_weights())
+        return score_levels(self.scorer, self.val)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -236,7 +254,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.model.save_weights(self.run_dir / "latest.weights.h5", overwrite=True)
         with ema_weights(self.model):
             self.model.save_weights(self.run_dir / AVERAGE_FILE, overwrite=True)
-            scores = score_levels(self.model, self.val)
+            scores = self.score()
             norm = self.state.setdefault("val_norm", [])
             norm.extend(scores["rd"][len(norm):])  # levels added since then: their reference is now
             val_loss = float(np.mean(np.divide(scores["rd"], norm)))
@@ -410,7 +428,7 @@ def train(
                  steps_per_epoch=steps_per_epoch, decay_s=decay_minutes * 60, warmup_steps=warmup_steps,
                  first_epoch=initial_epoch, decay=export_to is not None),
         keras.callbacks.TerminateOnNaN(),
-        RunCheckpoint(run_dir, state, val),
+        RunCheckpoint(run_dir, state, val, scorer=float32_twin(model, val) if transform_dtype else None),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
     ]
     if start == latest and (run_dir / AVERAGE_FILE).exists():

@@ -36,7 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16"],
                             help="mixed_bfloat16 trains the transforms in bfloat16: ~1.5x faster on "
                                  "CPUs with AVX512-BF16 and on GPUs, ~8x slower elsewhere; auto picks it "
-                                 "only where it runs natively")
+                                 "only where it runs natively; validation runs in float32 either way")
         parser.add_argument("--time-limit", type=float, default=None,
                             help="minutes, then stop cleanly; with --export the last 15%% decay the learning rate")
         parser.add_argument("--decay-minutes", type=float, default=15,
