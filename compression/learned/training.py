@@ -192,12 +192,16 @@ class CarryAverage(keras.callbacks.Callback):
         sync = getattr(self.model, "jax_state_sync", None)
         if sync is not None:
             sync()
-        current = [keras.ops.convert_to_numpy(v) for v in self.model.weights]
+        # The file holds the optimizer's state too (learning rate, step, moments): only the
+        # averaged weights are wanted, so everything else goes back as it was.
+        own = [*self.model.weights, *optimizer.variables]
+        current = [keras.ops.convert_to_numpy(v) for v in own]
         load_weights_tolerant(self.model, self.path)
-        for var, avg in zip(optimizer._trainable_variables, averages):
-            avg.assign(var)
-        for var, value in zip(self.model.weights, current):
+        averaged = [keras.ops.convert_to_numpy(v) for v in optimizer._trainable_variables]
+        for var, value in zip(own, current):
             var.assign(value)
+        for avg, value in zip(averages, averaged):
+            avg.assign(value)
 
 
 def float32_twin(model, val: dict):
