@@ -30,7 +30,6 @@ epoch before it).
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -46,6 +45,7 @@ from . import data as data_mod
 from ..bdrate import bd_rate
 from ..metrics import psnr
 from .coding import DOWNSAMPLING
+from .averaging import CarryAverage, ema_weights
 from .levels import load_weights_tolerant, num_levels_in
 from .models import build_model
 from .zoo import level_lambdas, model_config
@@ -150,58 +150,6 @@ class Schedule(keras.callbacks.Callback):
         self.steps_run += 1
         if self.by_time and self.now() >= self.end:
             self.model.stop_training = True
-
-
-@contextlib.contextmanager
-def ema_weights(model):
-    """Within the block the model holds the optimizer's moving averages of its weights (the
-    same variables Keras's SwapEMAWeights uses); the raw weights come back afterwards."""
-    optimizer = model.optimizer
-    averages = getattr(optimizer, "_model_variables_moving_average", None)
-    if not averages:
-        yield model
-        return
-    variables = optimizer._trainable_variables
-    raw = [keras.ops.convert_to_numpy(v) for v in variables]
-    for var, avg in zip(variables, averages):
-        var.assign(avg)
-    try:
-        yield model
-    finally:
-        for var, value in zip(variables, raw):
-            var.assign(value)
-
-
-class CarryAverage(keras.callbacks.Callback):
-    """A resumed run's moving average continues from the saved one. Keras sets the average to the
-    raw weights at the optimizer's first step, so the saved average goes in after that step (the
-    step's own 0.1 % share of it is all that is lost)."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path, self.done = path, False
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.done:
-            return
-        self.done = True
-        optimizer = self.model.optimizer
-        averages = getattr(optimizer, "_model_variables_moving_average", None)
-        if not averages:
-            return
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync is not None:
-            sync()
-        # The file holds the optimizer's state too (learning rate, step, moments): only the
-        # averaged weights are wanted, so everything else goes back as it was.
-        own = [*self.model.weights, *optimizer.variables]
-        current = [keras.ops.convert_to_numpy(v) for v in own]
-        load_weights_tolerant(self.model, self.path)
-        averaged = [keras.ops.convert_to_numpy(v) for v in optimizer._trainable_variables]
-        for var, value in zip(own, current):
-            var.assign(value)
-        for avg, value in zip(averages, averaged):
-            avg.assign(value)
 
 
 def float32_twin(model, val: dict):
