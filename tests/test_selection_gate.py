@@ -157,6 +157,22 @@ def test_the_probe_compares_at_equal_psnr(gated_size, gated_psnr, slope, searche
     assert verdict.search is searched
 
 
+@pytest.mark.parametrize(
+    "gated_size, gated_psnr, searched",
+    [
+        (900, 33.3, False),  # smaller, and within the margin on the line, but it cannot get higher
+        (1200, 33.5, True),  # reaches the classical file's PSNR: compared as usual
+        (1500, 34.0, False),  # above it but too large: compared as usual
+    ],
+)
+def test_a_gated_codec_whose_top_level_stays_below_the_classical_psnr_is_not_searched(gated_size, gated_psnr, searched):
+    classical = _trial(1000, 33.5)
+    verdict = gate.compare(_trial(gated_size, gated_psnr), classical, 0.2, at_top=True)
+    assert verdict.search is searched
+    # Below its top level the same files are only compared along the line.
+    assert gate.compare(_trial(900, 33.3), classical, 0.2).search is True
+
+
 def test_a_lossless_classical_file_is_compared_as_it_is():
     exact = _trial(1000, float("inf"))
     assert gate.compare(_trial(1400, 40.0), exact, None).search is False

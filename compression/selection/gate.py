@@ -12,7 +12,8 @@ can win:
 * the classical file is moved along its own rate–PSNR curve (log size per dB, from its search on
   the image) to the gated codec's PSNR, and the gated codec is skipped when its file is more
   than `PROBE_LOSS` times that size, i.e. when it loses by more than the margin at which a
-  search is pruned anyway (`strategies.PREDICTED_LOSS`).
+  search is pruned anyway (`strategies.PREDICTED_LOSS`), or when even its top level stays below
+  the PSNR at which the classical file met the target.
 
 The probe compares PSNR whatever the target: SSIMULACRA 2 and MS-SSIM are unreliable on a small
 mosaic of tiles (docs/benchmarks/auto_gate.md), a mean squared error is not. For a codec trained
@@ -101,9 +102,15 @@ def log_size_per_db(group: list[Trial]) -> float | None:
     return slope if slope > 0 and math.isfinite(slope) else None
 
 
-def compare(gated: Trial, classical: Trial, slope: float | None) -> Verdict:
+def compare(gated: Trial, classical: Trial, slope: float | None, *, at_top: bool = False) -> Verdict:
     """Does `gated` lose to `classical` (both measured on the probe) by more than PROBE_LOSS at
-    equal PSNR? `slope`: the classical codec's log size per dB (`log_size_per_db`)."""
+    equal PSNR? `slope`: the classical codec's log size per dB (`log_size_per_db`). `at_top`:
+    `gated` is at its highest quality, so below the classical file's PSNR it cannot get nearer."""
+    if at_top and gated.psnr < classical.psnr:
+        # The classical file met the target at this PSNR; a codec trained on squared error will
+        # not meet it at a lower one, so its search could only fail (docs/benchmarks/auto_gate.md).
+        return Verdict(False, f"{gated.label()} reaches {gated.psnr:.2f} dB at its top level, below "
+                       f"{classical.label()}'s {classical.psnr:.2f} dB")
     gap = gated.psnr - classical.psnr if math.isfinite(gated.psnr) and math.isfinite(classical.psnr) else None
     if slope is None or gap is None:
         if gated.psnr > classical.psnr:
@@ -129,11 +136,11 @@ def decide(search: Search, codec: Codec, options, groups: list[list[Trial]], *, 
     # A PSNR floor: the probe measures PSNR alone (any floor would do; the verdict reads PSNR).
     probe_search = Search(image, parse_target(f"psnr:{PSNR_MAX:g}"), progress=search.progress)
     classical = probe_search.measure(probe_search.encode(best.codec, best.quality, best.options, fast=True))
-    gated = probe_search.measure(probe_search.encode(
-        codec, probe_quality(codec, probe_search, classical.psnr), options, fast=True))
+    quality = probe_quality(codec, probe_search, classical.psnr)
+    gated = probe_search.measure(probe_search.encode(codec, quality, options, fast=True))
     if on_step is not None:
         on_step()
-    verdict = compare(gated, classical, log_size_per_db(group))
+    verdict = compare(gated, classical, log_size_per_db(group), at_top=quality >= probe_search.bounds(codec)[1])
     where = f"on a {image.width}×{image.height} probe" + ("" if boxes is None else f" of {len(boxes)} tiles")
     verdict.why = f"{where}, {verdict.why}"
     return verdict
