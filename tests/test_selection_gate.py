@@ -177,6 +177,7 @@ def test_a_lossless_classical_file_is_compared_as_it_is():
     exact = _trial(1000, float("inf"))
     assert gate.compare(_trial(1400, 40.0), exact, None).search is False
     assert gate.compare(_trial(1200, 40.0), exact, None).search is True
+    assert gate.compare(_trial(1200, 40.0), exact, None, at_top=True).search is True  # no PSNR floor
 
 
 def test_the_slope_is_a_line_through_the_search_and_needs_two_qualities():

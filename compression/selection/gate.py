@@ -106,9 +106,10 @@ def compare(gated: Trial, classical: Trial, slope: float | None, *, at_top: bool
     """Does `gated` lose to `classical` (both measured on the probe) by more than PROBE_LOSS at
     equal PSNR? `slope`: the classical codec's log size per dB (`log_size_per_db`). `at_top`:
     `gated` is at its highest quality, so below the classical file's PSNR it cannot get nearer."""
-    if at_top and gated.psnr < classical.psnr:
+    if at_top and gated.psnr < classical.psnr < math.inf:
         # The classical file met the target at this PSNR; a codec trained on squared error will
         # not meet it at a lower one, so its search could only fail (docs/benchmarks/auto_gate.md).
+        # A lossless file proves no such floor: it may be far above what the target needs.
         return Verdict(False, f"{gated.label()} reaches {gated.psnr:.2f} dB at its top level, below "
                        f"{classical.label()}'s {classical.psnr:.2f} dB")
     gap = gated.psnr - classical.psnr if math.isfinite(gated.psnr) and math.isfinite(classical.psnr) else None
